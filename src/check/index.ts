@@ -1,0 +1,2 @@
+// Public surface of the static checks.
+export * from "./resolve.js";

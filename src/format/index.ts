@@ -1,0 +1,2 @@
+// Public surface of the formatter.
+export * from "./format.js";

@@ -1,0 +1,41 @@
+// Diagnostic tests: every `.vlm` file in test/diagnostics carries inline markers
+// (`// expect-error VLM2003` on the line the diagnostic starts at, or `// expect-error@+1 …` for the next line).
+// Missing and unexpected diagnostics both fail; codes and lines are compared, never message text.
+
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { describe, expect, it } from "vitest";
+import { check } from "../src/api.js";
+
+const dir = path.join(import.meta.dirname, "diagnostics");
+const files = fs.readdirSync(dir).filter((f) => f.endsWith(".vlm")).sort();
+
+function expected(text: string): string[] {
+  const out: string[] = [];
+  text.split("\n").forEach((line, i) => {
+    for (const m of line.matchAll(/expect-(error|warning)(@[+-]\d+)?\s+((?:VLM\d{4}\s*)+)/g)) {
+      const offset = m[2] ? Number(m[2].slice(1)) : 0;
+      for (const code of m[3]!.trim().split(/\s+/)) out.push(`${i + 1 + offset}:${code}`);
+    }
+  });
+  return out.sort();
+}
+
+describe("diagnostics", () => {
+  it("has test files", () => expect(files.length).toBeGreaterThan(5));
+  for (const f of files) {
+    it(f, () => {
+      const file = path.relative(process.cwd(), path.join(dir, f));
+      const text = fs.readFileSync(path.join(dir, f), "utf8");
+      const result = check([file]);
+      const src = result.sources(file)!;
+      const actual = result.diagnostics
+        .filter((d) => d.span?.file === file)
+        .map((d) => `${src.position(d.span!.start).line}:${d.code}`)
+        .sort();
+      const elsewhere = result.diagnostics.filter((d) => d.span?.file !== file && !expected(text).some((e) => e.endsWith(d.code)));
+      expect(actual).toEqual(expected(text));
+      expect(elsewhere).toEqual([]);
+    });
+  }
+});
