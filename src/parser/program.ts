@@ -12,8 +12,12 @@ import { parseText } from "./parse.js";
 
 export const STD_MODULE = "std";
 
-/** The package's std/ folder (beside dist/ after build, beside src/ in the repo). */
-export const STD_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..", "..", "std");
+/** The package's std/ folder: two levels up from src/parser, three from dist/src/parser. */
+export const STD_DIR = ((): string => {
+  const here = path.dirname(fileURLToPath(import.meta.url));
+  const candidates = [path.resolve(here, "..", "..", "std"), path.resolve(here, "..", "..", "..", "std")];
+  return candidates.find((c) => fs.existsSync(path.join(c, "README.md"))) ?? candidates[1]!;
+})();
 
 export interface LoadedFile {
   readonly path: string;

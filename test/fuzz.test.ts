@@ -1,0 +1,626 @@
+// Mutation fuzzing of the front end and elaborator: random edits of real .vlm sources must only ever
+// produce diagnostics — never an exception, an internal error, a usage/internal exit code, or a
+// span outside its file.
+//
+// Deterministic: a fixed seed and a PRNG written here. Every case draws from its own generator,
+// derived from (seed, case index), so one case reproduces on its own:
+//   VLMC_FUZZ_CASE=123 npx vitest run test/fuzz.test.ts        only case 123, printing its text
+//   VLMC_FUZZ_SEED=7 VLMC_FUZZ_CASES=10000 npx vitest run test/fuzz.test.ts
+// The seeds are examples/**/*.vlm and std/*.vlm as they are when the test runs, plus an inline
+// spec with a model (std has none, and only models are elaborated by `check`).
+
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { check } from "../src/api.js";
+import { runCli } from "../src/cli/main.js";
+import type { CliIo } from "../src/cli/io.js";
+import { CATALOG, type Diagnostic, type DiagnosticCode } from "../src/diagnostics/index.js";
+import { renderGithub, renderPretty, toJson, type SourceLookup } from "../src/diagnostics/render.js";
+import { Elaborator } from "../src/elaborate/elaborate.js";
+import { BUILTINS } from "../src/elaborate/signatures.js";
+import { KEYWORDS, vlmLexer } from "../src/parser/lexer.js";
+import { displayPath, STD_DIR } from "../src/parser/program.js";
+
+// ---------------------------------------------------------------------------------------------
+// Configuration
+
+const SEED = Number(process.env["VLMC_FUZZ_SEED"] ?? 0x5eed_7a1c);
+const CASES = Number(process.env["VLMC_FUZZ_CASES"] ?? 2400);
+/** Every CLI_EVERY-th case also runs through `vlmc check --format json` on a file in a temp dir. */
+const CLI_EVERY = 5;
+const ONLY_CASE = process.env["VLMC_FUZZ_CASE"] === undefined ? undefined : Number(process.env["VLMC_FUZZ_CASE"]);
+const CHUNKS = 4;
+/** Reported (not failed): a case slower than this is worth a look. */
+const SLOW_MS = 2000;
+
+// ---------------------------------------------------------------------------------------------
+// PRNG: mulberry32, seeded per case through a 32-bit integer hash of (seed, index).
+
+type Rng = () => number;
+
+function mulberry32(a: number): Rng {
+  return () => {
+    a = (a + 0x6d2b79f5) | 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function caseSeed(seed: number, index: number): number {
+  let h = (seed ^ Math.imul(index + 1, 0x9e3779b1)) >>> 0;
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+  return (h ^ (h >>> 16)) >>> 0;
+}
+
+const below = (rng: Rng, n: number): number => Math.floor(rng() * n);
+const pick = <T>(rng: Rng, xs: readonly T[]): T => xs[below(rng, xs.length)]!;
+
+// ---------------------------------------------------------------------------------------------
+// Seeds
+
+/** Used when no examples exist, and always: it is the only seed with a model to elaborate. */
+const INLINE_SEED = `// Fuzz seed: a tiny vision-language model on std blocks.
+import { clip_vision, mlp2x_gelu, vit, linear_projector as lp } from "std"
+
+const WIDTH = 32
+const HEADS = 2
+
+block adapter(dim, out, act = gelu) {
+  param scale: [out] = ones
+  proj = lp(dim, out)
+  forward(x) {
+    f = act
+    return f(proj(x)) * scale
+  }
+}
+
+model tiny(width = WIDTH, depth = 2) {
+  encoder vision = clip_vision(image: 32, patch: 8, width: width, depth: depth, heads: HEADS, mlp: 2 * width) frozen
+  fusion proj = mlp2x_gelu(width, 64)
+  head out = adapter(64, 10)
+  layers = repeat(2, i) lp(64, 64)
+  stage s { train proj, out }
+  policy frozen { precision: fp16 }
+  weights vision from "clip.safetensors" prefix "vision_model."
+
+  forward(pixels: f32[B, 3, 32, 32]) {
+    h = vision(pixels, layer: -2)
+    expect depth >= 1 and not (depth > 8)
+    h = proj(h)
+    for i in range(2) {
+      if i == 0 { h = layers[i](h) } else { h = h + layers[i](h) * 0.5 }
+    }
+    y = out(h[:, 0]) ** 2 - -1.5e-3
+    return logits: y, pooled: h[:, 0]
+  }
+
+  graph features(pixels: f32[B, 3, 32, 32]) {
+    return vision(pixels, pooled: true)
+  }
+}
+`;
+
+interface Seed {
+  /** Where the original lives (or "<inline>"). */
+  readonly origin: string;
+  /** Display path the mutant is checked under through the API (an override; never written). */
+  readonly display: string;
+  /** Path of the mutant relative to the CLI temp root; its directory mirrors the original's siblings. */
+  readonly cliRel: string;
+  /** Directory whose .vlm files are copied beside the CLI mutant, so relative imports resolve alike. */
+  readonly siblingsFrom?: string;
+  readonly text: string;
+}
+
+function vlmFilesUnder(dir: string, recursive: boolean): string[] {
+  if (!fs.existsSync(dir)) return [];
+  const out: string[] = [];
+  for (const e of fs.readdirSync(dir, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
+    const p = path.join(dir, e.name);
+    if (e.isDirectory() && recursive) out.push(...vlmFilesUnder(p, true));
+    else if (e.isFile() && e.name.endsWith(".vlm")) out.push(p);
+  }
+  return out;
+}
+
+function loadSeeds(): Seed[] {
+  const seeds: Seed[] = [];
+  // Examples keep their own display path, so their relative imports read the real siblings.
+  for (const abs of vlmFilesUnder(path.resolve("examples"), true)) {
+    const display = displayPath(abs);
+    seeds.push({ origin: display, display, cliRel: display, siblingsFrom: path.dirname(abs), text: fs.readFileSync(abs, "utf8") });
+  }
+  // A std file checked under its own path would be loaded twice (once as entry, once as std):
+  // give the mutant a path of its own; its `import ... from "std"` still reads the real std.
+  for (const abs of vlmFilesUnder(STD_DIR, false)) {
+    const name = path.basename(abs);
+    seeds.push({ origin: displayPath(abs), display: `test/__fuzz__/std/${name}`, cliRel: `std/${name}`, text: fs.readFileSync(abs, "utf8") });
+  }
+  seeds.push({ origin: "<inline>", display: "test/__fuzz__/inline.vlm", cliRel: "inline/inline.vlm", text: INLINE_SEED });
+  return seeds;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Mutations
+
+interface Tok {
+  readonly start: number;
+  readonly end: number;
+  readonly image: string;
+  readonly kind: string;
+}
+
+function lex(text: string): Tok[] {
+  return vlmLexer.tokenize(text).tokens.map((t) => ({ start: t.startOffset, end: t.startOffset + t.image.length, image: t.image, kind: t.tokenType.name }));
+}
+
+const KEYWORD_WORDS = KEYWORDS.map((k) => (k.PATTERN as RegExp).source);
+const SOFT_WORDS = ["prefix", "encoder", "fusion", "head", "int", "float", "bool", "string", "tensor", "f32", "f16", "bf16", "i64", "i32", "int8", "fp16", "std", "B", "T", "x", "self", "main"];
+const BUILTIN_WORDS = [...BUILTINS.keys()];
+const INTERESTING_NUMBERS = [
+  "0", "1", "2", "3", "7", "-1", "-2", "64", "1000", "1_000", "65536", "2147483648", "4294967296",
+  "9007199254740991", "9007199254740993", "99999999999999999999", "0.0", "0.5", "-0.5", "1e-30", "1e30", "1e308", "1e309",
+  "2.5E3", "1_0.0_1", "00", "007", "0_", "1__0",
+];
+const STRINGS = ['"std"', '""', '"missing.vlm"', '"./"', '"../std/vit.vlm"', '"clip.safetensors"', '"\\n"', '"\\""', '"é²"', '"std/vit"', '"/etc/passwd"'];
+const BRACKETS = "()[]{}";
+const ODD_CHARS = [
+  '"', "\\", "\n", "\r", "\r\n", "\t", "/", "*", "/*", "*/", "//", "#", "$", "`", "'", "?", "!", "~", "^", "&", "|",
+  "\u00e9", "\u00b2", "\u0000", "\ufeff", "\u2028", "\u00a0", "\ud83d\ude00", "\ud800", "\udc00", "_", "0", "9", ".", ":", ";", ",", "=", "-", "+", "@", "%", "<", ">",
+];
+
+function boundaries(toks: Tok[], text: string): number[] {
+  const b = [0, text.length];
+  for (const t of toks) b.push(t.start, t.end);
+  return b;
+}
+
+const insertAt = (text: string, at: number, s: string): string => text.slice(0, at) + s + text.slice(at);
+const replaceRange = (text: string, start: number, end: number, s: string): string => text.slice(0, start) + s + text.slice(end);
+
+interface Pools {
+  readonly images: readonly string[];
+  readonly identifiers: readonly string[];
+}
+
+type Mutation = (text: string, rng: Rng, pools: Pools) => string;
+
+function withTokens(f: (text: string, toks: Tok[], rng: Rng, pools: Pools) => string): Mutation {
+  return (text, rng, pools) => {
+    const toks = lex(text);
+    return toks.length === 0 ? insertAt(text, below(rng, text.length + 1), pick(rng, pools.images)) : f(text, toks, rng, pools);
+  };
+}
+
+function lines(text: string): string[] {
+  return text.split("\n");
+}
+
+const MUTATIONS: readonly (readonly [number, string, Mutation])[] = [
+  [6, "delete-token", withTokens((text, toks, rng) => {
+    const t = pick(rng, toks);
+    return replaceRange(text, t.start, t.end, "");
+  })],
+  [4, "duplicate-token", withTokens((text, toks, rng) => {
+    const t = pick(rng, toks);
+    return insertAt(text, t.end, " " + t.image);
+  })],
+  [4, "swap-tokens", withTokens((text, toks, rng) => {
+    const i = below(rng, toks.length);
+    const j = rng() < 0.5 ? Math.min(toks.length - 1, i + 1) : below(rng, toks.length);
+    const [a, b] = i <= j ? [toks[i]!, toks[j]!] : [toks[j]!, toks[i]!];
+    if (a === b) return text;
+    return text.slice(0, a.start) + b.image + text.slice(a.end, b.start) + a.image + text.slice(b.end);
+  })],
+  [5, "insert-token", withTokens((text, toks, rng, pools) => insertAt(text, pick(rng, boundaries(toks, text)), " " + pick(rng, pools.images) + " "))],
+  [5, "replace-token", withTokens((text, toks, rng, pools) => {
+    const t = pick(rng, toks);
+    return replaceRange(text, t.start, t.end, pick(rng, pools.images));
+  })],
+  [5, "replace-identifier", withTokens((text, toks, rng, pools) => {
+    const ids = toks.filter((t) => t.kind === "Identifier");
+    if (ids.length === 0) return text;
+    const t = pick(rng, ids);
+    return replaceRange(text, t.start, t.end, pick(rng, pools.identifiers));
+  })],
+  [5, "replace-number", withTokens((text, toks, rng) => {
+    const nums = toks.filter((t) => t.kind === "Integer" || t.kind === "Float");
+    const t = nums.length > 0 ? pick(rng, nums) : pick(rng, toks);
+    return replaceRange(text, t.start, t.end, pick(rng, INTERESTING_NUMBERS));
+  })],
+  [4, "insert-keyword", withTokens((text, toks, rng) => insertAt(text, pick(rng, boundaries(toks, text)), " " + pick(rng, KEYWORD_WORDS) + " "))],
+  [4, "insert-brackets", withTokens((text, toks, rng) => {
+    let s = "";
+    for (let n = 1 + below(rng, 4); n > 0; n--) s += BRACKETS[below(rng, BRACKETS.length)];
+    return insertAt(text, pick(rng, boundaries(toks, text)), s);
+  })],
+  [3, "wrap-tokens", withTokens((text, toks, rng) => {
+    const i = below(rng, toks.length);
+    const j = Math.min(toks.length - 1, i + below(rng, 6));
+    const [open, close] = pick(rng, [["(", ")"], ["[", "]"], ["{", "}"], ["-(", ")"], ["not (", ")"], ["f(", ")"], ["(", ""]] as const);
+    return text.slice(0, toks[i]!.start) + open + text.slice(toks[i]!.start, toks[j]!.end) + close + text.slice(toks[j]!.end);
+  })],
+  [3, "delete-range", withTokens((text, toks, rng) => {
+    const i = below(rng, toks.length);
+    const j = Math.min(toks.length - 1, i + below(rng, 12));
+    return replaceRange(text, toks[i]!.start, toks[j]!.end, "");
+  })],
+  [3, "copy-range", withTokens((text, toks, rng) => {
+    const i = below(rng, toks.length);
+    const j = Math.min(toks.length - 1, i + below(rng, 60));
+    return insertAt(text, pick(rng, boundaries(toks, text)), " " + text.slice(toks[i]!.start, toks[j]!.end) + " ");
+  })],
+  [3, "delete-char", (text, rng) => {
+    const at = below(rng, text.length);
+    return replaceRange(text, at, at + 1, "");
+  }],
+  [3, "insert-char", (text, rng) => insertAt(text, below(rng, text.length + 1), pick(rng, ODD_CHARS))],
+  [2, "replace-char", (text, rng) => {
+    const at = below(rng, text.length);
+    return replaceRange(text, at, at + 1, pick(rng, ODD_CHARS));
+  }],
+  [3, "truncate", (text, rng) => text.slice(0, below(rng, text.length + 1))],
+  [2, "delete-line", (text, rng) => {
+    const ls = lines(text);
+    ls.splice(below(rng, ls.length), 1);
+    return ls.join("\n");
+  }],
+  [2, "duplicate-line", (text, rng) => {
+    const ls = lines(text);
+    const i = below(rng, ls.length);
+    ls.splice(i, 0, ls[i]!);
+    return ls.join("\n");
+  }],
+  [2, "swap-lines", (text, rng) => {
+    const ls = lines(text);
+    const i = below(rng, ls.length);
+    const j = below(rng, ls.length);
+    [ls[i], ls[j]] = [ls[j]!, ls[i]!];
+    return ls.join("\n");
+  }],
+  [2, "unterminate", withTokens((text, toks, rng) => insertAt(text, pick(rng, boundaries(toks, text)), pick(rng, ['"', "/*", '"abc', "// "])))],
+];
+
+const TOTAL_WEIGHT = MUTATIONS.reduce((s, [w]) => s + w, 0);
+
+function pickMutation(rng: Rng): readonly [number, string, Mutation] {
+  let r = rng() * TOTAL_WEIGHT;
+  for (const m of MUTATIONS) {
+    r -= m[0];
+    if (r < 0) return m;
+  }
+  return MUTATIONS[MUTATIONS.length - 1]!;
+}
+
+function poolsFor(seeds: readonly Seed[]): Pools {
+  const images = new Set<string>([...KEYWORD_WORDS, ...SOFT_WORDS, ...INTERESTING_NUMBERS, ...STRINGS, ...BRACKETS]);
+  const identifiers = new Set<string>([...SOFT_WORDS, ...BUILTIN_WORDS]);
+  for (const s of seeds) {
+    images.add(JSON.stringify("./" + path.basename(s.display))); // a self-import: a cycle
+    for (const t of lex(s.text)) {
+      images.add(t.image);
+      if (t.kind === "Identifier") identifiers.add(t.image);
+    }
+  }
+  return { images: [...images].sort(), identifiers: [...identifiers].sort() };
+}
+
+interface Mutant {
+  readonly seed: Seed;
+  readonly text: string;
+  readonly ops: readonly string[];
+}
+
+function mutant(index: number, seeds: readonly Seed[], pools: Pools): Mutant {
+  const rng = mulberry32(caseSeed(SEED, index));
+  const seed = seeds[index % seeds.length]!;
+  let text = seed.text;
+  const ops: string[] = [];
+  // Half the cases make one edit (often still valid, so later phases run); the rest up to six.
+  const count = rng() < 0.5 ? 1 : 2 + below(rng, 5);
+  for (let k = 0; k < count; k++) {
+    const [, name, f] = pickMutation(rng);
+    ops.push(name);
+    text = f(text, rng, pools);
+  }
+  return { seed, text, ops };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Checks
+
+function spanProblem(where: string, span: { file: string; start: number; end: number }, sources: SourceLookup): string | undefined {
+  const src = sources(span.file);
+  if (!src) return `${where}: span in unknown file ${JSON.stringify(span.file)}`;
+  const { start, end } = span;
+  if (!Number.isInteger(start) || !Number.isInteger(end) || start < 0 || start > end || end > src.text.length) {
+    return `${where}: span [${start}, ${end}) outside ${span.file} (length ${src.text.length})`;
+  }
+  return undefined;
+}
+
+function diagnosticProblems(diags: readonly Diagnostic[], sources: SourceLookup): string[] {
+  const problems: string[] = [];
+  diags.forEach((d, i) => {
+    const where = `diagnostic #${i} ${d.code} "${d.message}"`;
+    if (!(d.code in CATALOG)) problems.push(`${where}: code not in the catalog`);
+    if (d.code === "VLM9001") problems.push(`${where}: internal compiler error`);
+    if (typeof d.message !== "string" || d.message.length === 0) problems.push(`${where}: empty message`);
+    if (d.severity !== CATALOG[d.code as DiagnosticCode]?.severity && d.severity !== "warning" && d.severity !== "error" && d.severity !== "note") problems.push(`${where}: bad severity ${d.severity}`);
+    if (d.span) {
+      const p = spanProblem(where, d.span, sources);
+      if (p) problems.push(p);
+    }
+    for (const r of d.related ?? []) {
+      const p = spanProblem(`${where} related "${r.message}"`, r.span, sources);
+      if (p) problems.push(p);
+    }
+  });
+  return problems;
+}
+
+/** Every span in an AST (keys `span`, `nameSpan`, `fromSpan`, ...) lies inside the text. */
+function astSpanProblems(ast: unknown, file: string, length: number): string[] {
+  const problems: string[] = [];
+  const walk = (v: unknown, at: string) => {
+    if (problems.length > 3 || v === null || typeof v !== "object") return;
+    if (Array.isArray(v)) {
+      v.forEach((x, i) => walk(x, `${at}[${i}]`));
+      return;
+    }
+    for (const [k, x] of Object.entries(v)) {
+      if (/[sS]pan$/.test(k) && x && typeof x === "object" && "start" in x) {
+        const s = x as { file: string; start: number; end: number };
+        if (s.file !== file || !Number.isInteger(s.start) || !Number.isInteger(s.end) || s.start < 0 || s.start > s.end || s.end > length) {
+          problems.push(`AST ${at}.${k} = ${JSON.stringify(s)} outside ${file} (length ${length})`);
+        }
+      } else walk(x, `${at}.${k}`);
+    }
+  };
+  walk(ast, "ast");
+  return problems;
+}
+
+function captureIo(): CliIo & { stdout: string; stderr: string } {
+  const io = {
+    stdout: "",
+    stderr: "",
+    out: (t: string) => {
+      io.stdout += t;
+    },
+    err: (t: string) => {
+      io.stderr += t;
+    },
+    isTty: false,
+    env: {} as Record<string, string | undefined>,
+  };
+  return io;
+}
+
+function errorText(e: unknown): string {
+  return e instanceof Error ? `${e.name}: ${e.message}\n${(e.stack ?? "").split("\n").slice(1, 8).join("\n")}` : String(e);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The run
+
+interface Failure {
+  readonly index: number;
+  readonly mutant: Mutant;
+  readonly problems: readonly string[];
+}
+
+function report(f: Failure): string {
+  const shown = f.mutant.text.length > 1500 ? f.mutant.text.slice(0, 1500) + `\n… (${f.mutant.text.length - 1500} more characters)` : f.mutant.text;
+  return [
+    `case ${f.index} (seed ${SEED}, reproduce with VLMC_FUZZ_SEED=${SEED} VLMC_FUZZ_CASE=${f.index}) of ${f.mutant.seed.origin}; edits: ${f.mutant.ops.join(", ")}`,
+    ...f.problems.map((p) => "  - " + p),
+    "  mutated text:",
+    "  ----8<----",
+    shown,
+    "  ----8<----",
+  ].join("\n");
+}
+
+const stats = { api: 0, cli: 0, clean: 0, elaborations: 0, slow: [] as string[], ms: 0, maxMs: 0, maxCase: -1 };
+const byCode = new Map<string, number>();
+let seeds: Seed[] = [];
+let pools: Pools;
+let tmpRoot = "";
+
+async function runCase(index: number): Promise<Failure | undefined> {
+  const m = mutant(index, seeds, pools);
+  const problems: string[] = [];
+  const t0 = performance.now();
+
+  // 1. The API, with the mutant as an in-memory override.
+  let apiCodes: string[] | undefined;
+  try {
+    const result = check([m.seed.display], { overrides: new Map([[m.seed.display, m.text]]) });
+    stats.api++;
+    if (result.ok) stats.clean++;
+    for (const d of result.diagnostics) byCode.set(d.code, (byCode.get(d.code) ?? 0) + 1);
+    problems.push(...diagnosticProblems(result.diagnostics, result.sources));
+    if (result.ok === result.diagnostics.some((d) => d.severity === "error")) problems.push(`ok is ${result.ok} but the diagnostics say otherwise`);
+    const entry = result.program.files.get(m.seed.display);
+    if (!entry) problems.push(`the entry ${m.seed.display} is not among the program's files`);
+    else {
+      if (entry.source.text !== m.text) problems.push("the entry's source text is not the mutant");
+      problems.push(...astSpanProblems(entry.ast, m.seed.display, m.text.length));
+    }
+    // The renderers must cope with whatever spans came out.
+    renderPretty(result.diagnostics, result.sources, index % 2 === 0);
+    renderGithub(result.diagnostics, result.sources);
+    toJson(result.diagnostics, result.sources);
+    apiCodes = result.diagnostics.map((d) => d.code).sort();
+  } catch (e) {
+    problems.push(`check() threw ${errorText(e)}`);
+  }
+
+  // 2. The CLI on a file on disk, for every CLI_EVERY-th case.
+  if (index % CLI_EVERY === 0) {
+    const file = path.join(tmpRoot, m.seed.cliRel);
+    const original = fs.existsSync(file) ? fs.readFileSync(file, "utf8") : undefined;
+    fs.writeFileSync(file, m.text);
+    const io = captureIo();
+    try {
+      const code = await runCli(["check", file, "--format", "json"], io);
+      stats.cli++;
+      if (code !== 0 && code !== 1) problems.push(`CLI exit code ${code}; stderr: ${io.stderr.slice(0, 2000)}`);
+      if (io.stderr.includes("VLM9001")) problems.push(`CLI reported an internal error: ${io.stderr.slice(0, 2000)}`);
+      let json: unknown;
+      try {
+        json = JSON.parse(io.stdout);
+      } catch (e) {
+        problems.push(`CLI output is not JSON (${errorText(e)}): ${io.stdout.slice(0, 500)}`);
+      }
+      if (json !== undefined) {
+        if (!Array.isArray(json)) problems.push("CLI JSON is not an array");
+        else {
+          const hasError = json.some((d: { severity?: string }) => d.severity === "error");
+          if ((code === 1) !== hasError) problems.push(`CLI exit code ${code} but ${hasError ? "an" : "no"} error diagnostic`);
+          problems.push(...jsonProblems(json, file, m.text));
+          const cliCodes = json.map((d: { code: string }) => d.code).sort();
+          if (apiCodes !== undefined && JSON.stringify(cliCodes) !== JSON.stringify(apiCodes)) {
+            problems.push(`CLI and API disagree: CLI ${cliCodes.join(",")} vs API ${apiCodes.join(",")}`);
+          }
+        }
+      }
+    } catch (e) {
+      problems.push(`runCli threw ${errorText(e)}`);
+    } finally {
+      if (original === undefined) fs.rmSync(file, { force: true });
+      else fs.writeFileSync(file, original);
+    }
+  }
+
+  const ms = performance.now() - t0;
+  stats.ms += ms;
+  if (ms > stats.maxMs) {
+    stats.maxMs = ms;
+    stats.maxCase = index;
+  }
+  if (ms > SLOW_MS) stats.slow.push(`case ${index} (${m.seed.origin}; ${m.ops.join(", ")}): ${Math.round(ms)} ms`);
+  return problems.length > 0 ? { index, mutant: m, problems } : undefined;
+}
+
+interface JsonDiag {
+  code: string;
+  severity: string;
+  message: string;
+  file: string | null;
+  line: number | null;
+  column: number | null;
+  endLine: number | null;
+  endColumn: number | null;
+}
+
+const fileTexts = new Map<string, string>();
+
+function jsonProblems(diags: JsonDiag[], mutantFile: string, mutantText: string): string[] {
+  const problems: string[] = [];
+  diags.forEach((d, i) => {
+    const where = `JSON diagnostic #${i} ${d.code} "${d.message}"`;
+    if (typeof d.code !== "string" || typeof d.message !== "string" || typeof d.severity !== "string") problems.push(`${where}: malformed ${JSON.stringify(d)}`);
+    if (d.code === "VLM9001") problems.push(`${where}: internal compiler error`);
+    if (d.file === null) {
+      if (d.line !== null || d.column !== null) problems.push(`${where}: a position without a file`);
+      return;
+    }
+    const abs = path.resolve(d.file);
+    let text = abs === path.resolve(mutantFile) ? mutantText : fileTexts.get(abs);
+    if (text === undefined) {
+      try {
+        text = fs.readFileSync(abs, "utf8");
+        fileTexts.set(abs, text);
+      } catch {
+        problems.push(`${where}: names a file that does not exist: ${d.file}`);
+        return;
+      }
+    }
+    const ls = text.split("\n");
+    const ok = (line: number | null, col: number | null) =>
+      Number.isInteger(line) && Number.isInteger(col) && line! >= 1 && line! <= ls.length && col! >= 1 && col! <= ls[line! - 1]!.length + 1;
+    if (!ok(d.line, d.column) || !ok(d.endLine, d.endColumn)) {
+      problems.push(`${where}: position ${d.line}:${d.column}-${d.endLine}:${d.endColumn} outside ${d.file} (${ls.length} lines)`);
+    } else if (d.endLine! < d.line! || (d.endLine === d.line && d.endColumn! < d.column!)) {
+      problems.push(`${where}: ends before it starts (${d.line}:${d.column}-${d.endLine}:${d.endColumn})`);
+    }
+  });
+  return problems;
+}
+
+describe("fuzz: mutated sources give diagnostics, never crashes", () => {
+  const failures: Failure[] = [];
+  let elaborateSpy: { mock: { calls: unknown[] }; mockRestore: () => void } | undefined;
+  const started = performance.now();
+
+  beforeAll(() => {
+    seeds = loadSeeds();
+    pools = poolsFor(seeds);
+    tmpRoot = fs.mkdtempSync(path.join(os.tmpdir(), "vlmc-fuzz-"));
+    for (const s of seeds) {
+      const dir = path.dirname(path.join(tmpRoot, s.cliRel));
+      fs.mkdirSync(dir, { recursive: true });
+      if (s.siblingsFrom) for (const f of vlmFilesUnder(s.siblingsFrom, false)) fs.copyFileSync(f, path.join(dir, path.basename(f)));
+    }
+    elaborateSpy = vi.spyOn(Elaborator.prototype, "elaborateModel");
+  });
+
+  afterAll(() => {
+    stats.elaborations = elaborateSpy?.mock.calls.length ?? 0;
+    elaborateSpy?.mockRestore();
+    if (tmpRoot) fs.rmSync(tmpRoot, { recursive: true, force: true });
+    const top = [...byCode].sort((a, b) => b[1] - a[1]).map(([c, n]) => `${c}×${n}`).join(" ");
+    console.log(
+      [
+        `fuzz: seed ${SEED}, ${seeds.length} seed files (${seeds.map((s) => s.origin).join(", ")})`,
+        `  ${stats.api} cases through check() (${stats.clean} clean, ${stats.elaborations} model elaborations), ${stats.cli} through runCli`,
+        `  ${Math.round(performance.now() - started)} ms in all; slowest case ${stats.maxCase} at ${Math.round(stats.maxMs)} ms`,
+        `  diagnostics: ${top}`,
+        ...(stats.slow.length > 0 ? ["  slow cases:", ...stats.slow.map((s) => "    " + s)] : []),
+      ].join("\n"),
+    );
+  });
+
+  it("has seeds", () => {
+    expect(seeds.length).toBeGreaterThan(0);
+    // Each seed must be clean as written, or its mutants would say little.
+    for (const s of seeds) {
+      const r = check([s.display], { overrides: new Map([[s.display, s.text]]) });
+      expect(r.diagnostics.filter((d) => d.severity === "error").map((d) => `${s.origin}: ${d.code} ${d.message}`)).toEqual([]);
+    }
+  });
+
+  if (ONLY_CASE !== undefined) {
+    it(`case ${ONLY_CASE}`, async () => {
+      const m = mutant(ONLY_CASE, seeds, pools);
+      console.log(`case ${ONLY_CASE} of ${m.seed.origin}; edits: ${m.ops.join(", ")}\n----8<----\n${m.text}\n----8<----`);
+      const f = await runCase(ONLY_CASE);
+      expect(f ? report(f) : "no problems").toBe("no problems");
+    });
+    return;
+  }
+
+  const perChunk = Math.ceil(CASES / CHUNKS);
+  for (let c = 0; c < CHUNKS; c++) {
+    const from = c * perChunk;
+    const to = Math.min(CASES, from + perChunk);
+    it(`cases ${from}…${to - 1}`, { timeout: 120_000 }, async () => {
+      const mine: Failure[] = [];
+      for (let i = from; i < to; i++) {
+        const f = await runCase(i);
+        if (f) mine.push(f);
+      }
+      failures.push(...mine);
+      // Show the first few in full; the count says how many more.
+      const shown = mine.slice(0, 5).map(report);
+      if (mine.length > 5) shown.push(`… and ${mine.length - 5} more failing cases in this chunk: ${mine.slice(5).map((f) => f.index).join(", ")}`);
+      expect(shown.join("\n\n")).toBe("");
+    });
+  }
+});
