@@ -41,6 +41,9 @@ class Scope {
   set(name: string, local: Local): void {
     this.names.set(name, local);
   }
+  ownEntries(): [string, Local][] {
+    return [...this.names];
+  }
   all(): string[] {
     return [...this.names.keys(), ...(this.parent?.all() ?? [])];
   }
@@ -213,9 +216,13 @@ class FileResolver {
           break;
         }
         case "if": {
+          // Each branch declares into its own scope; both branches' names are visible afterwards.
           this.expr(m.cond, scope, "config");
-          this.members(m.then, scope, isModel, entries);
-          if (m.else) this.members(m.else, scope, isModel, entries);
+          for (const branch of [m.then, m.else ?? []]) {
+            const inner = new Scope(scope);
+            this.members(branch, inner, isModel, entries);
+            for (const [name, local] of inner.ownEntries()) if (!scope.has(name)) scope.set(name, local);
+          }
           break;
         }
         case "forward":
@@ -239,10 +246,8 @@ class FileResolver {
 
   private declare(scope: Scope, name: string, span: Span, local: Local): void {
     if (name === MISSING) return;
-    // Branches of a member `if` may declare the same name; only flag a true redeclaration.
     if (scope.has(name)) {
-      const prior = scope.get(name)!;
-      if (prior.span.start !== span.start) this.accept(duplicate(name, span, prior.span));
+      this.accept(duplicate(name, span, scope.get(name)!.span));
       return;
     }
     scope.set(name, local);

@@ -9,6 +9,8 @@ import { renderGithub, renderPretty, toJson, type DiagnosticFormat, type SourceL
 import { VERSION } from "../version.js";
 import { processIo, useColor, type CliIo } from "./io.js";
 import { fmtCommand } from "./fmt.js";
+import { compileCommand } from "./compile.js";
+import { runCommand } from "./run.js";
 
 export const EXIT = { ok: 0, userError: 1, usage: 2, internal: 3 } as const;
 
@@ -68,6 +70,8 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
     });
 
   fmtCommand(program, io, setExit);
+  compileCommand(program, io, setExit);
+  runCommand(program, io, setExit);
   return program;
 }
 

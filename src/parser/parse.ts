@@ -10,6 +10,8 @@ import { AstBuilder } from "./to-ast.js";
 
 /** Deeper nesting than this is rejected before parsing, so recursion can never overflow the stack. */
 export const MAX_NESTING = 200;
+/** Longest run of `-`, `not` or `**` within one expression (binary `-` counts too: a safe overestimate). */
+export const MAX_CHAIN = 500;
 
 export interface ParseResult {
   ast: FileAst;
@@ -19,7 +21,10 @@ export interface ParseResult {
 
 const OPEN = new Set(["LParen", "LBracket", "LBrace"]);
 const CLOSE = new Set(["RParen", "RBracket", "RBrace"]);
-const PREFIX_OPERATORS = new Set(["Minus", "Not"]);
+// Operators whose chains recurse in the grammar: prefix `-`/`not` and right-associative `**`.
+const CHAIN_OPERATORS = new Set(["Minus", "Not", "StarStar"]);
+// Tokens that end an expression chain for the purpose of that count.
+const CHAIN_BREAKS = new Set(["Semicolon", "LBrace", "RBrace", "Assign", "Return", "Comma"]);
 
 function tokenSpan(file: string, t: IToken): Span {
   return { file, start: t.startOffset, end: t.startOffset + t.image.length };
@@ -33,8 +38,9 @@ function tooDeep(tokens: IToken[]): IToken | undefined {
     const kind = t.tokenType.name;
     if (OPEN.has(kind)) depth++;
     else if (CLOSE.has(kind)) depth = Math.max(0, depth - 1);
-    prefixRun = PREFIX_OPERATORS.has(kind) ? prefixRun + 1 : 0;
-    if (depth > MAX_NESTING || prefixRun > MAX_NESTING) return t;
+    if (CHAIN_OPERATORS.has(kind)) prefixRun++;
+    else if (CHAIN_BREAKS.has(kind)) prefixRun = 0;
+    if (depth > MAX_NESTING || prefixRun > MAX_CHAIN) return t;
   }
   return undefined;
 }
@@ -69,7 +75,15 @@ export function parseText(path: string, text: string): ParseResult {
     return { ast: empty, comments, diagnostics };
   }
   vlmParser.input = lexed.tokens;
-  const cst = vlmParser.file();
+  let cst;
+  try {
+    cst = vlmParser.file();
+  } catch (e) {
+    // The guards above should make this unreachable; a stack overflow is still a diagnostic, not a crash.
+    if (!(e instanceof RangeError)) throw e;
+    diagnostics.push(diagnostic("VLM1003", "the file nests too deeply to parse", { file: path, start: 0, end: 0 }));
+    return { ast: empty, comments, diagnostics };
+  }
   for (const e of vlmParser.errors) {
     const t = e.token;
     const span: Span =

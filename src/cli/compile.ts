@@ -1,0 +1,93 @@
+// `vlmc compile`: .vlm → ONNX, one file per graph, with a progress bar on a terminal; also the
+// option parsing and progress display that `vlmc run` shares when it compiles a .vlm first.
+
+import { InvalidArgumentError, Option, type Command } from "commander";
+import { compile, type CompileOptions, type CompileProgress, type CompileResult } from "../codegen/compile.js";
+import type { CliIo } from "./io.js";
+import { EXIT, printDiagnostics } from "./main.js";
+
+/** Options that compile a .vlm, common to `compile` and `run`. */
+export interface CompileFlags {
+  model?: string;
+  graph?: string;
+  weights: string[];
+  seed: number;
+}
+
+export function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
+export function parseInteger(value: string): number {
+  if (!/^-?\d+$/.test(value)) throw new InvalidArgumentError("expected an integer");
+  return Number(value);
+}
+
+/** Adds --model, --graph, --weights and --seed. */
+export function compileFlags(command: Command, seedHelp: string): Command {
+  return command
+    .option("--model <name>", "the model to compile (default: every model in the file)")
+    .option("--graph <name>", "only this graph (forward or a graph name)")
+    .option("--weights <spec>", "safetensors checkpoint: PATH for the whole model or COMPONENT=PATH (repeatable)", collect, [])
+    .option("--seed <n>", seedHelp, parseInteger, 0);
+}
+
+function megabytes(bytes: number): string {
+  return `${(bytes / 1e6).toFixed(1)} MB`;
+}
+
+/** A one-line bar on stderr, redrawn at most every 100 ms; `onProgress` for compile(). */
+function progressBar(io: CliIo): { onProgress: (p: CompileProgress) => void; done: () => void } {
+  let started = { path: "", at: 0 };
+  let drawnAt = 0;
+  let drawn = false;
+  return {
+    onProgress: (p) => {
+      const now = Date.now();
+      if (p.path !== started.path) started = { path: p.path, at: now };
+      if (now - drawnAt < 100 && p.writtenBytes < p.totalBytes) return;
+      drawnAt = now;
+      drawn = true;
+      const width = 24;
+      const filled = p.totalBytes === 0 ? width : Math.round((p.writtenBytes / p.totalBytes) * width);
+      const seconds = Math.max((now - started.at) / 1000, 1e-3);
+      io.err(`\r\x1b[K${p.path} [${"#".repeat(filled)}${"-".repeat(width - filled)}] ${megabytes(p.writtenBytes)} / ${megabytes(p.totalBytes)} ${megabytes(p.writtenBytes / seconds)}/s`);
+    },
+    done: () => {
+      if (drawn) io.err("\r\x1b[K");
+    },
+  };
+}
+
+/** compile() with the CLI's flags, a progress bar on a terminal, and diagnostics printed. */
+export async function compileWithFlags(io: CliIo, file: string, flags: CompileFlags, extra: Pick<CompileOptions, "out" | "externalData">): Promise<CompileResult> {
+  const bar = io.isTty ? progressBar(io) : undefined;
+  const result = await compile([file], {
+    ...extra,
+    ...(flags.model !== undefined ? { model: flags.model } : {}),
+    ...(flags.graph !== undefined ? { graph: flags.graph } : {}),
+    weights: flags.weights,
+    seed: flags.seed,
+    ...(bar ? { onProgress: bar.onProgress } : {}),
+  });
+  bar?.done();
+  printDiagnostics(io, result.diagnostics, result.sources, "pretty");
+  return result;
+}
+
+export function compileCommand(program: Command, io: CliIo, setExit: (code: number) => void): void {
+  compileFlags(
+    program
+      .command("compile")
+      .description("compile a .vlm model to ONNX: one file per graph, parameters from checkpoints or seeded random initialisation")
+      .argument("<file>", ".vlm file")
+      .option("-o, --out <path>", "output .onnx file (one graph) or folder (default: out/<model>/)"),
+    "seed of the random initialisation of parameters no checkpoint provides",
+  )
+    .addOption(new Option("--external-data <mode>", "store initializers in a .onnx.data file beside the model").choices(["auto", "always", "never"]).default("auto"))
+    .action(async (file: string, opts: CompileFlags & { out?: string; externalData: "auto" | "always" | "never" }) => {
+      const result = await compileWithFlags(io, file, opts, { ...(opts.out !== undefined ? { out: opts.out } : {}), externalData: opts.externalData });
+      for (const f of result.files) io.out(`${f.path}\n`);
+      setExit(result.ok ? EXIT.ok : EXIT.userError);
+    });
+}

@@ -1,0 +1,348 @@
+// IR graph → ONNX model description for the `portable` target: standard ONNX opset 17 and IR
+// version 8 only, so any runtime of the last years loads it. Each IR node becomes one or more ONNX
+// nodes named `${scope}/${op}_${index}/${onnxOp}` and documented with the DSL location they come
+// from. Graph inputs and outputs keep their DSL names, parameters their full dotted names.
+//
+// Linear weights are stored transposed, [in, out] instead of PyTorch's [out, in], under the
+// parameter's own name (`vision.encoder.layers.0.mlp.fc1.weight`), so Linear is a plain MatMul;
+// the metadata key `vlmc.transposed` lists them. A weight also used in its own layout elsewhere in
+// the graph keeps that layout and is transposed at run time instead.
+
+import type { Span } from "../diagnostics/source.js";
+import { InternalError } from "../diagnostics/diagnostic.js";
+import { dimEq, dimToString, type Dim } from "../ir/dims.js";
+import type { Graph, IrModule, Node, Param, Value } from "../ir/graph.js";
+import { DTYPE_BYTES, type DType, type TensorType } from "../ir/types.js";
+import { VERSION } from "../version.js";
+import { fail, float, int, ints, OnnxEmitter, ONNX_TYPE_CODES, onnxDataType } from "./emitter.js";
+import { lowerAttention } from "./lower-attention.js";
+import type { OnnxModel, OnnxValueInfo } from "./onnx-writer.js";
+import { relativePositionBuckets } from "./tables.js";
+
+export const PORTABLE_OPSET = 17;
+export const PORTABLE_IR_VERSION = 8;
+
+export interface LowerOptions {
+  /** A parameter's little-endian bytes in its IR layout and dtype; called lazily, once per write. */
+  readonly paramBytes: (p: Param) => Uint8Array;
+  /** `file:line:col` of a span, for doc strings. */
+  readonly location: (span: Span) => string;
+  /** Model-level metadata added to every graph's model (source hash…). */
+  readonly metadata: Readonly<Record<string, string>>;
+}
+
+type Inputs = readonly (string | undefined)[];
+interface Context {
+  readonly graph: Graph;
+  /** Parameters stored transposed (Linear weights). */
+  readonly transposed: ReadonlySet<string>;
+}
+type Lowering = (e: OnnxEmitter, node: Node, ins: Inputs, ctx: Context) => string;
+
+const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
+
+const inType = (node: Node, i: number): TensorType => node.inputs[i]!.type;
+const outType = (node: Node): TensorType => node.outputs[0]!.type;
+const attr = (node: Node, key: string): number => node.attrs[key] as number;
+const list = (node: Node, key: string): number[] => [...(node.attrs[key] as readonly number[])];
+
+const direct =
+  (op: string): Lowering =>
+  (e, _node, ins) =>
+    e.op(op, ins);
+
+/** Operands cast to the result dtype first: the IR lets a rank-0 operand of another float width through. */
+const arithmetic =
+  (op: string): Lowering =>
+  (e, node, ins) =>
+    e.op(op, ins.map((x, i) => e.cast(x!, inType(node, i).dtype, outType(node).dtype)));
+
+/** Comparisons need equal operand dtypes; a rank-0 operand takes the other's. */
+const comparison =
+  (op: string): Lowering =>
+  (e, node, ins) => {
+    const [a, b] = [inType(node, 0), inType(node, 1)];
+    const to = a.shape.length === 0 ? b.dtype : a.dtype;
+    return e.op(op, [e.cast(ins[0]!, a.dtype, to), e.cast(ins[1]!, b.dtype, to)]);
+  };
+
+/** A float constant in the dtype of the node's result. */
+const c = (e: OnnxEmitter, node: Node, value: number) => e.scalar(value, outType(node).dtype);
+
+function pool(op: string, extra: Record<string, ReturnType<typeof int>> = {}): Lowering {
+  return (e, node, ins) => {
+    const [k, s, p] = [attr(node, "kernel"), attr(node, "stride"), attr(node, "padding")];
+    return e.op(op, ins, { kernel_shape: ints([k, k]), strides: ints([s, s]), pads: ints([p, p, p, p]), ...extra });
+  };
+}
+
+function reduceAxes(node: Node): { axes: number[]; keepdims: number } {
+  return { axes: list(node, "axes"), keepdims: attr(node, "keepdims") };
+}
+
+const LOWERINGS: Record<string, Lowering> = {
+  Constant: (e, node) => e.scalar(attr(node, "value"), node.attrs["dtype"] as DType),
+  Linear: (e, _node, [x, w, b], ctx) => {
+    const y = e.op("MatMul", [x, ctx.transposed.has(w!) ? w : e.op("Transpose", [w], { perm: ints([1, 0]) })]);
+    return b === undefined ? y : e.op("Add", [y, b]);
+  },
+  Conv: (e, node, ins) => {
+    const [k, s, p] = [attr(node, "kernel"), attr(node, "stride"), attr(node, "padding")];
+    return e.op("Conv", ins, { kernel_shape: ints([k, k]), strides: ints([s, s]), pads: ints([p, p, p, p]), group: int(attr(node, "groups")) });
+  },
+  Embedding: (e, _node, [weight, ids]) => e.op("Gather", [weight, ids], { axis: int(0) }),
+  LayerNorm: (e, node, [x, w, b]) => {
+    const t = inType(node, 1);
+    const bias = b ?? e.constant(new Array<number>(t.shape[0] as number).fill(0), t.dtype, t.shape as number[]);
+    return e.op("LayerNormalization", [x, w, bias], { axis: int(-1), epsilon: float(attr(node, "eps")) });
+  },
+  RMSNorm: (e, node, [x, w]) => {
+    const meanSquare = e.op("ReduceMean", [e.op("Pow", [x, c(e, node, 2)])], { axes: ints([-1]), keepdims: int(1) });
+    const rms = e.op("Sqrt", [e.op("Add", [meanSquare, c(e, node, attr(node, "eps"))])]);
+    return e.op("Mul", [e.op("Div", [x, rms]), w]);
+  },
+  BatchNorm: (e, node, ins) => e.op("BatchNormalization", ins, { epsilon: float(attr(node, "eps")) }),
+  Attention: (e, node, ins, ctx) => lowerAttention(e, node, ctx.graph.bounds, ins),
+
+  // opset 17 has no Gelu: x·½·(1 + erf(x/√2)) and the tanh form, as PyTorch writes them.
+  Gelu: (e, node, [x]) => e.op("Mul", [e.op("Mul", [x, c(e, node, 0.5)]), e.op("Add", [e.op("Erf", [e.op("Mul", [x, c(e, node, Math.SQRT1_2)])]), c(e, node, 1)])]),
+  GeluTanh: (e, node, [x]) => {
+    const cube = e.op("Mul", [e.op("Mul", [x, x]), x]);
+    const inner = e.op("Mul", [e.op("Add", [x, e.op("Mul", [cube, c(e, node, 0.044715)])]), c(e, node, SQRT_2_OVER_PI)]);
+    return e.op("Mul", [e.op("Mul", [x, c(e, node, 0.5)]), e.op("Add", [e.op("Tanh", [inner]), c(e, node, 1)])]);
+  },
+  QuickGelu: (e, node, [x]) => e.op("Mul", [x, e.op("Sigmoid", [e.op("Mul", [x, c(e, node, 1.702)])])]),
+  Silu: (e, _node, [x]) => e.op("Mul", [x, e.op("Sigmoid", [x])]),
+  SquaredRelu: (e, _node, [x]) => {
+    const r = e.op("Relu", [x]);
+    return e.op("Mul", [r, r]);
+  },
+  Relu: direct("Relu"),
+  Tanh: direct("Tanh"),
+  Sigmoid: direct("Sigmoid"),
+  Exp: direct("Exp"),
+  Sqrt: direct("Sqrt"),
+  Log: direct("Log"),
+  Abs: direct("Abs"),
+  Neg: direct("Neg"),
+  Not: direct("Not"),
+
+  Add: arithmetic("Add"),
+  Sub: arithmetic("Sub"),
+  Mul: arithmetic("Mul"),
+  Div: arithmetic("Div"),
+  MatMul: arithmetic("MatMul"),
+  // Pow's exponent may have its own type in ONNX.
+  Pow: (e, node, [x, y]) => e.op("Pow", [e.cast(x!, inType(node, 0).dtype, outType(node).dtype), y]),
+  Mod: (e, node, ins) => {
+    const dtype = outType(node).dtype;
+    const [a, b] = ins.map((x, i) => e.cast(x!, inType(node, i).dtype, dtype));
+    if (dtype !== "f32" && dtype !== "f16" && dtype !== "bf16") return e.op("Mod", [a, b]); // integers: the divisor's sign, as Python
+    // Floats need fmod=1 (C's fmod, the dividend's sign); PyTorch's `%` takes the divisor's sign,
+    // so a non-zero remainder whose sign differs from the divisor's gets the divisor added.
+    const m = e.op("Mod", [a, b], { fmod: int(1) });
+    const zero = c(e, node, 0);
+    const signsDiffer = e.op("Xor", [e.op("Less", [m, zero]), e.op("Less", [b, zero])]);
+    const fix = e.op("And", [signsDiffer, e.op("Not", [e.op("Equal", [m, zero])])]);
+    return e.op("Where", [fix, e.op("Add", [m, b]), m]);
+  },
+  Equal: comparison("Equal"),
+  Less: comparison("Less"),
+  LessOrEqual: comparison("LessOrEqual"),
+  Greater: comparison("Greater"),
+  GreaterOrEqual: comparison("GreaterOrEqual"),
+  And: direct("And"),
+  Or: direct("Or"),
+  Where: (e, node, [cond, a, b]) => {
+    const dtype = outType(node).dtype;
+    return e.op("Where", [cond, e.cast(a!, inType(node, 1).dtype, dtype), e.cast(b!, inType(node, 2).dtype, dtype)]);
+  },
+
+  Softmax: (e, node, ins) => e.op("Softmax", ins, { axis: int(attr(node, "axis")) }),
+  Concat: (e, node, ins) => e.op("Concat", ins, { axis: int(attr(node, "axis")) }),
+  Unsqueeze: (e, node, [x]) => e.op("Unsqueeze", [x, e.int64s(list(node, "axes"))]),
+  Squeeze: (e, node, [x]) => e.op("Squeeze", [x, e.int64s(list(node, "axes"))]),
+  // Ends beyond the axis (the IR's "to the end" is 2^53 − 1) are clamped by ONNX Slice.
+  Slice: (e, node, [x]) => e.op("Slice", [x, ...["starts", "ends", "axes", "steps"].map((k) => e.int64s(list(node, k)))]),
+  Transpose: (e, node, ins) => e.op("Transpose", ins, { perm: ints(list(node, "perm")) }),
+  Reshape: (e, node, [x]) => {
+    const dims = outType(node).shape;
+    // One symbolic dim is left to Reshape to infer (-1); more are computed from the graph inputs.
+    const symbolic = dims.filter((d) => typeof d !== "number").length;
+    return e.op("Reshape", [x, symbolic === 1 ? e.int64s(dims.map((d) => (typeof d === "number" ? d : -1))) : e.shape(dims)]);
+  },
+  Expand: (e, node, [x]) => {
+    const from = inType(node, 0).shape;
+    const to = outType(node).shape;
+    // Expand broadcasts both ways, so 1 keeps an axis the input already has at its full size.
+    const target = to.map((d, i): Dim => {
+      const have = from[i - (to.length - from.length)];
+      return have !== undefined && dimEq(have, d) ? 1 : d;
+    });
+    return e.op("Expand", [x, e.shape(target)]);
+  },
+  ReduceMean: (e, node, ins) => {
+    const { axes, keepdims } = reduceAxes(node);
+    return e.op("ReduceMean", ins, { axes: ints(axes), keepdims: int(keepdims) }); // axes is an attribute until opset 18
+  },
+  ReduceSum: (e, node, [x]) => {
+    const { axes, keepdims } = reduceAxes(node);
+    return e.op("ReduceSum", [x, e.int64s(axes)], { keepdims: int(keepdims) }); // an input since opset 13
+  },
+  MaxPool: pool("MaxPool"),
+  // PyTorch's avg_pool2d counts padding in the divisor by default (count_include_pad=True).
+  AveragePool: pool("AveragePool", { count_include_pad: int(1) }),
+  // x / max(‖x‖, 1e-12), as torch.nn.functional.normalize.
+  L2Normalize: (e, node, [x]) => {
+    const norm = e.op("ReduceL2", [x], { axes: ints([attr(node, "axis")]), keepdims: int(1) });
+    return e.op("Div", [x, e.op("Max", [norm, c(e, node, 1e-12)])]);
+  },
+  CumSum: (e, node, [x]) => e.op("CumSum", [x, e.scalar(attr(node, "axis"), "i64")]),
+  Range: (e, node) => {
+    const dtype = node.attrs["dtype"] as DType;
+    const n = outType(node).shape[0]!;
+    if (typeof n === "number") return e.constant(Array.from({ length: n }, (_, i) => i), dtype, [n]);
+    const range = e.op("Range", [e.scalar(0, "i64"), e.toScalar(e.dim(n)), e.scalar(1, "i64")]);
+    return e.cast(range, "i64", dtype);
+  },
+  Cast: (e, node, [x]) => e.op("Cast", [x], { to: int(ONNX_TYPE_CODES[node.attrs["to"] as DType]) }),
+  RelativePositionBucket: (e, node) => {
+    const [q, k] = [attr(node, "q_len"), attr(node, "k_len")];
+    const values = relativePositionBuckets(q, k, attr(node, "buckets"), attr(node, "max_distance"), node.attrs["bidirectional"] === true);
+    return e.initializer(`/relative_position_bucket/${[q, k, attr(node, "buckets"), attr(node, "max_distance"), node.attrs["bidirectional"]].join("_")}`, "int64", [q, k], () => new Uint8Array(BigInt64Array.from(values, BigInt).buffer));
+  },
+};
+
+/** Nodes some graph output depends on; the rest (left over by elaboration) are not emitted. */
+function liveNodes(graph: Graph): Set<Node> {
+  const live = new Set<Node>();
+  const stack = graph.outputs.map((o) => o.value);
+  for (let v = stack.pop(); v !== undefined; v = stack.pop()) {
+    const producer = v.producer;
+    if (!producer || live.has(producer)) continue;
+    live.add(producer);
+    for (const input of producer.inputs) if (input) stack.push(input);
+  }
+  return live;
+}
+
+function valueInfo(name: string, type: TensorType, what: string, span?: Span): OnnxValueInfo {
+  return { name, dataType: onnxDataType(type.dtype, what, span), dims: type.shape.map((d) => (typeof d === "number" ? d : dimToString(d))) };
+}
+
+/** Row-major [rows, cols] → [cols, rows] on raw bytes of any element size. */
+function transposeBytes(bytes: Uint8Array, rows: number, cols: number, size: number): Uint8Array {
+  const out = new Uint8Array(bytes.byteLength);
+  for (let r = 0; r < rows; r++) {
+    for (let col = 0; col < cols; col++) out.set(bytes.subarray((r * cols + col) * size, (r * cols + col + 1) * size), (col * rows + r) * size);
+  }
+  return out;
+}
+
+/** Lowers one graph of a module; user-facing limits of the target throw DiagnosticError. */
+export function lowerGraph(module: IrModule, graph: Graph, options: LowerOptions): OnnxModel {
+  const names = new Map<Value, string>();
+  const nameOf = (v: Value): string => {
+    if (v.source.kind === "param") return v.source.param.name;
+    if (v.source.kind === "input") return v.source.name;
+    const n = names.get(v);
+    if (n === undefined) throw new InternalError(`value ${v.id} of graph ${graph.name} is used before it is computed`);
+    return n;
+  };
+  const live = liveNodes(graph);
+  const inputNames = new Set(graph.inputs.map((v) => (v.source as { name: string }).name));
+
+  // Parameters in first-use order; Linear weights used only as such are stored transposed.
+  const uses = new Map<Param, boolean>(); // param → every use is a Linear weight
+  const noteParam = (v: Value, linearWeight: boolean) => {
+    if (v.source.kind === "param") uses.set(v.source.param, (uses.get(v.source.param) ?? true) && linearWeight);
+  };
+  for (const node of graph.nodes) if (live.has(node)) node.inputs.forEach((v, i) => v && noteParam(v, node.op === "Linear" && i === 1));
+  for (const o of graph.outputs) noteParam(o.value, false);
+  const paramNames = new Set([...uses.keys()].map((p) => p.name));
+
+  for (const v of graph.inputs) {
+    if (paramNames.has(nameOf(v))) fail("VLM2002", `input "${nameOf(v)}" of graph ${graph.name} has the name of a parameter it uses, which ONNX does not allow; rename the input`);
+  }
+  const seen = new Set<string>();
+  for (const o of graph.outputs) {
+    const span = o.value.producer?.span;
+    if (seen.has(o.name)) fail("VLM2002", `graph ${graph.name} has two outputs named "${o.name}"; name them apart with \`return a: x, b: y\``, span);
+    seen.add(o.name);
+    const source = o.value.source;
+    const sameTensor = (source.kind === "input" && source.name === o.name) || (source.kind === "param" && source.param.name === o.name);
+    if ((inputNames.has(o.name) || paramNames.has(o.name)) && !sameTensor) {
+      fail("VLM2002", `output "${o.name}" of graph ${graph.name} has the name of an input or parameter, which ONNX does not allow; name it with \`return ${o.name}_out: ${o.name}\``, span);
+    }
+  }
+
+  const e = new OnnxEmitter(graph.inputs);
+  const transposed = new Set<string>();
+  for (const [p, onlyLinear] of uses) {
+    const dataType = onnxDataType(p.type.dtype, `parameter ${p.name}`, p.span);
+    const dims = p.type.shape as number[];
+    if (onlyLinear) {
+      const [rows, cols] = dims as [number, number];
+      transposed.add(p.name);
+      e.initializer(p.name, dataType, [cols, rows], () => transposeBytes(options.paramBytes(p), rows, cols, DTYPE_BYTES[p.type.dtype]));
+    } else e.initializer(p.name, dataType, dims, () => options.paramBytes(p));
+  }
+
+  // The first graph output a node result feeds is written directly under the output's name.
+  const claimed = new Map<Value, string>();
+  for (const o of graph.outputs) if (o.value.source.kind === "node" && !claimed.has(o.value)) claimed.set(o.value, o.name);
+
+  graph.nodes.forEach((node, index) => {
+    if (!live.has(node)) return;
+    const lower = LOWERINGS[node.op];
+    if (!lower) throw new InternalError(`the portable target has no lowering for IR op ${node.op}`);
+    const doc = options.location(node.span) + (node.rules.length > 0 ? `; rules: ${node.rules.join(",")}` : "");
+    const inputs = node.inputs.map((v) => (v ? nameOf(v) : undefined));
+    const { result, emitted } = e.within(`${node.scope}/${node.op}_${index}`, doc, node.span, () => lower(e, node, inputs, { graph, transposed }));
+    const value = node.outputs[0]!;
+    const want = claimed.get(value);
+    const producer = emitted.find((n) => n.outputs.includes(result));
+    if (want === undefined || want === result) names.set(value, result);
+    else if (producer) {
+      // Renamed where it is made (and where this node's own later nodes read it) rather than copied.
+      for (const n of emitted) n.inputs = n.inputs.map((i) => (i === result ? want : i));
+      producer.outputs = producer.outputs.map((o) => (o === result ? want : o));
+      names.set(value, want);
+    } else names.set(value, e.within(`${node.scope}/${node.op}_${index}`, doc, node.span, () => e.op("Identity", [result])).result);
+  });
+
+  // Outputs that alias an input, a parameter or an earlier output are copies under their own names.
+  for (const o of graph.outputs) {
+    const from = nameOf(o.value);
+    if (from !== o.name) {
+      const copy = e.within(`/outputs/${o.name}`, undefined, undefined, () => e.op("Identity", [from])).emitted[0]!;
+      copy.outputs = [o.name];
+    }
+  }
+
+  const params: Record<string, { component: string; role: string | null; frozen: boolean; buffer: boolean }> = {};
+  for (const p of uses.keys()) params[p.name] = { component: p.component, role: p.role ?? null, frozen: p.frozen, buffer: p.buffer };
+  return {
+    graphName: graph.name,
+    inputs: graph.inputs.map((v) => valueInfo(nameOf(v), v.type, `input ${nameOf(v)}`)),
+    outputs: graph.outputs.map((o) => valueInfo(o.name, o.value.type, `output ${o.name}`, o.value.producer?.span)),
+    nodes: e.nodes,
+    initializers: e.initializers,
+    opsetImports: [{ domain: "", version: PORTABLE_OPSET }],
+    irVersion: PORTABLE_IR_VERSION,
+    producerName: "vlmc",
+    producerVersion: VERSION,
+    docString: `${module.name}.${graph.name}, compiled by vlmc ${VERSION} for the portable target (ONNX opset ${PORTABLE_OPSET})`,
+    metadata: {
+      ...options.metadata,
+      "vlmc.version": VERSION,
+      "vlmc.model": module.name,
+      "vlmc.graph": graph.name,
+      "vlmc.target": "portable",
+      "vlmc.params": JSON.stringify(params),
+      "vlmc.stages": JSON.stringify(module.stages),
+      // Stored [in, out] (PyTorch keeps [out, in]): transpose back when exporting to a checkpoint.
+      "vlmc.transposed": JSON.stringify([...transposed]),
+    },
+  };
+}
