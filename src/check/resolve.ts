@@ -149,10 +149,11 @@ class FileResolver {
     this.members(decl.members, scope, isModel, entryNames);
     const components = new Map<string, A.ComponentDecl>();
     collectComponents(decl.members, components);
+    const trainable = new Set([...components.keys(), ...flatMembers(decl.members).flatMap((m) => (m.kind === "param" && m.role ? [m.name] : []))]);
     for (const m of flatMembers(decl.members)) {
       if (m.kind === "forward" || m.kind === "graph") this.entry(m, scope);
-      else if (m.kind === "stage") this.stage(m, components);
-      else if (m.kind === "policy") this.policy(m, components);
+      else if (m.kind === "stage") this.stage(m, trainable);
+      else if (m.kind === "policy") this.policy(m, trainable);
       else if (m.kind === "weights" && m.target && !components.has(m.target.name)) {
         const hint = closestName(m.target.name, components.keys());
         this.accept(diagnostic("VLM2001", `no component named "${m.target.name}"`, m.target.span, hint ? { hint: `did you mean "${hint}"?` } : {}));
@@ -374,7 +375,7 @@ class FileResolver {
     }
   }
 
-  private stage(m: A.StageDecl, components: ReadonlyMap<string, A.ComponentDecl>): void {
+  private stage(m: A.StageDecl, components: ReadonlySet<string>): void {
     for (const t of m.trains) {
       if (t.name === MISSING || components.has(t.name)) continue;
       const hint = closestName(t.name, components.keys());
@@ -382,7 +383,7 @@ class FileResolver {
     }
   }
 
-  private policy(m: A.PolicyDecl, components: ReadonlyMap<string, A.ComponentDecl>): void {
+  private policy(m: A.PolicyDecl, components: ReadonlySet<string>): void {
     const sel = m.selector.name;
     if (sel !== MISSING && !components.has(sel) && !ROLES.has(sel) && sel !== "frozen" && sel !== "trainable") {
       const hint = closestName(sel, [...components.keys(), ...ROLES, "frozen", "trainable"]);
@@ -482,8 +483,9 @@ class FileResolver {
           this.componentCall(e, local.block, callee.name, scope, ctx);
           return;
         }
-        if (local.kind === "param" || local.kind === "config") {
-          this.accept(diagnostic("VLM2010", `"${callee.name}" is a ${local.kind === "param" ? "parameter" : "compile-time value"}, not something to call`, callee.span));
+        // A compile-time value may hold a function (`act: gelu`); only parameters are surely not callable.
+        if (local.kind === "param") {
+          this.accept(diagnostic("VLM2010", `"${callee.name}" is a parameter, not something to call`, callee.span));
           for (const a of e.args) this.expr(a.value, scope, ctx);
           return;
         }

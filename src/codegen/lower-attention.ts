@@ -50,8 +50,8 @@ export function lowerAttention(e: OnnxEmitter, node: Node, bounds: ReadonlyMap<s
     const tables = rotary(e, theta, d, positions, dtype);
     // Keys sit at positions 0..Tk-1; queries are the last Tq of them (aligned at the end, as with
     // a key/value cache), which for self-attention is the same range.
-    const kRows = rows(e, tables, `[0:${compact(tk)}]`, () => [0, kCount()], positions);
-    const qRows = dimEq(tq, tk) ? kRows : rows(e, tables, `[${compact(tk)}-${compact(tq)}:${compact(tk)}]`, () => [difference(e, kCount(), qCount()), kCount()], positions);
+    const kRows = tk === positions ? tables : rows(e, tables, `[0:${compact(tk)}]`, () => [0, kCount()]);
+    const qRows = dimEq(tq, tk) ? kRows : rows(e, tables, `[${compact(tk)}-${compact(tq)}:${compact(tk)}]`, () => [difference(e, kCount(), qCount()), kCount()]);
     qh = applyRotary(e, qh, qRows, d);
     kh = applyRotary(e, kh, kRows, d);
   }
@@ -117,14 +117,14 @@ function rotary(e: OnnxEmitter, theta: number, d: number, positions: number, dty
   return { cos: table("cos"), sin: table("sin") };
 }
 
-/**
- * Rows start..end of both tables, the whole tables when that is what is asked for; sliced once per
- * graph for each range (named by `range`), as every layer uses the same positions.
- */
-function rows(e: OnnxEmitter, tables: RotaryTables, range: string, bounds: () => [Count, Count], length: number): RotaryTables {
-  const [start, end] = bounds();
-  if (start === 0 && end === length) return tables;
-  const slice = (table: string) => e.once(`${table}${range}`, () => e.op("Slice", [table, asTensor(e, start), asTensor(e, end), e.int64s([0])]));
+/** Rows start..end of both tables, sliced once per graph for each `range` as every layer uses the same positions. */
+function rows(e: OnnxEmitter, tables: RotaryTables, range: string, bounds: () => [Count, Count]): RotaryTables {
+  let b: [Count, Count] | undefined;
+  const slice = (table: string) =>
+    e.once(`${table}${range}`, () => {
+      const [start, end] = (b ??= bounds());
+      return e.op("Slice", [table, asTensor(e, start), asTensor(e, end), e.int64s([0])]);
+    });
   return { cos: slice(tables.cos), sin: slice(tables.sin) };
 }
 

@@ -476,6 +476,8 @@ export class Elaborator {
   private binary(e: Extract<A.Expr, { kind: "binary" }>, env: Env, ctx: Ctx): Val {
     const l = this.eval(e.left, env, ctx);
     const r = this.eval(e.right, env, ctx);
+    // `x == none` asks whether an optional argument was given, even when x is a tensor.
+    if ((e.op === "==" || e.op === "!=") && (l.k === "none" || r.k === "none")) return bool((l.k === r.k) === (e.op === "=="));
     if (isTensorLike(l) || isTensorLike(r)) {
       return { k: "tensor", v: tensorBinary(e.op, asTensor(l, "the left operand", ctx), asTensor(r, "the right operand", ctx), ctx) };
     }
@@ -562,13 +564,17 @@ export class Elaborator {
         return;
       }
       if (!isStatic(d)) {
+        // On a symbolic axis: x[k:] keeps d − k; x[a:b] with known a ≤ b takes b − a (the input must be that long).
         const start = item.start ? asInt(this.eval(item.start, env, ctx), "a slice start", item.span) : 0;
-        if (item.stop || item.step || start < 0) fail("VLM2105", `only x[k:] slices are supported on the symbolic axis ${dimToString(d)}`, item.span);
+        const stop = item.stop ? asInt(this.eval(item.stop, env, ctx), "a slice stop", item.span) : undefined;
+        if (item.step || start < 0 || (stop !== undefined && (stop < 0 || stop <= start))) {
+          fail("VLM2105", `on the symbolic axis ${dimToString(d)} only x[k:] and x[a:b] with 0 ≤ a < b are supported`, item.span);
+        }
         starts.push(start);
-        ends.push(Number.MAX_SAFE_INTEGER);
+        ends.push(stop ?? Number.MAX_SAFE_INTEGER);
         axes.push(axis);
         steps.push(1);
-        outShape.push(dimSub(d, start));
+        outShape.push(stop === undefined ? dimSub(d, start) : stop - start);
         return;
       }
       const [start, stop, step] = this.sliceBounds(item, d, env, ctx, axis);

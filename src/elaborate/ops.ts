@@ -297,6 +297,7 @@ export const FUNCTIONS: Record<string, FnImpl> = {
   },
   mean: (a, ctx) => reduce("ReduceMean", a, ctx),
   sum: (a, ctx) => reduce("ReduceSum", a, ctx),
+  reduce_max: (a, ctx) => reduce("ReduceMax", a, ctx),
   max_pool2d: (a, ctx) => pool("MaxPool", a, ctx),
   avg_pool2d: (a, ctx) => pool("AveragePool", a, ctx),
   l2_normalize: (a, ctx) => {
