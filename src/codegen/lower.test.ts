@@ -39,10 +39,10 @@ interface Built {
 }
 
 /**
- * Compiles `src` (one graph, `graph` or forward) with every parameter drawn from a random
+ * Compiles one graph of `src` with every parameter drawn from a random
  * checkpoint; batch-norm variances are kept positive.
  */
-async function build(src: string, graph?: string): Promise<Built> {
+async function build(src: string, graph = "forward"): Promise<Built> {
   const dir = tempFolder();
   const spec = path.join(dir, "spec.vlm");
   fs.writeFileSync(spec, src);
@@ -58,7 +58,7 @@ async function build(src: string, graph?: string): Promise<Built> {
     }),
   );
   const out = path.join(dir, "model.onnx");
-  const result = await compile([spec], { out, weights: checkpoint, ...(graph !== undefined ? { graph } : {}) });
+  const result = await compile([spec], { out, weights: checkpoint, graph });
   expect(result.diagnostics).toEqual([]);
   const model = decodeOnnxModel(fs.readFileSync(out));
   const params = new Map<string, Tensor>();
@@ -235,6 +235,7 @@ describe("portable lowering, numerically", () => {
       grouped: attention(qx, k2(x), v2(x), 4, kv_heads: 2, causal: true),
       rotary: attention(qx, k(x), v(x), 4, causal: true, rotary: 100.0),
       masked: attention(qx, k(x), v(x), 4, mask: mask),
+      allowed: attention(qx, k(x), v(x), 4, mask: mask > -0.8),
       all: attention(qx, k2(x), v2(x), 4, kv_heads: 2, causal: true, rotary: 10000.0, mask: mask)
   }
   graph cross(x: f32[B, T, 16], memory: f32[B, S, 16]) {
@@ -242,10 +243,12 @@ describe("portable lowering, numerically", () => {
   }
 }`;
 
-  it("attention: plain, causal with a scale, grouped-query, rotary, additive mask, and all at once", async () => {
+  it("attention: plain, causal with a scale, grouped-query, rotary, additive and bool masks, and all at once", async () => {
     const b = await build(ATTENTION);
     const x = randomTensor([2, 5, 16], 3);
-    const mask = map(randomTensor([2, 1, 5, 5], 4), (v) => (v < -0.8 ? -1e9 : v));
+    // Masked-out pairs get −30 rather than a huge value: in float32, −1e9 + score would round the
+    // score away in rows where every visible key is masked, which the reference would not.
+    const mask = map(randomTensor([2, 1, 5, 5], 4), (v) => (v < -0.8 ? -30 : v));
     const out = await b.run({ x: f32(x), mask: f32(mask) });
     const proj = (name: string) => linear(x, param(b, `${name}.weight`), param(b, `${name}.bias`));
     const [q, k, v, k2, v2] = ["q", "k", "v", "k2", "v2"].map(proj) as Tensor[];
@@ -255,6 +258,8 @@ describe("portable lowering, numerically", () => {
     expectClose(out["grouped"]!, attention(q!, k2!, v2!, { ...base, kvHeads: 2, causal: true }));
     expectClose(out["rotary"]!, attention(q!, k!, v!, { ...base, causal: true, theta: 100 }));
     expectClose(out["masked"]!, attention(q!, k!, v!, { ...base, mask }));
+    // A bool mask marks the pairs that may attend.
+    expectClose(out["allowed"]!, attention(q!, k!, v!, { ...base, mask: map(mask, (m) => (m > -0.8 ? 0 : -Infinity)) }));
     expectClose(out["all"]!, attention(q!, k2!, v2!, { ...base, kvHeads: 2, causal: true, theta: 10000, mask }));
   });
 

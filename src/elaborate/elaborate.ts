@@ -14,7 +14,7 @@ import { isDType, shapeToString, tensorType, type DType } from "../ir/types.js";
 import { BUILTINS } from "./signatures.js";
 import { asBool, asInt, asNumber, asTensor, emit1, fail, FUNCTIONS, tensorBinary, type Bound, type OpCtx } from "./ops.js";
 import { attention, callPrimitive, instantiatePrimitive } from "./primitives.js";
-import { bool, describeVal, Env, int, NONE, type Inst, type Owner, type Val } from "./values.js";
+import { bool, describeVal, Env, INEXACT_DIVISIONS, int, NONE, type Inst, type Owner, type Val } from "./values.js";
 
 /** Elaboration refuses models beyond this many parameters before allocating anything. */
 export const MAX_PARAMETERS = 1e12;
@@ -279,6 +279,8 @@ export class Elaborator {
       this.depth++;
       try {
         this.members(decl.members, inst, owner, { ...ctx, file: sym.file });
+      } catch (e) {
+        throw withNote(e, value.span, `in ${path} (${decl.name}) instantiated here`);
       } finally {
         this.depth--;
       }
@@ -490,7 +492,10 @@ export class Elaborator {
     if ((l.k === "int" || l.k === "float") && (r.k === "int" || r.k === "float")) {
       const a = asNumber(l, "operand", e.left.span);
       const b = asNumber(r, "operand", e.right.span);
-      return numBinary(e.op, a, b, ctx);
+      const result = numBinary(e.op, a, b, ctx);
+      const inexact = INEXACT_DIVISIONS.get(l) ?? INEXACT_DIVISIONS.get(r);
+      if (inexact) INEXACT_DIVISIONS.set(result, inexact);
+      return result;
     }
     if (e.op === "==" || e.op === "!=") {
       const same = JSON.stringify(plain(l)) === JSON.stringify(plain(r));
@@ -660,12 +665,7 @@ export class Elaborator {
       const flow = this.exec(forward.body, fenv, fctx);
       return flow ? flow.returned : NONE;
     } catch (e) {
-      // Errors inside a block point at the failing line; the notes lead back to the caller.
-      if (e instanceof DiagnosticError && (e.diagnostic.related?.length ?? 0) < 8) {
-        const d = e.diagnostic;
-        throw new DiagnosticError({ ...d, related: [...(d.related ?? []), { span: ctx.span, message: `in ${inst.path || inst.blockName} (${inst.blockName}) called here` }] });
-      }
-      throw e;
+      throw withNote(e, ctx.span, `in ${inst.path || inst.blockName} (${inst.blockName}) called here`);
     } finally {
       this.depth--;
     }
@@ -676,6 +676,13 @@ interface ArgVal {
   readonly name?: string | undefined;
   readonly value: Val;
   readonly span: Span;
+}
+
+/** Errors inside a block point at the failing line; notes lead back to the user's text (innermost first, capped). */
+function withNote(e: unknown, span: Span, message: string): unknown {
+  if (!(e instanceof DiagnosticError) || (e.diagnostic.related?.length ?? 0) >= 8) return e;
+  const d = e.diagnostic;
+  return new DiagnosticError({ ...d, related: [...(d.related ?? []), { span, message }] });
 }
 
 function join(path: string, name: string): string {
@@ -724,7 +731,11 @@ function intBinary(op: string, a: Dim, b: Dim, ctx: Ctx): Val {
       if (b === 0) fail("VLM2110", "division by zero", ctx.span);
       const q = dimDiv(a, b);
       if (q !== undefined) return int(q);
-      if (isStatic(a) && isStatic(b)) return { k: "float", v: a / b };
+      if (isStatic(a) && isStatic(b)) {
+        const quotient: Val = { k: "float", v: a / b };
+        INEXACT_DIVISIONS.set(quotient, { a, b });
+        return quotient;
+      }
       return fail("VLM2104", `${dimToString(a)} is not divisible by ${dimToString(b)}`, ctx.span);
     }
     case "%":

@@ -7,7 +7,7 @@ import type { Span } from "../diagnostics/source.js";
 import { dimAdd, dimDiv, dimEq, dimMul, dimToString, isStatic, type Dim } from "../ir/dims.js";
 import type { AttrValue, Graph, Value } from "../ir/graph.js";
 import { isDType, isFloat, shapeToString, tensorType, typeToString, type DType, type TensorType } from "../ir/types.js";
-import { describeVal, int, NONE, type Val } from "./values.js";
+import { describeVal, INEXACT_DIVISIONS, int, NONE, type Val } from "./values.js";
 
 export interface OpCtx {
   readonly graph: Graph | undefined;
@@ -45,6 +45,8 @@ export function asTensor(v: Val | undefined, what: string, ctx: OpCtx): Value {
 export function asInt(v: Val | undefined, what: string, span: Span): number {
   if (v?.k === "int" && isStatic(v.v)) return v.v;
   if (v?.k === "int") fail("VLM2109", `${what} must be a known integer, got the symbolic ${dimToString(v.v)}`, span);
+  const division = v && INEXACT_DIVISIONS.get(v);
+  if (division) fail("VLM2104", `${what} must be an integer, but ${division.a} is not divisible by ${division.b}`, span);
   return fail("VLM2109", `${what} must be an integer, got ${v ? describeVal(v) : "nothing"}`, span);
 }
 

@@ -85,5 +85,8 @@ export function describeVal(v: Val): string {
 }
 
 export const NONE: Val = { k: "none" };
+
+/** Floats that came from dividing integers that do not divide exactly, for a precise error later. */
+export const INEXACT_DIVISIONS = new WeakMap<Val, { a: number; b: number }>();
 export const int = (v: Dim): Val => ({ k: "int", v });
 export const bool = (v: boolean): Val => ({ k: "bool", v });
