@@ -6,8 +6,16 @@
 // derived from (seed, case index), so one case reproduces on its own:
 //   VLMC_FUZZ_CASE=123 npx vitest run test/fuzz.test.ts        only case 123, printing its text
 //   VLMC_FUZZ_SEED=7 VLMC_FUZZ_CASES=10000 npx vitest run test/fuzz.test.ts
-// The seeds are examples/**/*.vlm and std/*.vlm as they are when the test runs, plus an inline
-// spec with a model (std has none, and only models are elaborated by `check`).
+// The seeds are examples/**/*.vlm and std/*.vlm as they are when the test runs, plus two inline
+// specs with small models (std has no model, and `check` elaborates only models).
+//
+// Each case: 1–6 random edits (tokens from the lexer deleted, duplicated, swapped, inserted or
+// replaced; keywords, brackets, odd characters, truncation, lines moved), then `check` through the
+// API with the mutant as an override (examples: the full `check` every FULL_EVERY-th case, parse +
+// resolve otherwise, since their elaboration is slow), and every CLI_EVERY-th case also
+// `vlmc check --format json` on the mutant written to a temp dir. Asserted: nothing throws, no
+// VLM9001, exit code 0 or 1 agreeing with the diagnostics, the JSON parses, and every span (of a
+// diagnostic, a related note, or an AST node) lies inside its file.
 
 import fs from "node:fs";
 import os from "node:os";
@@ -305,8 +313,10 @@ function lex(text: string): Tok[] {
 const KEYWORD_WORDS = KEYWORDS.map((k) => (k.PATTERN as RegExp).source);
 const SOFT_WORDS = ["prefix", "encoder", "fusion", "head", "int", "float", "bool", "string", "tensor", "f32", "f16", "bf16", "i64", "i32", "int8", "fp16", "std", "B", "T", "x", "self", "main"];
 const BUILTIN_WORDS = [...BUILTINS.keys()];
+// No mid-sized counts (1000, 65536): as a repeat count they are valid and make one case elaborate
+// tens of thousands of layers for half a minute. Past the limits (repeat ≤ 100000) is fine: rejected fast.
 const INTERESTING_NUMBERS = [
-  "0", "1", "2", "3", "7", "-1", "-2", "64", "1000", "1_000", "65536", "2147483648", "4294967296",
+  "0", "1", "2", "3", "7", "16", "-1", "-2", "1_0", "100001", "2147483648", "4294967296",
   "9007199254740991", "9007199254740993", "99999999999999999999", "0.0", "0.5", "-0.5", "1e-30", "1e30", "1e308", "1e309",
   "2.5E3", "1_0.0_1", "00", "007", "0_", "1__0",
 ];
@@ -426,6 +436,15 @@ const MUTATIONS: readonly (readonly [number, string, Mutation])[] = [
     [ls[i], ls[j]] = [ls[j]!, ls[i]!];
     return ls.join("\n");
   }],
+  [2, "insert-import", (text, rng, pools) => {
+    // A whole import (self-imports are cycles, siblings real files, others missing) at a line start.
+    const ls = lines(text);
+    const at = rng() < 0.5 ? 0 : below(rng, ls.length + 1);
+    const paths = pools.images.filter((i) => i.startsWith('"./') || i.startsWith('"../') || i === '"std"' || i === '"missing.vlm"');
+    const names = Array.from({ length: below(rng, 3) }, () => pick(rng, pools.identifiers));
+    ls.splice(at, 0, `import { ${names.join(", ")} } from ${pick(rng, paths)}`);
+    return ls.join("\n");
+  }],
   [2, "unterminate", withTokens((text, toks, rng) => insertAt(text, pick(rng, boundaries(toks, text)), pick(rng, ['"', "/*", '"abc', "// "])))],
 ];
 
@@ -454,7 +473,8 @@ function poolsFor(seeds: readonly Seed[]): Pools {
   const images = new Set<string>([...KEYWORD_WORDS, ...SOFT_WORDS, ...INTERESTING_NUMBERS, ...STRINGS, ...BRACKETS]);
   const identifiers = new Set<string>([...SOFT_WORDS, ...BUILTIN_WORDS]);
   for (const s of seeds) {
-    images.add(JSON.stringify("./" + path.basename(s.display))); // a self-import: a cycle
+    images.add(JSON.stringify("./" + path.basename(s.display))); // a self- or sibling import
+    images.add(JSON.stringify("../" + path.basename(path.dirname(s.display)) + "/" + path.basename(s.display)));
     for (const t of lex(s.text)) {
       images.add(t.image);
       if (t.kind === "Identifier") identifiers.add(t.image);
@@ -630,7 +650,7 @@ async function runCase(index: number): Promise<Failure | undefined> {
   if (full && m.seed.large) stats.fullLargeMs += t1 - t0;
 
   // 2. The CLI on a file on disk, for every CLI_EVERY-th case.
-  if (index % CLI_EVERY === 0) {
+  if (index % CLI_EVERY === 0 || index === ONLY_CASE) {
     const file = path.join(tmpRoot, m.seed.cliRel);
     const original = fs.existsSync(file) ? fs.readFileSync(file, "utf8") : undefined;
     fs.writeFileSync(file, m.text);

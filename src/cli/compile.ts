@@ -84,7 +84,7 @@ export function compileCommand(program: Command, io: CliIo, setExit: (code: numb
       .option("-o, --out <path>", "output .onnx file (one graph) or folder (default: out/<model>/)"),
     "seed of the random initialisation of parameters no checkpoint provides",
   )
-    .addOption(new Option("--external-data <mode>", "store initializers in a .onnx.data file beside the model").choices(["auto", "always", "never"]).default("auto"))
+    .addOption(new Option("--external-data <mode>", "store initializers in <file>.onnx.data beside the model: always, never, or auto (when over 1 GiB)").choices(["auto", "always", "never"]).default("auto"))
     .action(async (file: string, opts: CompileFlags & { out?: string; externalData: "auto" | "always" | "never" }) => {
       const result = await compileWithFlags(io, file, opts, { ...(opts.out !== undefined ? { out: opts.out } : {}), externalData: opts.externalData });
       for (const f of result.files) io.out(`${f.path}\n`);

@@ -100,7 +100,7 @@ export class OnnxEmitter {
     }
   }
 
-  /** One node; returns its (first) output. Nodes are named `${base}/${op}`, `${base}/${op}_1`, …. */
+  /** One node; returns its output. Nodes are named `${base}/${op}`, `${base}/${op}_1`, …. */
   op(type: string, inputs: readonly (string | undefined)[], attributes: Record<string, OnnxAttribute> = {}): string {
     const n = this.scope.counts.get(type) ?? 0;
     this.scope.counts.set(type, n + 1);

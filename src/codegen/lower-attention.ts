@@ -9,7 +9,7 @@ import { encodeValues, fail, int, ints, onnxDataType, type OnnxEmitter } from ".
 import { rotaryTables } from "./tables.js";
 
 /** RoPE tables cover this many positions when the key length is symbolic and unbounded. */
-export const DEFAULT_ROTARY_POSITIONS = 4096;
+const DEFAULT_ROTARY_POSITIONS = 4096;
 
 /** The most negative finite value of each float dtype: masked scores, as HF's finfo(dtype).min. */
 const LOWEST: Partial<Record<DType, number>> = { f32: -3.4028234663852886e38, f16: -65504, bf16: -3.3895313892515355e38 };

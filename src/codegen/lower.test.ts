@@ -280,7 +280,7 @@ describe("portable lowering, numerically", () => {
     first = x[:, 0]
     return flat, back, tail: x[:, 1:, 1:3], cat: concat(first, first * 3.0, axis: 1),
       wide: expand(unsqueeze(first, 1), [dim(x, 0), 3, 4]), t: transpose(back, [0, 2, 1, 3]),
-      ids: arange(dim(x, 0) * dim(x, 1)), rev: x[:, :, ::-1]
+      ids: arange(dim(x, 0) * dim(x, 1)), rev: x[:, :, ::-1], rows: expand(unsqueeze(x[0], 0), [dim(x, 0), dim(x, 1), 4])
   }
 }`);
     const x = randomTensor([2, 3, 4], 8);
@@ -308,12 +308,13 @@ describe("portable lowering, numerically", () => {
     expectClose(out["t"]!, build3([2, 2, 3, 2], ([i, a, j, c]) => 2 * at(i!, j!, a! * 2 + c!)));
     expect(out["ids"]).toEqual({ shape: [6], data: [0, 1, 2, 3, 4, 5] });
     expectClose(out["rev"]!, build3([2, 3, 4], ([i, j, c]) => at(i!, j!, 3 - c!)));
+    expectClose(out["rows"]!, build3([2, 3, 4], ([, j, c]) => at(0, j!, c!)));
   });
 
   it("elementwise ops, comparisons, reductions, cumsum, casts, modulo and relative position buckets", async () => {
     const b = await build(`model m {
   forward(x: f32[B, 5], y: f32[B, 5]) {
-    return sm: softmax(x), mn: mean(x, axis: 1, keepdim: true), total: sum(x, axis: 0), l2: l2_normalize(x),
+    return sm: softmax(x), mn: mean(x, axis: 1, keepdim: true), total: sum(x, axis: 0), top: reduce_max(x, axis: 1), l2: l2_normalize(x),
       w: where(x > y, x, y), cs: cumsum(x, axis: 1), md: x % 0.7, mdi: cast(x * 10.0, i64) % 3,
       un: exp(x) + log(abs(x) + 1.0) + sqrt(abs(x)) + tanh(x) + sigmoid(x) + relu(-x) + x ** 2.0 - x / (abs(y) + 1.0),
       cmp: cast((x >= y) and (x != y) or not (x < 0.0), f32),
@@ -331,6 +332,7 @@ describe("portable lowering, numerically", () => {
       }),
     );
     expectClose(out["mn"]!, rows(x, (r) => [r.reduce((s, v) => s + v, 0) / r.length]));
+    expectClose(out["top"]!, { shape: [2], data: [0, 1].map((i) => Math.max(...x.data.slice(5 * i, 5 * i + 5))) });
     expectClose(out["total"]!, { shape: [5], data: x.data.slice(0, 5).map((v, i) => v + x.data[5 + i]!) });
     expectClose(out["l2"]!, rows(x, (r) => r.map((v) => v / Math.max(Math.hypot(...r), 1e-12))));
     expectClose(out["w"]!, map(x, (v, i) => (v > y.data[i]! ? v : y.data[i]!)));

@@ -12,11 +12,11 @@ import type { Span } from "../diagnostics/source.js";
 import { InternalError } from "../diagnostics/diagnostic.js";
 import { dimEq, dimToString, type Dim } from "../ir/dims.js";
 import type { Graph, IrModule, Node, Param, Value } from "../ir/graph.js";
-import { DTYPE_BYTES, type DType, type TensorType } from "../ir/types.js";
+import { DTYPE_BYTES, isFloat, type DType, type TensorType } from "../ir/types.js";
 import { VERSION } from "../version.js";
-import { fail, float, int, ints, OnnxEmitter, ONNX_TYPE_CODES, onnxDataType } from "./emitter.js";
+import { encodeValues, fail, float, int, ints, OnnxEmitter, ONNX_TYPE_CODES, onnxDataType } from "./emitter.js";
 import { lowerAttention } from "./lower-attention.js";
-import type { OnnxModel, OnnxValueInfo } from "./onnx-writer.js";
+import type { OnnxAttribute, OnnxModel, OnnxValueInfo } from "./onnx-writer.js";
 import { relativePositionBuckets } from "./tables.js";
 
 export const PORTABLE_OPSET = 17;
@@ -69,16 +69,17 @@ const comparison =
 /** A float constant in the dtype of the node's result. */
 const c = (e: OnnxEmitter, node: Node, value: number) => e.scalar(value, outType(node).dtype);
 
-function pool(op: string, extra: Record<string, ReturnType<typeof int>> = {}): Lowering {
-  return (e, node, ins) => {
-    const [k, s, p] = [attr(node, "kernel"), attr(node, "stride"), attr(node, "padding")];
-    return e.op(op, ins, { kernel_shape: ints([k, k]), strides: ints([s, s]), pads: ints([p, p, p, p]), ...extra });
-  };
+/** Square kernel, stride and symmetric padding of Conv and the pools, as ONNX attributes. */
+function window(node: Node): Record<string, OnnxAttribute> {
+  const [k, s, p] = [attr(node, "kernel"), attr(node, "stride"), attr(node, "padding")];
+  return { kernel_shape: ints([k, k]), strides: ints([s, s]), pads: ints([p, p, p, p]) };
 }
 
-function reduceAxes(node: Node): { axes: number[]; keepdims: number } {
-  return { axes: list(node, "axes"), keepdims: attr(node, "keepdims") };
-}
+
+const reduceWithAxesAttribute =
+  (op: string): Lowering =>
+  (e, node, ins) =>
+    e.op(op, ins, { axes: ints(list(node, "axes")), keepdims: int(attr(node, "keepdims")) });
 
 const LOWERINGS: Record<string, Lowering> = {
   Constant: (e, node) => e.scalar(attr(node, "value"), node.attrs["dtype"] as DType),
@@ -86,10 +87,7 @@ const LOWERINGS: Record<string, Lowering> = {
     const y = e.op("MatMul", [x, ctx.transposed.has(w!) ? w : e.op("Transpose", [w], { perm: ints([1, 0]) })]);
     return b === undefined ? y : e.op("Add", [y, b]);
   },
-  Conv: (e, node, ins) => {
-    const [k, s, p] = [attr(node, "kernel"), attr(node, "stride"), attr(node, "padding")];
-    return e.op("Conv", ins, { kernel_shape: ints([k, k]), strides: ints([s, s]), pads: ints([p, p, p, p]), group: int(attr(node, "groups")) });
-  },
+  Conv: (e, node, ins) => e.op("Conv", ins, { ...window(node), group: int(attr(node, "groups")) }),
   Embedding: (e, _node, [weight, ids]) => e.op("Gather", [weight, ids], { axis: int(0) }),
   LayerNorm: (e, node, [x, w, b]) => {
     const t = inType(node, 1);
@@ -137,7 +135,7 @@ const LOWERINGS: Record<string, Lowering> = {
   Mod: (e, node, ins) => {
     const dtype = outType(node).dtype;
     const [a, b] = ins.map((x, i) => e.cast(x!, inType(node, i).dtype, dtype));
-    if (dtype !== "f32" && dtype !== "f16" && dtype !== "bf16") return e.op("Mod", [a, b]); // integers: the divisor's sign, as Python
+    if (!isFloat(dtype)) return e.op("Mod", [a, b]); // integers: the divisor's sign, as Python
     // Floats need fmod=1 (C's fmod, the dividend's sign); PyTorch's `%` takes the divisor's sign,
     // so a non-zero remainder whose sign differs from the divisor's gets the divisor added.
     const m = e.op("Mod", [a, b], { fmod: int(1) });
@@ -181,17 +179,15 @@ const LOWERINGS: Record<string, Lowering> = {
     });
     return e.op("Expand", [x, e.shape(target)]);
   },
-  ReduceMean: (e, node, ins) => {
-    const { axes, keepdims } = reduceAxes(node);
-    return e.op("ReduceMean", ins, { axes: ints(axes), keepdims: int(keepdims) }); // axes is an attribute until opset 18
-  },
-  ReduceSum: (e, node, [x]) => {
-    const { axes, keepdims } = reduceAxes(node);
-    return e.op("ReduceSum", [x, e.int64s(axes)], { keepdims: int(keepdims) }); // an input since opset 13
-  },
-  MaxPool: pool("MaxPool"),
+  // ReduceMean's and ReduceMax's axes are an attribute until opset 18, ReduceSum's an input since opset 13.
+  ReduceMean: reduceWithAxesAttribute("ReduceMean"),
+  ReduceMax: reduceWithAxesAttribute("ReduceMax"),
+  // ArgMax picks the first maximum, as torch.argmax does for CLIP's end-of-text lookup.
+  ArgMax: (e, node, ins) => e.op("ArgMax", ins, { axis: int(attr(node, "axis")), keepdims: int(attr(node, "keepdims")), select_last_index: int(0) }),
+  ReduceSum: (e, node, [x]) => e.op("ReduceSum", [x, e.int64s(list(node, "axes"))], { keepdims: int(attr(node, "keepdims")) }),
+  MaxPool: (e, node, ins) => e.op("MaxPool", ins, window(node)),
   // PyTorch's avg_pool2d counts padding in the divisor by default (count_include_pad=True).
-  AveragePool: pool("AveragePool", { count_include_pad: int(1) }),
+  AveragePool: (e, node, ins) => e.op("AveragePool", ins, { ...window(node), count_include_pad: int(1) }),
   // x / max(‖x‖, 1e-12), as torch.nn.functional.normalize.
   L2Normalize: (e, node, [x]) => {
     const norm = e.op("ReduceL2", [x], { axes: ints([attr(node, "axis")]), keepdims: int(1) });
@@ -206,10 +202,12 @@ const LOWERINGS: Record<string, Lowering> = {
     return e.cast(range, "i64", dtype);
   },
   Cast: (e, node, [x]) => e.op("Cast", [x], { to: int(ONNX_TYPE_CODES[node.attrs["to"] as DType]) }),
+  // Computed here, as T5 does once per forward; every layer with the same sizes shares the table.
   RelativePositionBucket: (e, node) => {
-    const [q, k] = [attr(node, "q_len"), attr(node, "k_len")];
-    const values = relativePositionBuckets(q, k, attr(node, "buckets"), attr(node, "max_distance"), node.attrs["bidirectional"] === true);
-    return e.initializer(`/relative_position_bucket/${[q, k, attr(node, "buckets"), attr(node, "max_distance"), node.attrs["bidirectional"]].join("_")}`, "int64", [q, k], () => new Uint8Array(BigInt64Array.from(values, BigInt).buffer));
+    const [q, k, buckets, maxDistance] = ["q_len", "k_len", "buckets", "max_distance"].map((key) => attr(node, key)) as [number, number, number, number];
+    const bidirectional = node.attrs["bidirectional"] === true;
+    const name = `/relative_position_bucket/${q}x${k}/buckets_${buckets}/max_${maxDistance}/${bidirectional ? "bidirectional" : "causal"}`;
+    return e.initializer(name, "int64", [q, k], () => encodeValues(relativePositionBuckets(q, k, buckets, maxDistance, bidirectional), "int64"));
   },
 };
 
@@ -230,13 +228,14 @@ function valueInfo(name: string, type: TensorType, what: string, span?: Span): O
   return { name, dataType: onnxDataType(type.dtype, what, span), dims: type.shape.map((d) => (typeof d === "number" ? d : dimToString(d))) };
 }
 
-/** Row-major [rows, cols] → [cols, rows] on raw bytes of any element size. */
+/** Row-major [rows, cols] → [cols, rows] on the raw bytes of 2- or 4-byte elements (parameters are floats). */
 function transposeBytes(bytes: Uint8Array, rows: number, cols: number, size: number): Uint8Array {
-  const out = new Uint8Array(bytes.byteLength);
-  for (let r = 0; r < rows; r++) {
-    for (let col = 0; col < cols; col++) out.set(bytes.subarray((r * cols + col) * size, (r * cols + col + 1) * size), (col * rows + r) * size);
-  }
-  return out;
+  const Word = size === 4 ? Uint32Array : Uint16Array;
+  const aligned = bytes.byteOffset % size === 0 ? bytes : bytes.slice();
+  const src = new Word(aligned.buffer as ArrayBuffer, aligned.byteOffset, aligned.byteLength / size);
+  const out = new Word(src.length);
+  for (let r = 0; r < rows; r++) for (let col = 0; col < cols; col++) out[col * rows + r] = src[r * cols + col]!;
+  return new Uint8Array(out.buffer);
 }
 
 /** Lowers one graph of a module; user-facing limits of the target throw DiagnosticError. */
@@ -302,16 +301,17 @@ export function lowerGraph(module: IrModule, graph: Graph, options: LowerOptions
     const value = node.outputs[0]!;
     const want = claimed.get(value);
     const producer = emitted.find((n) => n.outputs.includes(result));
-    if (want === undefined || want === result) names.set(value, result);
-    else if (producer) {
+    names.set(value, result);
+    if (want !== undefined && producer) {
       // Renamed where it is made (and where this node's own later nodes read it) rather than copied.
       for (const n of emitted) n.inputs = n.inputs.map((i) => (i === result ? want : i));
       producer.outputs = producer.outputs.map((o) => (o === result ? want : o));
       names.set(value, want);
-    } else names.set(value, e.within(`${node.scope}/${node.op}_${index}`, doc, node.span, () => e.op("Identity", [result])).result);
+    }
   });
 
-  // Outputs that alias an input, a parameter or an earlier output are copies under their own names.
+  // Outputs not written under their own name (an input, a parameter, a shared constant, a result
+  // that an earlier output already names) are copies.
   for (const o of graph.outputs) {
     const from = nameOf(o.value);
     if (from !== o.name) {

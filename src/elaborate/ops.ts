@@ -300,6 +300,13 @@ export const FUNCTIONS: Record<string, FnImpl> = {
   mean: (a, ctx) => reduce("ReduceMean", a, ctx),
   sum: (a, ctx) => reduce("ReduceSum", a, ctx),
   reduce_max: (a, ctx) => reduce("ReduceMax", a, ctx),
+  argmax: (a, ctx) => {
+    const x = asTensor(a.get("x"), "x", ctx);
+    const at = axis(asInt(a.get("axis"), "axis", ctx.span), x.type.shape.length, ctx.span);
+    const keep = a.has("keepdim") ? asBool(a.get("keepdim"), "keepdim", ctx.span) : false;
+    const shape = keep ? x.type.shape.map((d, i) => (i === at ? 1 : d)) : x.type.shape.filter((_, i) => i !== at);
+    return { k: "tensor", v: emit1(ctx, "ArgMax", [x], tensorType("i64", shape), { axis: at, keepdims: keep ? 1 : 0 }) };
+  },
   max_pool2d: (a, ctx) => pool("MaxPool", a, ctx),
   avg_pool2d: (a, ctx) => pool("AveragePool", a, ctx),
   l2_normalize: (a, ctx) => {

@@ -64,6 +64,7 @@ export const BUILTINS: ReadonlyMap<string, BuiltinSig> = new Map<string, Builtin
   ["mean", { kind: "function", params: [...req("x"), ...opt("axis", "keepdim")] }],
   ["sum", { kind: "function", params: [...req("x"), ...opt("axis", "keepdim")] }],
   ["reduce_max", { kind: "function", params: [...req("x"), ...opt("axis", "keepdim")] }],
+  ["argmax", { kind: "function", params: [...req("x", "axis"), ...opt("keepdim")] }],
   ["max_pool2d", { kind: "function", params: [...req("x", "kernel"), ...opt("stride", "padding")] }],
   ["avg_pool2d", { kind: "function", params: [...req("x", "kernel"), ...opt("stride", "padding")] }],
   ["l2_normalize", { kind: "function", params: [...req("x"), ...opt("axis")] }],

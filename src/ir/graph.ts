@@ -30,7 +30,7 @@ export interface Param {
 
 export type AttrValue = number | string | boolean | readonly number[] | readonly string[];
 
-export type ValueSource = { kind: "input"; name: string } | { kind: "param"; param: Param } | { kind: "node"; node: Node; index: number };
+export type ValueSource = { kind: "input"; name: string; span?: Span } | { kind: "param"; param: Param } | { kind: "node"; node: Node; index: number };
 
 export interface Use {
   readonly node: Node;
@@ -76,6 +76,12 @@ export class Graph {
   readonly nodes: Node[] = [];
   private readonly paramValues = new Map<Param, Value>();
   private nextId = 0;
+  /**
+   * Input-independent values hoisted out by constant folding: a graph without inputs whose named
+   * outputs this graph's `Precomputed{name}` nodes stand for. Codegen evaluates it once the
+   * weights exist and emits each output as an initializer (see src/passes/precomputed.ts).
+   */
+  precomputed: Graph | undefined;
 
   constructor(
     readonly name: string,
@@ -83,8 +89,8 @@ export class Graph {
     readonly bounds: Map<string, number> = new Map(),
   ) {}
 
-  addInput(name: string, type: TensorType): Value {
-    const v = new Value(this.nextId++, type, { kind: "input", name });
+  addInput(name: string, type: TensorType, span?: Span): Value {
+    const v = new Value(this.nextId++, type, span ? { kind: "input", name, span } : { kind: "input", name });
     this.inputs.push(v);
     return v;
   }
@@ -147,6 +153,19 @@ export class Graph {
     node.inputs.forEach((_, i) => this.setInput(node, i, undefined));
     const at = this.nodes.indexOf(node);
     if (at >= 0) this.nodes.splice(at, 1);
+  }
+
+  /** Removes a set of nodes whose outputs are used only inside the set, in one sweep over the node list. */
+  removeNodes(dead: ReadonlySet<Node>): void {
+    for (const node of dead) {
+      if (node.outputs.some((o) => o.uses.some((u) => !dead.has(u.node)) || this.outputs.some((g) => g.value === o))) {
+        throw new Error(`internal: removing node ${node.op}#${node.id} whose outputs are still used`);
+      }
+    }
+    for (const node of dead) node.inputs.forEach((_, i) => this.setInput(node, i, undefined));
+    let at = 0;
+    for (const n of this.nodes) if (!dead.has(n)) this.nodes[at++] = n;
+    this.nodes.length = at;
   }
 
   /** Inserts a new node right before `before` (keeps topological order for rewrites). */

@@ -1,0 +1,223 @@
+#!/usr/bin/env node
+// Front-end benchmark: parse and check time of generated .vlm specs from 1 KB to 5 MB (doubling),
+// the median of several runs each, and time per KB to show whether the cost grows linearly.
+//
+//   npm run build && node bench/parse.mjs                  full run, writes bench/results/parse.md
+//   node bench/parse.mjs --max-kb 256 --runs 3             a quick look (writes nothing unless --write)
+//
+// Runs against the built compiler (dist/), so build first. `--expose-gc` (node --expose-gc ...)
+// collects garbage between runs, which steadies the large sizes.
+
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const root = path.resolve(here, "..");
+const apiPath = path.join(root, "dist", "src", "api.js");
+if (!fs.existsSync(apiPath)) {
+  console.error(`${path.relative(process.cwd(), apiPath)} is missing: run \`npm run build\` first.`);
+  process.exit(2);
+}
+const { parse, check } = await import(pathToFileURL(apiPath).href);
+
+// ---- options -------------------------------------------------------------------------------------
+
+function option(name, fallback) {
+  const i = process.argv.indexOf(name);
+  return i >= 0 && process.argv[i + 1] !== undefined ? Number(process.argv[i + 1]) : fallback;
+}
+const RUNS = option("--runs", 5);
+const MAX_KB = option("--max-kb", 5 * 1024);
+const MIN_KB = option("--min-kb", 1);
+const full = MAX_KB >= 5 * 1024 && MIN_KB <= 1;
+const WRITE = process.argv.includes("--write") || (full && !process.argv.includes("--no-write"));
+
+const KB = 1024;
+const sizesKb = [];
+for (let kb = MIN_KB; kb < MAX_KB; kb *= 2) sizesKb.push(kb);
+sizesKb.push(MAX_KB);
+
+// ---- the generated spec --------------------------------------------------------------------------
+
+/** One unit of a spec: a comment, a constant and a transformer-style block, all with fresh names. */
+function unit(i) {
+  return `// ---- layer family ${i} ----------------------------------------------------------
+const WIDTH_${i} = ${64 + (i % 4) * 32}
+
+// Pre-norm attention and MLP with a learned gate, in the style of std/.
+block layer_${i}(width = WIDTH_${i}, heads = 4, mlp_ratio = 4, eps = 1e-5, act = gelu) {
+  norm1 = layer_norm(width, eps: eps)
+  q_proj = linear(width, width)
+  k_proj = linear(width, width)
+  v_proj = linear(width, width, bias: false)
+  out_proj = linear(width, width)
+  norm2 = layer_norm(width, eps: eps)
+  fc1 = linear(width, mlp_ratio * width)
+  fc2 = linear(mlp_ratio * width, width)
+  param gate: [1, 1, width] = zeros
+
+  forward(x, mask = none) {
+    expect width % heads == 0
+    h = norm1(x)
+    a = attention(q_proj(h), k_proj(h), v_proj(h), heads, causal: false, mask: mask)
+    x = x + out_proj(a) * tanh(gate)
+    f = act
+    return x + fc2(f(fc1(norm2(x))))
+  }
+}
+
+`;
+}
+
+/**
+ * A spec of `bytes` characters (to within a line): as many units as fit, then short constants to
+ * fill up, then one small model (so that check elaborates the same small amount at every size).
+ */
+function spec(bytes) {
+  const tail = `model bench {
+  layer = layer_0()
+  forward(x: f32[B, T, WIDTH_0]) {
+    return layer(x)
+  }
+}
+`;
+  const parts = [unit(0)];
+  let size = tail.length + parts[0].length;
+  for (let i = 1; ; i++) {
+    const u = unit(i);
+    if (size + u.length > bytes) break;
+    parts.push(u);
+    size += u.length;
+  }
+  for (let i = 0; size < bytes; i++) {
+    const c = `const PAD_${i} = ${i} * 2\n`;
+    parts.push(c);
+    size += c.length;
+  }
+  return parts.join("") + tail;
+}
+
+// ---- measuring -----------------------------------------------------------------------------------
+
+function median(xs) {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+function time(f) {
+  globalThis.gc?.();
+  const t = performance.now();
+  const r = f();
+  return { ms: performance.now() - t, r };
+}
+
+const FILE = "bench.vlm";
+
+// Warm up the JIT on a mid-sized spec.
+{
+  const warm = spec(32 * KB);
+  for (let i = 0; i < 5; i++) {
+    parse(warm, FILE);
+    check([FILE], { overrides: new Map([[FILE, warm]]) });
+  }
+}
+
+const rows = [];
+for (const kb of sizesKb) {
+  const text = spec(kb * KB);
+  const parseMs = [];
+  const checkMs = [];
+  for (let run = 0; run < RUNS; run++) {
+    const p = time(() => parse(text, FILE));
+    if (p.r.diagnostics.length > 0) throw new Error(`generated spec of ${kb} KB does not parse: ${p.r.diagnostics[0].message}`);
+    parseMs.push(p.ms);
+    const c = time(() => check([FILE], { overrides: new Map([[FILE, text]]) }));
+    if (!c.r.ok) throw new Error(`generated spec of ${kb} KB does not check: ${c.r.diagnostics[0].code} ${c.r.diagnostics[0].message}`);
+    checkMs.push(c.ms);
+  }
+  const row = { kb, bytes: text.length, lines: text.split("\n").length, parse: median(parseMs), check: median(checkMs) };
+  rows.push(row);
+  console.error(`  ${fmtSize(row.bytes)}: parse ${row.parse.toFixed(1)} ms, check ${row.check.toFixed(1)} ms`);
+}
+
+// ---- reporting -----------------------------------------------------------------------------------
+
+function fmtSize(bytes) {
+  return bytes >= 1024 * KB ? `${(bytes / (1024 * KB)).toFixed(bytes % (1024 * KB) === 0 ? 0 : 2)} MB` : `${(bytes / KB).toFixed(bytes >= 10 * KB ? 0 : 1)} KB`;
+}
+
+/** Least-squares slope of log(time) against log(size): 1 is linear, 2 quadratic. */
+function exponent(points) {
+  const xs = points.map((p) => Math.log(p.bytes));
+  const ys = points.map((p) => Math.log(p.ms));
+  const mx = xs.reduce((a, b) => a + b, 0) / xs.length;
+  const my = ys.reduce((a, b) => a + b, 0) / ys.length;
+  let num = 0;
+  let den = 0;
+  for (let i = 0; i < xs.length; i++) {
+    num += (xs[i] - mx) * (ys[i] - my);
+    den += (xs[i] - mx) ** 2;
+  }
+  return den === 0 ? NaN : num / den;
+}
+
+const perKb = (ms, bytes) => (ms * 1000) / (bytes / KB); // µs per KB
+const header = "| size | lines | parse (ms) | parse µs/KB | parse MB/s | check (ms) | check µs/KB |";
+const rule = "|---:|---:|---:|---:|---:|---:|---:|";
+const table = [
+  header,
+  rule,
+  ...rows.map(
+    (r) =>
+      `| ${fmtSize(r.bytes)} | ${r.lines} | ${r.parse.toFixed(1)} | ${perKb(r.parse, r.bytes).toFixed(0)} | ${(r.bytes / (1024 * KB) / (r.parse / 1000)).toFixed(2)} | ${r.check.toFixed(1)} | ${perKb(r.check, r.bytes).toFixed(0)} |`,
+  ),
+];
+
+// The scaling verdict uses sizes from 64 KB up, where fixed costs no longer dominate.
+const large = rows.filter((r) => r.bytes >= 64 * KB);
+const fitRows = large.length >= 3 ? large : rows;
+const parseExp = exponent(fitRows.map((r) => ({ bytes: r.bytes, ms: r.parse })));
+const checkExp = exponent(fitRows.map((r) => ({ bytes: r.bytes, ms: r.check })));
+const first = fitRows[0];
+const last = fitRows[fitRows.length - 1];
+const drift = (key) => perKb(last[key], last.bytes) / perKb(first[key], first.bytes);
+const verdict = (e) => (e < 1.15 ? "linear" : e < 1.5 ? "slightly super-linear" : "super-linear");
+const scaling = [
+  `Fitted over ${fmtSize(first.bytes)}–${fmtSize(last.bytes)} (log–log least squares; 1.0 = linear, 2.0 = quadratic):`,
+  `- parse: time ∝ size^${parseExp.toFixed(2)} (${verdict(parseExp)}); µs/KB at ${fmtSize(last.bytes)} is ${drift("parse").toFixed(2)}× that at ${fmtSize(first.bytes)}`,
+  `- check: time ∝ size^${checkExp.toFixed(2)} (${verdict(checkExp)}); µs/KB at ${fmtSize(last.bytes)} is ${drift("check").toFixed(2)}× that at ${fmtSize(first.bytes)}`,
+];
+
+const cpus = os.cpus();
+const machine = `${cpus[0]?.model ?? "unknown CPU"}, ${cpus.length} cores, ${(os.totalmem() / 1024 ** 3).toFixed(1)} GiB memory, ${os.platform()} ${os.release()}`;
+const date = new Date().toISOString();
+
+console.log(`\nvlmc front-end benchmark, ${date}\n${machine}; node ${process.version}; median of ${RUNS} runs\n`);
+console.log(table.join("\n"));
+console.log("\n" + scaling.join("\n"));
+
+if (WRITE) {
+  const md = `# Front-end benchmark: parse and check
+
+Generated by \`node bench/parse.mjs\` (see bench/README.md); do not edit by hand.
+
+- Date: ${date}
+- Machine: ${machine}
+- Load average at the end: ${os.loadavg().map((l) => l.toFixed(2)).join(", ")} (1, 5, 15 min)
+- Node: ${process.version}${globalThis.gc ? " (--expose-gc: garbage collected before every run)" : ""}
+- Method: generated specs (transformer-style \`block\`s with a constant each, ~1 KB a unit, one small model at the end), the median of ${RUNS} runs per size after a warm-up. \`parse\` is \`parse(text)\`; \`check\` is \`check([file])\` with the text as an override: parse, name resolution and the elaboration of the one model (a constant amount of work).
+
+${table.join("\n")}
+
+## Scaling
+
+${scaling.join("\n")}
+`;
+  const out = path.join(here, "results", "parse.md");
+  fs.mkdirSync(path.dirname(out), { recursive: true });
+  fs.writeFileSync(out, md);
+  console.log(`\nwrote ${path.relative(process.cwd(), out)}`);
+}

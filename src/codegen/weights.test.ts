@@ -1,0 +1,150 @@
+// Tests of checkpoint loading through compile(): values land in the initializers (Linear weights
+// transposed) and in the outputs; strictness reports missing, unexpected and mis-shaped tensors.
+
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import * as ort from "onnxruntime-node";
+import { afterEach, describe, expect, it } from "vitest";
+import { compile } from "./compile.js";
+import { decodeOnnxModel } from "./onnx-writer.js";
+import { writeSafetensors, type SafetensorsTensorInput } from "./safetensors.js";
+import { parseWeightSpec } from "./weights.js";
+
+const folders: string[] = [];
+afterEach(() => {
+  for (const dir of folders.splice(0)) fs.rmSync(dir, { recursive: true, force: true });
+});
+
+function tempFolder(): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "vlmc-weights-"));
+  folders.push(dir);
+  return dir;
+}
+
+const SPEC = `model m {
+  encoder vision = linear(3, 2)
+  bn = batch_norm(2)
+  forward(x: f32[B, 3]) {
+    return y: bn(unsqueeze(vision(x), 2))
+  }
+}
+`;
+
+/** A full checkpoint of SPEC: vision.weight [[1,2,3],[4,5,6]], bias [0.5,-0.5], BN statistics. */
+function tensors(prefix = ""): SafetensorsTensorInput[] {
+  const t = (name: string, shape: number[], values: number[], dtype: "F32" | "F16" | "BF16" = "F32"): SafetensorsTensorInput => ({ name: prefix + name, dtype, shape, data: Float32Array.from(values) });
+  return [
+    t("vision.weight", [2, 3], [1, 2, 3, 4, 5, 6]),
+    t("vision.bias", [2], [0.5, -0.5], "F16"),
+    t("bn.weight", [2], [2, 3], "BF16"),
+    t("bn.bias", [2], [0.25, 0]),
+    t("bn.running_mean", [2], [1, -1]),
+    t("bn.running_var", [2], [4, 0.25]),
+    { name: prefix + "bn.num_batches_tracked", dtype: "I64", shape: [], data: new Uint8Array(8) },
+  ];
+}
+
+function setup(text = SPEC): { dir: string; spec: string } {
+  const dir = tempFolder();
+  const spec = path.join(dir, "m.vlm");
+  fs.writeFileSync(spec, text);
+  return { dir, spec };
+}
+
+async function compileWith(spec: string, dir: string, weights: string | string[]) {
+  return compile([spec], { out: path.join(dir, "m.onnx"), weights });
+}
+
+function codes(result: { diagnostics: readonly { code: string }[] }): string[] {
+  return result.diagnostics.map((d) => d.code);
+}
+
+describe("weights", () => {
+  it("load into the initializers and give the outputs PyTorch would", async () => {
+    const { dir, spec } = setup();
+    const file = path.join(dir, "w.safetensors");
+    writeSafetensors(file, tensors());
+    const result = await compileWith(spec, dir, file);
+    expect(result.diagnostics).toEqual([]);
+
+    const model = decodeOnnxModel(fs.readFileSync(path.join(dir, "m.onnx")));
+    const init = new Map(model.graph!.initializer!.map((t) => [t.name!, { dims: t.dims!.map(Number), values: [...new Float32Array(Uint8Array.from(t.rawData!).buffer)] }]));
+    // Stored transposed, [in, out], under the parameter's name.
+    expect(init.get("vision.weight")).toEqual({ dims: [3, 2], values: [1, 4, 2, 5, 3, 6] });
+    expect(init.get("bn.running_var")).toEqual({ dims: [2], values: [4, 0.25] });
+
+    const session = await ort.InferenceSession.create(path.join(dir, "m.onnx"));
+    const out = await session.run({ x: new ort.Tensor("float32", Float32Array.from([1, 0, -1]), [1, 3]) });
+    await session.release();
+    // linear: [1-3+0.5, 4-6-0.5] = [-1.5, -2.5]; batch norm: (v - mean) / sqrt(var + 1e-5) * w + b.
+    const expected = [((-1.5 - 1) / Math.sqrt(4 + 1e-5)) * 2 + 0.25, ((-2.5 + 1) / Math.sqrt(0.25 + 1e-5)) * 3];
+    [...(out["y"]!.data as Float32Array)].forEach((v, i) => expect(v).toBeCloseTo(expected[i]!, 5));
+  });
+
+  it("report missing, unexpected and mis-shaped tensors by name", async () => {
+    const { dir, spec } = setup();
+    const file = path.join(dir, "w.safetensors");
+    const bad = tensors().filter((t) => t.name !== "bn.bias");
+    bad[0] = { ...bad[0]!, shape: [3, 2] };
+    bad.push({ name: "extra.weight", dtype: "F32", shape: [1], data: Float32Array.from([0]) });
+    writeSafetensors(file, bad);
+    const result = await compileWith(spec, dir, file);
+    expect(codes(result)).toEqual(["VLM4002", "VLM4003", "VLM4004"]);
+    expect(result.diagnostics[0]!.message).toContain("lacks 1 weight: bn.bias");
+    expect(result.diagnostics[1]!.message).toContain("extra.weight");
+    expect(result.diagnostics[2]!.message).toContain("vision.weight: file [3, 2], model [2, 3]");
+    expect(result.files).toEqual([]);
+  });
+
+  it("list at most ten names, then a count", async () => {
+    const { dir, spec } = setup();
+    const file = path.join(dir, "w.safetensors");
+    writeSafetensors(file, [...tensors(), ...Array.from({ length: 12 }, (_, i) => ({ name: `stray.${String(i).padStart(2, "0")}`, dtype: "F32" as const, shape: [1], data: Float32Array.from([0]) }))]);
+    const result = await compileWith(spec, dir, file);
+    expect(result.diagnostics.map((d) => d.message)).toEqual([expect.stringMatching(/has 12 tensors the model does not declare: stray\.00, .*, stray\.09 \(and 2 more\)$/)]);
+  });
+
+  it("report unreadable files with the reason, and non-float tensors", async () => {
+    const { dir, spec } = setup();
+    const garbage = path.join(dir, "bad.safetensors");
+    fs.writeFileSync(garbage, "nope");
+    const bad = await compileWith(spec, dir, garbage);
+    expect(codes(bad)).toEqual(["VLM4001"]);
+    expect(bad.diagnostics[0]!.message).toContain("(too-small)");
+    expect(codes(await compileWith(spec, dir, path.join(dir, "absent.safetensors")))).toEqual(["VLM4001"]);
+
+    const ints = path.join(dir, "ints.safetensors");
+    writeSafetensors(ints, tensors().map((t) => (t.name === "bn.bias" ? { name: t.name, dtype: "I32", shape: [2], data: new Uint8Array(8) } : t)));
+    expect(codes(await compileWith(spec, dir, ints))).toEqual(["VLM4005"]);
+  });
+
+  it("load a component from COMPONENT=PATH, keyed without the component's name", async () => {
+    const { dir, spec } = setup();
+    const file = path.join(dir, "vision.safetensors");
+    writeSafetensors(file, tensors().filter((t) => t.name.startsWith("vision.")).map((t) => ({ ...t, name: t.name.slice("vision.".length) })));
+    expect((await compileWith(spec, dir, `vision=${file}`)).diagnostics).toEqual([]);
+    expect(codes(await compileWith(spec, dir, `text=${file}`))).toEqual(["VLM2001"]);
+  });
+
+  it("follow the model's own `weights` declaration, whose prefix selects part of a larger checkpoint", async () => {
+    const { dir, spec } = setup(SPEC.replace("model m {", `model m {\n  weights vision from "clip.safetensors" prefix "vision_model."`));
+    writeSafetensors(path.join(dir, "clip.safetensors"), [
+      { name: "vision_model.weight", dtype: "F32", shape: [2, 3], data: Float32Array.from([1, 2, 3, 4, 5, 6]) },
+      { name: "vision_model.bias", dtype: "F32", shape: [2], data: Float32Array.from([0, 0]) },
+      { name: "text_model.weight", dtype: "F32", shape: [7], data: new Float32Array(7) },
+    ]);
+    const result = await compile([spec], { out: path.join(dir, "m.onnx") });
+    expect(result.diagnostics).toEqual([]);
+    const model = decodeOnnxModel(fs.readFileSync(path.join(dir, "m.onnx")));
+    const weight = model.graph!.initializer!.find((t) => t.name === "vision.weight")!;
+    expect([...new Float32Array(Uint8Array.from(weight.rawData!).buffer)]).toEqual([1, 4, 2, 5, 3, 6]);
+  });
+});
+
+describe("parseWeightSpec", () => {
+  it("takes COMPONENT=PATH only when the left side is an identifier", () => {
+    expect(parseWeightSpec("vision=a.safetensors")).toEqual({ component: "vision", path: "a.safetensors", prefix: undefined });
+    expect(parseWeightSpec("/data/run=3/a.safetensors")).toEqual({ component: undefined, path: "/data/run=3/a.safetensors", prefix: undefined });
+  });
+});

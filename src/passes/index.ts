@@ -1,0 +1,38 @@
+// Public surface of the passes: the manager, the rewrite engine, every pass, and the default
+// pipeline `vlmc compile` runs.
+
+import { commonSubexpressionElimination } from "./common-subexpression-elimination.js";
+import { constantFolding } from "./constant-folding.js";
+import { deadCodeElimination } from "./dead-code-elimination.js";
+import { PassManager, type PipelineStep } from "./manager.js";
+import { outputDependence } from "./output-dependence.js";
+import { precomputeConstants } from "./precompute-constants.js";
+import { unusedValues } from "./unused-values.js";
+
+export * from "./pass.js";
+export * from "./manager.js";
+export * from "./rewrite.js";
+export { printModule, verifyModule, runtimeNodeCount } from "./module-ir.js";
+export { PRECOMPUTED, precomputedSource, verifyPrecomputed } from "./precomputed.js";
+export { commonSubexpressionElimination, constantFolding, deadCodeElimination, outputDependence, precomputeConstants, unusedValues };
+
+/**
+ * Checks first (they see the graph as written), then cleanup to a fixpoint, then hoisting of
+ * input-independent work, which wants the cleaned graph.
+ */
+export const DEFAULT_PIPELINE: readonly PipelineStep[] = [
+  "unused-values",
+  "output-dependence",
+  { fixpoint: ["constant-folding", "common-subexpression-elimination", "dead-code-elimination"] },
+  "precompute-constants",
+];
+
+export function createPassManager(pipeline: readonly PipelineStep[] = DEFAULT_PIPELINE): PassManager {
+  return new PassManager(pipeline)
+    .register(unusedValues)
+    .register(outputDependence)
+    .register(constantFolding, "fold")
+    .register(commonSubexpressionElimination, "cse")
+    .register(deadCodeElimination, "dce")
+    .register(precomputeConstants, "precompute");
+}
