@@ -107,11 +107,15 @@ function median(xs) {
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
 
+/** Wall-clock and CPU time (user + system, this process) of `f`, in ms. */
 function time(f) {
   globalThis.gc?.();
+  const c = process.cpuUsage();
   const t = performance.now();
   const r = f();
-  return { ms: performance.now() - t, r };
+  const wall = performance.now() - t;
+  const cpu = process.cpuUsage(c);
+  return { ms: wall, cpu: (cpu.user + cpu.system) / 1000, r };
 }
 
 const FILE = "bench.vlm";
@@ -128,19 +132,20 @@ const FILE = "bench.vlm";
 const rows = [];
 for (const kb of sizesKb) {
   const text = spec(kb * KB);
-  const parseMs = [];
-  const checkMs = [];
+  const m = { parse: [], parseCpu: [], check: [], checkCpu: [] };
   for (let run = 0; run < RUNS; run++) {
     const p = time(() => parse(text, FILE));
     if (p.r.diagnostics.length > 0) throw new Error(`generated spec of ${kb} KB does not parse: ${p.r.diagnostics[0].message}`);
-    parseMs.push(p.ms);
+    m.parse.push(p.ms);
+    m.parseCpu.push(p.cpu);
     const c = time(() => check([FILE], { overrides: new Map([[FILE, text]]) }));
     if (!c.r.ok) throw new Error(`generated spec of ${kb} KB does not check: ${c.r.diagnostics[0].code} ${c.r.diagnostics[0].message}`);
-    checkMs.push(c.ms);
+    m.check.push(c.ms);
+    m.checkCpu.push(c.cpu);
   }
-  const row = { kb, bytes: text.length, lines: text.split("\n").length, parse: median(parseMs), check: median(checkMs) };
+  const row = { kb, bytes: text.length, lines: text.split("\n").length, parse: median(m.parse), parseCpu: median(m.parseCpu), check: median(m.check), checkCpu: median(m.checkCpu) };
   rows.push(row);
-  console.error(`  ${fmtSize(row.bytes)}: parse ${row.parse.toFixed(1)} ms, check ${row.check.toFixed(1)} ms`);
+  console.error(`  ${fmtSize(row.bytes)}: parse ${row.parse.toFixed(1)} ms (CPU ${row.parseCpu.toFixed(1)}), check ${row.check.toFixed(1)} ms (CPU ${row.checkCpu.toFixed(1)})`);
 }
 
 // ---- reporting -----------------------------------------------------------------------------------
@@ -165,30 +170,43 @@ function exponent(points) {
 }
 
 const perKb = (ms, bytes) => (ms * 1000) / (bytes / KB); // µs per KB
-const header = "| size | lines | parse (ms) | parse µs/KB | parse MB/s | check (ms) | check µs/KB |";
-const rule = "|---:|---:|---:|---:|---:|---:|---:|";
+const mbPerS = (ms, bytes) => bytes / (1024 * KB) / (ms / 1000);
 const table = [
-  header,
-  rule,
-  ...rows.map(
-    (r) =>
-      `| ${fmtSize(r.bytes)} | ${r.lines} | ${r.parse.toFixed(1)} | ${perKb(r.parse, r.bytes).toFixed(0)} | ${(r.bytes / (1024 * KB) / (r.parse / 1000)).toFixed(2)} | ${r.check.toFixed(1)} | ${perKb(r.check, r.bytes).toFixed(0)} |`,
+  "| size | lines | parse wall (ms) | parse CPU (ms) | parse CPU µs/KB | parse MB/s (CPU) | check wall (ms) | check CPU (ms) | check CPU µs/KB |",
+  "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+  ...rows.map((r) =>
+    [
+      fmtSize(r.bytes),
+      r.lines,
+      r.parse.toFixed(1),
+      r.parseCpu.toFixed(1),
+      perKb(r.parseCpu, r.bytes).toFixed(0),
+      mbPerS(r.parseCpu, r.bytes).toFixed(2),
+      r.check.toFixed(1),
+      r.checkCpu.toFixed(1),
+      perKb(r.checkCpu, r.bytes).toFixed(0),
+    ].join(" | ").replace(/^/, "| ").replace(/$/, " |"),
   ),
 ];
 
-// The scaling verdict uses sizes from 64 KB up, where fixed costs no longer dominate.
+// The scaling verdict uses sizes from 64 KB up, where fixed costs no longer dominate, and CPU time,
+// which other processes on the machine disturb less than wall-clock time.
 const large = rows.filter((r) => r.bytes >= 64 * KB);
 const fitRows = large.length >= 3 ? large : rows;
-const parseExp = exponent(fitRows.map((r) => ({ bytes: r.bytes, ms: r.parse })));
-const checkExp = exponent(fitRows.map((r) => ({ bytes: r.bytes, ms: r.check })));
 const first = fitRows[0];
 const last = fitRows[fitRows.length - 1];
-const drift = (key) => perKb(last[key], last.bytes) / perKb(first[key], first.bytes);
 const verdict = (e) => (e < 1.15 ? "linear" : e < 1.5 ? "slightly super-linear" : "super-linear");
+const line = (label, key) => {
+  const e = exponent(fitRows.map((r) => ({ bytes: r.bytes, ms: r[key] })));
+  const drift = perKb(last[key], last.bytes) / perKb(first[key], first.bytes);
+  return `- ${label}: time ∝ size^${e.toFixed(2)} (${verdict(e)}); µs/KB at ${fmtSize(last.bytes)} is ${drift.toFixed(2)}× that at ${fmtSize(first.bytes)}`;
+};
 const scaling = [
   `Fitted over ${fmtSize(first.bytes)}–${fmtSize(last.bytes)} (log–log least squares; 1.0 = linear, 2.0 = quadratic):`,
-  `- parse: time ∝ size^${parseExp.toFixed(2)} (${verdict(parseExp)}); µs/KB at ${fmtSize(last.bytes)} is ${drift("parse").toFixed(2)}× that at ${fmtSize(first.bytes)}`,
-  `- check: time ∝ size^${checkExp.toFixed(2)} (${verdict(checkExp)}); µs/KB at ${fmtSize(last.bytes)} is ${drift("check").toFixed(2)}× that at ${fmtSize(first.bytes)}`,
+  line("parse, CPU", "parseCpu"),
+  line("check, CPU", "checkCpu"),
+  line("parse, wall", "parse"),
+  line("check, wall", "check"),
 ];
 
 const cpus = os.cpus();
@@ -208,7 +226,7 @@ Generated by \`node bench/parse.mjs\` (see bench/README.md); do not edit by hand
 - Machine: ${machine}
 - Load average at the end: ${os.loadavg().map((l) => l.toFixed(2)).join(", ")} (1, 5, 15 min)
 - Node: ${process.version}${globalThis.gc ? " (--expose-gc: garbage collected before every run)" : ""}
-- Method: generated specs (transformer-style \`block\`s with a constant each, ~1 KB a unit, one small model at the end), the median of ${RUNS} runs per size after a warm-up. \`parse\` is \`parse(text)\`; \`check\` is \`check([file])\` with the text as an override: parse, name resolution and the elaboration of the one model (a constant amount of work).
+- Method: generated specs (transformer-style \`block\`s with a constant each, ~1 KB a unit, padded to size with short constants, one small model at the end), the median of ${RUNS} runs per size after a warm-up. \`parse\` is \`parse(text)\`; \`check\` is \`check([file])\` with the text as an override: parse, name resolution and the elaboration of the one model (a constant amount of work). CPU time is this process's user + system time (it includes the garbage collector's helper threads); it is less disturbed by other load than wall-clock time.
 
 ${table.join("\n")}
 

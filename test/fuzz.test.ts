@@ -25,7 +25,7 @@ import { check } from "../src/api.js";
 import { resolveProgram } from "../src/check/resolve.js";
 import { runCli } from "../src/cli/main.js";
 import type { CliIo } from "../src/cli/io.js";
-import { CATALOG, type Diagnostic, type DiagnosticCode } from "../src/diagnostics/index.js";
+import { CATALOG, type Diagnostic } from "../src/diagnostics/index.js";
 import { renderGithub, renderPretty, toJson, type SourceLookup } from "../src/diagnostics/render.js";
 import { Elaborator } from "../src/elaborate/elaborate.js";
 import { BUILTINS } from "../src/elaborate/signatures.js";
@@ -528,7 +528,7 @@ function diagnosticProblems(diags: readonly Diagnostic[], sources: SourceLookup)
     if (!(d.code in CATALOG)) problems.push(`${where}: code not in the catalog`);
     if (d.code === "VLM9001") problems.push(`${where}: internal compiler error`);
     if (typeof d.message !== "string" || d.message.length === 0) problems.push(`${where}: empty message`);
-    if (d.severity !== CATALOG[d.code as DiagnosticCode]?.severity && d.severity !== "warning" && d.severity !== "error" && d.severity !== "note") problems.push(`${where}: bad severity ${d.severity}`);
+    if (!["error", "warning", "note"].includes(d.severity)) problems.push(`${where}: bad severity ${d.severity}`);
     if (d.span) {
       const p = spanProblem(where, d.span, sources);
       if (p) problems.push(p);

@@ -28,7 +28,7 @@ def write_safetensors(path, tensors):
     chunks = []
     offset = 0
     for name in sorted(tensors):
-        a = np.ascontiguousarray(tensors[name])
+        a = np.array(tensors[name], order="C")  # not ascontiguousarray: it turns 0-d into 1-d
         dtype = a.dtype.newbyteorder("<") if a.dtype.byteorder == ">" else a.dtype
         if dtype not in _ST_DTYPES:
             raise ValueError(f"{name}: unsupported dtype {a.dtype}")

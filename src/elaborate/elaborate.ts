@@ -48,6 +48,7 @@ export class Elaborator {
   private totalElements = 0;
   private depth = 0;
   private readonly constCache = new Map<A.ConstDecl, Val | "pending">();
+  private readonly constFiles = new Set<string>();
 
   constructor(
     private readonly program: Program,
@@ -166,6 +167,7 @@ export class Elaborator {
   }
 
   private constValue(sym: Extract<TopSymbol, { kind: "const" }>): Val {
+    this.evaluateFileConstants(sym.file);
     const cached = this.constCache.get(sym.decl);
     if (cached === "pending") fail("VLM2110", `constant "${sym.decl.name}" depends on itself`, sym.decl.nameSpan);
     if (cached) return cached;
@@ -173,6 +175,17 @@ export class Elaborator {
     const v = this.eval(sym.decl.value, new Env(), { graph: undefined, scope: "", span: sym.decl.span, file: sym.file, tokens: undefined });
     this.constCache.set(sym.decl, v);
     return v;
+  }
+
+  /** Evaluates a file's constants in declaration order, so chains of constants never recurse deeply. */
+  private evaluateFileConstants(file: string): void {
+    if (this.constFiles.has(file)) return;
+    this.constFiles.add(file);
+    for (const decl of this.program.files.get(file)?.ast.decls ?? []) {
+      if (decl.kind !== "const" || this.constCache.has(decl)) continue;
+      const sym = this.top(file, decl.name);
+      if (sym?.kind === "const" && sym.decl === decl) this.constValue(sym);
+    }
   }
 
   // ---- members ----

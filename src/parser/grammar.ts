@@ -100,12 +100,9 @@ export class VlmParser extends CstParser {
     });
   });
 
+  // A dimension: an integer expression, a symbol, or a bounded symbol `T <= 3520` (read by the AST builder).
   dim = this.RULE("dim", () => {
-    this.SUBRULE(this.additive);
-    this.OPTION(() => {
-      this.CONSUME(T.LessEq);
-      this.SUBRULE2(this.additive, { LABEL: "bound" });
-    });
+    this.SUBRULE(this.expression);
   });
 
   memberBody = this.RULE("memberBody", () => {
@@ -296,88 +293,25 @@ export class VlmParser extends CstParser {
     this.SUBRULE(this.expression);
   });
 
+  // Expressions are flat: `operand (operator operand)*`. Precedence and associativity are applied
+  // by the AST builder (to-ast.ts), which keeps the CST shallow: one node per operand, not one per
+  // precedence level, so large files parse several times faster.
   expression = this.RULE("expression", () => {
-    this.SUBRULE(this.andExpr, { LABEL: "operand" });
+    this.SUBRULE(this.operand);
     this.MANY(() => {
-      this.CONSUME(T.Or, { LABEL: "operator" });
-      this.SUBRULE2(this.andExpr, { LABEL: "operand" });
+      this.CONSUME(T.BinaryOperator);
+      this.SUBRULE2(this.operand);
     });
   });
 
-  andExpr = this.RULE("andExpr", () => {
-    this.SUBRULE(this.notExpr, { LABEL: "operand" });
-    this.MANY(() => {
-      this.CONSUME(T.And, { LABEL: "operator" });
-      this.SUBRULE2(this.notExpr, { LABEL: "operand" });
-    });
-  });
-
-  notExpr = this.RULE("notExpr", () => {
-    this.OR([
-      {
-        ALT: () => {
-          this.CONSUME(T.Not);
-          this.SUBRULE(this.notExpr);
-        },
-      },
-      { ALT: () => this.SUBRULE(this.comparison) },
-    ]);
-  });
-
-  comparison = this.RULE("comparison", () => {
-    this.SUBRULE(this.additive, { LABEL: "operand" });
-    this.OPTION(() => {
+  operand = this.RULE("operand", () => {
+    this.MANY(() =>
       this.OR([
-        { ALT: () => this.CONSUME(T.EqEq, { LABEL: "operator" }) },
-        { ALT: () => this.CONSUME(T.NotEq, { LABEL: "operator" }) },
-        { ALT: () => this.CONSUME(T.LessEq, { LABEL: "operator" }) },
-        { ALT: () => this.CONSUME(T.GreaterEq, { LABEL: "operator" }) },
-        { ALT: () => this.CONSUME(T.Less, { LABEL: "operator" }) },
-        { ALT: () => this.CONSUME(T.Greater, { LABEL: "operator" }) },
-      ]);
-      this.SUBRULE2(this.additive, { LABEL: "operand" });
-    });
-  });
-
-  additive = this.RULE("additive", () => {
-    this.SUBRULE(this.multiplicative, { LABEL: "operand" });
-    this.MANY(() => {
-      this.OR([{ ALT: () => this.CONSUME(T.Plus, { LABEL: "operator" }) }, { ALT: () => this.CONSUME(T.Minus, { LABEL: "operator" }) }]);
-      this.SUBRULE2(this.multiplicative, { LABEL: "operand" });
-    });
-  });
-
-  multiplicative = this.RULE("multiplicative", () => {
-    this.SUBRULE(this.unary, { LABEL: "operand" });
-    this.MANY(() => {
-      this.OR([
-        { ALT: () => this.CONSUME(T.Star, { LABEL: "operator" }) },
-        { ALT: () => this.CONSUME(T.Slash, { LABEL: "operator" }) },
-        { ALT: () => this.CONSUME(T.Percent, { LABEL: "operator" }) },
-        { ALT: () => this.CONSUME(T.At, { LABEL: "operator" }) },
-      ]);
-      this.SUBRULE2(this.unary, { LABEL: "operand" });
-    });
-  });
-
-  unary = this.RULE("unary", () => {
-    this.OR([
-      {
-        ALT: () => {
-          this.CONSUME(T.Minus);
-          this.SUBRULE(this.unary);
-        },
-      },
-      { ALT: () => this.SUBRULE(this.power) },
-    ]);
-  });
-
-  power = this.RULE("power", () => {
+        { ALT: () => this.CONSUME(T.Minus, { LABEL: "prefix" }) },
+        { ALT: () => this.CONSUME(T.Not, { LABEL: "prefix" }) },
+      ]),
+    );
     this.SUBRULE(this.postfix);
-    this.OPTION(() => {
-      this.CONSUME(T.StarStar);
-      this.SUBRULE(this.unary, { LABEL: "exponent" });
-    });
   });
 
   postfix = this.RULE("postfix", () => {

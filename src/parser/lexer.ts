@@ -3,10 +3,13 @@
 
 import { createToken, Lexer, type TokenType } from "chevrotain";
 
+/** Category of every binary operator: the grammar reads `operand (op operand)*`, the AST builder applies precedence. */
+export const BinaryOperator = createToken({ name: "BinaryOperator", pattern: Lexer.NA, label: "operator" });
+
 export const Identifier = createToken({ name: "Identifier", pattern: /[A-Za-z_][A-Za-z0-9_]*/ });
 
-function keyword(word: string): TokenType {
-  return createToken({ name: word[0]!.toUpperCase() + word.slice(1), pattern: new RegExp(word), longer_alt: Identifier, label: `'${word}'` });
+function keyword(word: string, categories: TokenType[] = []): TokenType {
+  return createToken({ name: word[0]!.toUpperCase() + word.slice(1), pattern: new RegExp(word), longer_alt: Identifier, label: `'${word}'`, categories });
 }
 
 export const Import = keyword("import");
@@ -33,28 +36,28 @@ export const Frozen = keyword("frozen");
 export const True = keyword("true");
 export const False = keyword("false");
 export const None = keyword("none");
-export const And = keyword("and");
-export const Or = keyword("or");
+export const And = keyword("and", [BinaryOperator]);
+export const Or = keyword("or", [BinaryOperator]);
 export const Not = keyword("not");
 
 export const Float = createToken({ name: "Float", pattern: /(?:\d[\d_]*\.\d[\d_]*(?:[eE][+-]?\d+)?|\d[\d_]*[eE][+-]?\d+)/, label: "number" });
 export const Integer = createToken({ name: "Integer", pattern: /\d[\d_]*/, label: "integer" });
 export const StringLiteral = createToken({ name: "StringLiteral", pattern: /"(?:[^"\\\n\r]|\\["\\nrt])*"/, label: "string" });
 
-export const EqEq = createToken({ name: "EqEq", pattern: /==/, label: "'=='" });
-export const NotEq = createToken({ name: "NotEq", pattern: /!=/, label: "'!='" });
-export const LessEq = createToken({ name: "LessEq", pattern: /<=/, label: "'<='" });
-export const GreaterEq = createToken({ name: "GreaterEq", pattern: />=/, label: "'>='" });
-export const Less = createToken({ name: "Less", pattern: /</, label: "'<'" });
-export const Greater = createToken({ name: "Greater", pattern: />/, label: "'>'" });
+export const EqEq = createToken({ name: "EqEq", pattern: /==/, label: "'=='", categories: [BinaryOperator] });
+export const NotEq = createToken({ name: "NotEq", pattern: /!=/, label: "'!='", categories: [BinaryOperator] });
+export const LessEq = createToken({ name: "LessEq", pattern: /<=/, label: "'<='", categories: [BinaryOperator] });
+export const GreaterEq = createToken({ name: "GreaterEq", pattern: />=/, label: "'>='", categories: [BinaryOperator] });
+export const Less = createToken({ name: "Less", pattern: /</, label: "'<'", categories: [BinaryOperator] });
+export const Greater = createToken({ name: "Greater", pattern: />/, label: "'>'", categories: [BinaryOperator] });
 export const Assign = createToken({ name: "Assign", pattern: /=/, label: "'='" });
-export const Plus = createToken({ name: "Plus", pattern: /\+/, label: "'+'" });
-export const Minus = createToken({ name: "Minus", pattern: /-/, label: "'-'" });
-export const StarStar = createToken({ name: "StarStar", pattern: /\*\*/, label: "'**'" });
-export const Star = createToken({ name: "Star", pattern: /\*/, label: "'*'" });
-export const Slash = createToken({ name: "Slash", pattern: /\//, label: "'/'" });
-export const Percent = createToken({ name: "Percent", pattern: /%/, label: "'%'" });
-export const At = createToken({ name: "At", pattern: /@/, label: "'@'" });
+export const Plus = createToken({ name: "Plus", pattern: /\+/, label: "'+'", categories: [BinaryOperator] });
+export const Minus = createToken({ name: "Minus", pattern: /-/, label: "'-'", categories: [BinaryOperator] });
+export const StarStar = createToken({ name: "StarStar", pattern: /\*\*/, label: "'**'", categories: [BinaryOperator] });
+export const Star = createToken({ name: "Star", pattern: /\*/, label: "'*'", categories: [BinaryOperator] });
+export const Slash = createToken({ name: "Slash", pattern: /\//, label: "'/'", categories: [BinaryOperator] });
+export const Percent = createToken({ name: "Percent", pattern: /%/, label: "'%'", categories: [BinaryOperator] });
+export const At = createToken({ name: "At", pattern: /@/, label: "'@'", categories: [BinaryOperator] });
 export const LParen = createToken({ name: "LParen", pattern: /\(/, label: "'('" });
 export const RParen = createToken({ name: "RParen", pattern: /\)/, label: "')'" });
 export const LBracket = createToken({ name: "LBracket", pattern: /\[/, label: "'['" });
@@ -80,7 +83,7 @@ const KEYWORDS_LONGEST_FIRST = [...KEYWORDS].sort((a, b) => String(b.PATTERN).le
 
 // Order matters: comments before '/', longer operators before their prefixes, keywords before Identifier.
 export const ALL_TOKENS: TokenType[] = [
-  WhiteSpace, LineComment, BlockComment, StringLiteral, Float, Integer, ...KEYWORDS_LONGEST_FIRST, Identifier,
+  BinaryOperator, WhiteSpace, LineComment, BlockComment, StringLiteral, Float, Integer, ...KEYWORDS_LONGEST_FIRST, Identifier,
   EqEq, NotEq, LessEq, GreaterEq, Less, Greater, Assign, Plus, Minus, StarStar, Star, Slash,
   Percent, At, LParen, RParen, LBracket, RBracket, LBrace, RBrace, Comma, Colon, Semicolon, Dot,
 ];

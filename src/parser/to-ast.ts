@@ -2,6 +2,7 @@
 // read tolerates absence and falls back to a placeholder the checker never reports on twice.
 
 import type { CstElement, CstNode, IToken } from "chevrotain";
+import { diagnostic, type Diagnostic } from "../diagnostics/diagnostic.js";
 import type { Span } from "../diagnostics/source.js";
 import type * as A from "./ast.js";
 
@@ -12,7 +13,11 @@ function isToken(e: CstElement | undefined): e is IToken {
 }
 
 export class AstBuilder {
-  constructor(private readonly path: string) {}
+  constructor(
+    private readonly path: string,
+    /** Syntax errors only the AST builder can see (operator placement, chained comparisons). */
+    private readonly report: (d: Diagnostic) => void = () => {},
+  ) {}
 
   private tokenSpan(t: IToken | undefined, fallback: Span): Span {
     if (!t || Number.isNaN(t.startOffset) || t.isInsertedInRecovery) return fallback;
@@ -125,10 +130,11 @@ export class AstBuilder {
       ...(hasDims
         ? {
             dims: this.nodes(c, "dim").map((d) => {
-              const dc = d.children as Children;
               const dspan = this.nodeSpan(d);
-              const bound = this.node(dc, "bound");
-              return { value: this.additive(this.node(dc, "additive"), dspan), ...(bound ? { bound: this.additive(bound, dspan) } : {}), span: dspan };
+              const e = this.expression(this.node(d.children as Children, "expression"), dspan);
+              // `T <= 3520` bounds a symbolic dimension.
+              if (e.kind === "binary" && e.op === "<=") return { value: e.left, bound: e.right, span: dspan };
+              return { value: e, span: dspan };
             }),
           }
         : {}),
@@ -286,76 +292,27 @@ export class AstBuilder {
 
   // ---- expressions ----
 
-  private missing(span: Span): A.Expr {
+  missing(span: Span): A.Expr {
     return { kind: "name", name: "<missing>", span };
   }
 
   expression(n: CstNode | undefined, fallback: Span): A.Expr {
     if (!n) return this.missing(fallback);
-    return this.leftAssoc(n, (x, s) => this.andExpr(x, s));
+    const c = n.children as Children;
+    const operands = this.nodes(c, "operand").map((o) => this.operandParts(o));
+    const operators = this.tokens(c, "BinaryOperator").filter((t) => !t.isInsertedInRecovery);
+    if (operands.length === 0) return this.missing(this.nodeSpan(n));
+    return new PrecedenceClimber(operands, operators.slice(0, operands.length - 1), this.path, this.report).parse();
   }
 
-  /** Folds `operand (operator operand)*` children left to right. */
-  private leftAssoc(n: CstNode, sub: (x: CstNode | undefined, s: Span) => A.Expr): A.Expr {
+  private operandParts(n: CstNode): Operand {
     const c = n.children as Children;
     const span = this.nodeSpan(n);
-    const operands = this.nodes(c, "operand");
-    const operators = this.tokens(c, "operator").filter((t) => !t.isInsertedInRecovery);
-    let result = sub(operands[0], span);
-    for (let i = 0; i < operators.length && i + 1 < operands.length; i++) {
-      const right = sub(operands[i + 1], span);
-      result = { kind: "binary", op: operators[i]!.image as A.BinaryOp, left: result, right, span: { file: this.path, start: result.span.start, end: Math.max(right.span.end, result.span.end) } };
-    }
-    return result;
-  }
-
-  private andExpr(n: CstNode | undefined, fallback: Span): A.Expr {
-    if (!n) return this.missing(fallback);
-    return this.leftAssoc(n, (x, s) => this.notExpr(x, s));
-  }
-
-  private notExpr(n: CstNode | undefined, fallback: Span): A.Expr {
-    if (!n) return this.missing(fallback);
-    const c = n.children as Children;
-    const span = this.nodeSpan(n);
-    const inner = this.node(c, "notExpr");
-    if (this.tokens(c, "Not").length > 0) return { kind: "unary", op: "not", operand: this.notExpr(inner, span), span };
-    return this.leftAssoc(this.node(c, "comparison") ?? n, (x, s) => this.additive(x, s));
-  }
-
-  additive(n: CstNode | undefined, fallback: Span): A.Expr {
-    if (!n) return this.missing(fallback);
-    return this.leftAssoc(n, (x, s) => this.multiplicative(x, s));
-  }
-
-  private multiplicative(n: CstNode | undefined, fallback: Span): A.Expr {
-    if (!n) return this.missing(fallback);
-    return this.leftAssoc(n, (x, s) => this.unary(x, s));
-  }
-
-  private unary(n: CstNode | undefined, fallback: Span): A.Expr {
-    if (!n) return this.missing(fallback);
-    const c = n.children as Children;
-    const span = this.nodeSpan(n);
-    if (this.tokens(c, "Minus").length > 0) {
-      const operand = this.unary(this.node(c, "unary"), span);
-      // Fold `-3` into a literal so numbers print and compare as written.
-      if (operand.kind === "int" || operand.kind === "float") {
-        return operand.kind === "int" ? { kind: "int", value: -operand.value, span } : { kind: "float", value: -operand.value, text: `-${operand.text}`, span };
-      }
-      return { kind: "unary", op: "-", operand, span };
-    }
-    return this.power(this.node(c, "power"), span);
-  }
-
-  private power(n: CstNode | undefined, fallback: Span): A.Expr {
-    if (!n) return this.missing(fallback);
-    const c = n.children as Children;
-    const span = this.nodeSpan(n);
-    const base = this.postfix(this.node(c, "postfix"), span);
-    const exponent = this.node(c, "exponent");
-    if (!exponent) return base;
-    return { kind: "binary", op: "**", left: base, right: this.unary(exponent, span), span };
+    const prefixes = this.tokens(c, "prefix")
+      .filter((t) => !t.isInsertedInRecovery)
+      .sort((a, b) => a.startOffset - b.startOffset)
+      .map((t) => ({ op: (t.image === "not" ? "not" : "-") as A.UnaryOp, start: t.startOffset }));
+    return { prefixes, atom: this.postfix(this.node(c, "postfix"), span) };
   }
 
   private postfix(n: CstNode | undefined, fallback: Span): A.Expr {
@@ -427,4 +384,79 @@ export class AstBuilder {
 export function unquote(image: string): string {
   const body = image.length >= 2 ? image.slice(1, -1) : "";
   return body.replace(/\\(["\\nrt])/g, (_, ch: string) => ({ n: "\n", r: "\r", t: "\t" })[ch] ?? ch);
+}
+
+interface Operand {
+  prefixes: { op: A.UnaryOp; start: number }[];
+  atom: A.Expr;
+}
+
+// Binding power of binary operators (higher binds tighter). `not` binds looser than comparisons,
+// unary minus tighter than `*` but looser than `**` (`-x ** 2` is `-(x ** 2)`), as in Python.
+const BINARY_POWER: Record<string, number> = {
+  or: 1, and: 2, "==": 4, "!=": 4, "<": 4, "<=": 4, ">": 4, ">=": 4, "+": 5, "-": 5, "*": 6, "/": 6, "%": 6, "@": 6, "**": 8,
+};
+const NOT_POWER = 3;
+const COMPARE_POWER = 4;
+const NEGATE_POWER = 7;
+
+/** Precedence climbing over the flat `operand (operator operand)*` list of one expression. */
+class PrecedenceClimber {
+  private at = 0;
+  private prefixAt = 0;
+
+  constructor(
+    private readonly operands: Operand[],
+    private readonly operators: IToken[],
+    private readonly file: string,
+    private readonly report: (d: Diagnostic) => void,
+  ) {}
+
+  parse(): A.Expr {
+    // Iterative for left-associative chains so long sums never recurse deeply.
+    return this.climb(0);
+  }
+
+  private climb(minPower: number): A.Expr {
+    let left = this.prefixed(minPower);
+    let comparedHere = false;
+    while (this.at < this.operators.length) {
+      const op = this.operators[this.at]!.image as A.BinaryOp;
+      const power = BINARY_POWER[op] ?? 0;
+      if (power < minPower || power === 0) break;
+      if (power === COMPARE_POWER && comparedHere) {
+        this.report(diagnostic("VLM1001", "comparisons do not chain: write `a < b and b < c`", tokenSpan(this.file, this.operators[this.at]!)));
+      }
+      comparedHere = power === COMPARE_POWER;
+      this.at++;
+      this.prefixAt = 0;
+      // `**` is right-associative and its right side may carry a unary minus (`2 ** -1`).
+      const right = op === "**" ? this.climb(NEGATE_POWER) : this.climb(power + 1);
+      left = { kind: "binary", op, left, right, span: { file: this.file, start: Math.min(left.span.start, right.span.start), end: Math.max(left.span.end, right.span.end) } };
+    }
+    return left;
+  }
+
+  /** The current operand, with its prefix operators applied at their binding power. */
+  private prefixed(minPower: number): A.Expr {
+    const operand = this.operands[this.at]!;
+    const prefix = operand.prefixes[this.prefixAt];
+    if (!prefix) return operand.atom;
+    // As in Python, `not` may not follow an operator that binds tighter than it: `a == (not b)`.
+    if (prefix.op === "not" && minPower > NOT_POWER + 1) {
+      this.report(diagnostic("VLM1001", "`not` needs parentheses here", { file: this.file, start: prefix.start, end: prefix.start + 3 }));
+    }
+    this.prefixAt++;
+    const inner = this.climb(prefix.op === "not" ? NOT_POWER + 1 : NEGATE_POWER);
+    const span = { file: this.file, start: prefix.start, end: Math.max(inner.span.end, prefix.start + 1) };
+    // Fold `-3` into a literal so numbers print and compare as written.
+    if (prefix.op === "-" && (inner.kind === "int" || inner.kind === "float") && inner.span.start === operand.atom.span.start && inner === operand.atom) {
+      return inner.kind === "int" ? { kind: "int", value: -inner.value, span } : { kind: "float", value: -inner.value, text: inner.text.startsWith("-") ? inner.text.slice(1) : `-${inner.text}`, span };
+    }
+    return { kind: "unary", op: prefix.op, operand: inner, span };
+  }
+}
+
+function tokenSpan(file: string, t: IToken): Span {
+  return { file, start: t.startOffset, end: t.startOffset + t.image.length };
 }

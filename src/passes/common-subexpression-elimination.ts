@@ -4,7 +4,7 @@
 
 import type { AttrValue, Node } from "../ir/graph.js";
 import { typeToString } from "../ir/types.js";
-import type { Pass } from "./pass.js";
+import { eachGraph, type Pass } from "./pass.js";
 
 const RULE = "cse";
 
@@ -39,9 +39,8 @@ function keyOf(n: Node): string {
 export const commonSubexpressionElimination: Pass = {
   name: "common-subexpression-elimination",
   description: "compute each distinct expression once",
-  run(module, ctx) {
-    let changed = false;
-    for (const g of module.graphs) {
+  run: (module, ctx) =>
+    eachGraph(module, (g) => {
       const first = new Map<string, Node>();
       const merged = new Set<Node>();
       for (const n of g.nodes) {
@@ -58,8 +57,6 @@ export const commonSubexpressionElimination: Pass = {
       }
       g.removeNodes(merged);
       ctx.stat("nodes-merged", merged.size);
-      changed = changed || merged.size > 0;
-    }
-    return { changed };
-  },
+      return merged.size > 0;
+    }),
 };

@@ -6,7 +6,7 @@ import { dimEq, isStatic, type Dim } from "../ir/dims.js";
 import type { Node, Value } from "../ir/graph.js";
 import { shapesEqual, tensorType, typeToString, type DType } from "../ir/types.js";
 import { Constness } from "./constness.js";
-import type { Pass } from "./pass.js";
+import { eachGraph, type Pass } from "./pass.js";
 import { applyRules, op, v, type Match, type OpPattern, type Rewriter, type RewriteRule } from "./rewrite.js";
 
 const UNARY_EVAL: Readonly<Record<string, (x: number) => number>> = {
@@ -45,7 +45,8 @@ function toDType(x: number, dtype: DType): number {
 }
 
 const scalarOf = (n: Node): number => n.attrs["value"] as number;
-const isScalar = (k: number) => (n: Node) => n.outputs[0]!.type.shape.length === 0 && scalarOf(n) === k;
+const isScalarConstant = (n: Node): boolean => n.outputs[0]!.type.shape.length === 0 && typeof n.attrs["value"] === "number";
+const scalarConstant = () => op("Constant").where(isScalarConstant);
 const out = (n: Node): Value => n.outputs[0]!;
 const sameType = (a: Value, b: Value): boolean => a.type.dtype === b.type.dtype && shapesEqual(a.type.shape, b.type.shape);
 
@@ -67,7 +68,7 @@ function scalarRule(name: string, pattern: OpPattern): RewriteRule {
 
 /** `op(x, k)` (and `op(k, x)` when commutative) is `x`. */
 function neutralOperandRule(name: string, opName: string, k: number, commutative: boolean): RewriteRule {
-  const pattern = op(opName, v("x"), op("Constant").where(isScalar(k)));
+  const pattern = op(opName, v("x"), scalarConstant().where((n) => scalarOf(n) === k));
   return {
     name,
     pattern: commutative ? pattern.commutative() : pattern,
@@ -108,7 +109,9 @@ function expandTo(b: Rewriter, x: Value, like: Value, from: Node): Value {
 }
 
 function foldingRules(k: Constness): RewriteRule[] {
-  const constantExpand = (bind: string) => op("Expand", v(bind)).where((e) => k.isConstant(e.inputs[0]!));
+  // A broadcast of a constant to a shape read at run time (the batch); one to a static shape is a
+  // constant itself and precompute-constants takes it as it is.
+  const constantExpand = (bind: string) => op("Expand", v(bind)).where((e) => k.isConstant(e.inputs[0]!) && !k.isConstant(out(e)));
   /** The input-independent tensor behind `x`: the source of an Expand of a constant, else `x`. */
   const unexpanded = (x: Value | undefined): Value | undefined => {
     const p = x?.producer;
@@ -120,8 +123,8 @@ function foldingRules(k: Constness): RewriteRule[] {
   };
 
   return [
-    scalarRule("fold-scalar-unary", op(Object.keys(UNARY_EVAL), op("Constant"))),
-    scalarRule("fold-scalar-binary", op(Object.keys(BINARY_EVAL), op("Constant"), op("Constant"))),
+    scalarRule("fold-scalar-unary", op(Object.keys(UNARY_EVAL), scalarConstant())),
+    scalarRule("fold-scalar-binary", op(Object.keys(BINARY_EVAL), scalarConstant(), scalarConstant())),
     identityRule("identity-transpose", op("Transpose", v()).where((n) => isIdentityPerm(perm(n)))),
     {
       name: "transpose-of-transpose",
@@ -229,12 +232,5 @@ function foldingRules(k: Constness): RewriteRule[] {
 export const constantFolding: Pass = {
   name: "constant-folding",
   description: "evaluate scalar constants, drop no-op layout ops, move batch broadcasts below input-independent work",
-  run(module, ctx) {
-    let changed = false;
-    for (const g of module.graphs) {
-      const rules = foldingRules(Constness.of(module, ctx.options).prime(g));
-      changed = applyRules(g, rules, ctx) || changed;
-    }
-    return { changed };
-  },
+  run: (module, ctx) => eachGraph(module, (g) => applyRules(g, foldingRules(Constness.of(module, ctx.options).prime(g)), ctx)),
 };

@@ -3,7 +3,7 @@
 // graph's used set with it (codegen writes no initializer for them).
 
 import type { Graph } from "../ir/graph.js";
-import type { Pass } from "./pass.js";
+import { eachGraph, type Pass } from "./pass.js";
 import { PRECOMPUTED } from "./precomputed.js";
 import { coneOf } from "./reach.js";
 
@@ -38,17 +38,13 @@ export function eliminateDeadCode(g: Graph): Eliminated {
 export const deadCodeElimination: Pass = {
   name: "dead-code-elimination",
   description: "remove nodes no graph output depends on, and the parameters only they used",
-  run(module, ctx) {
-    let changed = false;
-    for (const g of module.graphs) {
+  run: (module, ctx) =>
+    eachGraph(module, (g) => {
       const paramsBefore = g.usedParams().length;
       const { nodes, precomputedValues } = eliminateDeadCode(g);
-      if (nodes === 0 && precomputedValues === 0) continue;
-      changed = true;
       ctx.stat("nodes-removed", nodes);
       ctx.stat("precomputed-values-removed", precomputedValues);
       ctx.stat("params-released", paramsBefore - g.usedParams().length);
-    }
-    return { changed };
-  },
+      return nodes > 0 || precomputedValues > 0;
+    }),
 };

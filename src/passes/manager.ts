@@ -118,9 +118,9 @@ export class PassManager {
     const steps: PipelineStep[] = [];
     for (const step of chosen.length > 0 ? chosen : this.pipeline) {
       if (typeof step === "string") {
-        if (!skip.has(step)) steps.push(step);
+        if (!skip.has(this.resolve(step))) steps.push(this.resolve(step));
       } else {
-        const kept = step.fixpoint.filter((p) => !skip.has(p));
+        const kept = step.fixpoint.map((p) => this.resolve(p)).filter((p) => !skip.has(p));
         if (kept.length > 0) steps.push({ fixpoint: kept });
       }
     }

@@ -3,7 +3,7 @@
 
 import type { Diagnostic } from "../diagnostics/diagnostic.js";
 import type { Span } from "../diagnostics/source.js";
-import type { IrModule, Node } from "../ir/graph.js";
+import type { Graph, IrModule, Node } from "../ir/graph.js";
 
 /** Options every pass may read; the manager fills them from the compile options. */
 export interface PassOptions {
@@ -48,4 +48,11 @@ export interface Pass {
   /** One line, shown by `vlmc compile --report` and `--passes help`. */
   readonly description: string;
   run(module: IrModule, ctx: PassContext): { changed: boolean };
+}
+
+/** Runs `change` on every graph of the module; the module changed if any graph did. */
+export function eachGraph(module: IrModule, change: (g: Graph) => boolean): { changed: boolean } {
+  let changed = false;
+  for (const g of module.graphs) changed = change(g) || changed;
+  return { changed };
 }

@@ -5,7 +5,7 @@ import type { Dim } from "../ir/dims.js";
 import type { Graph, Node, Param, Value } from "../ir/graph.js";
 import { typeToString } from "../ir/types.js";
 import { Constness } from "./constness.js";
-import type { Pass, PassContext } from "./pass.js";
+import { eachGraph, type Pass, type PassContext } from "./pass.js";
 import { hoist } from "./precomputed.js";
 
 const RULE = "hoist-input-independent";
@@ -79,11 +79,10 @@ function chooseFrontier(g: Graph, k: Constness, ctx: PassContext): Value[] {
 export const precomputeConstants: Pass = {
   name: "precompute-constants",
   description: "move input-independent work (learned queries, latents) into a subgraph evaluated once at build time",
-  run(module, ctx) {
-    let changed = false;
-    for (const g of module.graphs) {
+  run: (module, ctx) =>
+    eachGraph(module, (g) => {
       const frontier = chooseFrontier(g, Constness.of(module, ctx.options).prime(g), ctx);
-      if (frontier.length === 0) continue;
+      if (frontier.length === 0) return false;
       const { removed, released, flops } = hoist(g, frontier, RULE);
       for (let i = 0; i < frontier.length; i++) ctx.fired(RULE);
       ctx.stat("values-precomputed", frontier.length);
@@ -92,8 +91,6 @@ export const precomputeConstants: Pass = {
       ctx.stat("params-released", released.length);
       ctx.stat("weight-values-added", frontier.reduce((a, f) => a + elements(f.type.shape), 0));
       ctx.stat("weight-values-released", released.reduce((a, p) => a + elements(p.type.shape), 0));
-      changed = true;
-    }
-    return { changed };
-  },
+      return true;
+    }),
 };

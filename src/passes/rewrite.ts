@@ -1,10 +1,10 @@
 // The rewrite-rule engine. A rule is data: a name, a pattern (an op tree written with `op` and
-// `v` below, the way the builder would write the expression, with `where` for conditions on
-// attributes that make a node simply not match), a check that may refuse a match
-// with a reason, and a rewrite that builds the replacement. The driver walks a graph in order,
-// tries the rules whose root op matches, rewires uses, drops what became dead, stamps the rule's
-// name on every node it creates, records fires and near misses (a match the check refused), and
-// repeats until nothing fires or the iteration cap is reached.
+// `v` below, the way the builder would write the expression; `where` adds conditions on a node's
+// attributes that make it simply not match), a check that may refuse a match with a reason, and
+// a rewrite that builds the replacement. The driver walks a graph in order, tries the rules whose
+// root op matches, rewires uses, drops what became dead, stamps the rule's name on every node it
+// creates, records fires and near misses (matches the check refused), and repeats until nothing
+// fires or the iteration cap is reached.
 
 import { InternalError } from "../diagnostics/diagnostic.js";
 import type { AttrValue, Graph, Node, Value } from "../ir/graph.js";
@@ -17,7 +17,7 @@ export interface ValuePattern {
   readonly bind: string | undefined;
 }
 
-interface OpSpec {
+export interface OpSpec {
   readonly ops: readonly string[];
   readonly inputs: readonly Pattern[];
   readonly bind?: string;

@@ -1,0 +1,1306 @@
+#!/usr/bin/python3
+"""Builds the parity fixtures under test/fixtures/parity/: for every case a small spec
+(`spec.vlm`), random weights under vlmc's parameter names (`weights.safetensors`, or
+`weights.recipe.json` for the ResNet-sized cases, see common.py), inputs and the PyTorch
+reference outputs (`<graph>.<name>.in.npy` / `<graph>.<name>.out.npy`) and a manifest
+(`case.json`). test/parity.test.ts compiles each spec with its weights, runs it in onnxruntime and
+compares; it needs no Python.
+
+The references are built independently of vlmc: torchvision's own classes (VisionTransformer,
+ResNet) and the upstream-structured modules of mirrors.py, with their state-dict keys mapped to
+vlmc's names by the key maps the std files document. References run in float64, so the tolerance
+measures vlmc's float32 error alone.
+
+Run with Debian's interpreter (the first python3 on PATH may lack torch):
+    /usr/bin/python3 scripts/parity/make_fixtures.py [CASE...]
+With case names, only those folders are rewritten.
+"""
+
+import json
+import os
+import re
+import shutil
+import sys
+import zlib
+
+import numpy as np
+import torch
+import torchvision
+from torch import nn
+from torchvision.models.resnet import BasicBlock, Bottleneck, ResNet
+
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import mirrors as M  # noqa: E402
+from common import RECIPE_GENERATOR, Init, randomize, run_double, weights_of, write_safetensors  # noqa: E402
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "test", "fixtures", "parity"))
+TOLERANCE = 1e-4
+# Above this many bytes of weights a case stores a recipe instead of a safetensors file.
+RECIPE_ABOVE_BYTES = 1_000_000
+
+CASES = {}
+
+
+def case(fn):
+    CASES[fn.__name__] = fn
+    return fn
+
+
+class Case:
+    def __init__(self, description, reference, spec, model, key_map, graphs):
+        self.description = description
+        self.reference = reference
+        self.spec = spec
+        self.model = model
+        self.key_map = key_map
+        # graph → (inputs {name: ndarray}, fn(**inputs) → {name: tensor})
+        self.graphs = graphs
+
+
+def seed_of(name):
+    return zlib.crc32(name.encode("utf-8"))
+
+
+def renamer(*rules):
+    """A key map from (regex, replacement) rules applied in order; a replacement of None drops the key."""
+
+    def key_map(name):
+        for pattern, repl in rules:
+            if re.search(pattern, name):
+                if repl is None:
+                    return None
+                name = re.sub(pattern, repl, name)
+        return name
+
+    return key_map
+
+
+def additive(keep):
+    """0/1 keep mask → additive float32 mask (0 kept, -10000 dropped), as BERT/LAVIS build them."""
+    return ((1.0 - keep.astype(np.float32)) * -10000.0).astype(np.float32)
+
+
+def padding_mask(rng, b, t, min_keep):
+    keep = np.ones((b, t), dtype=np.int64)
+    for i in range(1, b):
+        keep[i, rng.integers(min_keep, t + 1) :] = 0
+    return keep
+
+
+# Key maps that std/*.vlm documents.
+VIT_KEYS = [(r"encoder\.layers\.encoder_layer_(\d+)\.", r"encoder.layers.\1."), (r"\.mlp\.0\.", ".mlp.linear_1."), (r"\.mlp\.3\.", ".mlp.linear_2.")]
+RESNET_KEYS = [(r"\.downsample\.0\.", ".downsample.conv."), (r"\.downsample\.1\.", ".downsample.bn.")]
+PERCEIVER_KEYS = [
+    (r"\.layers\.(\d+)\.0\.", r".layers.\1.attn."),
+    (r"\.layers\.(\d+)\.1\.0\.", r".layers.\1.ff.norm."),
+    (r"\.layers\.(\d+)\.1\.1\.", r".layers.\1.ff.fc1."),
+    (r"\.layers\.(\d+)\.1\.3\.", r".layers.\1.ff.fc2."),
+]
+FLAMINGO_FF_KEYS = [(r"\.ff\.0\.", ".ff.norm."), (r"\.ff\.1\.", ".ff.fc1."), (r"\.ff\.3\.", ".ff.fc2.")]
+
+
+def t5_keys(prefix, tied):
+    return [
+        (rf"^{prefix}\.(encoder|decoder)\.embed_tokens\.", None),
+        (rf"^{prefix}\.lm_head\.", None if tied else rf"{prefix}.lm_head."),
+        (r"\.block\.", ".blocks."),
+    ]
+
+
+class Container(nn.Module):
+    def __init__(self, **parts):
+        super().__init__()
+        for k, v in parts.items():
+            if isinstance(v, nn.Parameter):
+                self.register_parameter(k, v)
+            else:
+                setattr(self, k, v)
+
+
+def resnet_tokens(net, x):
+    x = net.maxpool(net.relu(net.bn1(net.conv1(x))))
+    x = net.layer4(net.layer3(net.layer2(net.layer1(x))))
+    return x.flatten(2).transpose(1, 2)
+
+
+# ---- std blocks -----------------------------------------------------------------------------------
+
+
+@case
+def vit(rng):
+    net = torchvision.models.VisionTransformer(image_size=32, patch_size=8, num_layers=2, num_heads=4, hidden_dim=32, mlp_dim=64, num_classes=10)
+    pixels = rng.standard_normal((2, 3, 32, 32), dtype=np.float32)
+    return Case(
+        "std vit (torch_mha, vit_mlp, vit_block, vit_encoder, vit_heads): 32 px, patch 8, width 32, 2 layers, 4 heads",
+        "torchvision.models.VisionTransformer",
+        """import { vit } from "std"
+
+model parity_vit {
+  encoder net = vit(image: 32, patch: 8, width: 32, depth: 2, num_heads: 4, mlp: 64, classes: 10)
+
+  forward(pixels: f32[B, 3, 32, 32]) {
+    return logits: net(pixels)
+  }
+}
+""",
+        Container(net=net),
+        renamer(*VIT_KEYS),
+        {"forward": ({"pixels": pixels}, lambda pixels: {"logits": net(pixels)})},
+    )
+
+
+def _resnet_case(block, expansion, rng, name):
+    net = ResNet(block, [2, 1, 1, 1], num_classes=10)
+    pixels = rng.standard_normal((2, 3, 64, 64), dtype=np.float32)
+    kind = "BasicBlock" if expansion == 1 else "Bottleneck"
+    graphs = {"forward": ({"pixels": pixels}, lambda pixels: {"logits": net(pixels)})}
+    tokens_graph = ""
+    if expansion == 1:
+        graphs["tokens"] = ({"pixels": pixels}, lambda pixels: {"tokens": resnet_tokens(net, pixels)})
+        tokens_graph = """
+  graph tokens(pixels: f32[B, 3, 64, 64]) {
+    return tokens: net(pixels, tokens: true)
+  }
+"""
+    return Case(
+        f"std resnet with {kind} (resnet_block, resnet_downsample): layers [2, 1, 1, 1], 64 px, 10 classes"
+        + ("; `tokens: true` as a second graph" if expansion == 1 else ""),
+        f"torchvision.models.resnet.ResNet({kind}, [2, 1, 1, 1])",
+        f"""import {{ resnet }} from "std"
+
+model {name} {{
+  encoder net = resnet(layers: [2, 1, 1, 1], expansion: {expansion}, classes: 10)
+
+  forward(pixels: f32[B, 3, 64, 64]) {{
+    return logits: net(pixels)
+  }}
+{tokens_graph}}}
+""",
+        Container(net=net),
+        renamer(*RESNET_KEYS),
+        graphs,
+    )
+
+
+@case
+def resnet_basic(rng):
+    return _resnet_case(BasicBlock, 1, rng, "parity_resnet_basic")
+
+
+@case
+def resnet_bottleneck(rng):
+    return _resnet_case(Bottleneck, 4, rng, "parity_resnet_bottleneck")
+
+
+@case
+def bert(rng):
+    net = M.BertModel(vocab=50, width=32, depth=2, heads=4, ffn=64, positions=16, type_vocab=2)
+    ids = rng.integers(0, 50, (2, 7))
+    types = rng.integers(0, 2, (2, 7))
+    mask = additive(padding_mask(rng, 2, 7, 3))[:, None, None, :]
+    return Case(
+        "std bert (embeddings with token types, post-LN layers, additive mask, pooler); default token types in a second graph",
+        "HF BertModel (mirrors.BertModel)",
+        """import { bert } from "std"
+
+model parity_bert {
+  encoder net = bert(vocab: 50, width: 32, depth: 2, heads: 4, ffn: 64, positions: 16, type_vocab: 2)
+
+  forward(ids: i64[B, T <= 16], token_type_ids: i64[B, T], mask: f32[B, 1, 1, T]) {
+    return hidden: net(ids, token_type_ids, mask: mask),
+      pooled: net(ids, token_type_ids, mask: mask, pooled: true)
+  }
+
+  graph default_types(ids: i64[B, T <= 16]) {
+    return hidden: net(ids)
+  }
+}
+""",
+        Container(net=net),
+        renamer(),
+        {
+            "forward": (
+                {"ids": ids, "token_type_ids": types, "mask": mask},
+                lambda ids, token_type_ids, mask: dict(zip(("hidden", "pooled"), net(ids, token_type_ids, mask))),
+            ),
+            "default_types": ({"ids": ids}, lambda ids: {"hidden": net(ids)[0]}),
+        },
+    )
+
+
+def clip_ids(rng, n, t, vocab):
+    """Token ids whose largest value (vocab - 1, CLIP's end-of-text) sits at varied places, once
+    twice in a row (argmax takes the first)."""
+    ids = rng.integers(0, vocab - 1, (n, t))
+    eos = vocab - 1
+    places = [[t // 2], [2, t - 2], [t - 1]]
+    for i in range(n):
+        for p in places[i % len(places)]:
+            ids[i, p] = eos
+    return ids
+
+
+@case
+def clip_towers(rng):
+    vision = M.CLIPVisionTransformer(image=32, patch=8, width=32, depth=3, heads=4, mlp=64)
+    text = M.CLIPTextTransformer(vocab=40, context=12, width=24, depth=2, heads=2, mlp=48)
+    pixels = rng.standard_normal((2, 3, 32, 32), dtype=np.float32)
+    ids = clip_ids(rng, 3, 10, 40)
+    mask = additive(padding_mask(rng, 3, 10, 4))[:, None, None, :]
+
+    def forward(pixels, ids, mask):
+        last, pooled, states = vision(pixels)
+        return {
+            "last": last,
+            "penultimate": states[-2],
+            "embeddings": states[0],
+            "pooled_image": pooled,
+            "text_hidden": text(ids, mask)[0],
+            "pooled_text": text(ids)[1],
+        }
+
+    return Case(
+        "std clip_vision (embeddings, pre-LN encoder, hidden-state selection by `layer`, pooled) and clip_text (causal, padding mask, argmax pooling)",
+        "HF CLIPVisionTransformer, CLIPTextTransformer (mirrors)",
+        """import { clip_vision, clip_text } from "std"
+
+model parity_clip_towers {
+  encoder vision = clip_vision(image: 32, patch: 8, width: 32, depth: 3, heads: 4, mlp: 64)
+  encoder text = clip_text(vocab: 40, context: 12, width: 24, depth: 2, heads: 2, mlp: 48)
+
+  forward(pixels: f32[B, 3, 32, 32], ids: i64[N, T <= 12], mask: f32[N, 1, 1, T]) {
+    return last: vision(pixels),
+      penultimate: vision(pixels, layer: -2),
+      embeddings: vision(pixels, layer: 0),
+      pooled_image: vision(pixels, pooled: true),
+      text_hidden: text(ids, mask: mask),
+      pooled_text: text(ids, pooled: true)
+  }
+}
+""",
+        Container(vision=vision, text=text),
+        renamer(),
+        {"forward": ({"pixels": pixels, "ids": ids, "mask": mask}, forward)},
+    )
+
+
+@case
+def clip(rng):
+    net = M.CLIPModel(
+        vision=dict(image=32, patch=8, width=32, depth=2, heads=4, mlp=64),
+        text=dict(vocab=40, context=12, width=16, depth=2, heads=2, mlp=32),
+        embed=16,
+    )
+    pixels = rng.standard_normal((2, 3, 32, 32), dtype=np.float32)
+    ids = clip_ids(rng, 3, 10, 40)
+    mask = additive(padding_mask(rng, 3, 10, 4))[:, None, None, :]
+
+    def forward(pixels, ids, mask):
+        per_image, per_text = net(ids, pixels, mask)
+        return {"logits_per_image": per_image, "logits_per_text": per_text}
+
+    return Case(
+        "std clip (dual encoder, projections, logit_scale)",
+        "HF CLIPModel (mirrors.CLIPModel)",
+        """import { clip } from "std"
+
+model parity_clip {
+  encoder net = clip(
+    image: 32,
+    patch: 8,
+    vision_width: 32,
+    vision_depth: 2,
+    vision_heads: 4,
+    vision_mlp: 64,
+    vocab: 40,
+    context: 12,
+    text_width: 16,
+    text_depth: 2,
+    text_heads: 2,
+    text_mlp: 32,
+    embed: 16,
+  )
+
+  forward(pixels: f32[B, 3, 32, 32], ids: i64[N, T <= 12], mask: f32[N, 1, 1, T]) {
+    per_image, per_text = net(pixels, ids, mask: mask)
+    return logits_per_image: per_image, logits_per_text: per_text
+  }
+}
+""",
+        Container(net=net),
+        renamer(),
+        {"forward": ({"pixels": pixels, "ids": ids, "mask": mask}, forward)},
+    )
+
+
+@case
+def gpt2(rng):
+    net = M.GPT2LMHeadModel(vocab=50, width=32, depth=2, heads=4, inner=64, positions=16)
+    ids = rng.integers(0, 50, (2, 9))
+    mask = additive(padding_mask(rng, 2, 9, 4))[:, None, None, :]
+    return Case(
+        "std gpt2 (Conv1D layout, fused qkv, gelu_new, learned positions, tied head), with an additive mask",
+        "HF GPT2LMHeadModel (mirrors)",
+        """import { gpt2 } from "std"
+
+model parity_gpt2 {
+  encoder net = gpt2(vocab: 50, width: 32, depth: 2, heads: 4, mlp: 64, context: 16)
+
+  forward(ids: i64[B, T <= 16], mask: f32[B, 1, 1, T]) {
+    return logits: net(net.wte(ids), mask)
+  }
+}
+""",
+        Container(net=net),
+        renamer((r"^net\.lm_head\.", None), (r"^net\.transformer\.", "net.")),
+        {"forward": ({"ids": ids, "mask": mask}, lambda ids, mask: {"logits": net(net.transformer.wte(ids), mask)})},
+    )
+
+
+@case
+def opt(rng):
+    pre = M.OPTForCausalLM(vocab=50, width=32, depth=2, heads=4, ffn=64, positions=16)
+    post = M.OPTForCausalLM(vocab=50, width=32, depth=2, heads=4, ffn=64, positions=16, word_embed_proj_dim=16, do_layer_norm_before=False)
+    ids = rng.integers(0, 50, (2, 9))
+    mask = additive(padding_mask(rng, 2, 9, 4))[:, None, None, :]
+
+    def forward(ids, mask):
+        return {
+            "pre_ln": pre(pre.model.decoder.embed_tokens(ids), mask),
+            "post_ln": post(post.model.decoder.embed_tokens(ids), mask),
+        }
+
+    return Case(
+        "std opt: pre-LN (opt-125m style) and post-LN with project_in/project_out (opt-350m style), position offset 2, tied head",
+        "HF OPTForCausalLM (mirrors)",
+        """import { opt } from "std"
+
+model parity_opt {
+  encoder pre = opt(vocab: 50, width: 32, depth: 2, heads: 4, mlp: 64, context: 16)
+  encoder post = opt(
+    vocab: 50,
+    width: 32,
+    depth: 2,
+    heads: 4,
+    mlp: 64,
+    context: 16,
+    embed_dim: 16,
+    pre_ln: false,
+  )
+
+  forward(ids: i64[B, T <= 16], mask: f32[B, 1, 1, T]) {
+    return pre_ln: pre(pre.decoder.embed_tokens(ids), mask),
+      post_ln: post(post.decoder.embed_tokens(ids), mask)
+  }
+}
+""",
+        Container(pre=pre, post=post),
+        renamer((r"^(pre|post)\.lm_head\.", None), (r"^(pre|post)\.model\.", r"\1.")),
+        {"forward": ({"ids": ids, "mask": mask}, forward)},
+    )
+
+
+@case
+def llama(rng):
+    net = M.LlamaForCausalLM(vocab=50, width=32, depth=2, heads=4, kv_heads=2, inner=48, eps=1e-5, theta=10000.0)
+    ids = rng.integers(0, 50, (2, 9))
+    mask = additive(padding_mask(rng, 2, 9, 4))[:, None, None, :]
+    return Case(
+        "std llama: RMSNorm, RoPE (rotate_half), grouped-query attention (4 heads, 2 kv heads), SwiGLU, untied head",
+        "HF LlamaForCausalLM (mirrors)",
+        """import { llama } from "std"
+
+model parity_llama {
+  encoder net = llama(vocab: 50, width: 32, depth: 2, heads: 4, kv_heads: 2, mlp: 48, context: 16, eps: 1e-5)
+
+  forward(ids: i64[B, T <= 16], mask: f32[B, 1, 1, T]) {
+    return logits: net(net.embed_tokens(ids), mask)
+  }
+}
+""",
+        Container(net=net),
+        renamer((r"^net\.model\.", "net.")),
+        {"forward": ({"ids": ids, "mask": mask}, lambda ids, mask: {"logits": net(net.model.embed_tokens(ids), mask)})},
+    )
+
+
+@case
+def t5(rng):
+    net = M.T5ForConditionalGeneration(vocab=40, width=16, depth=2, decoder_depth=2, heads=2, head_dim=8, ff=32, buckets=8, max_distance=8)
+    flan = M.T5ForConditionalGeneration(
+        vocab=40, width=16, depth=1, decoder_depth=2, heads=2, head_dim=8, ff=24, buckets=6, max_distance=10, gated=True, tied=False
+    )
+    ids = rng.integers(0, 40, (2, 12))
+    decoder_ids = rng.integers(0, 40, (2, 9))
+
+    def forward(ids, decoder_ids):
+        return {
+            "logits": net(net.shared(ids), net.shared(decoder_ids)),
+            "encoder_out": net.encoder(net.shared(ids)),
+            "flan_logits": flan(flan.shared(ids), flan.shared(decoder_ids)),
+        }
+
+    return Case(
+        "std t5: encoder (bidirectional relative bias) and decoder (causal bias, cross-attention), tied and scaled head; "
+        "gated-GELU untied variant (T5 v1.1 / Flan-T5); small bucket counts so log buckets and the clamp are exercised",
+        "HF T5ForConditionalGeneration (mirrors)",
+        """import { t5 } from "std"
+
+model parity_t5 {
+  encoder net = t5(
+    vocab: 40,
+    width: 16,
+    depth: 2,
+    decoder_depth: 2,
+    heads: 2,
+    head_dim: 8,
+    mlp: 32,
+    buckets: 8,
+    max_distance: 8,
+  )
+  encoder flan = t5(
+    vocab: 40,
+    width: 16,
+    depth: 1,
+    decoder_depth: 2,
+    heads: 2,
+    head_dim: 8,
+    mlp: 24,
+    buckets: 6,
+    max_distance: 10,
+    gated: true,
+    tied: false,
+  )
+
+  forward(ids: i64[B, 12], decoder_ids: i64[B, 9]) {
+    return logits: net(net.shared(ids), net.shared(decoder_ids)),
+      encoder_out: net.encoder(net.shared(ids)),
+      flan_logits: flan(flan.shared(ids), flan.shared(decoder_ids))
+  }
+}
+""",
+        Container(net=net, flan=flan),
+        renamer(*t5_keys("net", True), *t5_keys("flan", False)),
+        {"forward": ({"ids": ids, "decoder_ids": decoder_ids}, forward)},
+    )
+
+
+@case
+def eva_vit(rng):
+    net = M.EvaVisionTransformer(image=28, patch=14, width=32, depth=2, heads=4, hidden=80)
+    pixels = rng.standard_normal((2, 3, 28, 28), dtype=np.float32)
+    return Case(
+        "std eva_vit (patch embed with bias, qkv without bias plus q_bias/v_bias, layer selection)",
+        "LAVIS eva_vit.VisionTransformer (mirrors.EvaVisionTransformer)",
+        """import { eva_vit } from "std"
+
+model parity_eva_vit {
+  encoder net = eva_vit(image: 28, patch: 14, width: 32, depth: 2, heads: 4, mlp: 80)
+
+  forward(pixels: f32[B, 3, 28, 28]) {
+    return last: net(pixels), first_layer: net(pixels, layer: 1)
+  }
+}
+""",
+        Container(net=net),
+        renamer(),
+        {"forward": ({"pixels": pixels}, lambda pixels: {"last": net(pixels), "first_layer": net(pixels, layers=1)})},
+    )
+
+
+def itg_mask(text_keep, queries):
+    """LAVIS's image-grounded generation mask: queries see queries, text sees queries and earlier
+    text; padding dropped. [B, 1, Q + T, Q + T] additive."""
+    b, t = text_keep.shape
+    n = queries + t
+    row = np.arange(n)[:, None]
+    col = np.arange(n)[None, :]
+    visible = ((col < queries) | (col <= row)).astype(np.float32)
+    keys = np.concatenate([np.ones((b, queries), dtype=np.float32), text_keep.astype(np.float32)], axis=1)
+    return additive(visible[None] * keys[:, None, :] > 0.5)[:, None]
+
+
+@case
+def qformer(rng):
+    qf = M.Blip2QFormerModel(width=32, depth=2, heads=4, ffn=64, kv_width=24, cross_attention_frequency=2, text_input=True)
+    query_tokens = nn.Parameter(torch.zeros(1, 4, 32))
+    embeddings = M.QFormerTextEmbeddings(vocab=50, width=32, positions=16)
+    image_embeds = rng.standard_normal((2, 5, 24), dtype=np.float32)
+    ids = rng.integers(0, 50, (2, 6))
+    keep = padding_mask(rng, 2, 6, 3)
+    joint_mask = itg_mask(keep, 4)
+    text_mask = additive(keep)[:, None, None, :]
+
+    def queries(b):
+        return query_tokens.expand(b, -1, -1)
+
+    return Case(
+        "std qformer: image mode (cross-attention every 2nd layer, query feed-forward), joint queries+text mode "
+        "with a full [B, 1, T, T] mask, text-only mode (text feed-forward); qformer_text_embeddings",
+        "HF Blip2QFormerModel + Blip2Model.query_tokens, LAVIS BertEmbeddings (mirrors)",
+        """import { qformer, qformer_text_embeddings } from "std"
+
+model parity_qformer {
+  fusion net = qformer(
+    width: 32,
+    depth: 2,
+    heads: 4,
+    ffn: 64,
+    queries: 4,
+    kv_width: 24,
+    cross_every: 2,
+    text_ffn: true,
+  )
+  encoder text_embeddings = qformer_text_embeddings(vocab: 50, width: 32, positions: 16)
+
+  forward(image_embeds: f32[B, 5, 24]) {
+    return queries: net(image_embeds)
+  }
+
+  graph joint(image_embeds: f32[B, 5, 24], ids: i64[B, T <= 16], mask: f32[B, 1, 4 + T, 4 + T]) {
+    return joint: net(image_embeds, text: text_embeddings(ids), mask: mask, mode: "joint")
+  }
+
+  graph text(ids: i64[B, T <= 16], mask: f32[B, 1, 1, T]) {
+    return text: net(text: text_embeddings(ids), mask: mask, mode: "text")
+  }
+}
+""",
+        Container(qformer=qf, query_tokens=query_tokens, embeddings=embeddings),
+        renamer((r"^qformer\.", "net."), (r"^query_tokens$", "net.query_tokens"), (r"^embeddings\.", "text_embeddings.")),
+        {
+            "forward": ({"image_embeds": image_embeds}, lambda image_embeds: {"queries": qf(queries(image_embeds.shape[0]), 4, None, image_embeds)}),
+            "joint": (
+                {"image_embeds": image_embeds, "ids": ids, "mask": joint_mask},
+                lambda image_embeds, ids, mask: {"joint": qf(torch.cat([queries(ids.shape[0]), embeddings(ids)], 1), 4, mask, image_embeds)},
+            ),
+            "text": ({"ids": ids, "mask": text_mask}, lambda ids, mask: {"text": qf(embeddings(ids), 0, mask)}),
+        },
+    )
+
+
+@case
+def perceiver(rng):
+    net = M.PerceiverResampler(dim=32, depth=2, dim_head=8, heads=2, num_latents=4, ff_mult=2)
+    x = rng.standard_normal((2, 6, 32), dtype=np.float32)
+    return Case(
+        "std perceiver_resampler (latents attend to [media; latents], flamingo_ff feed-forward)",
+        "open_flamingo PerceiverResampler (mirrors)",
+        """import { perceiver_resampler } from "std"
+
+model parity_perceiver {
+  fusion net = perceiver_resampler(32, depth: 2, heads: 2, head_dim: 8, num_latents: 4, ffn_mult: 2)
+
+  forward(x: f32[B, S, 32]) {
+    return latents: net(x)
+  }
+}
+""",
+        Container(net=net),
+        renamer(*PERCEIVER_KEYS),
+        {"forward": ({"x": x}, lambda x: {"latents": net(x[:, None, None])[:, 0]})},
+    )
+
+
+def flamingo_media_inputs(media_locations, images, latents):
+    """The additive media mask and text_has_media that vlmc's flamingo blocks take, from
+    open_flamingo's media_locations (only_attend_immediate_media)."""
+    text_time = np.cumsum(media_locations.astype(np.int64), axis=1)
+    media_time = np.repeat(np.arange(images) + 1, latents)
+    media_mask = np.where(text_time[:, :, None] == media_time[None, None, :], 0.0, -10000.0).astype(np.float32)[:, None]
+    return media_mask, (text_time > 0).astype(np.float32)[:, :, None]
+
+
+@case
+def flamingo_xattn(rng):
+    lang = M.FlamingoLlama(dict(vocab=50, width=32, depth=4, heads=4, kv_heads=4, inner=48), 2, 24, 8, 2, 2)
+    ids = rng.integers(0, 50, (2, 10))
+    media_locations = np.zeros((2, 10), dtype=bool)
+    media_locations[0, [2, 6]] = True
+    media_locations[1, 0] = True
+    media = rng.standard_normal((2, 2, 3, 24), dtype=np.float32)
+    media_mask, text_has_media = flamingo_media_inputs(media_locations, 2, 3)
+
+    def forward(ids, media, media_mask, text_has_media):
+        return {"logits": lang(ids, media.view(2, 2, 3, 24), torch.from_numpy(media_locations))}
+
+    return Case(
+        "std flamingo_lm / gated_xattn / masked_xattn / flamingo_ff interleaved with a llama decoder "
+        "(cross-attention before layers 1 and 3, non-zero tanh gates, text before the first image)",
+        "open_flamingo GatedCrossAttentionBlock + FlamingoLMMixin on HF LlamaForCausalLM (mirrors)",
+        """import { flamingo_lm, llama } from "std"
+
+model parity_flamingo_xattn {
+  encoder llm = llama(vocab: 50, width: 32, depth: 4, heads: 4, mlp: 48, context: 16)
+  fusion xattn = flamingo_lm(32, 4, cross_every: 2, media_width: 24, heads: 2, head_dim: 8, ffn_mult: 2)
+
+  forward(
+    ids: i64[B, T <= 16],
+    media: f32[B, M, 24],
+    media_mask: f32[B, 1, T, M],
+    text_has_media: f32[B, T, 1],
+  ) {
+    x = xattn(llm.embed_tokens(ids), media, llm.layers, media_mask, text_has_media)
+    return logits: llm.lm_head(llm.norm(x))
+  }
+}
+""",
+        Container(lang=lang),
+        renamer(
+            (r"^lang\.lm\.model\.", "llm."),
+            (r"^lang\.lm\.lm_head\.", "llm.lm_head."),
+            (r"^lang\.gated_cross_attn_layers\.", "xattn.gated_cross_attn_layers."),
+            *FLAMINGO_FF_KEYS,
+        ),
+        {
+            "forward": (
+                {"ids": ids, "media": media.reshape(2, 6, 24), "media_mask": media_mask, "text_has_media": text_has_media},
+                forward,
+            )
+        },
+    )
+
+
+class LlavaMultiModalProjector(nn.Module):
+    def __init__(self, dim, out):
+        super().__init__()
+        self.linear_1 = nn.Linear(dim, out)
+        self.linear_2 = nn.Linear(out, out)
+
+    def forward(self, x):
+        return self.linear_2(torch.nn.functional.gelu(self.linear_1(x)))
+
+
+class TimmMlp(nn.Module):
+    """timm.layers.Mlp (fc1, act, fc2)."""
+
+    def __init__(self, dim, hidden, out, act, bias):
+        super().__init__()
+        self.fc1 = nn.Linear(dim, hidden, bias=bias)
+        self.act = act
+        self.fc2 = nn.Linear(hidden, out, bias=bias)
+
+    def forward(self, x):
+        return self.fc2(self.act(self.fc1(x)))
+
+
+class LogitScale(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.logit_scale = nn.Parameter(torch.tensor(2.0))
+        self.init_rules = {"logit_scale": ("uniform", 1.5, 2.5)}
+
+
+@case
+def projectors_heads(rng):
+    parts = Container(
+        lin=nn.Linear(16, 24),
+        mlp2=LlavaMultiModalProjector(16, 24),
+        quick=TimmMlp(16, 32, 16, M.quick_gelu, True),
+        plain=TimmMlp(16, 20, 12, torch.relu, False),
+        cls_none=nn.Linear(16, 5),
+        cls_first=nn.Linear(16, 5),
+        cls_mean=nn.Linear(16, 5),
+        contrast=LogitScale(),
+        itm=nn.Linear(16, 2),
+        lm=nn.Linear(16, 30, bias=False),
+    )
+    x = rng.standard_normal((2, 7, 16), dtype=np.float32)
+    a = rng.standard_normal((3, 16), dtype=np.float32)
+    b = rng.standard_normal((4, 16), dtype=np.float32)
+
+    def forward(x, a, b):
+        an = a / a.norm(dim=-1, keepdim=True)
+        bn = b / b.norm(dim=-1, keepdim=True)
+        logits = parts.contrast.logit_scale.exp() * an @ bn.t()
+        return {
+            "linear_projector": parts.lin(x),
+            "mlp2x_gelu": parts.mlp2(x),
+            "mlp_quick_gelu": parts.quick(x),
+            "mlp_relu_nobias": parts.plain(x),
+            "classifier_none": parts.cls_none(a),
+            "classifier_cls": parts.cls_first(x[:, 0]),
+            "classifier_mean": parts.cls_mean(x.mean(1)),
+            "logits_per_a": logits,
+            "logits_per_b": logits.t(),
+            "itm": parts.itm(x).mean(1),
+            "lm_head": parts.lm(x),
+            "tied_lm_head": x @ parts.lm.weight.t(),
+        }
+
+    return Case(
+        "std projectors (linear_projector, mlp2x_gelu, mlp with quick_gelu / relu without bias) and heads "
+        "(classifier none/cls/mean, contrastive_head, itm_head, lm_head, tied_lm_head)",
+        "torch.nn.Linear compositions as in HF LlavaMultiModalProjector, CLIPMLP, timm Mlp, CLIPModel, BLIP-2 itm_head",
+        """import {
+  linear_projector,
+  mlp2x_gelu,
+  mlp,
+  classifier,
+  contrastive_head,
+  itm_head,
+  lm_head,
+  tied_lm_head,
+} from "std"
+
+model parity_projectors_heads {
+  fusion lin = linear_projector(16, 24)
+  fusion mlp2 = mlp2x_gelu(16, 24)
+  fusion quick = mlp(16, hidden: 32, act: quick_gelu)
+  fusion plain = mlp(16, hidden: 20, out: 12, act: relu, bias: false)
+  head cls_none = classifier(16, 5)
+  head cls_first = classifier(16, 5, pool: "cls")
+  head cls_mean = classifier(16, 5, pool: "mean")
+  head contrast = contrastive_head(init: 2.0)
+  head itm = itm_head(16)
+  head lm = lm_head(16, 30)
+  head tied = tied_lm_head()
+
+  forward(x: f32[B, T, 16], a: f32[N, 16], b: f32[M, 16]) {
+    per_a, per_b = contrast(a, b)
+    return linear_projector: lin(x),
+      mlp2x_gelu: mlp2(x),
+      mlp_quick_gelu: quick(x),
+      mlp_relu_nobias: plain(x),
+      classifier_none: cls_none(a),
+      classifier_cls: cls_first(x),
+      classifier_mean: cls_mean(x),
+      logits_per_a: per_a,
+      logits_per_b: per_b,
+      itm: itm(x),
+      lm_head: lm(x),
+      tied_lm_head: tied(x, lm.weight)
+  }
+}
+""",
+        parts,
+        renamer(),
+        {"forward": ({"x": x, "a": a, "b": b}, forward)},
+    )
+
+
+# ---- seed systems (examples/*.vlm at tiny sizes) --------------------------------------------------
+
+
+@case
+def seed_clip(rng):
+    net = M.CLIPModel(
+        vision=dict(image=32, patch=8, width=32, depth=2, heads=4, mlp=64),
+        text=dict(vocab=40, context=12, width=24, depth=2, heads=2, mlp=48),
+        embed=16,
+    )
+    pixels = rng.standard_normal((2, 3, 32, 32), dtype=np.float32)
+    ids = clip_ids(rng, 3, 12, 40)
+    return Case(
+        "seed system examples/clip.vlm at tiny size: towers as components, model-level logit_scale; forward, image and text graphs; "
+        "HF CLIPModel keys with no prefix",
+        "HF CLIPModel (mirrors.CLIPModel)",
+        """import { clip_vision, clip_text } from "std"
+
+model seed_clip {
+  encoder vision_model = clip_vision(image: 32, patch: 8, width: 32, depth: 2, heads: 4, mlp: 64) frozen
+  encoder text_model = clip_text(vocab: 40, context: 12, width: 24, depth: 2, heads: 2, mlp: 48) frozen
+  head visual_projection = linear(32, 16, bias: false)
+  head text_projection = linear(24, 16, bias: false)
+  head param logit_scale: [] = full(2.6592)
+
+  forward(pixels: f32[B, 3, 32, 32], ids: i64[N, 12]) {
+    image_embeds = l2_normalize(visual_projection(vision_model(pixels, pooled: true)), axis: -1)
+    text_embeds = l2_normalize(text_projection(text_model(ids, pooled: true)), axis: -1)
+    logits_per_image = exp(logit_scale) * (image_embeds @ transpose(text_embeds, [1, 0]))
+    return logits_per_image: logits_per_image, logits_per_text: transpose(logits_per_image, [1, 0])
+  }
+
+  graph image(pixels: f32[B, 3, 32, 32]) {
+    return image_embeds: visual_projection(vision_model(pixels, pooled: true))
+  }
+
+  graph text(ids: i64[N, 12]) {
+    return text_embeds: text_projection(text_model(ids, pooled: true))
+  }
+
+  stage probe { train visual_projection, text_projection }
+}
+""",
+        net,
+        renamer(),
+        {
+            "forward": ({"pixels": pixels, "ids": ids}, lambda pixels, ids: dict(zip(("logits_per_image", "logits_per_text"), net(ids, pixels)))),
+            "image": ({"pixels": pixels}, lambda pixels: {"image_embeds": net.get_image_features(pixels)}),
+            "text": ({"ids": ids}, lambda ids: {"text_embeds": net.get_text_features(ids)}),
+        },
+    )
+
+
+@case
+def seed_llava(rng):
+    model = Container(
+        vision_tower=M.CLIPVisionModel(image=32, patch=8, width=32, depth=3, heads=4, mlp=64),
+        multi_modal_projector=LlavaMultiModalProjector(32, 48),
+        language_model=M.LlamaForCausalLM(vocab=50, width=48, depth=2, heads=4, kv_heads=4, inner=64, eps=1e-5),
+    )
+    pixels = rng.standard_normal((2, 3, 32, 32), dtype=np.float32)
+    ids = rng.integers(0, 50, (2, 7))
+
+    def image_features(pixels):
+        states = model.vision_tower(pixels)[2]
+        return model.multi_modal_projector(states[-2][:, 1:])
+
+    def forward(pixels, ids):
+        embeds = torch.cat([image_features(pixels), model.language_model.model.embed_tokens(ids)], dim=1)
+        return {"logits": model.language_model(embeds)}
+
+    return Case(
+        "seed system examples/llava.vlm (LLaVA-1.5) at tiny size: penultimate CLIP layer without the class token, "
+        "mlp2x_gelu, visual prefix in front of a llama; HF LlavaForConditionalGeneration keys",
+        "HF LlavaForConditionalGeneration structure (mirrors: CLIPVisionModel, LlamaForCausalLM)",
+        """import { clip_vision, mlp2x_gelu, llama } from "std"
+
+model seed_llava {
+  encoder vision = clip_vision(image: 32, patch: 8, width: 32, depth: 3, heads: 4, mlp: 64) frozen
+  fusion proj = mlp2x_gelu(32, 48)
+  encoder llm = llama(vocab: 50, width: 48, depth: 2, heads: 4, mlp: 64, context: 32, eps: 1e-5) frozen
+
+  forward(pixels: f32[B, 3, 32, 32], ids: i64[B, T <= 16]) {
+    feats = vision(pixels, layer: -2)[:, 1:] // penultimate layer, class token dropped: [B, 16, 32]
+    prefix = proj(feats)
+    expect tokens(prefix) == 16
+    expect tokens(prefix) + T <= llm.context
+    return logits: llm(concat(prefix, llm.embed_tokens(ids), axis: 1))
+  }
+
+  graph image_features(pixels: f32[B, 3, 32, 32]) {
+    prefix = proj(vision(pixels, layer: -2)[:, 1:])
+    expect tokens(prefix) == 16
+    return image_features: prefix
+  }
+
+  stage pretrain { train proj }
+  stage instruct { train proj, llm }
+}
+""",
+        model,
+        renamer(
+            (r"^vision_tower\.vision_model\.", "vision."),
+            (r"^multi_modal_projector\.", "proj."),
+            (r"^language_model\.model\.", "llm."),
+            (r"^language_model\.lm_head\.", "llm.lm_head."),
+        ),
+        {
+            "forward": ({"pixels": pixels, "ids": ids}, forward),
+            "image_features": ({"pixels": pixels}, lambda pixels: {"image_features": image_features(pixels)}),
+        },
+    )
+
+
+@case
+def seed_blip2(rng):
+    q = 4
+    model = Container(
+        visual_encoder=M.EvaVisionTransformer(image=28, patch=14, width=32, depth=2, heads=4, hidden=80),
+        ln_vision=nn.LayerNorm(32),
+        qformer=M.Blip2QFormerModel(width=32, depth=2, heads=4, ffn=64, kv_width=32, cross_attention_frequency=2, text_input=True),
+        query_tokens=nn.Parameter(torch.zeros(1, q, 32)),
+        language_projection=nn.Linear(32, 48),
+        language_model=M.OPTForCausalLM(vocab=50, width=48, depth=2, heads=4, ffn=96, positions=24),
+        text_embeddings=M.QFormerTextEmbeddings(vocab=60, width=32, positions=16),
+        vision_proj=nn.Linear(32, 16),
+        text_proj=nn.Linear(32, 16),
+        itc=LogitScale(),
+        itm_head=nn.Linear(32, 2),
+    )
+    pixels = rng.standard_normal((2, 3, 28, 28), dtype=np.float32)
+    ids = rng.integers(0, 50, (2, 7))
+    text_ids = rng.integers(0, 60, (2, 6))
+    text_mask = padding_mask(rng, 2, 6, 3)
+
+    def image_embeds(pixels):
+        return model.ln_vision(model.visual_encoder(pixels))
+
+    def query_output(pixels):
+        e = image_embeds(pixels)
+        return model.qformer(model.query_tokens.expand(e.shape[0], -1, -1), q, None, e)
+
+    def forward(pixels, ids):
+        prefix = model.language_projection(query_output(pixels))
+        embeds = torch.cat([prefix, model.language_model.model.decoder.embed_tokens(ids)], dim=1)
+        return {"logits": model.language_model(embeds)}
+
+    def itc(pixels, ids, text_mask):
+        # LAVIS Blip2Qformer.forward, image–text contrastive part (temp = exp(-logit_scale)).
+        image_feats = nn.functional.normalize(model.vision_proj(query_output(pixels)), dim=-1)  # [B, Q, D]
+        ext = ((1.0 - text_mask.double()) * -10000.0)[:, None, None, :]
+        text_output = model.qformer(model.text_embeddings(ids), 0, ext)
+        text_feat = nn.functional.normalize(model.text_proj(text_output[:, 0]), dim=-1)  # [B, D]
+        scale = model.itc.logit_scale.exp()
+        sim_q2t = (image_feats.unsqueeze(1) @ text_feat.unsqueeze(-1)).squeeze(-1)  # [B_img, B_txt, Q]
+        sim_t2q = (text_feat.unsqueeze(1).unsqueeze(1) @ image_feats.permute(0, 2, 1)).squeeze(-2)  # [B_txt, B_img, Q]
+        return {"logits_per_image": sim_q2t.max(-1)[0] * scale, "logits_per_text": sim_t2q.max(-1)[0] * scale}
+
+    def joint(pixels, ids, mask):
+        e = image_embeds(pixels)
+        embeds = torch.cat([model.query_tokens.expand(e.shape[0], -1, -1), model.text_embeddings(ids)], dim=1)
+        return model.qformer(embeds, q, mask, e)
+
+    def itm(pixels, ids, text_mask):
+        keys = torch.cat([torch.ones(ids.shape[0], q, dtype=torch.long), text_mask], dim=1)
+        out = joint(pixels, ids, ((1.0 - keys.double()) * -10000.0)[:, None, None, :])
+        return {"itm_logits": model.itm_head(out[:, :q]).mean(dim=1)}
+
+    def itg(pixels, ids, text_mask):
+        mask = torch.from_numpy(itg_mask(text_mask.numpy(), q)).double()
+        out = joint(pixels, ids, mask)
+        return {"itg_logits": out[:, q:] @ model.text_embeddings.word_embeddings.weight.t()}
+
+    stage1 = {"pixels": pixels, "ids": text_ids, "text_mask": text_mask}
+    return Case(
+        "seed system examples/blip2.vlm at tiny size: EVA ViT, ln_vision, Q-Former with text feed-forward, linear projection "
+        "into OPT (forward, visual_prompt) and the stage-1 graphs itc (max over queries), itm (joint, padding mask), itg (UniLM mask, "
+        "logits against the word embeddings as the spec's simplified head)",
+        "HF Blip2ForConditionalGeneration / LAVIS Blip2Qformer structure (mirrors)",
+        """import {
+  eva_vit,
+  qformer,
+  qformer_text_embeddings,
+  linear_projector,
+  opt,
+  contrastive_head,
+  itm_head,
+  tied_lm_head,
+} from "std"
+
+model seed_blip2 {
+  encoder visual_encoder = eva_vit(image: 28, patch: 14, width: 32, depth: 2, heads: 4, mlp: 80) frozen
+  encoder ln_vision = layer_norm(32)
+  fusion qformer = qformer(
+    width: 32,
+    depth: 2,
+    heads: 4,
+    ffn: 64,
+    queries: 4,
+    kv_width: 32,
+    cross_every: 2,
+    text_ffn: true,
+  )
+  fusion language_projection = linear_projector(32, 48)
+  encoder llm = opt(vocab: 50, width: 48, depth: 2, heads: 4, mlp: 96, context: 24) frozen
+  encoder text_embeddings = qformer_text_embeddings(vocab: 60, width: 32, positions: 16)
+  head vision_proj = linear(32, 16)
+  head text_proj = linear(32, 16)
+  head itc = contrastive_head()
+  head itm_head = itm_head(32)
+  head itg = tied_lm_head()
+
+  forward(pixels: f32[B, 3, 28, 28], ids: i64[B, T <= 20]) {
+    image_embeds = ln_vision(visual_encoder(pixels)) // [B, 5, 32]
+    query_output = qformer(image_embeds) // [B, 4, 32]
+    expect tokens(query_output) == 4
+    prefix = language_projection(query_output) // [B, 4, 48]
+    expect tokens(prefix) + T <= llm.context
+    return logits: llm(concat(prefix, llm.decoder.embed_tokens(ids), axis: 1))
+  }
+
+  graph visual_prompt(pixels: f32[B, 3, 28, 28]) {
+    query_output = qformer(ln_vision(visual_encoder(pixels)))
+    expect tokens(query_output) == 4
+    return visual_prompt: language_projection(query_output)
+  }
+
+  graph itc(pixels: f32[B, 3, 28, 28], ids: i64[B, 6], text_mask: i64[B, 6]) {
+    query_output = qformer(ln_vision(visual_encoder(pixels)))
+    expect tokens(query_output) == 4
+    pad = (cast(text_mask, f32) - 1.0) * 10000.0
+    text_output = qformer(
+      text: text_embeddings(ids),
+      mask: unsqueeze(unsqueeze(pad, 1), 1),
+      mode: "text",
+    )
+    per_query, per_text = itc(
+      reshape(vision_proj(query_output), [B * 4, 16]),
+      text_proj(text_output[:, 0]),
+    )
+    s_i2t = reshape(per_query, [B, 4, B]) // [image, query, text]
+    s_t2i = reshape(per_text, [B, B, 4]) // [text, image, query]
+    i2t = s_i2t[:, 0]
+    t2i = s_t2i[:, :, 0]
+    for q in range(3) { // max over the queries
+      i2t = where(s_i2t[:, q + 1] > i2t, s_i2t[:, q + 1], i2t)
+      t2i = where(s_t2i[:, :, q + 1] > t2i, s_t2i[:, :, q + 1], t2i)
+    }
+    return logits_per_image: i2t, logits_per_text: t2i
+  }
+
+  graph itm(pixels: f32[B, 3, 28, 28], ids: i64[B, 6], text_mask: i64[B, 6]) {
+    image_embeds = ln_vision(visual_encoder(pixels))
+    keys = concat(expand(1.0, [B, 4]), cast(text_mask, f32), axis: 1) // queries, then text
+    mask = unsqueeze(unsqueeze((keys - 1.0) * 10000.0, 1), 1) // [B, 1, 1, 10]
+    joint = qformer(image_embeds, text: text_embeddings(ids), mask: mask, mode: "joint")
+    expect tokens(joint) == 10
+    return itm_logits: itm_head(joint[:, 0:4])
+  }
+
+  graph itg(pixels: f32[B, 3, 28, 28], ids: i64[B, 6], text_mask: i64[B, 6]) {
+    image_embeds = ln_vision(visual_encoder(pixels))
+    keys = concat(expand(1.0, [B, 4]), cast(text_mask, f32), axis: 1)
+    row = unsqueeze(arange(10), 1)
+    col = unsqueeze(arange(10), 0)
+    visible = where(col < 4 or col <= row, 0.0, -10000.0) // [10, 10]
+    mask = unsqueeze(unsqueeze((keys - 1.0) * 10000.0, 1), 1) + visible // [B, 1, 10, 10]
+    joint = qformer(image_embeds, text: text_embeddings(ids), mask: mask, mode: "joint")
+    return itg_logits: itg(joint[:, 4:], text_embeddings.word_embeddings.weight)
+  }
+
+  stage representation {
+    train ln_vision
+    train qformer
+    train text_embeddings
+    train vision_proj
+    train text_proj
+    train itc
+    train itm_head
+  }
+  stage generative { train ln_vision, qformer, language_projection }
+}
+""",
+        model,
+        renamer(
+            (r"^query_tokens$", "qformer.query_tokens"),
+            (r"^language_model\.lm_head\.", None),
+            (r"^language_model\.model\.", "llm."),
+        ),
+        {
+            "forward": ({"pixels": pixels, "ids": ids}, forward),
+            "visual_prompt": ({"pixels": pixels}, lambda pixels: {"visual_prompt": model.language_projection(query_output(pixels))}),
+            "itc": (stage1, itc),
+            "itm": (stage1, itm),
+            "itg": (stage1, itg),
+        },
+    )
+
+
+@case
+def seed_flamingo(rng):
+    n_img, n_lat = 2, 3
+    model = Container(
+        vision=M.CLIPVisionTransformer(image=16, patch=8, width=24, depth=2, heads=2, mlp=48),
+        perceiver=M.PerceiverResampler(dim=24, depth=2, dim_head=8, heads=2, num_latents=n_lat, ff_mult=2),
+        lang=M.FlamingoLlama(dict(vocab=50, width=32, depth=4, heads=4, kv_heads=4, inner=48), 2, 24, 8, 2, 2),
+    )
+    pixels = rng.standard_normal((2, n_img, 3, 16, 16), dtype=np.float32)
+    ids = rng.integers(0, 50, (2, 10))
+    media_locations = np.zeros((2, 10), dtype=bool)
+    media_locations[0, [1, 5]] = True
+    media_locations[1, 3] = True
+
+    def latents(pixels):
+        # open_flamingo Flamingo._encode_vision_x: tokens after the final LayerNorm, class token dropped.
+        feats = model.vision.post_layernorm(model.vision(pixels)[0][:, 1:])
+        return model.perceiver(feats[:, None, None])[:, 0]  # [b, n_lat, D]
+
+    def forward(pixels, ids, media_locations):
+        b = pixels.shape[0]
+        media = latents(pixels.reshape(b * n_img, 3, 16, 16)).reshape(b, n_img, n_lat, 24)
+        return {"logits": model.lang(ids, media, media_locations)}
+
+    return Case(
+        "seed system examples/flamingo.vlm at tiny size: CLIP tokens after post_layernorm, Perceiver Resampler per image, "
+        "media mask from cumsum(media_locations), gated cross-attention before every 2nd llama layer; media_latents graph",
+        "open_flamingo Flamingo structure (mirrors: CLIPVisionTransformer, PerceiverResampler, FlamingoLlama)",
+        """import { clip_vision, perceiver_resampler, flamingo_lm, llama } from "std"
+
+model seed_flamingo {
+  encoder vision = clip_vision(image: 16, patch: 8, width: 24, depth: 2, heads: 2, mlp: 48) frozen
+  fusion perceiver = perceiver_resampler(24, depth: 2, heads: 2, head_dim: 8, num_latents: 3, ffn_mult: 2)
+  encoder llm = llama(vocab: 50, width: 32, depth: 4, heads: 4, mlp: 48, context: 32) frozen
+  fusion xattn = flamingo_lm(32, 4, cross_every: 2, media_width: 24, heads: 2, head_dim: 8, ffn_mult: 2)
+
+  forward(pixels: f32[B, N, 3, 16, 16], ids: i64[B, T <= 32], media_locations: bool[B, T]) {
+    h = vision(reshape(pixels, [B * N, 3, 16, 16]))
+    feats = vision.post_layernorm(h[:, 1:])
+    latents_per_image = perceiver(feats) // [B·N, 3, 24]
+    expect tokens(latents_per_image) == 3
+    media = reshape(latents_per_image, [B, N * 3, 24])
+    text_time = cumsum(media_locations, axis: 1) // [B, T], i64
+    media_time = reshape(expand(unsqueeze(arange(N) + 1, 1), [N, 3]), [N * 3])
+    media_mask = unsqueeze(where(unsqueeze(text_time, 2) == media_time, 0.0, -10000.0), 1) // [B, 1, T, N·3]
+    text_has_media = unsqueeze(cast(text_time > 0, f32), 2) // [B, T, 1]
+    expect T <= llm.context
+    x = xattn(llm.embed_tokens(ids), media, llm.layers, media_mask, text_has_media)
+    return logits: llm.lm_head(llm.norm(x))
+  }
+
+  graph media_latents(pixels: f32[B, 3, 16, 16]) {
+    latents_per_image = perceiver(vision.post_layernorm(vision(pixels)[:, 1:]))
+    expect tokens(latents_per_image) == 3
+    return latents: latents_per_image
+  }
+
+  stage pretrain { train perceiver, xattn }
+}
+""",
+        model,
+        renamer(
+            *PERCEIVER_KEYS,
+            (r"^lang\.lm\.model\.", "llm."),
+            (r"^lang\.lm\.lm_head\.", "llm.lm_head."),
+            (r"^lang\.gated_cross_attn_layers\.", "xattn.gated_cross_attn_layers."),
+            *FLAMINGO_FF_KEYS,
+        ),
+        {
+            "forward": ({"pixels": pixels, "ids": ids, "media_locations": media_locations}, forward),
+            "media_latents": ({"pixels": pixels[:, 0]}, lambda pixels: {"latents": latents(pixels)}),
+        },
+    )
+
+
+@case
+def seed_healthcare(rng):
+    model = Container(
+        image=ResNet(BasicBlock, [1, 1, 1, 1], num_classes=0),
+        note=M.BertModel(vocab=60, width=32, depth=2, heads=4, ffn=64, positions=16),
+        ln_vision=nn.LayerNorm(512),
+        qformer=M.Blip2QFormerModel(width=32, depth=2, heads=4, ffn=64, kv_width=512, cross_attention_frequency=2),
+        query_tokens=nn.Parameter(torch.zeros(1, 4, 32)),
+        outcome=nn.Linear(64, 2),
+    )
+    pixels = rng.standard_normal((2, 3, 64, 64), dtype=np.float32)
+    ids = rng.integers(0, 60, (2, 9))
+    mask = additive(padding_mask(rng, 2, 9, 4))[:, None, None, :]
+
+    def queries(pixels):
+        e = model.ln_vision(resnet_tokens(model.image, pixels))
+        return model.qformer(model.query_tokens.expand(e.shape[0], -1, -1), 4, None, e)
+
+    def forward(pixels, ids, mask):
+        note_feature = model.note(ids, None, mask)[1]
+        return {"logits": model.outcome(torch.cat([queries(pixels).mean(1), note_feature], dim=1))}
+
+    return Case(
+        "seed system examples/healthcare.vlm at tiny size: ResNet feature map as tokens, ln_vision, Q-Former, pooled BERT note "
+        "feature with a padding mask, linear classifier; image_queries graph",
+        "torchvision ResNet(BasicBlock, [1, 1, 1, 1]) + HF BertModel + HF Blip2QFormerModel (mirrors)",
+        """import { resnet, bert, qformer, classifier } from "std"
+
+const OUTCOMES = 2
+const NOTE_TOKENS = 16
+
+model seed_healthcare {
+  encoder image = resnet(layers: [1, 1, 1, 1], expansion: 1, classes: 0) frozen
+  encoder note = bert(vocab: 60, width: 32, depth: 2, heads: 4, ffn: 64, positions: 16) frozen
+  fusion ln_vision = layer_norm(512)
+  fusion qformer = qformer(width: 32, depth: 2, heads: 4, ffn: 64, queries: 4, kv_width: 512, cross_every: 2)
+  head outcome = classifier(2 * 32, OUTCOMES)
+
+  forward(pixels: f32[B, 3, 64, 64], ids: i64[B, T <= NOTE_TOKENS], mask: f32[B, 1, 1, T]) {
+    patches = image(pixels, tokens: true) // [B, 4, 512]
+    expect tokens(patches) == 4
+    queries = qformer(ln_vision(patches)) // [B, 4, 32]
+    expect tokens(queries) == 4
+    note_feature = note(ids, mask: mask, pooled: true) // [B, 32]
+    fused = concat(mean(queries, axis: 1), note_feature, axis: 1)
+    return logits: outcome(fused)
+  }
+
+  graph image_queries(pixels: f32[B, 3, 64, 64]) {
+    return queries: qformer(ln_vision(image(pixels, tokens: true)))
+  }
+
+  stage align { train ln_vision, qformer }
+  stage finetune { train ln_vision, qformer, outcome }
+}
+""",
+        model,
+        renamer((r"^image\.fc\.", None), *RESNET_KEYS, (r"^query_tokens$", "qformer.query_tokens")),
+        {
+            "forward": ({"pixels": pixels, "ids": ids, "mask": mask}, forward),
+            "image_queries": ({"pixels": pixels}, lambda pixels: {"queries": queries(pixels)}),
+        },
+    )
+
+
+# ---- writing ---------------------------------------------------------------------------------------
+
+
+def param_bytes(model):
+    return sum(t.numel() * 4 for t in model.state_dict().values() if t.is_floating_point())
+
+
+def build(name):
+    seed = seed_of(name)
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    c = CASES[name](rng)
+    model = c.model
+    mode = "recipe" if param_bytes(model) > RECIPE_ABOVE_BYTES else "torch"
+    init = Init(mode, seed)
+    randomize(model, init)
+    model.eval()
+    weights, sources = weights_of(model, c.key_map)
+
+    folder = os.path.join(ROOT, name)
+    shutil.rmtree(folder, ignore_errors=True)
+    os.makedirs(folder)
+    with open(os.path.join(folder, "spec.vlm"), "w") as f:
+        f.write(c.spec)
+    if mode == "torch":
+        weights_file = "weights.safetensors"
+        write_safetensors(os.path.join(folder, weights_file), weights)
+    else:
+        weights_file = "weights.recipe.json"
+        tensors = []
+        for target in sorted(weights):
+            s, scale, offset = init.recipe[sources[target]]
+            sample = [float(v) for v in weights[target].reshape(-1)[:2]]
+            tensors.append({"name": target, "shape": list(weights[target].shape), "seed": s, "scale": scale, "offset": offset, "sample": sample})
+        with open(os.path.join(folder, weights_file), "w") as f:
+            json.dump({"generator": RECIPE_GENERATOR, "tensors": tensors}, f, indent=1)
+            f.write("\n")
+
+    model.double()
+    graphs = {}
+    report = []
+    for graph, (inputs, fn) in c.graphs.items():
+        outputs = run_double(fn, inputs)
+        entry = {"inputs": {}, "outputs": {}}
+        for k, v in inputs.items():
+            file = f"{graph}.{k}.in.npy"
+            np.save(os.path.join(folder, file), np.array(v, order="C"))
+            entry["inputs"][k] = file
+        for k, v in outputs.items():
+            file = f"{graph}.{k}.out.npy"
+            np.save(os.path.join(folder, file), np.array(v, dtype=np.float32, order="C"))
+            entry["outputs"][k] = file
+            report.append(f"{graph}.{k} {list(v.shape)} max|y| {np.abs(v).max():.3g}")
+        graphs[graph] = entry
+    manifest = {
+        "description": c.description,
+        "reference": c.reference,
+        "weights": weights_file,
+        "tolerance": TOLERANCE,
+        "graphs": graphs,
+    }
+    with open(os.path.join(folder, "case.json"), "w") as f:
+        json.dump(manifest, f, indent=2)
+        f.write("\n")
+    size = sum(os.path.getsize(os.path.join(folder, n)) for n in os.listdir(folder))
+    print(f"{name}: {len(weights)} tensors ({mode}), {size / 1024:.0f} KiB; " + "; ".join(report))
+
+
+def main(argv):
+    names = argv or list(CASES)
+    unknown = [n for n in names if n not in CASES]
+    if unknown:
+        sys.exit(f"unknown case(s): {', '.join(unknown)}; cases: {', '.join(CASES)}")
+    torch.set_num_threads(max(1, min(4, os.cpu_count() or 1)))
+    if not argv:
+        shutil.rmtree(ROOT, ignore_errors=True)
+    os.makedirs(ROOT, exist_ok=True)
+    for name in names:
+        build(name)
+    total = sum(os.path.getsize(os.path.join(d, n)) for d, _, files in os.walk(ROOT) for n in files)
+    print(f"total fixture size: {total / 1024 / 1024:.2f} MiB in {ROOT}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
