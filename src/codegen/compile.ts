@@ -12,7 +12,10 @@ import type { Span } from "../diagnostics/source.js";
 import type { Param } from "../ir/graph.js";
 import type { LoadOptions, Program } from "../parser/program.js";
 import { encodeFloats, initialValues } from "./init.js";
-import { lowerGraph } from "./lower.js";
+import { lowerGraph, type LowerOptions } from "./lower.js";
+import { evaluatePrecomputed } from "./precompute.js";
+import { targetLowerings } from "./targets.js";
+import { createPassManager, type PassReport, type Precision, type QuantizeMode, type Target } from "../passes/index.js";
 import { writeOnnxModel, type OnnxModel } from "./onnx-writer.js";
 import { declaredWeightSources, loadWeights, parseWeightSpec, type LoadedWeights } from "./weights.js";
 
@@ -39,6 +42,17 @@ export interface CompileOptions extends LoadOptions {
   readonly weights?: string | readonly string[];
   readonly externalData?: "auto" | "always" | "never";
   readonly onProgress?: (progress: CompileProgress) => void;
+  /** What the graphs will run on (default portable: standard ONNX only). */
+  readonly target?: Target;
+  /** Pass selection (`["-cse"]` skips one; names replace the pipeline); see `vlmc compile --passes help`. */
+  readonly passes?: readonly string[];
+  readonly quantize?: QuantizeMode;
+  readonly precision?: Precision;
+  /** Print the IR after this pass (or "all") through `printIr`. */
+  readonly printIrAfter?: string;
+  readonly printIr?: (text: string) => void;
+  /** Run the IR verifier after every pass (tests; cheap enough to leave on for small models). */
+  readonly verifyIr?: boolean;
 }
 
 export interface CompiledFile {
@@ -53,6 +67,8 @@ export interface CompiledFile {
 export interface CompileResult extends CheckResult {
   /** The files written, in model then graph order: all of them on success, none when lowering failed. */
   readonly files: readonly CompiledFile[];
+  /** What the passes did, per model. */
+  readonly passReports: readonly PassReport[];
 }
 
 /** SHA-256 of every loaded file's text, in path order; paths themselves are left out so the hash is the same in any checkout. */
@@ -96,16 +112,36 @@ function outputPath(out: string | undefined, models: number, model: string, grap
 export async function compile(paths: readonly string[], options: CompileOptions = {}): Promise<CompileResult> {
   const elaborated = elaborate(paths, options);
   const diagnostics: Diagnostic[] = [...elaborated.diagnostics];
+  const passReports: PassReport[] = [];
   const finish = (files: CompiledFile[]): CompileResult => ({
     diagnostics,
     program: elaborated.program,
     sources: elaborated.sources,
     ok: !diagnostics.some((d) => d.severity === "error"),
     files,
+    passReports,
   });
   if (!elaborated.ok) return finish([]);
 
-  const modules = elaborated.models.flatMap((m) => (m.module ? [{ module: m.module, file: m.file }] : []));
+  const modules = elaborated.models.flatMap((m) => (m.module ? [{ module: m.module, file: m.file, decl: m.decl }] : []));
+  const manager = createPassManager();
+  for (const { module, decl } of modules) {
+    passReports.push(
+      manager.run(module, {
+        // With one graph chosen the others were never built, so "unused" would be a false alarm.
+        ...(options.passes || options.graph !== undefined ? { passes: [...(options.passes ?? []), ...(options.graph !== undefined ? ["-unused-values"] : [])] } : {}),
+        ...(options.printIrAfter !== undefined ? { printIrAfter: options.printIrAfter } : {}),
+        ...(options.printIr ? { printIr: options.printIr } : {}),
+        verify: options.verifyIr ?? false,
+        modelSpan: decl.nameSpan,
+        target: options.target ?? "portable",
+        ...(options.quantize ? { quantize: options.quantize } : {}),
+        ...(options.precision ? { precision: options.precision } : {}),
+        accept: (d) => diagnostics.push(d),
+      }),
+    );
+  }
+  if (diagnostics.some((d) => d.severity === "error")) return finish([]);
   if (modules.length === 0) diagnostics.push(diagnostic("VLM2014", `nothing to compile: ${paths.join(", ")} declare${paths.length === 1 ? "s" : ""} no model`));
   const metadata = { "vlmc.source_sha256": sourceHash(elaborated.program) };
   const location = locator(elaborated.program);
@@ -127,7 +163,10 @@ export async function compile(paths: readonly string[], options: CompileOptions 
           break;
         }
         try {
-          planned.push({ model: module.name, graph: graph.name, path: target, onnx: lowerGraph(module, graph, { paramBytes, location, metadata }) });
+          const lowerOptions: LowerOptions = { paramBytes, location, metadata, targetLowerings: targetLowerings(options.target ?? "portable") };
+          const precomputed = await evaluatePrecomputed(module, graph, lowerOptions);
+          const onnx = lowerGraph(module, graph, { ...lowerOptions, precomputed: (name) => precomputed.get(name)! });
+          planned.push({ model: module.name, graph: graph.name, path: target, onnx });
         } catch (e) {
           if (!(e instanceof DiagnosticError)) throw e;
           diagnostics.push(e.diagnostic);

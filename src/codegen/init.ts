@@ -75,6 +75,25 @@ export class Rng {
     return r * Math.cos(theta);
   }
 
+  /**
+   * Fills `out` with mean + std·N(0, 1): the same values, in the same order, as repeated normal()
+   * calls, computed a pair at a time without the per-call spare (several times faster on big tensors).
+   */
+  fillNormal(out: Float32Array, mean: number, std: number): void {
+    let i = 0;
+    if (this.spare !== undefined && out.length > 0) {
+      out[i++] = mean + std * this.spare;
+      this.spare = undefined;
+    }
+    for (; i + 1 < out.length; i += 2) {
+      const r = Math.sqrt(-2 * Math.log(this.uniform()));
+      const theta = 2 * Math.PI * this.uniform();
+      out[i] = mean + std * r * Math.cos(theta);
+      out[i + 1] = mean + std * r * Math.sin(theta);
+    }
+    if (i < out.length) out[i] = mean + std * this.normal();
+  }
+
   /** Uniform integer in [0, n). */
   below(n: number): number {
     return Math.floor(this.uniform() * n);
@@ -115,8 +134,7 @@ function fill(out: Float32Array, init: Initializer, rng: () => Rng): void {
       out.fill(init.value);
       return;
     case "normal": {
-      const r = rng();
-      for (let i = 0; i < out.length; i++) out[i] = init.mean + init.std * r.normal();
+      rng().fillNormal(out, init.mean, init.std);
       return;
     }
     case "uniform": {

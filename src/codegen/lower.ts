@@ -29,15 +29,20 @@ export interface LowerOptions {
   readonly location: (span: Span) => string;
   /** Model-level metadata added to every graph's model (source hash…). */
   readonly metadata: Readonly<Record<string, string>>;
+  /** The bytes of a value the precompute pass hoisted (`Precomputed{name}`), evaluated at build time. */
+  readonly precomputed?: (name: string) => Uint8Array;
+  /** Lowerings of target-specific IR ops (fused and quantized ops), consulted before the portable ones. */
+  readonly targetLowerings?: Readonly<Record<string, Lowering>>;
 }
 
 type Inputs = readonly (string | undefined)[];
-interface Context {
+export interface Context {
   readonly graph: Graph;
   /** Parameters stored transposed (Linear weights). */
   readonly transposed: ReadonlySet<string>;
+  readonly options: LowerOptions;
 }
-type Lowering = (e: OnnxEmitter, node: Node, ins: Inputs, ctx: Context) => string;
+export type Lowering = (e: OnnxEmitter, node: Node, ins: Inputs, ctx: Context) => string;
 
 const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
 
@@ -83,6 +88,14 @@ const reduceWithAxesAttribute =
 
 const LOWERINGS: Record<string, Lowering> = {
   Constant: (e, node) => e.scalar(attr(node, "value"), node.attrs["dtype"] as DType),
+  // A value computed once at build time (see src/passes/precomputed.ts): an initializer.
+  Precomputed: (e, node, _ins, ctx) => {
+    const name = String(node.attrs["name"]);
+    const t = outType(node);
+    const evaluate = ctx.options.precomputed;
+    if (!evaluate) throw new InternalError(`graph ${ctx.graph.name} has precomputed value ${name} but nothing evaluated it`);
+    return e.initializer(`${ctx.graph.name}.${name}`, onnxDataType(t.dtype, name), t.shape as number[], () => evaluate(name));
+  },
   Linear: (e, _node, [x, w, b], ctx) => {
     const y = e.op("MatMul", [x, ctx.transposed.has(w!) ? w : e.op("Transpose", [w], { perm: ints([1, 0]) })]);
     return b === undefined ? y : e.op("Add", [y, b]);
@@ -293,11 +306,11 @@ export function lowerGraph(module: IrModule, graph: Graph, options: LowerOptions
 
   graph.nodes.forEach((node, index) => {
     if (!live.has(node)) return;
-    const lower = LOWERINGS[node.op];
-    if (!lower) throw new InternalError(`the portable target has no lowering for IR op ${node.op}`);
+    const lower = options.targetLowerings?.[node.op] ?? LOWERINGS[node.op];
+    if (!lower) throw new InternalError(`no lowering for IR op ${node.op}`);
     const doc = options.location(node.span) + (node.rules.length > 0 ? `; rules: ${node.rules.join(",")}` : "");
     const inputs = node.inputs.map((v) => (v ? nameOf(v) : undefined));
-    const { result, emitted } = e.within(`${node.scope}/${node.op}_${index}`, doc, node.span, () => lower(e, node, inputs, { graph, transposed }));
+    const { result, emitted } = e.within(`${node.scope}/${node.op}_${index}`, doc, node.span, () => lower(e, node, inputs, { graph, transposed, options }));
     const value = node.outputs[0]!;
     const want = claimed.get(value);
     const producer = emitted.find((n) => n.outputs.includes(result));

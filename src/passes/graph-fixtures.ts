@@ -44,7 +44,7 @@ export function elaborateSpec(text: string): ElaborateResult & { text: string } 
 export function recordingContext(options: Partial<PassOptions> = {}) {
   const record = { diagnostics: [] as Diagnostic[], stats: new Map<string, number>(), fires: new Map<string, number>(), nearMisses: [] as NearMiss[], caps: [] as string[] };
   const ctx: PassContext = {
-    options: { maxIterations: DEFAULT_MAX_ITERATIONS, ...options },
+    options: { maxIterations: DEFAULT_MAX_ITERATIONS, target: "portable", ...options },
     accept: (d) => record.diagnostics.push(d),
     stat: (key, n = 1) => record.stats.set(key, (record.stats.get(key) ?? 0) + n),
     fired: (rule) => record.fires.set(rule, (record.fires.get(rule) ?? 0) + 1),

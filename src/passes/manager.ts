@@ -7,7 +7,7 @@ import type { SourceLookup } from "../diagnostics/render.js";
 import type { Span } from "../diagnostics/source.js";
 import type { IrModule } from "../ir/graph.js";
 import { printModule, runtimeNodeCount, verifyModule } from "./module-ir.js";
-import type { Pass, PassContext, PassOptions } from "./pass.js";
+import type { Pass, PassContext, PassOptions, Precision, QuantizeMode, Target } from "./pass.js";
 
 export const DEFAULT_MAX_ITERATIONS = 10;
 
@@ -29,6 +29,9 @@ export interface RunOptions {
   readonly maxIterations?: number;
   readonly stage?: string;
   readonly modelSpan?: Span;
+  readonly target?: Target;
+  readonly quantize?: QuantizeMode;
+  readonly precision?: Precision;
   /** Receives each diagnostic as a pass reports it (the report keeps them too). */
   readonly accept?: (d: Diagnostic) => void;
 }
@@ -133,7 +136,14 @@ export class PassManager {
     if (options.stage !== undefined && !module.stages.some((s) => s.name === options.stage)) {
       throw new PassSelectionError(`model ${module.name} has no stage "${options.stage}" (stages: ${module.stages.map((s) => s.name).join(", ") || "none"})`);
     }
-    const passOptions: PassOptions = { maxIterations: options.maxIterations ?? DEFAULT_MAX_ITERATIONS, stage: options.stage, modelSpan: options.modelSpan };
+    const passOptions: PassOptions = {
+      maxIterations: options.maxIterations ?? DEFAULT_MAX_ITERATIONS,
+      stage: options.stage,
+      modelSpan: options.modelSpan,
+      target: options.target ?? "portable",
+      quantize: options.quantize,
+      precision: options.precision,
+    };
     const report: PassReport = { module: module.name, runs: [], fixpoints: [], caps: [], diagnostics: [], irDumps: [], totalMs: 0 };
     const start = performance.now();
     if (options.verify) this.verify(module, "before the first pass");

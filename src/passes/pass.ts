@@ -17,7 +17,17 @@ export interface PassOptions {
   readonly maxIterations: number;
   /** Where diagnostics about things without a span of their own point (the model declaration). */
   readonly modelSpan?: Span;
+  /** What the graph will run on: fusion passes emit only ops this target implements. */
+  readonly target: Target;
+  /** Command-line quantization and precision; they override the model's `policy` rules. */
+  readonly quantize?: QuantizeMode;
+  readonly precision?: Precision;
 }
+
+export const TARGETS = ["portable", "ort-cpu", "ort-cuda"] as const;
+export type Target = (typeof TARGETS)[number];
+export type QuantizeMode = "none" | "int8" | "int4";
+export type Precision = "fp32" | "fp16" | "bf16";
 
 /** A rewrite rule that matched a node but whose check refused it, and why. */
 export interface NearMiss {
