@@ -3,6 +3,7 @@
 
 import { InvalidArgumentError, Option, type Command } from "commander";
 import { compile, type CompileOptions, type CompileProgress, type CompileResult } from "../codegen/compile.js";
+import { renderReport, TARGETS, type Precision, type QuantizeMode, type Target } from "../passes/index.js";
 import type { CliIo } from "./io.js";
 import { EXIT, printDiagnostics } from "./main.js";
 
@@ -12,6 +13,10 @@ export interface CompileFlags {
   graph?: string;
   weights: string[];
   seed: number;
+  target: Target;
+  passes?: string;
+  quantize?: QuantizeMode;
+  precision?: Precision;
 }
 
 export function collect(value: string, previous: string[]): string[] {
@@ -23,13 +28,27 @@ export function parseInteger(value: string): number {
   return Number(value);
 }
 
-/** Adds --model, --graph, --weights and --seed. */
+/** Adds --model, --graph, --weights, --seed and the pass options (target, passes, quantization). */
 export function compileFlags(command: Command, seedHelp: string): Command {
   return command
     .option("--model <name>", "the model to compile (default: every model in the file)")
     .option("--graph <name>", "only this graph (forward or a graph name)")
     .option("--weights <spec>", "safetensors checkpoint: PATH for the whole model or COMPONENT=PATH (repeatable)", collect, [])
-    .option("--seed <n>", seedHelp, parseInteger, 0);
+    .option("--seed <n>", seedHelp, parseInteger, 0)
+    .addOption(new Option("--target <target>", "what the ONNX runs on: portable (standard ONNX), ort-cpu or ort-cuda (ONNX Runtime's fused ops)").choices([...TARGETS]).default("portable"))
+    .option("--passes <list>", "comma-separated pass selection: names replace the pipeline, -name skips one (e.g. -cse)")
+    .addOption(new Option("--quantize <mode>", "weight quantization, overriding the model's policy").choices(["none", "int8", "int4"]))
+    .addOption(new Option("--precision <p>", "floating-point precision for GPU targets, overriding the model's policy").choices(["fp32", "fp16", "bf16"]));
+}
+
+/** The pass-related compile options from the CLI flags. */
+export function passOptions(flags: CompileFlags): Pick<CompileOptions, "target" | "passes" | "quantize" | "precision"> {
+  return {
+    target: flags.target,
+    ...(flags.passes !== undefined ? { passes: flags.passes.split(",").map((p) => p.trim()).filter((p) => p !== "") } : {}),
+    ...(flags.quantize !== undefined ? { quantize: flags.quantize } : {}),
+    ...(flags.precision !== undefined ? { precision: flags.precision } : {}),
+  };
 }
 
 function megabytes(bytes: number): string {
@@ -60,10 +79,11 @@ function progressBar(io: CliIo): { onProgress: (p: CompileProgress) => void; don
 }
 
 /** compile() with the CLI's flags, a progress bar on a terminal, and diagnostics printed. */
-export async function compileWithFlags(io: CliIo, file: string, flags: CompileFlags, extra: Pick<CompileOptions, "out" | "externalData">): Promise<CompileResult> {
+export async function compileWithFlags(io: CliIo, file: string, flags: CompileFlags, extra: Pick<CompileOptions, "out" | "externalData" | "printIrAfter" | "printIr" | "emit">): Promise<CompileResult> {
   const bar = io.isTty ? progressBar(io) : undefined;
   const result = await compile([file], {
     ...extra,
+    ...passOptions(flags),
     ...(flags.model !== undefined ? { model: flags.model } : {}),
     ...(flags.graph !== undefined ? { graph: flags.graph } : {}),
     weights: flags.weights,
@@ -85,8 +105,19 @@ export function compileCommand(program: Command, io: CliIo, setExit: (code: numb
     "seed of the random initialisation of parameters no checkpoint provides",
   )
     .addOption(new Option("--external-data <mode>", "store initializers in <file>.onnx.data beside the model: always, never, or auto (when over 1 GiB)").choices(["auto", "always", "never"]).default("auto"))
-    .action(async (file: string, opts: CompileFlags & { out?: string; externalData: "auto" | "always" | "never" }) => {
-      const result = await compileWithFlags(io, file, opts, { ...(opts.out !== undefined ? { out: opts.out } : {}), externalData: opts.externalData });
+    .option("--print-ir-after <pass>", "print the IR after this pass (or all) to stderr")
+    .option("--emit <what>", "ir: print the optimized IR to stdout instead of writing ONNX")
+    .option("--report", "print what each pass changed, rule fires and near misses")
+    .action(async (file: string, opts: CompileFlags & { out?: string; externalData: "auto" | "always" | "never"; printIrAfter?: string; emit?: string; report?: boolean }) => {
+      if (opts.emit !== undefined && opts.emit !== "ir") throw new InvalidArgumentError(`--emit takes "ir", not "${opts.emit}"`);
+      const result = await compileWithFlags(io, file, opts, {
+        ...(opts.out !== undefined ? { out: opts.out } : {}),
+        externalData: opts.externalData,
+        ...(opts.emit === "ir" ? { emit: "ir" as const } : {}),
+        ...(opts.printIrAfter !== undefined ? { printIrAfter: opts.printIrAfter, printIr: (text: string) => io.err(text + "\n") } : {}),
+      });
+      if (opts.emit === "ir") io.out(result.ir.join("\n\n") + "\n");
+      if (opts.report) io.out(result.passReports.map((r) => renderReport(r, result.sources)).join("\n\n") + "\n");
       for (const f of result.files) io.out(`${f.path}\n`);
       setExit(result.ok ? EXIT.ok : EXIT.userError);
     });

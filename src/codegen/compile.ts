@@ -15,7 +15,7 @@ import { encodeFloats, initialValues } from "./init.js";
 import { lowerGraph, type LowerOptions } from "./lower.js";
 import { evaluatePrecomputed } from "./precompute.js";
 import { targetLowerings } from "./targets.js";
-import { createPassManager, type PassReport, type Precision, type QuantizeMode, type Target } from "../passes/index.js";
+import { createPassManager, printModule, type PassReport, type Precision, type QuantizeMode, type Target } from "../passes/index.js";
 import { writeOnnxModel, type OnnxModel } from "./onnx-writer.js";
 import { declaredWeightSources, loadWeights, parseWeightSpec, type LoadedWeights } from "./weights.js";
 
@@ -53,6 +53,8 @@ export interface CompileOptions extends LoadOptions {
   readonly printIr?: (text: string) => void;
   /** Run the IR verifier after every pass (tests; cheap enough to leave on for small models). */
   readonly verifyIr?: boolean;
+  /** "ir": stop after the passes and return the printed IR instead of writing ONNX. */
+  readonly emit?: "onnx" | "ir";
 }
 
 export interface CompiledFile {
@@ -69,6 +71,8 @@ export interface CompileResult extends CheckResult {
   readonly files: readonly CompiledFile[];
   /** What the passes did, per model. */
   readonly passReports: readonly PassReport[];
+  /** The printed IR after the passes, per model, with `emit: "ir"`. */
+  readonly ir: readonly string[];
 }
 
 /** SHA-256 of every loaded file's text, in path order; paths themselves are left out so the hash is the same in any checkout. */
@@ -113,7 +117,9 @@ export async function compile(paths: readonly string[], options: CompileOptions 
   const elaborated = elaborate(paths, options);
   const diagnostics: Diagnostic[] = [...elaborated.diagnostics];
   const passReports: PassReport[] = [];
+  const ir: string[] = [];
   const finish = (files: CompiledFile[]): CompileResult => ({
+    ir,
     diagnostics,
     program: elaborated.program,
     sources: elaborated.sources,
@@ -142,6 +148,10 @@ export async function compile(paths: readonly string[], options: CompileOptions 
     );
   }
   if (diagnostics.some((d) => d.severity === "error")) return finish([]);
+  if (options.emit === "ir") {
+    ir.push(...modules.map(({ module }) => printModule(module)));
+    return finish([]);
+  }
   if (modules.length === 0) diagnostics.push(diagnostic("VLM2014", `nothing to compile: ${paths.join(", ")} declare${paths.length === 1 ? "s" : ""} no model`));
   const metadata = { "vlmc.source_sha256": sourceHash(elaborated.program) };
   const location = locator(elaborated.program);

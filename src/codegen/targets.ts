@@ -1,16 +1,12 @@
-// What each target may emit: its lowerings of target-specific IR ops (fused and quantized ops)
-// and the ONNX ops it implements, by domain. A test checks every emitted node against this table.
+// What each target may emit: its lowerings of target-specific IR ops (fused and quantized ops).
+// The ops each target implements, by domain, live beside the fusion passes that rely on them.
 
 import type { Target } from "../passes/pass.js";
 import type { Lowering } from "./lower.js";
+import { FUSED_LOWERINGS } from "./lower-fused.js";
+import { QUANT_LOWERINGS } from "./lower-quant.js";
 
-/** Lowerings a target adds to the portable ones; fusion and quantization passes fill these in. */
-const TARGET_LOWERINGS: Record<Target, Readonly<Record<string, Lowering>>> = {
-  portable: {},
-  "ort-cpu": {},
-  "ort-cuda": {},
-};
-
+/** Lowerings a target adds to the portable ones; IR ops absent here fall back to portable lowering. */
 export function targetLowerings(target: Target): Readonly<Record<string, Lowering>> {
-  return TARGET_LOWERINGS[target];
+  return target === "portable" ? QUANT_LOWERINGS : { ...FUSED_LOWERINGS, ...QUANT_LOWERINGS };
 }
