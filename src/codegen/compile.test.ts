@@ -156,6 +156,22 @@ describe("compile", () => {
     expect(last.writtenBytes).toBe(last.totalBytes);
   });
 
+  it("keeps shape constants inline with external data, so onnxruntime can infer shapes", async () => {
+    const dir = tempFolder();
+    const spec = writeSpec(dir, `model m {
+  encoder fc = linear(4, 8)
+  forward(x: f32[B, 4]) {
+    return y: reshape(fc(x), [dim(x, 0), 2, 4])
+  }
+}
+`);
+    const result = await compile([spec], { out: dir, externalData: "always" });
+    expect(result.ok).toBe(true);
+    const session = await ort.InferenceSession.create(result.files[0]!.path);
+    const out = await session.run({ x: new ort.Tensor("float32", INPUT, [2, 4]) });
+    expect(out["y"]!.dims).toEqual([2, 2, 4]);
+  });
+
   it("reports graphs the target cannot express and writes nothing", async () => {
     const dir = tempFolder();
     const spec = writeSpec(dir, `model m {

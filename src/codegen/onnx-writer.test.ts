@@ -99,6 +99,7 @@ describe("writeOnnxModel", () => {
     const progress: [number, number][] = [];
     const result = await writeOnnxModel(file, tinyModel(calls), {
       externalData: "always",
+      inlineBelowBytes: 0,
       onProgress: (written, total) => progress.push([written, total]),
     });
 

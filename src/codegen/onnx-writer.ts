@@ -64,6 +64,8 @@ export interface WriteOptions {
   externalData: "auto" | "always" | "never";
   /** With "auto", initializers go external when their total size exceeds this; default 1 GiB. */
   externalThresholdBytes?: number;
+  /** In external mode, initializers smaller than this stay inline (default 1 KiB). */
+  inlineBelowBytes?: number;
   onProgress?: (writtenBytes: number, totalBytes: number) => void;
 }
 
@@ -79,6 +81,7 @@ const INLINE_LIMIT_BYTES = 2 ** 31 - 64 * 2 ** 20;
 const DEFAULT_EXTERNAL_THRESHOLD_BYTES = 2 ** 30;
 // Page-aligned offsets let onnxruntime mmap each tensor directly.
 const EXTERNAL_ALIGNMENT = 4096;
+const DEFAULT_INLINE_BELOW_BYTES = 1024;
 // Keeps each write call well under the per-syscall limits of every platform.
 const MAX_WRITE_CHUNK = 2 ** 30;
 
@@ -239,12 +242,13 @@ async function writeDurably(path: string, data: Uint8Array): Promise<void> {
   }
 }
 
-/** Streams non-empty initializers into `path`; only one tensor's bytes are alive at a time. */
+/** Streams initializers of 1 KiB and more into `path`; only one tensor's bytes are alive at a time. */
 async function writeExternalData(
   path: string,
   location: string,
   model: OnnxModel,
   onProgress: WriteOptions["onProgress"],
+  inlineBelow: number,
 ): Promise<{ initializers: onnx.ITensorProto[]; fileBytes: number }> {
   const total = totalInitializerBytes(model);
   const initializers: onnx.ITensorProto[] = [];
@@ -254,9 +258,12 @@ async function writeExternalData(
     let done = 0;
     for (const tensor of model.initializers) {
       const raw = tensorBytes(tensor);
-      // onnxruntime rejects an empty tensor whose aligned offset lies past the end of the file.
-      if (raw.byteLength === 0) {
+      // Small tensors stay inline: shape inputs (Reshape's target…) must be readable during
+      // onnxruntime's shape inference, which does not load external data, and an empty tensor's
+      // aligned offset could lie past the end of the file. onnx's own converter uses 1 KiB too.
+      if (raw.byteLength < inlineBelow) {
         initializers.push({ ...tensorHeader(tensor), rawData: raw });
+        done += raw.byteLength;
         onProgress?.(done, total);
         continue;
       }
@@ -306,7 +313,7 @@ export async function writeOnnxModel(path: string, model: OnnxModel, options: Wr
 
   try {
     if (external) {
-      const { initializers, fileBytes } = await writeExternalData(tmpData, dataName, model, options.onProgress);
+      const { initializers, fileBytes } = await writeExternalData(tmpData, dataName, model, options.onProgress, options.inlineBelowBytes ?? DEFAULT_INLINE_BELOW_BYTES);
       const bytes = encodeModel(model, initializers);
       await writeDurably(tmpModel, bytes);
       await rename(tmpData, dataPath);
