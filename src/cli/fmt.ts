@@ -6,7 +6,7 @@ import { formatText } from "../format/index.js";
 import { SourceFile } from "../diagnostics/source.js";
 import type { CliIo } from "./io.js";
 import { printDiagnostics } from "./main.js";
-import { writeFileAtomic } from "./write-file.js";
+import { writeFileAtomic } from "../fs/atomic-write.js";
 
 export function fmtCommand(program: Command, io: CliIo, setExit: (code: number) => void): void {
   program

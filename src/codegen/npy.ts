@@ -4,6 +4,7 @@
 // The header is a Python dict literal, parsed here by a small dedicated parser
 // instead of anything resembling eval. Typed-array views assume a little-endian host.
 
+import { writeFileAtomic } from '../fs/atomic-write.js';
 import fs from 'node:fs';
 
 interface NpyDataTypes {
@@ -117,7 +118,7 @@ export function writeNpy(path: string, array: NpyArray): void {
   if (major === 1) prefix.writeUInt16LE(headerText.length, 8);
   else prefix.writeUInt32LE(headerText.length, 8);
   const data = new Uint8Array(array.data.buffer, array.data.byteOffset, array.data.byteLength);
-  writeAtomically(path, [prefix, Buffer.from(headerText, 'latin1'), data]);
+  writeFileAtomic(path, [prefix, Buffer.from(headerText, 'latin1'), data]);
 }
 
 function elementCount(path: string, shape: readonly number[]): number {
@@ -243,26 +244,3 @@ function parsePyDict(path: string, text: string): Map<string, PyValue> {
   return dict;
 }
 
-function writeAtomically(path: string, chunks: readonly Uint8Array[]): void {
-  const tmp = `${path}.tmp-${process.pid}`;
-  let fd: number | undefined = fs.openSync(tmp, 'w');
-  try {
-    for (const chunk of chunks) {
-      let done = 0;
-      while (done < chunk.byteLength) done += fs.writeSync(fd, chunk, done, chunk.byteLength - done);
-    }
-    fs.fsyncSync(fd);
-    // Cleared before closing so a failed close is never retried on a possibly reused descriptor.
-    const closing = fd;
-    fd = undefined;
-    fs.closeSync(closing);
-    fs.renameSync(tmp, path);
-  } catch (err) {
-    try {
-      if (fd !== undefined) fs.closeSync(fd);
-    } finally {
-      fs.rmSync(tmp, { force: true });
-    }
-    throw err;
-  }
-}

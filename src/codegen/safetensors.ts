@@ -6,6 +6,7 @@
 // interrupted build never leaves a half-written file behind.
 // Typed-array views assume a little-endian host, as Node's supported platforms are.
 
+import { writeFileAtomic } from '../fs/atomic-write.js';
 import fs from 'node:fs';
 import { bfloat16ToFloat32, float16ToFloat32, float32ToBfloat16, float32ToFloat16 } from './float-convert.js';
 
@@ -152,7 +153,7 @@ export function writeSafetensors(
   const prefix = Buffer.alloc(8);
   prefix.writeBigUInt64LE(BigInt(padded.length));
 
-  writeAtomically(path, [prefix, padded, ...layout.map((t) => t.bytes)]);
+  writeFileAtomic(path, [prefix, padded, ...layout.map((t) => t.bytes)]);
 }
 
 interface ParsedHeader {
@@ -415,29 +416,6 @@ function floatBytes(path: string, name: string, dtype: SafetensorsDtype, data: F
   }
 }
 
-function writeAtomically(path: string, chunks: readonly Uint8Array[]): void {
-  const tmp = `${path}.tmp-${process.pid}`;
-  let fd: number | undefined = fs.openSync(tmp, 'w');
-  try {
-    for (const chunk of chunks) {
-      let done = 0;
-      while (done < chunk.byteLength) done += fs.writeSync(fd, chunk, done, chunk.byteLength - done);
-    }
-    fs.fsyncSync(fd);
-    // Cleared before closing so a failed close is never retried on a possibly reused descriptor.
-    const closing = fd;
-    fd = undefined;
-    fs.closeSync(closing);
-    fs.renameSync(tmp, path);
-  } catch (err) {
-    try {
-      if (fd !== undefined) fs.closeSync(fd);
-    } finally {
-      fs.rmSync(tmp, { force: true });
-    }
-    throw err;
-  }
-}
 
 function compareStrings(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
