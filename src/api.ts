@@ -8,6 +8,7 @@ import { loadProgram, type LoadOptions, type Program } from "./parser/program.js
 import { Elaborator, type ElaborationResult } from "./elaborate/elaborate.js";
 import { diagnostic } from "./diagnostics/diagnostic.js";
 import type { ModelDecl } from "./parser/ast.js";
+import { CHECK_PIPELINE, createPassManager } from "./passes/index.js";
 
 export function parse(text: string, path = "<input>"): ParseResult {
   return parseText(path, text);
@@ -70,10 +71,20 @@ export function elaborate(paths: readonly string[], options: ElaborateOptions = 
   return { diagnostics, program, sources: (p) => program.files.get(p)?.source, ok: !diagnostics.some((d) => d.severity === "error"), models };
 }
 
-/** Parses, resolves and elaborates the given files: everything short of writing ONNX. */
+/**
+ * Parses, resolves and elaborates the given files, then runs the check passes (unused inputs,
+ * parameters and components; outputs that depend on no input): everything short of writing ONNX.
+ */
 export function check(paths: readonly string[], options: LoadOptions = {}): CheckResult {
-  const { diagnostics, program, sources, ok } = elaborate(paths, options);
-  return { diagnostics, program, sources, ok };
+  const { diagnostics, program, sources, models } = elaborate(paths, options);
+  const all = [...diagnostics];
+  const checks = createPassManager(CHECK_PIPELINE);
+  // After an elaboration error the graphs are incomplete, and "unused" would be noise.
+  if (!diagnostics.some((d) => d.severity === "error")) {
+    for (const m of models) if (m.module) checks.run(m.module, { modelSpan: m.decl.nameSpan, accept: (d) => all.push(d) });
+  }
+  const sorted = sortDiagnostics(dedupe(all));
+  return { diagnostics: sorted, program, sources, ok: !sorted.some((d) => d.severity === "error") };
 }
 
 function dedupe(diags: Diagnostic[]): Diagnostic[] {

@@ -107,7 +107,7 @@ export class Elaborator {
         if (!p.type || !p.type.dims) fail("VLM2109", `input "${p.name}" of ${name} needs a tensor type such as f32[B, 3, 224, 224]`, p.span);
         if (!isDType(p.type.name)) fail("VLM2011", `"${p.type.name}" is not a dtype (f32, f16, bf16, i64, i32, bool…)`, p.type.nameSpan);
         const dims = p.type.dims.map((d) => this.inputDim(d, env, ctx, graph));
-        env.set(p.name, { k: "tensor", v: graph.addInput(p.name, tensorType(p.type.name as DType, dims)) });
+        env.set(p.name, { k: "tensor", v: graph.addInput(p.name, tensorType(p.type.name as DType, dims), p.span) });
       }
       const flow = this.exec(entry.body, env, ctx);
       if (!flow) fail("VLM2109", `${name} does not return anything`, entry.span);

@@ -27,6 +27,9 @@ export const DEFAULT_PIPELINE: readonly PipelineStep[] = [
   "precompute-constants",
 ];
 
+/** The passes `vlmc check` runs: they report, they never change the graph. */
+export const CHECK_PIPELINE: readonly PipelineStep[] = ["unused-values", "output-dependence"];
+
 export function createPassManager(pipeline: readonly PipelineStep[] = DEFAULT_PIPELINE): PassManager {
   return new PassManager(pipeline)
     .register(unusedValues)
