@@ -141,11 +141,12 @@ MODELS = {f.__name__: f for f in (vit_b_16, resnet50, clip_vit_b_32_image, llava
 
 
 def component_of(name, components):
-    """(component, key) for a peer state-dict name, by the first component whose prefix it has."""
-    for comp in components:
-        if name == comp or name.startswith(comp + ".") or (comp == "qformer" and name == "query_tokens"):
-            return comp
-    return None
+    """The vlmc component a peer state-dict name belongs to: the peer's attribute of the same name
+    (BLIP-2's top-level `query_tokens` belongs to the Q-Former, as in std/qformer.vlm)."""
+    top = name.split(".")[0]
+    if top == "query_tokens":
+        return "qformer"
+    return top if top in components else None
 
 
 def make(name, seed):
@@ -176,9 +177,6 @@ def cmd_build(args):
     tensors = 0
     for comp, key_map in c["components"].items():
         owned = {k: v for k, v in peer.state_dict(keep_vars=True).items() if component_of(k, c["components"]) == comp}
-        sub = Peer(None)
-        for k, v in owned.items():  # flat module holding just this component's tensors
-            sub.register_buffer(k.replace(".", "\x00"), v.detach())
         weights = {}
         for k, v in owned.items():
             if not v.is_floating_point():

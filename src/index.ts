@@ -12,3 +12,5 @@ export { compile, type CompileOptions, type CompileResult, type CompiledFile, ty
 export { lowerGraph, PORTABLE_OPSET, PORTABLE_IR_VERSION, type LowerOptions } from "./codegen/lower.js";
 export { initialValues, encodeFloats, namedRng, Rng } from "./codegen/init.js";
 export { loadWeights, parseWeightSpec, declaredWeightSources, type WeightSource, type LoadedWeights } from "./codegen/weights.js";
+export { formatText, type FormatResult } from "./format/index.js";
+export * from "./passes/index.js";

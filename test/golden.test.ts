@@ -10,15 +10,27 @@ import { verifyGraph } from "../src/ir/verify.js";
 
 const dir = path.join(import.meta.dirname, "golden");
 
+// Small configurations of every std block: the hand-written ones here, and the parity specs (whose
+// numbers are checked against PyTorch in test/parity.test.ts), each with its golden beside it.
+const parityDir = path.join(import.meta.dirname, "fixtures", "parity");
+const goldenSpecs = [
+  ...fs.readdirSync(dir).filter((n) => n.endsWith(".vlm")).map((n) => ({ name: n, spec: path.join(dir, n), golden: path.join(dir, n.replace(/\.vlm$/, ".ir.expected")) })),
+  ...(fs.existsSync(parityDir) ? fs.readdirSync(parityDir) : [])
+    .filter((n) => fs.existsSync(path.join(parityDir, n, "spec.vlm")))
+    .map((n) => ({ name: `std/${n}`, spec: path.join(parityDir, n, "spec.vlm"), golden: path.join(dir, "std", `${n}.ir.expected`) })),
+];
+
 describe("golden IR", () => {
-  for (const f of fs.readdirSync(dir).filter((n) => n.endsWith(".vlm"))) {
+  for (const { name: f, spec, golden: goldenPath } of goldenSpecs) {
     it(f, () => {
-      const result = elaborate([path.relative(process.cwd(), path.join(dir, f))]);
+      const result = elaborate([path.relative(process.cwd(), spec)]);
       expect(result.diagnostics.filter((d) => d.severity === "error")).toEqual([]);
       const text = result.models.flatMap((m) => m.module!.graphs.map((g) => `// model ${m.decl.name}\n${printGraph(g)}`)).join("\n\n") + "\n";
       for (const m of result.models) for (const g of m.module!.graphs) expect(verifyGraph(g)).toEqual([]);
-      const goldenPath = path.join(dir, f.replace(/\.vlm$/, ".ir.expected"));
-      if (process.env["VLMC_UPDATE_GOLDEN"] || !fs.existsSync(goldenPath)) fs.writeFileSync(goldenPath, text);
+      if (process.env["VLMC_UPDATE_GOLDEN"] || !fs.existsSync(goldenPath)) {
+        fs.mkdirSync(path.dirname(goldenPath), { recursive: true });
+        fs.writeFileSync(goldenPath, text);
+      }
       expect(text).toBe(fs.readFileSync(goldenPath, "utf8"));
     });
   }

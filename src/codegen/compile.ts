@@ -173,7 +173,7 @@ export async function compile(paths: readonly string[], options: CompileOptions 
           break;
         }
         try {
-          const lowerOptions: LowerOptions = { paramBytes, location, metadata, targetLowerings: targetLowerings(options.target ?? "portable") };
+          const lowerOptions: LowerOptions = { paramBytes, location, metadata, target: options.target ?? "portable", targetLowerings: targetLowerings(options.target ?? "portable") };
           const precomputed = await evaluatePrecomputed(module, graph, lowerOptions);
           const onnx = lowerGraph(module, graph, { ...lowerOptions, precomputed: (name) => precomputed.get(name)! });
           planned.push({ model: module.name, graph: graph.name, path: target, onnx });

@@ -100,20 +100,31 @@ export class OnnxEmitter {
     }
   }
 
-  /** One node; returns its output. Nodes are named `${base}/${op}`, `${base}/${op}_1`, …. */
-  op(type: string, inputs: readonly (string | undefined)[], attributes: Record<string, OnnxAttribute> = {}): string {
+  /** One node of the standard domain (or `domain`); returns its output. Nodes are named `${base}/${op}`, `${base}/${op}_1`, …. */
+  op(type: string, inputs: readonly (string | undefined)[], attributes: Record<string, OnnxAttribute> = {}, domain = ""): string {
+    return this.opOutputs(type, inputs, attributes, [0], domain)[0]!;
+  }
+
+  /**
+   * One node whose outputs at the indices `outputs` (ascending) are used, e.g. output 3 of
+   * SkipLayerNormalization; returns their names in that order. Unused outputs before the last
+   * used one are "" as ONNX requires.
+   */
+  opOutputs(type: string, inputs: readonly (string | undefined)[], attributes: Record<string, OnnxAttribute>, outputs: readonly number[], domain = ""): string[] {
     const n = this.scope.counts.get(type) ?? 0;
     this.scope.counts.set(type, n + 1);
     const name = `${this.scope.base}/${type}${n === 0 ? "" : `_${n}`}`;
     // Optional inputs: trailing ones are dropped, inner ones become "" as ONNX requires.
     const given = [...inputs];
     while (given.length > 0 && given[given.length - 1] === undefined) given.pop();
-    const node: OnnxNode = { op: type, name, inputs: given.map((i) => i ?? ""), outputs: [`${name}_output_0`] };
+    const names = Array.from({ length: outputs[outputs.length - 1]! + 1 }, (_, i) => (outputs.includes(i) ? `${name}_output_${i}` : ""));
+    const node: OnnxNode = { op: type, name, inputs: given.map((i) => i ?? ""), outputs: names };
+    if (domain !== "") node.domain = domain;
     if (Object.keys(attributes).length > 0) node.attributes = attributes;
     if (this.scope.doc !== undefined) node.docString = this.scope.doc;
     this.nodes.push(node);
     this.scope.emitted.push(node);
-    return node.outputs[0]!;
+    return outputs.map((i) => names[i]!);
   }
 
   cast(x: string, from: DType, to: DType): string {

@@ -11,6 +11,11 @@ import { rotaryTables } from "./tables.js";
 /** RoPE tables cover this many positions when the key length is symbolic and unbounded. */
 const DEFAULT_ROTARY_POSITIONS = 4096;
 
+/** Rows of the RoPE tables for keys of length `tk`: all of them, up to its bound. */
+export function rotaryPositions(tk: Dim, bounds: ReadonlyMap<string, number>): number {
+  return isStatic(tk) ? tk : dimMax(tk, bounds) ?? DEFAULT_ROTARY_POSITIONS;
+}
+
 /** The most negative finite value of each float dtype: masked scores, as HF's finfo(dtype).min. */
 const LOWEST: Partial<Record<DType, number>> = { f32: -3.4028234663852886e38, f16: -65504, bf16: -3.3895313892515355e38 };
 
@@ -46,7 +51,7 @@ export function lowerAttention(e: OnnxEmitter, node: Node, bounds: ReadonlyMap<s
 
   if (theta > 0) {
     if (d % 2 !== 0) fail("VLM2104", `rotary embeddings need an even head size, got ${d}`, node.span);
-    const positions = isStatic(tk) ? tk : dimMax(tk, bounds) ?? DEFAULT_ROTARY_POSITIONS;
+    const positions = rotaryPositions(tk, bounds);
     const tables = rotary(e, theta, d, positions, dtype);
     // Keys sit at positions 0..Tk-1; queries are the last Tq of them (aligned at the end, as with
     // a key/value cache), which for self-attention is the same range.

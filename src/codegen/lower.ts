@@ -7,6 +7,10 @@
 // parameter's own name (`vision.encoder.layers.0.mlp.fc1.weight`), so Linear is a plain MatMul;
 // the metadata key `vlmc.transposed` lists them. A weight also used in its own layout elsewhere in
 // the graph keeps that layout and is transposed at run time instead.
+//
+// ONNX Runtime targets add lowerings of their fused and quantized IR ops (`targetLowerings`), which
+// may emit other domains' ops (com.microsoft, imported at version 1); every emitted op is checked
+// against what the target implements (target-ops.ts).
 
 import type { Span } from "../diagnostics/source.js";
 import { InternalError } from "../diagnostics/diagnostic.js";
@@ -17,6 +21,8 @@ import { VERSION } from "../version.js";
 import { encodeValues, fail, float, int, ints, OnnxEmitter, ONNX_TYPE_CODES, onnxDataType } from "./emitter.js";
 import { lowerAttention } from "./lower-attention.js";
 import type { OnnxAttribute, OnnxModel, OnnxValueInfo } from "./onnx-writer.js";
+import { assertTargetOps, domainVersion } from "./target-ops.js";
+import type { Target } from "../passes/pass.js";
 import { relativePositionBuckets } from "./tables.js";
 
 export const PORTABLE_OPSET = 17;
@@ -33,6 +39,8 @@ export interface LowerOptions {
   readonly precomputed?: (name: string) => Uint8Array;
   /** Lowerings of target-specific IR ops (fused and quantized ops), consulted before the portable ones. */
   readonly targetLowerings?: Readonly<Record<string, Lowering>>;
+  /** What the model will run on (default portable); every emitted op must be one it implements. */
+  readonly target?: Target;
 }
 
 type Inputs = readonly (string | undefined)[];
@@ -42,7 +50,8 @@ export interface Context {
   readonly transposed: ReadonlySet<string>;
   readonly options: LowerOptions;
 }
-export type Lowering = (e: OnnxEmitter, node: Node, ins: Inputs, ctx: Context) => string;
+/** Emits a node's ONNX form; returns the names of its results, one per IR output (a bare name for one). */
+export type Lowering = (e: OnnxEmitter, node: Node, ins: Inputs, ctx: Context) => string | readonly string[];
 
 const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
 
@@ -311,16 +320,20 @@ export function lowerGraph(module: IrModule, graph: Graph, options: LowerOptions
     const doc = options.location(node.span) + (node.rules.length > 0 ? `; rules: ${node.rules.join(",")}` : "");
     const inputs = node.inputs.map((v) => (v ? nameOf(v) : undefined));
     const { result, emitted } = e.within(`${node.scope}/${node.op}_${index}`, doc, node.span, () => lower(e, node, inputs, { graph, transposed, options }));
-    const value = node.outputs[0]!;
-    const want = claimed.get(value);
-    const producer = emitted.find((n) => n.outputs.includes(result));
-    names.set(value, result);
-    if (want !== undefined && producer) {
-      // Renamed where it is made (and where this node's own later nodes read it) rather than copied.
-      for (const n of emitted) n.inputs = n.inputs.map((i) => (i === result ? want : i));
-      producer.outputs = producer.outputs.map((o) => (o === result ? want : o));
-      names.set(value, want);
-    }
+    const results = typeof result === "string" ? [result] : result;
+    if (results.length !== node.outputs.length) throw new InternalError(`lowering of ${node.op} gave ${results.length} results for ${node.outputs.length} outputs`);
+    node.outputs.forEach((value, i) => {
+      const made = results[i]!;
+      const want = claimed.get(value);
+      const producer = emitted.find((n) => n.outputs.includes(made));
+      names.set(value, made);
+      if (want !== undefined && producer) {
+        // Renamed where it is made (and where this node's own later nodes read it) rather than copied.
+        for (const n of emitted) n.inputs = n.inputs.map((x) => (x === made ? want : x));
+        producer.outputs = producer.outputs.map((o) => (o === made ? want : o));
+        names.set(value, want);
+      }
+    });
   });
 
   // Outputs not written under their own name (an input, a parameter, a shared constant, a result
@@ -335,27 +348,31 @@ export function lowerGraph(module: IrModule, graph: Graph, options: LowerOptions
 
   const params: Record<string, { component: string; role: string | null; frozen: boolean; buffer: boolean }> = {};
   for (const p of uses.keys()) params[p.name] = { component: p.component, role: p.role ?? null, frozen: p.frozen, buffer: p.buffer };
-  return {
+  const target = options.target ?? "portable";
+  const domains = [...new Set(e.nodes.map((n) => n.domain ?? ""))].filter((d) => d !== "").sort();
+  const model: OnnxModel = {
     graphName: graph.name,
     inputs: graph.inputs.map((v) => valueInfo(nameOf(v), v.type, `input ${nameOf(v)}`)),
     outputs: graph.outputs.map((o) => valueInfo(o.name, o.value.type, `output ${o.name}`, o.value.producer?.span)),
     nodes: e.nodes,
     initializers: e.initializers,
-    opsetImports: [{ domain: "", version: PORTABLE_OPSET }],
+    opsetImports: [{ domain: "", version: PORTABLE_OPSET }, ...domains.map((domain) => ({ domain, version: domainVersion(domain) }))],
     irVersion: PORTABLE_IR_VERSION,
     producerName: "vlmc",
     producerVersion: VERSION,
-    docString: `${module.name}.${graph.name}, compiled by vlmc ${VERSION} for the portable target (ONNX opset ${PORTABLE_OPSET})`,
+    docString: `${module.name}.${graph.name}, compiled by vlmc ${VERSION} for the ${target} target (ONNX opset ${PORTABLE_OPSET})`,
     metadata: {
       ...options.metadata,
       "vlmc.version": VERSION,
       "vlmc.model": module.name,
       "vlmc.graph": graph.name,
-      "vlmc.target": "portable",
+      "vlmc.target": target,
       "vlmc.params": JSON.stringify(params),
       "vlmc.stages": JSON.stringify(module.stages),
       // Stored [in, out] (PyTorch keeps [out, in]): transpose back when exporting to a checkpoint.
       "vlmc.transposed": JSON.stringify([...transposed]),
     },
   };
+  assertTargetOps(model, target);
+  return model;
 }

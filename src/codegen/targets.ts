@@ -1,5 +1,5 @@
 // What each target may emit: its lowerings of target-specific IR ops (fused and quantized ops).
-// The ops each target implements, by domain, live beside the fusion passes that rely on them.
+// The ops each target implements, by domain, are listed in target-ops.ts.
 
 import type { Target } from "../passes/pass.js";
 import type { Lowering } from "./lower.js";
