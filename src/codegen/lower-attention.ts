@@ -17,7 +17,7 @@ export function rotaryPositions(tk: Dim, bounds: ReadonlyMap<string, number>): n
 }
 
 /** The most negative finite value of each float dtype: masked scores, as HF's finfo(dtype).min. */
-const LOWEST: Partial<Record<DType, number>> = { f32: -3.4028234663852886e38, f16: -65504, bf16: -3.3895313892515355e38 };
+export const LOWEST: Partial<Record<DType, number>> = { f32: -3.4028234663852886e38, f16: -65504, bf16: -3.3895313892515355e38 };
 
 /** A token count: static, or an int64 [1] tensor read from a tensor's shape at run time. */
 type Count = number | string;

@@ -7,6 +7,7 @@ import { deadCodeElimination } from "./dead-code-elimination.js";
 import { PassManager, type PipelineStep } from "./manager.js";
 import { outputDependence } from "./output-dependence.js";
 import { precomputeConstants } from "./precompute-constants.js";
+import { convertPrecision, quantizeWeights } from "./quant/index.js";
 import { unusedValues } from "./unused-values.js";
 
 export * from "./pass.js";
@@ -14,6 +15,7 @@ export * from "./manager.js";
 export * from "./rewrite.js";
 export { printModule, verifyModule, runtimeNodeCount } from "./module-ir.js";
 export { PRECOMPUTED, precomputedSource, verifyPrecomputed } from "./precomputed.js";
+export * from "./quant/index.js";
 export { commonSubexpressionElimination, constantFolding, deadCodeElimination, outputDependence, precomputeConstants, unusedValues };
 
 /**
@@ -25,6 +27,9 @@ export const DEFAULT_PIPELINE: readonly PipelineStep[] = [
   "output-dependence",
   { fixpoint: ["constant-folding", "common-subexpression-elimination", "dead-code-elimination"] },
   "precompute-constants",
+  // Last: they keep fp32 weights as inputs and leave the reduced forms to codegen.
+  "quantize-weights",
+  "convert-precision",
 ];
 
 /** The passes `vlmc check` runs: they report, they never change the graph. */
@@ -37,5 +42,7 @@ export function createPassManager(pipeline: readonly PipelineStep[] = DEFAULT_PI
     .register(constantFolding, "fold")
     .register(commonSubexpressionElimination, "cse")
     .register(deadCodeElimination, "dce")
-    .register(precomputeConstants, "precompute");
+    .register(precomputeConstants, "precompute")
+    .register(quantizeWeights, "quantize")
+    .register(convertPrecision, "precision");
 }

@@ -1,0 +1,83 @@
+// fuse-norms: residual adds folded into the norm that reads them, and RMSNorm as ONNX Runtime's own
+// op. The sum a pre-norm stream carries on to its next residual add comes out of the fused node
+// (output 3 of SkipLayerNormalization): ONNX Runtime's load-time fusion refuses a sum with more
+// than one reader, which is every layer of a pre-norm ViT, CLIP or LLaMA.
+
+import { shapeToString, shapesEqual } from "../../ir/types.js";
+import type { Node, Value } from "../../ir/graph.js";
+import { missingKernel } from "../../codegen/target-ops.js";
+import { op, v, type Match, type RewriteRule } from "../rewrite.js";
+import { biasedLinear, definedBefore, dtypeOf, insertNode, ORT_PREFIX, ortFusionPass, readers, redirectUses, withoutBias, type OrtTarget } from "./ort-fusion.js";
+
+/** A norm IR op and its ONNX Runtime form with a residual add in front. */
+interface SkipNorm {
+  readonly rule: string;
+  readonly norm: "LayerNorm" | "RMSNorm";
+  readonly fused: "SkipLayerNormalization" | "SkipSimplifiedLayerNormalization";
+  /** The fused op's inputs after (input, skip): the norm's own operands, then the bias. */
+  readonly operands: (norm: Node, bias: Value | undefined) => (Value | undefined)[];
+}
+
+const SKIP_NORMS: readonly SkipNorm[] = [
+  { rule: "skip-layer-norm", norm: "LayerNorm", fused: "SkipLayerNormalization", operands: (n, bias) => [n.inputs[1], n.inputs[2], bias] },
+  { rule: "skip-simplified-layer-norm", norm: "RMSNorm", fused: "SkipSimplifiedLayerNormalization", operands: (n, bias) => [n.inputs[1], bias] },
+];
+
+/** The operand of the residual add whose Linear can give its bias to the fused op, first if any. */
+function inputAndSkip(m: Match): { input: Value; skip: Value; linear: Node | undefined } {
+  const [a, b] = [m.value("a"), m.value("b")];
+  const linearA = biasedLinear(m.graph, a);
+  const linearB = linearA ? undefined : biasedLinear(m.graph, b);
+  return linearB ? { input: b, skip: a, linear: linearB } : { input: a, skip: b, linear: linearA };
+}
+
+function skipNormRule(s: SkipNorm, target: OrtTarget): RewriteRule {
+  return {
+    name: s.rule,
+    pattern: op(s.norm, op("Add", v("a"), v("b")).as("add")),
+    check: (m) => {
+      const out = m.root.outputs[0]!.type;
+      const refusal = missingKernel(target, s.fused, out.dtype);
+      if (refusal) return refusal;
+      if (out.shape.length < 2 || out.shape.length > 3) return `${s.fused} takes rank 2 or 3, not ${out.shape.length}`;
+      for (const x of [m.value("a"), m.value("b")]) {
+        if (x.type.dtype !== out.dtype || !shapesEqual(x.type.shape, out.shape)) return `the residual add broadcasts ${shapeToString(x.type.shape)} to ${shapeToString(out.shape)}`;
+      }
+      const add = m.node("add");
+      if (m.root.inputs.slice(1).some((w) => w && !definedBefore(m.graph, w, add))) return "the norm's scale or shift is computed after the residual sum";
+      return undefined;
+    },
+    rewrite: (m) => {
+      const g = m.graph;
+      const add = m.node("add");
+      const sum = add.outputs[0]!;
+      const { input, skip, linear } = inputAndSkip(m);
+      // The sum leaves the fused node only when something besides this norm reads it.
+      const types = readers(g, sum) > 1 ? [m.root.outputs[0]!.type, sum.type] : [m.root.outputs[0]!.type];
+      const inputs = [linear ? withoutBias(g, linear, s.rule) : input, skip, ...s.operands(m.root, linear?.inputs[2])];
+      const fused = insertNode(g, add, m.root, s.rule, ORT_PREFIX + s.fused, inputs, types, { epsilon: m.root.attrs["eps"] as number });
+      if (types.length > 1) redirectUses(g, sum, fused.outputs[1]!, m.root);
+      return fused.outputs[0]!;
+    },
+  };
+}
+
+/**
+ * fuse-norms (ONNX Runtime targets only). Rules, each stamped on what it creates:
+ *  1. skip-layer-norm:            LayerNorm(Add(a, b), γ, β) → SkipLayerNormalization(a, b, γ, β)
+ *  2. skip-simplified-layer-norm: RMSNorm(Add(a, b), γ) → SkipSimplifiedLayerNormalization(a, b, γ)
+ *  3. simplified-layer-norm:      RMSNorm(x, γ) → SimplifiedLayerNormalization(x, γ)
+ * In 1 and 2 the sum is the fused node's output 3 when anything else reads it (the next residual),
+ * and the bias of a Linear making a or b (read by the add alone) moves into the fused node's bias
+ * input, leaving Linear(x, W). Both need rank 2 or 3 and operands of the sum's own shape. Every
+ * rule needs a kernel for the dtype on the target (codegen/target-ops.ts).
+ */
+export const fuseNorms = ortFusionPass("fuse-norms", "fold residual adds into the norms after them and lower RMSNorm to ONNX Runtime's ops", (target) => [
+  ...SKIP_NORMS.map((s) => skipNormRule(s, target)),
+  {
+    name: "simplified-layer-norm",
+    pattern: op("RMSNorm", v("x"), v("gamma")),
+    check: (m) => missingKernel(target, "SimplifiedLayerNormalization", dtypeOf(m.root)),
+    rewrite: (m, b) => b.add(`${ORT_PREFIX}SimplifiedLayerNormalization`, [m.value("x"), m.value("gamma")], m.root.outputs[0]!.type, { epsilon: m.root.attrs["eps"] as number }),
+  },
+]);
