@@ -163,7 +163,7 @@ async function measureModel(name) {
       continue;
     }
     const base = v.base ? compiled[v.base] : undefined;
-    if (base?.available && sameGraph(base.info, c.info)) {
+    if (base?.info && sameGraph(base.info, c.info)) {
       compiled[v.key] = { available: false, why: `not available: ${v.what} changes nothing in this build (same ${c.info.nodes} nodes, same op types, same parameter bytes as ${v.base})`, file: c.file, info: c.info };
     } else compiled[v.key] = { available: true, file: c.file, info: c.info };
   }

@@ -56,22 +56,31 @@ export const FUSED_OP_KERNELS: Readonly<Record<string, OrtKernels>> = {
   QuickGelu: { domain: MS_DOMAIN, "ort-cpu": ["f32"], "ort-cuda": ["f32", "f16", "bf16"] },
 };
 
-/**
- * The ops quantization emits (src/passes/quant/, src/codegen/lower-quant.ts), in the same form;
- * filled by quantization. DynamicQuantizeMatMul and MatMulIntegerToFloat are CPU-only.
- */
-export const QUANT_OP_KERNELS: Readonly<Record<string, OrtKernels>> = {};
+// ---- quantization's ops (src/passes/quant/, src/codegen/lower-quant.ts): kept by quantization ----
+
+/** Standard ONNX ops the quantized lowering emits on every target (weight-only int8 as QDQ). */
+export const QUANT_STANDARD_OPS: ReadonlySet<string> = new Set(["DequantizeLinear"]);
+
+/** ONNX Runtime ops the quantized lowering emits. DynamicQuantizeMatMul and MatMulIntegerToFloat are CPU-only. */
+export const QUANT_OP_KERNELS: Readonly<Record<string, OrtKernels>> = {
+  DynamicQuantizeMatMul: { domain: MS_DOMAIN, "ort-cpu": ["f32"], "ort-cuda": [] },
+  MatMulNBits: { domain: MS_DOMAIN, "ort-cpu": ["f32", "f16"], "ort-cuda": ["f32", "f16", "bf16"] },
+};
+
+// ---- per target ----
 
 type OrtTarget = Exclude<Target, "portable">;
 
+const standardOps: ReadonlySet<string> = new Set([...PORTABLE_OPS, ...QUANT_STANDARD_OPS]);
+
 function targetOps(target: OrtTarget): ReadonlySet<string> {
   const extra = Object.entries({ ...FUSED_OP_KERNELS, ...QUANT_OP_KERNELS }).filter(([, k]) => k[target].length > 0);
-  return new Set([...PORTABLE_OPS, ...extra.map(([op, k]) => opKey(k.domain, op))]);
+  return new Set([...standardOps, ...extra.map(([op, k]) => opKey(k.domain, op))]);
 }
 
 /** The ops (`opKey`) each target implements. */
 export const TARGET_OPS: Readonly<Record<Target, ReadonlySet<string>>> = {
-  portable: PORTABLE_OPS,
+  portable: standardOps,
   "ort-cpu": targetOps("ort-cpu"),
   "ort-cuda": targetOps("ort-cuda"),
 };

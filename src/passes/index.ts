@@ -4,6 +4,9 @@
 import { commonSubexpressionElimination } from "./common-subexpression-elimination.js";
 import { constantFolding } from "./constant-folding.js";
 import { deadCodeElimination } from "./dead-code-elimination.js";
+import { fuseActivations } from "./fusion/fuse-activations.js";
+import { fuseAttention } from "./fusion/fuse-attention.js";
+import { fuseNorms } from "./fusion/fuse-norms.js";
 import { PassManager, type PipelineStep } from "./manager.js";
 import { outputDependence } from "./output-dependence.js";
 import { precomputeConstants } from "./precompute-constants.js";
@@ -16,7 +19,7 @@ export * from "./rewrite.js";
 export { printModule, verifyModule, runtimeNodeCount } from "./module-ir.js";
 export { PRECOMPUTED, precomputedSource, verifyPrecomputed } from "./precomputed.js";
 export * from "./quant/index.js";
-export { commonSubexpressionElimination, constantFolding, deadCodeElimination, outputDependence, precomputeConstants, unusedValues };
+export { commonSubexpressionElimination, constantFolding, deadCodeElimination, fuseActivations, fuseAttention, fuseNorms, outputDependence, precomputeConstants, unusedValues };
 
 /**
  * Checks first (they see the graph as written), then cleanup to a fixpoint, then hoisting of
@@ -30,6 +33,11 @@ export const DEFAULT_PIPELINE: readonly PipelineStep[] = [
   // Last: they keep fp32 weights as inputs and leave the reduced forms to codegen.
   "quantize-weights",
   "convert-precision",
+  // Fusion into ONNX Runtime's ops (only on its targets) after them, so that its kernel checks see
+  // the dtypes the graph runs in.
+  "fuse-attention",
+  "fuse-norms",
+  "fuse-activations",
 ];
 
 /** The passes `vlmc check` runs: they report, they never change the graph. */
@@ -44,5 +52,8 @@ export function createPassManager(pipeline: readonly PipelineStep[] = DEFAULT_PI
     .register(deadCodeElimination, "dce")
     .register(precomputeConstants, "precompute")
     .register(quantizeWeights, "quantize")
-    .register(convertPrecision, "precision");
+    .register(convertPrecision, "precision")
+    .register(fuseAttention)
+    .register(fuseNorms)
+    .register(fuseActivations);
 }

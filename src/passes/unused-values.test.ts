@@ -38,7 +38,7 @@ describe("unused-values", () => {
     expect(result.diagnostics.every((d) => d.severity === "warning")).toBe(true);
     // `ids` is used: it is the only input whose shape tells the graph T.
     expect(result.diagnostics.map((d) => located(d, spec.text))).toEqual([
-      ["VLM3003", "unused", []],
+      ["VLM3003", "extra: f32[B, 4]", []],
       ["VLM3005", "head classifier = linear(8, 2)", []],
       ["VLM3004", "encoder vision = two_heads(8)", ["linear(width, width)"]],
       ["VLM3004", "param temperature: [1] = ones", []],
