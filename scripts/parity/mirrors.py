@@ -858,23 +858,9 @@ class Blip2QFormerAttention(nn.Module):
         return self.output(self.attention(h, attention_mask, encoder_hidden_states, encoder_attention_mask), h)
 
 
-class Blip2QFormerIntermediate(nn.Module):
-    def __init__(self, width, ffn):
-        super().__init__()
-        self.dense = nn.Linear(width, ffn)
-
-    def forward(self, h):
-        return F.gelu(self.dense(h))
-
-
-class Blip2QFormerOutput(nn.Module):
-    def __init__(self, width, ffn, eps):
-        super().__init__()
-        self.dense = nn.Linear(ffn, width)
-        self.LayerNorm = nn.LayerNorm(width, eps=eps)
-
-    def forward(self, h, input_tensor):
-        return self.LayerNorm(self.dense(h) + input_tensor)
+# HF's Q-Former copies these two from BERT ("Copied from transformers.models.bert…").
+Blip2QFormerIntermediate = BertIntermediate
+Blip2QFormerOutput = BertOutput
 
 
 class Blip2QFormerLayer(nn.Module):
