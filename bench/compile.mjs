@@ -42,10 +42,14 @@ import {
 const PARTS = listOption("--part", ["peer", "fullsize", "scaling"]);
 const RUNS = option("--runs", 3);
 const FULL_RUNS = option("--full-runs", 1);
+const LARGE_TORCH_RUNS = option("--large-torch-runs", 2);
 const PEER_MODELS = listOption("--models", ["vit_b_16", "resnet50", "clip_vit_b_32_image", "llava_1_5_image", "blip2_qformer"]);
 const FULLSIZE = listOption("--fullsize", ["llava_1_5_7b", "blip2_opt_2_7b"]);
 const DEPTHS = listOption("--depths", ["6", "12", "24", "48"]).map(Number);
-const FULLSIZE_LIMIT_S = option("--fullsize-limit", 1800); // give up (and extrapolate) past this
+const FULLSIZE_LIMIT_S = option("--fullsize-limit", 900); // extrapolate instead when a full compile is predicted to take longer
+const PROBE_DEPTHS = listOption("--probe-depths", ["2", "6"]).map(Number);
+const FORCE_FULL = option("--force-full", false);
+const FORCE_EXTRAPOLATE = option("--extrapolate", false);
 const full = PARTS.length === 3 && !process.argv.includes("--models") && !process.argv.includes("--depths") && !process.argv.includes("--fullsize");
 const WRITE = option("--write", false) || (full && !option("--no-write", false));
 const VLMC = path.join(ROOT, "bin", "vlmc.js");
@@ -112,8 +116,10 @@ async function peerPart() {
       v.push({ wall: r.wall, rss: r.peakRss, load: r.load, bytes: dirBytes(out) });
     }
     rmrf(out);
-    log(`${name}: torch.onnx.export ×${RUNS} (+1 warm-up)`);
-    const t = await runMeasured(PYTHON, [path.join(BENCH, "peers.py"), "export-time", name, "--runs", String(RUNS), "--first", "--tmp", path.dirname(out)]);
+    // The LLaVA image path's export takes minutes: fewer repetitions above 200 M parameters.
+    const torchRuns = meta.params > 200e6 ? Math.min(RUNS, LARGE_TORCH_RUNS) : RUNS;
+    log(`${name}: torch.onnx.export ×${torchRuns} (+1 warm-up)`);
+    const t = await runMeasured(PYTHON, [path.join(BENCH, "peers.py"), "export-time", name, "--runs", String(torchRuns), "--first", "--tmp", path.dirname(out)]);
     if (t.code !== 0) {
       rows.push({ name, error: `torch export failed: ${t.stderr.slice(-500)}` });
       continue;
@@ -139,7 +145,7 @@ async function peerPart() {
   }
   const lines = ["## vlmc compile against torch.onnx.export", ""];
   lines.push(
-    `vlmc: \`vlmc compile SPEC --model M --graph G --weights COMPONENT=FILE… -o OUT.onnx\` (portable target, default passes), a fresh process each time (${RUNS} runs): parse, check, elaborate, passes, read the safetensors weights, write the ONNX; Node start-up included. torch: \`torch.onnx.export(opset_version=17, dynamic batch axis, constant folding)\` of the model already built in memory with its weights, ${RUNS} timed exports after one untimed warm-up in the same process (the warm-up, a cold first export, is shown separately); model construction, weight initialisation and Python start-up are not counted. This favours torch.`,
+    `vlmc: \`vlmc compile SPEC --model M --graph G --weights COMPONENT=FILE… -o OUT.onnx\` (portable target, default passes), a fresh process each time (${RUNS} runs): parse, check, elaborate, passes, read the safetensors weights, write the ONNX; Node start-up included. torch: \`torch.onnx.export(opset_version=17, dynamic batch axis, constant folding)\` of the model already built in memory with its weights, ${RUNS} timed exports (${LARGE_TORCH_RUNS} above 200 M parameters) after one untimed warm-up in the same process (the warm-up, a cold first export, is shown separately); model construction, weight initialisation and Python start-up are not counted. This favours torch.`,
   );
   lines.push("");
   lines.push(
@@ -173,9 +179,19 @@ async function peerPart() {
 // ---- full size -----------------------------------------------------------------------------------
 
 const FULL = {
-  llava_1_5_7b: { spec: "examples/llava.vlm", model: "llava_1_5_7b", graph: "forward", params: 7_062_902_784 },
-  blip2_opt_2_7b: { spec: "examples/blip2.vlm", model: "blip2_opt_2_7b", graph: "forward" },
+  llava_1_5_7b: { spec: "examples/llava.vlm", model: "llava_1_5_7b", graph: "forward", llmDepth: 32 },
+  blip2_opt_2_7b: { spec: "examples/blip2.vlm", model: "blip2_opt_2_7b", graph: "forward", llmDepth: 32 },
 };
+
+/** The example's text with the LLM (the `encoder llm = …(` component) at `depth` layers. */
+function reducedSpec(f, depth) {
+  const text = fs.readFileSync(path.join(ROOT, f.spec), "utf8");
+  const at = text.indexOf(`model ${f.model} {`);
+  const llm = text.indexOf("encoder llm =", at);
+  const d = text.indexOf(`depth: ${f.llmDepth},`, llm);
+  if (at < 0 || llm < 0 || d < 0) throw new Error(`cannot find the LLM depth of ${f.model} in ${f.spec}`);
+  return `${text.slice(0, d)}depth: ${depth},${text.slice(d + `depth: ${f.llmDepth},`.length)}`;
+}
 
 async function copyBaseline(file) {
   const size = fs.statSync(file).size;
@@ -187,69 +203,101 @@ async function copyBaseline(file) {
   return { wall: r.wall, sync, bytes: size, rss: r.peakRss };
 }
 
+/** One compile with external data, then sync, then the cp baseline of its data file; output deleted. */
+async function fullCompile(spec, f, out, label) {
+  rmrf(out);
+  execFileSync("sync");
+  log(`${label}: vlmc compile --model ${f.model} --graph ${f.graph} --external-data always (free disk ${bytesText(freeBytes(WORK))})`);
+  const r = await runMeasured(process.execPath, [VLMC, "compile", spec, "--model", f.model, "--graph", f.graph, "--external-data", "always", "-o", out]);
+  if (r.code !== 0) throw new Error(`${label}: compile failed: ${r.stderr.slice(-1500)}`);
+  const sync = syncTime();
+  const files = fs.readdirSync(out).map((n) => ({ n, size: fs.statSync(path.join(out, n)).size }));
+  const bytes = files.reduce((a, x) => a + x.size, 0);
+  const data = files.filter((x) => !x.n.endsWith(".onnx")).sort((a, b) => b.size - a.size)[0];
+  log(`${label}: ${sig(r.wall)} s (+ sync ${sig(sync)} s), ${bytesText(bytes)}, peak RSS ${bytesText(r.peakRss)}`);
+  const copy = data ? await copyBaseline(path.join(out, data.n)) : { skipped: "no external data file" };
+  if (!copy.skipped) log(`${label}: cp of ${bytesText(copy.bytes)}: ${sig(copy.wall)} s (+ sync ${sig(copy.sync)} s)`);
+  rmrf(out);
+  return { wall: r.wall, sync, bytes, rss: r.peakRss, load: r.load, copy };
+}
+
+/**
+ * Each model: first at two reduced LLM depths (PROBE_DEPTHS), which give time, bytes and memory per
+ * layer; then at full size when that predicts at most FULLSIZE_LIMIT_S seconds, else the full-size
+ * figures are extrapolated linearly in depth from the two (and labelled so).
+ */
 async function fullsizePart() {
   const rows = [];
+  const dir = path.join(WORK, "fullsize");
+  fs.mkdirSync(dir, { recursive: true });
   for (const name of FULLSIZE) {
     const f = FULL[name];
-    const out = path.join(WORK, "fullsize", name);
-    const runs = [];
-    for (let i = 0; i < FULL_RUNS; i++) {
-      rmrf(out);
-      execFileSync("sync");
-      log(`${name}: vlmc compile ${f.spec} --model ${f.model} --graph ${f.graph} --external-data always (run ${i + 1}/${FULL_RUNS}; free disk ${bytesText(freeBytes(WORK))})`);
-      const r = await runMeasured(process.execPath, [VLMC, "compile", f.spec, "--model", f.model, "--graph", f.graph, "--external-data", "always", "-o", out], {});
-      if (r.code !== 0) {
-        rows.push({ name, error: r.stderr.slice(-1500) });
-        break;
+    try {
+      const probes = [];
+      for (const d of PROBE_DEPTHS) {
+        const spec = path.join(dir, `${name}_llm${d}.vlm`);
+        fs.writeFileSync(spec, reducedSpec(f, d));
+        probes.push({ depth: d, ...(await fullCompile(spec, f, path.join(dir, `${name}_llm${d}`), `${name} (LLM depth ${d})`)) });
       }
-      const sync = syncTime();
-      const files = fs.readdirSync(out).map((n) => ({ n, size: fs.statSync(path.join(out, n)).size }));
-      const bytes = files.reduce((a, x) => a + x.size, 0);
-      const data = files.filter((x) => !x.n.endsWith(".onnx")).sort((a, b) => b.size - a.size)[0];
-      log(`${name}: ${sig(r.wall)} s (+ sync ${sig(sync)} s), ${bytesText(bytes)}, peak RSS ${bytesText(r.peakRss)}`);
-      const copy = data ? await copyBaseline(path.join(out, data.n)) : { skipped: "no external data file" };
-      if (!copy.skipped) log(`${name}: cp of ${bytesText(copy.bytes)}: ${sig(copy.wall)} s (+ sync ${sig(copy.sync)} s)`);
-      runs.push({ wall: r.wall, sync, bytes, files: files.length, rss: r.peakRss, load: r.load, copy });
-      rmrf(out);
+      const fit = (k) => linearFit(probes.map((p) => p.depth), probes.map((p) => p[k]));
+      const at = (k, d) => fit(k).a + fit(k).b * d;
+      const predicted = { wall: at("wall", f.llmDepth), bytes: at("bytes", f.llmDepth), rss: at("rss", f.llmDepth), sync: at("sync", f.llmDepth) };
+      log(`${name}: predicted at full size ${sig(predicted.wall)} s, ${bytesText(predicted.bytes)}, peak RSS ${bytesText(predicted.rss)}`);
+      const runs = [];
+      if (!FORCE_EXTRAPOLATE && (FORCE_FULL || predicted.wall <= FULLSIZE_LIMIT_S) && freeBytes(WORK) > predicted.bytes * 1.05 + 5e9) {
+        for (let i = 0; i < FULL_RUNS; i++) runs.push(await fullCompile(path.join(ROOT, f.spec), f, path.join(dir, name), `${name} (full size, run ${i + 1}/${FULL_RUNS})`));
+      }
+      rows.push({ name, f, probes, predicted, runs });
+    } catch (e) {
+      rows.push({ name, error: e instanceof Error ? e.message : String(e) });
     }
-    if (runs.length) rows.push({ name, f, runs });
   }
   const lines = ["## Full size: LLaVA-1.5-7B and BLIP-2 OPT-2.7B", ""];
   lines.push(
-    `\`vlmc compile SPEC --model M --graph forward --external-data always -o DIR\`, random (seeded) weights, ${FULL_RUNS} run${FULL_RUNS === 1 ? "" : "s"} each (each writes 15–28 GB; the output is deleted after measuring). Throughput: bytes written (the .onnx and its external data) over the wall time of the process, with and without the \`sync\` that follows it, against \`cp\` of the external data file to a new file on the same disk (then \`sync\`). Page cache: the machine has ${env.memGiB.toFixed(0)} GiB of memory, so part of each write is still in the cache when the process exits; the with-sync figures count it out to disk.`,
+    `\`vlmc compile SPEC --model M --graph forward --external-data always -o DIR\`, random (seeded) weights; the output is deleted after measuring. Each model is first compiled with its LLM cut to ${PROBE_DEPTHS.join(" and ")} layers (all else full size), which gives a linear model of time, bytes and memory in LLM depth; the full-size model is then compiled for real when that predicts at most ${FULLSIZE_LIMIT_S / 60} minutes (${FULL_RUNS} run${FULL_RUNS === 1 ? "" : "s"}), and otherwise its figures are **extrapolated** from the two reduced compiles and labelled so. Throughput: bytes written (the .onnx and its external data) over the process's wall time, with and without the \`sync\` that follows it, against \`cp\` of the same external data file to a new file on the same disk (then \`sync\`). The machine has ${env.memGiB.toFixed(0)} GiB of memory, so part of each write is still in the page cache when a process exits; the with-sync figures count it out to disk.`,
   );
   lines.push("");
-  const fmtRuns = (xs) => (xs.length === 1 ? sig(xs[0]) : mmm(stats(xs)));
-  lines.push(
-    table(
-      ["model", "runs", "wall s", "wall + sync s", "written", "vlmc MB/s (no sync / sync)", "cp MB/s (no sync / sync)", "vlmc ÷ cp (sync)", "peak RSS", "target RSS ≤ 2 GB", "load avg"],
-      rows.map((r) => {
-        if (r.error) return [r.name, "0", "–", "–", "–", "–", "–", "–", "–", `not measured: ${r.error.split("\n").filter(Boolean).pop()}`, "–"];
-        const w = r.runs.map((x) => x.wall);
-        const ws = r.runs.map((x) => x.wall + x.sync);
-        const bytes = r.runs[0].bytes;
-        const mbps = r.runs.map((x) => x.bytes / x.wall / 1e6);
-        const mbpsSync = r.runs.map((x) => x.bytes / (x.wall + x.sync) / 1e6);
-        const c = r.runs.filter((x) => !x.copy.skipped).map((x) => x.copy);
-        const cp = c.map((x) => x.bytes / x.wall / 1e6);
-        const cpSync = c.map((x) => x.bytes / (x.wall + x.sync) / 1e6);
-        const rss = stats(r.runs.map((x) => x.rss));
-        return [
-          r.name,
-          String(r.runs.length),
-          fmtRuns(w),
-          fmtRuns(ws),
-          bytesText(bytes),
-          `${fmtRuns(mbps)} / ${fmtRuns(mbpsSync)}`,
-          c.length ? `${fmtRuns(cp)} / ${fmtRuns(cpSync)}` : `– (${r.runs[0].copy.skipped})`,
-          c.length ? sig(stats(mbpsSync).median / stats(cpSync).median) : "–",
-          bytesText(rss.max),
-          rss.max <= 2e9 ? "✅ met" : `❌ missed by ${bytesText(rss.max - 2e9)} (${sig((rss.max / 2e9 - 1) * 100, 2)}% over)`,
-          fmtRuns(r.runs.map((x) => x.load)),
-        ];
-      }),
-    ),
-  );
+  const tp = (x) => `${sig(x.bytes / x.wall / 1e6)} / ${sig(x.bytes / (x.wall + x.sync) / 1e6)}`;
+  const cpText = (c) => (c.skipped ? `– (${c.skipped})` : `${sig(c.bytes / c.wall / 1e6)} / ${sig(c.bytes / (c.wall + c.sync) / 1e6)}`);
+  const ratio = (x) => (x.copy.skipped ? "–" : sig(x.bytes / (x.wall + x.sync) / (x.copy.bytes / (x.copy.wall + x.copy.sync))));
+  const rssTarget = (rss, how) => (rss <= 2e9 ? `✅ met${how}` : `❌ missed${how} by ${bytesText(rss - 2e9)} (${sig((rss / 2e9 - 1) * 100, 2)}% over)`);
+  const rowsOut = [];
+  for (const r of rows) {
+    if (r.error) {
+      rowsOut.push([r.name, "–", "–", "–", "–", "–", "–", "–", "–", `not measured: ${r.error.split("\n").filter(Boolean)[0]}`, "–"]);
+      continue;
+    }
+    for (const p of r.probes) rowsOut.push([`${r.name}, LLM depth ${p.depth} of ${r.f.llmDepth} (measured)`, sig(p.wall), sig(p.wall + p.sync), bytesText(p.bytes), tp(p), cpText(p.copy), ratio(p), bytesText(p.rss), sig(p.load), rssTarget(p.rss, ""), "1"]);
+    if (r.runs.length > 0) {
+      const w = stats(r.runs.map((x) => x.wall));
+      const x = r.runs.find((y) => y.wall === w.min) ?? r.runs[0];
+      const rss = Math.max(...r.runs.map((y) => y.rss));
+      rowsOut.push([`**${r.name}, full size (measured)**`, r.runs.length === 1 ? sig(w.median) : mmm(w), sig(x.wall + x.sync), bytesText(x.bytes), tp(x), cpText(x.copy), ratio(x), bytesText(rss), sig(x.load), rssTarget(rss, ""), String(r.runs.length)]);
+    } else {
+      const p = r.predicted;
+      const last = r.probes[r.probes.length - 1];
+      rowsOut.push([
+        `**${r.name}, full size (EXTRAPOLATED from depths ${PROBE_DEPTHS.join(", ")}; not measured)**`,
+        `≈ ${sig(p.wall)}`,
+        `≈ ${sig(p.wall + p.sync)}`,
+        `≈ ${bytesText(p.bytes)}`,
+        `≈ ${tp(p)}`,
+        `${cpText(last.copy)} (at depth ${last.depth})`,
+        "–",
+        `≈ ${bytesText(p.rss)}`,
+        "–",
+        rssTarget(p.rss, " (extrapolated)"),
+        "0",
+      ]);
+    }
+  }
+  lines.push(table(["model", "wall s", "wall + sync s", "written", "vlmc MB/s (no sync / sync)", "cp MB/s (no sync / sync)", "vlmc ÷ cp (with sync)", "peak RSS", "load avg", "target RSS ≤ 2 GB", "runs"], rowsOut));
+  for (const r of rows.filter((x) => !x.error)) {
+    const fw = linearFit(r.probes.map((p) => p.depth), r.probes.map((p) => p.wall));
+    const fm = linearFit(r.probes.map((p) => p.depth), r.probes.map((p) => p.rss));
+    lines.push("");
+    lines.push(`- ${r.name}: per LLM layer ${sig(fw.b)} s and ${bytesText(fm.b)} of peak memory; predicted at full size ${sig(r.predicted.wall)} s, ${bytesText(r.predicted.bytes)}, peak ${bytesText(r.predicted.rss)}${r.runs.length ? `; measured ${sig(r.runs[0].wall)} s, ${bytesText(r.runs[0].bytes)}, peak ${bytesText(r.runs[0].rss)}` : ` — full size not compiled: ${r.predicted.wall > FULLSIZE_LIMIT_S ? `predicted over the ${FULLSIZE_LIMIT_S / 60}-minute limit` : "not enough free disk"}`}.`);
+  }
   return { rows, text: lines.join("\n") };
 }
 
@@ -298,7 +346,7 @@ async function scalingPart() {
   const xs = rows.map((r) => r.depth);
   const tFit = linearFit(xs, rows.map((r) => r.wall.median));
   const mFit = linearFit(xs, rows.map((r) => r.rss.median));
-  const tSlope = loglogSlope(xs, rows.map((r) => r.wall.median - stats(base.map((b) => b.wall)).median));
+  const tSlope = loglogSlope(xs.map((d) => d - 1), rows.map((r) => r.wall.median - stats(base.map((b) => b.wall)).median));
   const lines = ["## Scaling with depth", ""];
   lines.push(
     `A ViT-B/16 (width 768, 12 heads, MLP 3072) at depth ${DEPTHS.join("/")}, seeded random weights, \`--external-data always\`; ${RUNS} runs per depth, round-robin over the depths. Depth 1 (the fixed cost: Node start-up, loading the compiler and std, one layer) took ${mmm(stats(base.map((b) => b.wall)))} s and ${bytesText(stats(base.map((b) => b.rss)).median)}.`,
@@ -312,7 +360,7 @@ async function scalingPart() {
   );
   lines.push("");
   lines.push(
-    `Fits (medians): time = ${sig(tFit.a)} s + ${sig(tFit.b)} s × depth (R² ${tFit.r2.toFixed(4)}); log–log slope of (time − depth-1 time) against depth ${sig(tSlope)} (1 = linear). Peak memory = ${bytesText(mFit.a)} + ${bytesText(mFit.b)} × depth (R² ${mFit.r2.toFixed(4)}).`,
+    `Fits (medians): time = ${sig(tFit.a)} s + ${sig(tFit.b)} s × depth (R² ${tFit.r2.toFixed(4)}); log–log slope of (time − depth-1 time) against (depth − 1) ${sig(tSlope)} (1 = linear). Peak memory = ${bytesText(mFit.a)} + ${bytesText(mFit.b)} × depth (R² ${mFit.r2.toFixed(4)}).`,
   );
   const linear = tFit.r2 >= 0.98 && tSlope < 1.15;
   lines.push("");

@@ -119,17 +119,43 @@ async function buildPeer(name) {
 }
 
 const VARIANTS = [
-  { key: "portable", label: "vlmc portable", args: ["--target", "portable"] },
-  { key: "fused", label: "vlmc ort-cpu (fused)", args: ["--target", "ort-cpu"], base: "portable", what: "fusion" },
-  { key: "int8", label: "vlmc ort-cpu int8", args: ["--target", "ort-cpu", "--quantize", "int8"], base: "fused", what: "int8 quantization" },
-  { key: "int4", label: "vlmc ort-cpu int4", args: ["--target", "ort-cpu", "--quantize", "int4"], base: "fused", what: "int4 quantization" },
+  // --quantize none: fp32 even where the spec's own policy quantizes (examples/clip.vlm: `policy frozen { quantize: int8 }`).
+  { key: "portable", label: "vlmc portable", args: ["--target", "portable", "--quantize", "none"] },
+  { key: "fused", label: "vlmc ort-cpu (fused)", args: ["--target", "ort-cpu", "--quantize", "none"], base: "portable", what: "fusion" },
+  { key: "int8", label: "vlmc ort-cpu int8", args: ["--target", "ort-cpu", "--quantize", "int8"], base: "fused", what: "int8 quantization", policy: true },
+  { key: "int4", label: "vlmc ort-cpu int4", args: ["--target", "ort-cpu", "--quantize", "int4"], base: "fused", what: "int4 quantization", policy: true },
 ];
+
+// `--quantize` alone quantizes frozen components only (heads never); the reference models' backbones
+// are trainable components, so the int8/int4 variants compile a copy of the spec with these rules
+// added to the model: every encoder and fusion component quantized, in the mode the flag picks.
+const QUANT_POLICY = ["policy encoder { quantize: int8 }", "policy fusion { quantize: int8 }"];
+
+/** The spec's text with `lines` added at the end of model `model` (brace counting, comments skipped). */
+function withPolicy(text, model, lines) {
+  const start = text.search(new RegExp(`\\bmodel\\s+${model}\\s*\\{`));
+  if (start < 0) throw new Error(`model ${model} not found`);
+  let depth = 0;
+  for (let i = text.indexOf("{", start); i < text.length; i++) {
+    const ch = text[i];
+    if (ch === "/" && text[i + 1] === "/") i = text.indexOf("\n", i) - 1;
+    else if (ch === '"') i = text.indexOf('"', i + 1);
+    else if (ch === "{") depth++;
+    else if (ch === "}" && --depth === 0) return `${text.slice(0, i)}\n  // added by bench/inference.mjs\n${lines.map((l) => `  ${l}\n`).join("")}${text.slice(i)}`;
+  }
+  throw new Error(`model ${model}: no closing brace`);
+}
 
 async function compileVariant(meta, v) {
   const dir = path.dirname(meta.peer);
   const file = path.join(dir, `vlmc_${v.key}.onnx`);
   if (RECOMPILE || !fs.existsSync(file) || fs.statSync(file).mtimeMs < fs.statSync(path.join(ROOT, "dist", "src", "index.js")).mtimeMs) {
-    const args = [path.join(ROOT, "bin", "vlmc.js"), "compile", meta.spec, "--model", meta.model, "--graph", meta.graph, ...meta.weights.flatMap((w) => ["--weights", w]), ...v.args, "-o", file];
+    let spec = meta.spec;
+    if (v.policy) {
+      spec = path.join(dir, "spec_quantized.vlm");
+      fs.writeFileSync(spec, withPolicy(fs.readFileSync(path.join(ROOT, meta.spec), "utf8"), meta.model, QUANT_POLICY));
+    }
+    const args = [path.join(ROOT, "bin", "vlmc.js"), "compile", spec, "--model", meta.model, "--graph", meta.graph, ...meta.weights.flatMap((w) => ["--weights", w]), ...v.args, "-o", file];
     const r = await runMeasured(process.execPath, args);
     if (r.code !== 0) return { ok: false, error: (r.stderr.split("\n").find((l) => /error/i.test(l)) ?? r.stderr.slice(0, 300)).trim() };
   }

@@ -4,6 +4,7 @@
 import { InvalidArgumentError, Option, type Command } from "commander";
 import { compile, type CompileOptions, type CompileProgress, type CompileResult } from "../codegen/compile.js";
 import { renderReport, TARGETS, type Precision, type QuantizeMode, type Target } from "../passes/index.js";
+import { renderVerifyReport, verifyCompiled } from "../codegen/verify.js";
 import type { CliIo } from "./io.js";
 import { EXIT, printDiagnostics } from "./main.js";
 
@@ -21,6 +22,13 @@ export interface CompileFlags {
 
 export function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
+}
+
+/** A finite non-negative number (--verify-tolerance). */
+export function parseTolerance(value: string): number {
+  const n = Number(value);
+  if (value.trim() === "" || !Number.isFinite(n) || n < 0) throw new InvalidArgumentError("expected a non-negative number");
+  return n;
 }
 
 export function parseInteger(value: string): number {
@@ -108,7 +116,9 @@ export function compileCommand(program: Command, io: CliIo, setExit: (code: numb
     .option("--print-ir-after <pass>", "print the IR after this pass (or all) to stderr")
     .option("--emit <what>", "ir: print the optimized IR to stdout instead of writing ONNX")
     .option("--report", "print what each pass changed, rule fires and near misses")
-    .action(async (file: string, opts: CompileFlags & { out?: string; externalData: "auto" | "always" | "never"; printIrAfter?: string; emit?: string; report?: boolean }) => {
+    .option("--verify", "run the compiled graphs and the unoptimized fp32 ones (no passes, portable) in onnxruntime on the same random inputs and compare; exit 1 when an output is off")
+    .option("--verify-tolerance <t>", "threshold of --verify (implies it): max abs error relative to the output's scale for fp32 (default 1e-4), least cosine similarity when quantized or fp16/bf16 (default 0.99)", parseTolerance)
+    .action(async (file: string, opts: CompileFlags & { out?: string; externalData: "auto" | "always" | "never"; printIrAfter?: string; emit?: string; report?: boolean; verify?: boolean; verifyTolerance?: number }) => {
       if (opts.emit !== undefined && opts.emit !== "ir") throw new InvalidArgumentError(`--emit takes "ir", not "${opts.emit}"`);
       const result = await compileWithFlags(io, file, opts, {
         ...(opts.out !== undefined ? { out: opts.out } : {}),
@@ -119,6 +129,14 @@ export function compileCommand(program: Command, io: CliIo, setExit: (code: numb
       if (opts.emit === "ir") io.out(result.ir.join("\n\n") + "\n");
       if (opts.report) io.out(result.passReports.map((r) => renderReport(r, result.sources)).join("\n\n") + "\n");
       for (const f of result.files) io.out(`${f.path}\n`);
+      if ((opts.verify || opts.verifyTolerance !== undefined) && result.ok && opts.emit !== "ir") {
+        const same = { ...passOptions(opts), ...(opts.model !== undefined ? { model: opts.model } : {}), ...(opts.graph !== undefined ? { graph: opts.graph } : {}), weights: opts.weights, seed: opts.seed };
+        const verified = await verifyCompiled([file], same, result, opts.verifyTolerance !== undefined ? { tolerance: opts.verifyTolerance } : {});
+        printDiagnostics(io, verified.diagnostics, result.sources, "pretty");
+        io.out(renderVerifyReport(verified) + "\n");
+        setExit(verified.ok ? EXIT.ok : EXIT.userError);
+        return;
+      }
       setExit(result.ok ? EXIT.ok : EXIT.userError);
     });
 }

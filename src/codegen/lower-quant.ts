@@ -13,8 +13,7 @@ import { encodeValues, int, onnxDataType, type OnnxEmitter } from "./emitter.js"
 import { float16ToFloat32, float32ToFloat16 } from "./float-convert.js";
 import type { Context, Lowering } from "./lower.js";
 import type { OnnxDataType } from "./onnx-writer.js";
-
-const MS_DOMAIN = "com.microsoft";
+import { MS_DOMAIN } from "./target-ops.js";
 
 /** An ONNX Runtime contrib op (domain com.microsoft); returns its first output. */
 function contrib(e: OnnxEmitter, op: string, inputs: readonly (string | undefined)[], attributes: Parameters<OnnxEmitter["op"]>[2] = {}): string {

@@ -17,13 +17,13 @@ import { InternalError } from "../diagnostics/diagnostic.js";
 import { dimEq, dimToString, type Dim } from "../ir/dims.js";
 import type { Graph, IrModule, Node, Param, Value } from "../ir/graph.js";
 import { DTYPE_BYTES, isFloat, type DType, type TensorType } from "../ir/types.js";
+import type { Target } from "../passes/pass.js";
 import { VERSION } from "../version.js";
 import { encodeValues, fail, float, int, ints, OnnxEmitter, ONNX_TYPE_CODES, onnxDataType } from "./emitter.js";
 import { lowerAttention } from "./lower-attention.js";
 import type { OnnxAttribute, OnnxModel, OnnxValueInfo } from "./onnx-writer.js";
-import { assertTargetOps, domainVersion } from "./target-ops.js";
-import type { Target } from "../passes/pass.js";
 import { relativePositionBuckets } from "./tables.js";
+import { assertTargetOps, domainVersion } from "./target-ops.js";
 
 export const PORTABLE_OPSET = 17;
 export const PORTABLE_IR_VERSION = 8;

@@ -69,7 +69,8 @@ export const QUANT_OP_KERNELS: Readonly<Record<string, OrtKernels>> = {
 
 // ---- per target ----
 
-type OrtTarget = Exclude<Target, "portable">;
+/** The targets that run on ONNX Runtime. */
+export type OrtTarget = Exclude<Target, "portable">;
 
 const standardOps: ReadonlySet<string> = new Set([...PORTABLE_OPS, ...QUANT_STANDARD_OPS]);
 

@@ -29,6 +29,11 @@ describe("pass selection", () => {
       "output-dependence",
       { fixpoint: ["constant-folding", "dead-code-elimination"] },
       "precompute-constants",
+      "quantize-weights",
+      "convert-precision",
+      "fuse-attention",
+      "fuse-norms",
+      "fuse-activations",
     ]);
     expect(pm.plan(["dce", "cse", "-cse"])).toEqual(["dead-code-elimination"]);
   });

@@ -8,7 +8,7 @@ import type { Node, Value } from "../../ir/graph.js";
 import type { DType } from "../../ir/types.js";
 import { missingKernel } from "../../codegen/target-ops.js";
 import { op, v, type Rewriter, type RewriteRule } from "../rewrite.js";
-import { ORT_PREFIX, ortFusionPass, type OrtTarget } from "./ort-fusion.js";
+import { ORT_PREFIX, ortFusionPass, trimmed, type OrtTarget } from "./ort-fusion.js";
 
 /** GroupQueryAttention's CPU kernel wants head sizes in multiples of 8, and of 16 for its own rotary. */
 const GQA_HEAD_MULTIPLE = 8;
@@ -50,6 +50,15 @@ function shapeOf(n: Node): AttentionShape {
   };
 }
 
+/** The Attention attributes these rules translate; a node with others (a later option) stays as it is. */
+const KNOWN_ATTRIBUTES = new Set(["heads", "kv_heads", "causal", "scale", "rotary_theta"]);
+
+function unknownOptions(n: Node): string | undefined {
+  const unknown = Object.keys(n.attrs).filter((k) => !KNOWN_ATTRIBUTES.has(k));
+  if (unknown.length > 0) return `attention option ${unknown.join(", ")} has no fused form here`;
+  return n.inputs.length > 4 ? `attention has ${n.inputs.length} inputs; the fused forms take q, k, v and a mask` : undefined;
+}
+
 /** The IR counts a causal mask and rotary positions from the end of the keys; the fused ops without a past, from the start. */
 function misaligned(a: AttentionShape): string | undefined {
   if ((a.causal || a.theta > 0) && !dimEq(a.tq, a.tk)) {
@@ -80,12 +89,12 @@ function attentionRules(target: OrtTarget): RewriteRule[] {
       pattern: attention(false),
       check: (m) => {
         const a = shapeOf(m.root);
-        return missingKernel(target, "MultiHeadAttention", a.dtype) ?? misaligned(a) ?? (a.theta > 0 ? rotaryRefusal(a, target) : undefined) ?? maskRefusal(a);
+        return unknownOptions(m.root) ?? missingKernel(target, "MultiHeadAttention", a.dtype) ?? misaligned(a) ?? (a.theta > 0 ? rotaryRefusal(a, target) : undefined) ?? maskRefusal(a);
       },
       rewrite: (m, b) => {
         const a = shapeOf(m.root);
         const [q, k] = a.theta > 0 ? [rotate(b, m.value("q"), a.heads, a.theta), rotate(b, m.value("k"), a.heads, a.theta)] : [m.value("q"), m.value("k")];
-        return b.add(`${ORT_PREFIX}MultiHeadAttention`, [q, k, m.value("v"), a.mask], m.root.outputs[0]!.type, { num_heads: a.heads, scale: a.scale, unidirectional: a.causal });
+        return b.add(`${ORT_PREFIX}MultiHeadAttention`, trimmed([q, k, m.value("v"), a.mask]), m.root.outputs[0]!.type, { num_heads: a.heads, scale: a.scale, unidirectional: a.causal });
       },
     },
     {
@@ -93,7 +102,7 @@ function attentionRules(target: OrtTarget): RewriteRule[] {
       pattern: attention(true),
       check: (m) => {
         const a = shapeOf(m.root);
-        const refusal = missingKernel(target, "GroupQueryAttention", a.dtype) ?? misaligned(a);
+        const refusal = unknownOptions(m.root) ?? missingKernel(target, "GroupQueryAttention", a.dtype) ?? misaligned(a);
         if (refusal) return refusal;
         if (!a.causal) return "GroupQueryAttention is causal only, and this attention sees every key";
         if (a.mask) return "GroupQueryAttention takes no mask";

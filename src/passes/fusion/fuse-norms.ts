@@ -3,11 +3,11 @@
 // (output 3 of SkipLayerNormalization): ONNX Runtime's load-time fusion refuses a sum with more
 // than one reader, which is every layer of a pre-norm ViT, CLIP or LLaMA.
 
-import { shapeToString, shapesEqual } from "../../ir/types.js";
+import { shapesEqual, typeToString } from "../../ir/types.js";
 import type { Node, Value } from "../../ir/graph.js";
 import { missingKernel } from "../../codegen/target-ops.js";
 import { op, v, type Match, type RewriteRule } from "../rewrite.js";
-import { biasedLinear, definedBefore, dtypeOf, insertNode, ORT_PREFIX, ortFusionPass, readers, redirectUses, withoutBias, type OrtTarget } from "./ort-fusion.js";
+import { biasedLinear, definedBefore, dtypeOf, insertNode, ORT_PREFIX, ortFusionPass, readers, redirectUses, trimmed, withoutBias, type OrtTarget } from "./ort-fusion.js";
 
 /** A norm IR op and its ONNX Runtime form with a residual add in front. */
 interface SkipNorm {
@@ -23,12 +23,28 @@ const SKIP_NORMS: readonly SkipNorm[] = [
   { rule: "skip-simplified-layer-norm", norm: "RMSNorm", fused: "SkipSimplifiedLayerNormalization", operands: (n, bias) => [n.inputs[1], bias] },
 ];
 
-/** The operand of the residual add whose Linear can give its bias to the fused op, first if any. */
-function inputAndSkip(m: Match): { input: Value; skip: Value; linear: Node | undefined } {
+interface Operands {
+  readonly input: Value;
+  readonly skip: Value;
+  /** The Linear making `input` whose bias moves into the fused op. */
+  readonly linear: Node | undefined;
+}
+
+/**
+ * The residual add's operands as the fused op's input, of the sum's own shape, and skip, which may
+ * also lack the batch axis ([1, S, H] or [S, H]); the input is the one whose Linear can give its
+ * bias when either order fits. A string says why no order fits.
+ */
+function operands(m: Match): Operands | string {
+  const out = m.root.outputs[0]!.type;
   const [a, b] = [m.value("a"), m.value("b")];
-  const linearA = biasedLinear(m.graph, a);
-  const linearB = linearA ? undefined : biasedLinear(m.graph, b);
-  return linearB ? { input: b, skip: a, linear: linearB } : { input: a, skip: b, linear: linearA };
+  const full = (x: Value) => shapesEqual(x.type.shape, out.shape);
+  const rows = out.shape.slice(1);
+  const skippable = (x: Value) => full(x) || (out.shape.length === 3 && (shapesEqual(x.type.shape, rows) || shapesEqual(x.type.shape, [1, ...rows])));
+  const orders = ([[a, b], [b, a]] as const).filter(([input, skip]) => input.type.dtype === out.dtype && skip.type.dtype === out.dtype && full(input) && skippable(skip));
+  if (orders.length === 0) return `the residual add of ${typeToString(a.type)} and ${typeToString(b.type)} broadcasts more than a skip may (only its batch axis)`;
+  const [input, skip] = orders.find(([x]) => biasedLinear(m.graph, x)) ?? orders[0]!;
+  return { input, skip, linear: biasedLinear(m.graph, input) };
 }
 
 function skipNormRule(s: SkipNorm, target: OrtTarget): RewriteRule {
@@ -40,9 +56,8 @@ function skipNormRule(s: SkipNorm, target: OrtTarget): RewriteRule {
       const refusal = missingKernel(target, s.fused, out.dtype);
       if (refusal) return refusal;
       if (out.shape.length < 2 || out.shape.length > 3) return `${s.fused} takes rank 2 or 3, not ${out.shape.length}`;
-      for (const x of [m.value("a"), m.value("b")]) {
-        if (x.type.dtype !== out.dtype || !shapesEqual(x.type.shape, out.shape)) return `the residual add broadcasts ${shapeToString(x.type.shape)} to ${shapeToString(out.shape)}`;
-      }
+      const ops = operands(m);
+      if (typeof ops === "string") return ops;
       const add = m.node("add");
       if (m.root.inputs.slice(1).some((w) => w && !definedBefore(m.graph, w, add))) return "the norm's scale or shift is computed after the residual sum";
       return undefined;
@@ -51,10 +66,10 @@ function skipNormRule(s: SkipNorm, target: OrtTarget): RewriteRule {
       const g = m.graph;
       const add = m.node("add");
       const sum = add.outputs[0]!;
-      const { input, skip, linear } = inputAndSkip(m);
+      const { input, skip, linear } = operands(m) as Operands;
       // The sum leaves the fused node only when something besides this norm reads it.
       const types = readers(g, sum) > 1 ? [m.root.outputs[0]!.type, sum.type] : [m.root.outputs[0]!.type];
-      const inputs = [linear ? withoutBias(g, linear, s.rule) : input, skip, ...s.operands(m.root, linear?.inputs[2])];
+      const inputs = trimmed([linear ? withoutBias(g, linear, s.rule) : input, skip, ...s.operands(m.root, linear?.inputs[2])]);
       const fused = insertNode(g, add, m.root, s.rule, ORT_PREFIX + s.fused, inputs, types, { epsilon: m.root.attrs["eps"] as number });
       if (types.length > 1) redirectUses(g, sum, fused.outputs[1]!, m.root);
       return fused.outputs[0]!;
@@ -69,7 +84,8 @@ function skipNormRule(s: SkipNorm, target: OrtTarget): RewriteRule {
  *  3. simplified-layer-norm:      RMSNorm(x, γ) → SimplifiedLayerNormalization(x, γ)
  * In 1 and 2 the sum is the fused node's output 3 when anything else reads it (the next residual),
  * and the bias of a Linear making a or b (read by the add alone) moves into the fused node's bias
- * input, leaving Linear(x, W). Both need rank 2 or 3 and operands of the sum's own shape. Every
+ * input, leaving Linear(x, W). Both need rank 2 or 3 and one operand of the sum's own shape; the
+ * other (the skip) may lack the batch axis, as learned positions do. Every
  * rule needs a kernel for the dtype on the target (codegen/target-ops.ts).
  */
 export const fuseNorms = ortFusionPass("fuse-norms", "fold residual adds into the norms after them and lower RMSNorm to ONNX Runtime's ops", (target) => [

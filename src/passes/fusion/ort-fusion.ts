@@ -2,13 +2,13 @@
 // built for the target, so their checks can ask which kernels it has), and the graph edits the
 // rewriter has no word for: nodes with several outputs, placed before a node other than the root.
 
-import type { DType } from "../../ir/types.js";
+import type { OrtTarget } from "../../codegen/target-ops.js";
 import type { AttrValue, Graph, Node, Value } from "../../ir/graph.js";
-import type { TensorType } from "../../ir/types.js";
-import { eachGraph, type Pass, type Target } from "../pass.js";
+import type { DType, TensorType } from "../../ir/types.js";
+import { eachGraph, type Pass } from "../pass.js";
 import { applyRules, type RewriteRule } from "../rewrite.js";
 
-export type OrtTarget = Exclude<Target, "portable">;
+export type { OrtTarget };
 
 /** The prefix of the IR ops fusion creates: `ort.X` lowers 1:1 to ONNX Runtime's op X. */
 export const ORT_PREFIX = "ort.";
@@ -47,6 +47,13 @@ export function insertNode(g: Graph, before: Node, like: Node, rule: string, op:
 export function redirectUses(g: Graph, from: Value, to: Value, keep: Node): void {
   for (const u of [...from.uses]) if (u.node !== keep) g.setInput(u.node, u.index, to);
   for (const o of g.outputs) if (o.value === from) o.value = to;
+}
+
+/** `inputs` without the absent optional ones at the end. */
+export function trimmed(inputs: readonly (Value | undefined)[]): (Value | undefined)[] {
+  const out = [...inputs];
+  while (out.length > 0 && out[out.length - 1] === undefined) out.pop();
+  return out;
 }
 
 /** How many places read `v`: node inputs and graph outputs. */

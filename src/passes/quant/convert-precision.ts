@@ -4,7 +4,7 @@
 // inputs and outputs keep their declared types.
 
 import { diagnostic } from "../../diagnostics/diagnostic.js";
-import type { Graph, IrModule, Node, Value } from "../../ir/graph.js";
+import type { Graph, IrModule, Node, Param, Value } from "../../ir/graph.js";
 import { tensorType, type DType } from "../../ir/types.js";
 import type { Pass, PassContext, Precision } from "../pass.js";
 import { PRECOMPUTED } from "../precomputed.js";
@@ -27,6 +27,16 @@ const DTYPE_OF: Readonly<Record<Exclude<Precision, "fp32">, DType>> = { fp16: "f
  */
 export const KEEP_FP32: ReadonlySet<string> = new Set(["LayerNorm", "RMSNorm", "Softmax", "L2Normalize", "ReduceMean", "ReduceSum", "CumSum", "Exp", "Log", "Pow"]);
 
+/** Ops whose ONNX form (opset 17) has no bfloat16 type: Conv-11, MaxPool-12, AveragePool-11. */
+export const NO_BF16: ReadonlySet<string> = new Set(["Conv", "MaxPool", "AveragePool"]);
+
+/** Why `op` stays fp32 in `precision` work, or undefined when it converts. */
+function keptReason(op: string, precision: Precision): string | undefined {
+  if (KEEP_FP32.has(op)) return `${op} stays fp32 for accuracy`;
+  if (precision === "bf16" && NO_BF16.has(op)) return `${op} has no bfloat16 form in ONNX opset 17`;
+  return undefined;
+}
+
 /** Ops never retyped: conversions, and nodes whose dtype is an attribute or fixed by a stored value. */
 const FIXED = new Set(["Cast", "Constant", "Range", PRECOMPUTED, STORED_CAST]);
 
@@ -38,9 +48,9 @@ export const PRECISION_RULES = {
   castBoundary: "cast-boundary",
 } as const;
 
-/** A node whose f32 results may be computed in a reduced type. */
-function convertible(n: Node): boolean {
-  if (FIXED.has(n.op) || KEEP_FP32.has(n.op)) return false;
+/** A node whose f32 results may be computed in `precision`. */
+function convertible(n: Node, precision: Precision): boolean {
+  if (precision === "fp32" || FIXED.has(n.op) || keptReason(n.op, precision) !== undefined) return false;
   const floats = n.outputs.filter((o) => o.type.dtype === "f32" || o.type.dtype === "f16" || o.type.dtype === "bf16");
   return floats.length > 0 && floats.every((o) => o.type.dtype === "f32");
 }
@@ -51,8 +61,10 @@ const followsPrecision = (n: Node, i: number, x: Value): boolean => x.type.dtype
 /**
  * convert-precision. Rules, each stamped on what it creates:
  *  1. convert-node:      op(x…) : f32 → op(x'…) : fp16|bf16 where the node's component runs in
- *                        reduced precision (not the KEEP_FP32 ops, not a quant.Linear's weight)
+ *                        reduced precision (not the KEEP_FP32 ops, nor for bf16 the NO_BF16 ones;
+ *                        a quant.Linear's weight stays the f32 its lowering quantizes)
  *  2. store-converted:   a parameter or precomputed operand w → precision.Cast{to}(w), stored converted
+ *                        (a parameter the compiled stage trains gets a run-time Cast instead)
  *  3. convert-constant:  a scalar Constant{dtype f32} operand → Constant{dtype fp16|bf16}
  *  4. cast-boundary:     Cast where reduced and fp32 work meet: into converted nodes from f32
  *                        values, back to f32 before KEEP_FP32 ops, fp32 components and graph outputs
@@ -66,10 +78,7 @@ export const convertPrecision: Pass = {
   run: (module, ctx) => {
     const precisionOf = precisionResolver(module, ctx);
     const wanted = new Set<string>();
-    for (const g of module.graphs) for (const n of g.nodes) if (convertible(n)) {
-      const p = precisionOf(n);
-      if (p !== "fp32") wanted.add(p);
-    }
+    for (const g of module.graphs) for (const n of g.nodes) if (convertible(n, precisionOf(n))) wanted.add(precisionOf(n));
     if (wanted.size === 0) return { changed: false };
     if (ctx.options.target === "ort-cpu") {
       ctx.accept(
@@ -79,8 +88,10 @@ export const convertPrecision: Pass = {
       );
       return { changed: false };
     }
+    // Parameters a training stage updates keep their fp32 storage (the optimizer's master copy).
+    const trained = new Set(module.stages.find((s) => s.name === ctx.options.stage)?.trains ?? []);
     let changed = false;
-    for (const g of module.graphs) changed = convertGraph(g, precisionOf, ctx) || changed;
+    for (const g of module.graphs) changed = convertGraph(g, precisionOf, (p) => trained.has(p.component), ctx) || changed;
     return { changed };
   },
 };
@@ -98,7 +109,7 @@ function precisionResolver(module: IrModule, ctx: PassContext): (n: Node) => Pre
   };
 }
 
-function convertGraph(g: Graph, precisionOf: (n: Node) => Precision, ctx: PassContext): boolean {
+function convertGraph(g: Graph, precisionOf: (n: Node) => Precision, trained: (p: Param) => boolean, ctx: PassContext): boolean {
   /** Values this run retyped from f32: their consumers in fp32 read them through a cast back. */
   const retyped = new Set<Value>();
   const casts = new Map<Value, Map<DType, Value>>();
@@ -122,7 +133,7 @@ function convertGraph(g: Graph, precisionOf: (n: Node) => Precision, ctx: PassCo
     };
     const producer = x.producer;
     let made: Value;
-    if (x.source.kind === "param" || producer?.op === PRECOMPUTED) {
+    if ((x.source.kind === "param" && !trained(x.source.param)) || producer?.op === PRECOMPUTED) {
       made = add(STORED_CAST, [x], { to }, PRECISION_RULES.storeConverted);
     } else if (producer?.op === "Constant" && x.type.shape.length === 0 && typeof producer.attrs["value"] === "number") {
       made = add("Constant", [], { value: producer.attrs["value"] as number, dtype: to }, PRECISION_RULES.convertConstant);
@@ -137,7 +148,7 @@ function convertGraph(g: Graph, precisionOf: (n: Node) => Precision, ctx: PassCo
 
   for (const n of [...g.nodes]) {
     const p = precisionOf(n);
-    if (p !== "fp32" && convertible(n)) {
+    if (p !== "fp32" && convertible(n, p)) {
       const to = DTYPE_OF[p];
       const inputs = n.inputs.map((x, i) => (x && followsPrecision(n, i, x) ? as(x, to, n) : x));
       const types = n.outputs.map((o) => (o.type.dtype === "f32" ? tensorType(to, o.type.shape) : o.type));
@@ -153,12 +164,19 @@ function convertGraph(g: Graph, precisionOf: (n: Node) => Precision, ctx: PassCo
       changed = true;
       continue;
     }
-    if (p !== "fp32" && KEEP_FP32.has(n.op)) ctx.nearMiss({ rule: PRECISION_RULES.convertNode, node: n, reason: `${n.op} stays fp32 for accuracy` });
+    const kept = keptReason(n.op, p);
+    if (p !== "fp32" && kept !== undefined) ctx.nearMiss({ rule: PRECISION_RULES.convertNode, node: n, reason: kept });
     // fp32 work (by policy, or kept) reads retyped values through a cast back.
     n.inputs.forEach((x, i) => {
       if (x && retyped.has(x)) g.setInput(n, i, as(x, "f32", n));
     });
   }
   for (const o of g.outputs) if (retyped.has(o.value)) o.value = as(o.value, "f32", undefined);
+  // Scalar constants all of whose readers took a converted copy are left over.
+  const outputs = new Set(g.outputs.map((o) => o.value));
+  for (const x of casts.keys()) {
+    const c = x.producer;
+    if (c?.op === "Constant" && x.uses.length === 0 && !outputs.has(x)) g.removeNode(c);
+  }
   return changed;
 }

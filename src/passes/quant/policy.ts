@@ -64,7 +64,7 @@ export function resolveQuantize(rules: readonly PolicyRule[], owner: Owner, flag
     if (flag !== undefined && mode !== "none") return { value: flag, why: `policy ${rule.selector}, mode from --quantize ${flag}` };
     return { value: mode, why: `policy ${rule.selector} { quantize: ${mode} }` };
   }
-  if (flag === undefined) return { value: "none", why: "no policy and no --quantize" };
+  if (flag === undefined) return { value: "none", why: "no policy rule sets its quantization, and no --quantize" };
   const who = owner.component === "" ? "a model-level parameter" : `component ${owner.component}`;
   if (owner.role === "head") return { value: "none", why: `${who} is a head (heads stay in full precision unless a policy names them)` };
   if (!owner.frozen || owner.component === "") return { value: "none", why: `${who} is ${owner.component === "" ? "not in a component" : "trainable"} (--quantize quantizes frozen components unless a policy says otherwise)` };

@@ -73,13 +73,19 @@ export function int4Blocks(K: number, blockSize: number): number {
   return Math.ceil(K / blockSize);
 }
 
+/** Scales tried per block, as fractions of extreme / -8: clipping the extreme often lowers the block's error. */
+export const INT4_SCALE_FRACTIONS: readonly number[] = Array.from({ length: 21 }, (_, i) => 1 - i * 0.02);
+
 /**
  * Block-wise symmetric 4-bit in MatMulNBits' layout, with the default zero point 8 (so no
- * zero-point tensor is written): in each block of `blockSize` consecutive k of one column, the
- * value m of largest magnitude (sign kept) maps to -8, scale = m / -8, and q = round(W / scale) + 8
- * clamped to [0, 15]; dequantized, (q - 8)·scale. Taking the signed extreme rather than |m| / 7
- * uses all 16 levels, as ONNX Runtime's own block quantizer does; the scale may be negative. The
- * last block is padded with zeros (q = 8). A block of zeros gets scale 1.
+ * zero-point tensor is written): in each block of `blockSize` consecutive k of one column, with m
+ * the value of largest magnitude (sign kept), scale = f·m / -8 for the f in INT4_SCALE_FRACTIONS
+ * (1 … 0.6) that gives the least squared error of the block (the first on ties, so f = 1 when it
+ * is exact), and q = round(W / scale) + 8 clamped to [0, 15]; dequantized, (q - 8)·scale. Mapping
+ * the signed extreme to -8 rather than |m| to 7 uses all 16 levels, as ONNX Runtime's block
+ * quantizer does (the scale may be negative); the search is round-to-nearest with clipping, as
+ * llama.cpp's quantizers do, and costs nothing at run time. The last block is padded with zeros
+ * (q = 8). A block of zeros gets scale 1.
  */
 export function quantizeInt4Blockwise(values: ArrayLike<number>, layout: WeightLayout, K: number, N: number, blockSize: number, roundScale: ScaleRounding = Math.fround): Int4Weights {
   if (blockSize < 16 || (blockSize & (blockSize - 1)) !== 0) throw new RangeError(`block size ${blockSize} is not a power of two of at least 16`);
@@ -97,7 +103,22 @@ export function quantizeInt4Blockwise(values: ArrayLike<number>, layout: WeightL
         const v = weightAt(values, layout, k, n, K, N);
         if (Math.abs(v) > Math.abs(extreme)) extreme = v;
       }
-      const scale = extreme !== 0 && Number.isFinite(extreme) ? roundScale(extreme / -INT4_ZERO_POINT) : 1;
+      let scale = 1;
+      if (extreme !== 0 && Number.isFinite(extreme)) {
+        let best = Infinity;
+        for (const f of INT4_SCALE_FRACTIONS) {
+          const s = roundScale((f * extreme) / -INT4_ZERO_POINT);
+          let err = 0;
+          for (let k = start; k < end; k++) {
+            const v = weightAt(values, layout, k, n, K, N);
+            err += ((clamp(roundHalfEven(v / s) + INT4_ZERO_POINT, 0, 15) - INT4_ZERO_POINT) * s - v) ** 2;
+          }
+          if (err < best) {
+            best = err;
+            scale = s;
+          }
+        }
+      }
       scales[n * blocks + b] = scale;
       q.fill(INT4_ZERO_POINT);
       for (let k = start; k < end; k++) q[k - start] = clamp(roundHalfEven(weightAt(values, layout, k, n, K, N) / scale) + INT4_ZERO_POINT, 0, 15);

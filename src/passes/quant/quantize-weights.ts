@@ -17,7 +17,9 @@ export const QUANT_LINEAR = "quant.Linear";
 /**
  * How codegen computes a quant.Linear, chosen from the target here so lowering needs no target:
  *  - dynamic-quantize-matmul: com.microsoft DynamicQuantizeMatMul (ONNX Runtime CPU only):
- *    int8 weights with per-column scales, activations quantized to uint8 per call.
+ *    symmetric int8 weights with per-column scales, activations quantized to uint8 per call
+ *    (ONNX Runtime's own default, QInt8 weights; on x86 CPUs without VNNI its u8·s8 kernel can
+ *    saturate on rare large pairs — ONNX Runtime documents the same caveat).
  *  - qdq: standard DequantizeLinear (per-axis, opset 13+) of the int8 weight, then MatMul in
  *    float: weight-only quantization that any runtime reads (portable, CUDA).
  *  - matmul-nbits: com.microsoft MatMulNBits, 4-bit block-wise (CPU and CUDA).
@@ -112,6 +114,7 @@ function quantizeRules(module: IrModule, ctx: PassContext, refuseInt4: (owner: s
     const x = m.root.inputs[0]!;
     const w = m.root.inputs[1]!;
     if (x.type.dtype !== "f32") return `its input is ${x.type.dtype}; the quantized kernels take f32`;
+    if (x.type.shape.length < 2) return "its input is a vector; the quantized kernels take a matrix or a batch of them";
     if (w.type.dtype !== "f32") return `its weight is ${w.type.dtype}, not f32`;
     if (g.outputs.some((o) => o.value === w)) return "its weight is also a graph output";
     const other = w.uses.find((u) => !isCandidateUse(u));

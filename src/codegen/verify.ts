@@ -1,0 +1,226 @@
+// `vlmc compile --verify`: a differential check of what a compile wrote. The same models are
+// compiled again as plainly as possible (no passes, portable target, fp32, same weights and seed),
+// both versions run in onnxruntime on the same seeded random inputs, and every output is compared:
+// max abs error relative to the output's scale where the passes promise the same numbers, cosine
+// similarity where quantization or reduced precision promise only close ones.
+
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import * as ort from "onnxruntime-node";
+import { diagnostic, type Diagnostic } from "../diagnostics/diagnostic.js";
+import { createPassManager } from "../passes/index.js";
+import { compile, type CompiledFile, type CompileOptions, type CompileResult } from "./compile.js";
+import { float16ToFloat32 } from "./float-convert.js";
+import { namedRng } from "./init.js";
+import { decodeOnnxModel } from "./onnx-writer.js";
+
+/** fp32 pipelines: the largest |optimized − reference| may be this fraction of the largest |reference|. */
+export const DEFAULT_EXACT_TOLERANCE = 1e-4;
+/** Quantized or reduced-precision pipelines: the least cosine similarity to the reference. */
+export const DEFAULT_COSINE_TOLERANCE = 0.99;
+
+/** Passes whose changes make outputs close to the reference rather than equal to it. */
+const APPROXIMATE_PASSES = new Set(["quantize-weights", "convert-precision"]);
+
+/** Symbolic sizes of the random inputs: token counts (T, Tq, T_text…) get a few tokens, others 1 — as `vlmc run`. */
+const TOKEN_SIZE = 8;
+
+export interface VerifyOptions {
+  /**
+   * The threshold of whichever metric a model is judged by: the relative max abs error of an
+   * exact pipeline (default 1e-4), or the least cosine similarity of an approximate one (0.99).
+   */
+  readonly tolerance?: number;
+}
+
+export interface OutputComparison {
+  readonly model: string;
+  readonly graph: string;
+  readonly output: string;
+  readonly shape: readonly number[];
+  readonly metric: "max-abs" | "cosine";
+  readonly maxAbsError: number;
+  /** The largest |reference value|: what the max abs error is relative to. */
+  readonly scale: number;
+  readonly relativeError: number;
+  readonly cosine: number;
+  readonly threshold: number;
+  readonly ok: boolean;
+}
+
+export interface VerifyReport {
+  readonly comparisons: readonly OutputComparison[];
+  /** Failures to build the reference or to run either version. */
+  readonly diagnostics: readonly Diagnostic[];
+  readonly ok: boolean;
+}
+
+/** Largest error, scale and cosine similarity of two equally long tensors. */
+export function compareTensors(reference: ArrayLike<number>, actual: ArrayLike<number>): { maxAbsError: number; scale: number; relativeError: number; cosine: number } {
+  let maxAbsError = 0;
+  let scale = 0;
+  let dot = 0;
+  let refNorm = 0;
+  let actNorm = 0;
+  for (let i = 0; i < reference.length; i++) {
+    const r = reference[i]!;
+    const a = actual[i]!;
+    const diff = Math.abs(a - r);
+    // A NaN anywhere is an error of its own: it must never compare as small.
+    maxAbsError = Number.isNaN(diff) ? NaN : Math.max(maxAbsError, diff);
+    scale = Math.max(scale, Math.abs(r));
+    dot += r * a;
+    refNorm += r * r;
+    actNorm += a * a;
+  }
+  const cosine = refNorm === 0 && actNorm === 0 ? 1 : refNorm === 0 || actNorm === 0 ? 0 : dot / Math.sqrt(refNorm * actNorm);
+  return { maxAbsError, scale, relativeError: scale > 0 ? maxAbsError / scale : maxAbsError, cosine };
+}
+
+/** Evaluates a dim_param the compiler wrote (`B`, `B*N`, `2*T + 1`, `T - 1`) at the verification sizes. */
+export function evalDimParam(text: string): number {
+  let total = 0;
+  for (const [, sign, term] of text.replace(/\s+/g, "").matchAll(/([+-]?)([^+-]+)/g)) {
+    const value = term!.split("*").reduce((p, f) => p * (/^\d+$/.test(f) ? Number(f) : /^T/.test(f) ? TOKEN_SIZE : 1), 1);
+    total += sign === "-" ? -value : value;
+  }
+  return Math.max(total, 1);
+}
+
+const ELEM_TYPES: Record<number, ort.Tensor.Type> = { 1: "float32", 2: "uint8", 3: "int8", 6: "int32", 7: "int64", 9: "bool", 10: "float16" };
+
+/** Seeded inputs of a model: normal floats, ids below the table they index (else 0/1), booleans. */
+function randomInputs(modelPath: string, seed: number): Record<string, ort.Tensor> {
+  const graph = decodeOnnxModel(fs.readFileSync(modelPath)).graph!;
+  const tables = new Map((graph.initializer ?? []).map((t) => [t.name!, Number(t.dims?.[0] ?? 0)]));
+  const feeds: Record<string, ort.Tensor> = {};
+  for (const input of graph.input ?? []) {
+    const name = input.name!;
+    const tensor = input.type?.tensorType;
+    const type = ELEM_TYPES[tensor?.elemType ?? 0];
+    const dims = (tensor?.shape?.dim ?? []).map((d) => (d.dimParam ? evalDimParam(d.dimParam) : Number(d.dimValue ?? 1)));
+    const n = dims.reduce((a, d) => a * d, 1);
+    const rng = namedRng(`input:${name}`, seed);
+    const rows = (graph.node ?? []).flatMap((node) => (node.opType === "Gather" && node.input?.[1] === name && tables.has(node.input[0] ?? "") ? [tables.get(node.input[0]!)!] : []));
+    const bound = rows.length > 0 ? Math.min(...rows) : 2;
+    if (type === "float32") feeds[name] = new ort.Tensor("float32", Float32Array.from({ length: n }, () => rng.normal()), dims);
+    else if (type === "int64") feeds[name] = new ort.Tensor("int64", BigInt64Array.from({ length: n }, () => BigInt(rng.below(bound))), dims);
+    else if (type === "int32") feeds[name] = new ort.Tensor("int32", Int32Array.from({ length: n }, () => rng.below(bound)), dims);
+    else if (type === "bool") feeds[name] = new ort.Tensor("bool", Uint8Array.from({ length: n }, () => rng.below(2)), dims);
+    else throw new Error(`input "${name}" has an element type verification cannot make random values of`);
+  }
+  return feeds;
+}
+
+function numbers(t: ort.Tensor): ArrayLike<number> {
+  if (t.type === "int64" || t.type === "uint64") return Array.from(t.data as BigInt64Array, Number);
+  if (t.type === "float16") return float16ToFloat32(t.data as Uint16Array);
+  if (t.type === "bool") return Array.from(t.data as Uint8Array);
+  return t.data as ArrayLike<number>;
+}
+
+async function runModel(file: string, feeds: Record<string, ort.Tensor>): Promise<Record<string, ort.Tensor>> {
+  const session = await ort.InferenceSession.create(file);
+  try {
+    const wanted = Object.fromEntries(session.inputNames.map((n) => [n, feeds[n]!]));
+    return (await session.run(wanted)) as Record<string, ort.Tensor>;
+  } finally {
+    await session.release();
+  }
+}
+
+/** Every pass switched off: the reference is the graph as elaborated. */
+function noPasses(): string[] {
+  return createPassManager()
+    .list()
+    .map((p) => `-${p.name}`);
+}
+
+/**
+ * Compares the files of `compiled` (made by compile(paths, options)) against a reference compile
+ * of the same models with no passes, portable target and fp32. The inputs are seeded by
+ * `options.seed`, as are parameters without a checkpoint, so both versions hold the same weights.
+ */
+export async function verifyCompiled(paths: readonly string[], options: CompileOptions, compiled: CompileResult, settings: VerifyOptions = {}): Promise<VerifyReport> {
+  const diagnostics: Diagnostic[] = [];
+  const comparisons: OutputComparison[] = [];
+  const temp = fs.mkdtempSync(path.join(os.tmpdir(), "vlmc-verify-"));
+  try {
+    const reference = await compile(paths, {
+      ...options,
+      out: temp,
+      target: "portable",
+      passes: noPasses(),
+      quantize: undefined,
+      precision: undefined,
+      printIrAfter: undefined,
+      printIr: undefined,
+      onProgress: undefined,
+      emit: "onnx",
+    });
+    diagnostics.push(...reference.diagnostics.filter((d) => d.severity === "error"));
+    if (!reference.ok) return { comparisons, diagnostics, ok: false };
+    const refFiles = new Map(reference.files.map((f) => [`${f.model}/${f.graph}`, f]));
+    const seed = options.seed ?? 0;
+    for (const file of compiled.files) {
+      const ref = refFiles.get(`${file.model}/${file.graph}`);
+      if (!ref) {
+        diagnostics.push(diagnostic("VLM4007", `verify: no reference for graph ${file.graph} of model ${file.model}`));
+        continue;
+      }
+      const report = compiled.passReports.find((r) => r.module === file.model);
+      const approximate = report?.runs.some((r) => r.changed && APPROXIMATE_PASSES.has(r.pass)) ?? false;
+      comparisons.push(...(await compareFile(file, ref, seed, approximate, settings, diagnostics)));
+    }
+  } finally {
+    fs.rmSync(temp, { recursive: true, force: true });
+  }
+  return { comparisons, diagnostics, ok: diagnostics.length === 0 && comparisons.every((c) => c.ok) };
+}
+
+async function compareFile(file: CompiledFile, ref: CompiledFile, seed: number, approximate: boolean, settings: VerifyOptions, diagnostics: Diagnostic[]): Promise<OutputComparison[]> {
+  let expected: Record<string, ort.Tensor>;
+  let actual: Record<string, ort.Tensor>;
+  try {
+    const feeds = randomInputs(ref.path, seed);
+    expected = await runModel(ref.path, feeds);
+    actual = await runModel(file.path, feeds);
+  } catch (e) {
+    const message = e instanceof Error ? e.message : String(e);
+    // Verification runs on ONNX Runtime's CPU provider, which has no bf16 kernels for most ops.
+    const hint = /Could not find an implementation/.test(message) ? "verification runs on the CPU provider; a graph for a GPU provider (bf16) cannot be verified here" : undefined;
+    diagnostics.push(diagnostic("VLM4007", `verify: onnxruntime failed on graph ${file.graph} of model ${file.model}: ${message}`, undefined, hint ? { hint } : {}));
+    return [];
+  }
+  const metric = approximate ? "cosine" : "max-abs";
+  const threshold = settings.tolerance ?? (approximate ? DEFAULT_COSINE_TOLERANCE : DEFAULT_EXACT_TOLERANCE);
+  return Object.entries(expected).map(([output, r]) => {
+    const a = actual[output];
+    if (!a || a.dims.join(",") !== r.dims.join(",")) {
+      diagnostics.push(diagnostic("VLM4007", `verify: output ${output} of graph ${file.graph} is [${a?.dims.join(", ") ?? "missing"}], the reference [${r.dims.join(", ")}]`));
+      return { model: file.model, graph: file.graph, output, shape: [...r.dims], metric, maxAbsError: NaN, scale: NaN, relativeError: NaN, cosine: NaN, threshold, ok: false };
+    }
+    const c = compareTensors(numbers(r), numbers(a));
+    const ok = metric === "cosine" ? c.cosine >= threshold : c.relativeError <= threshold;
+    return { model: file.model, graph: file.graph, output, shape: [...r.dims], metric, ...c, threshold, ok };
+  });
+}
+
+const g = (x: number): string => (Number.isNaN(x) ? "NaN" : x === 0 ? "0" : Math.abs(x) >= 1e-3 && Math.abs(x) < 1e4 ? String(Number(x.toPrecision(4))) : x.toExponential(2));
+
+/** The comparisons as a table, one row per output, for `vlmc compile --verify`. */
+export function renderVerifyReport(report: VerifyReport): string {
+  const rows = [["model", "graph", "output", "shape", "max abs err", "scale", "rel err", "cosine", "threshold", "result"]];
+  for (const c of report.comparisons) {
+    const cosine = Number.isNaN(c.cosine) ? "NaN" : c.cosine.toFixed(6);
+    const threshold = c.metric === "cosine" ? `cos ≥ ${c.threshold}` : `rel ≤ ${g(c.threshold)}`;
+    rows.push([c.model, c.graph, c.output, `[${c.shape.join(", ")}]`, g(c.maxAbsError), g(c.scale), g(c.relativeError), cosine, threshold, c.ok ? "ok" : "FAIL"]);
+  }
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  const right = [false, false, false, false, true, true, true, true, false, false];
+  const line = (r: string[]) => r.map((c, i) => (right[i] ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join("  ").trimEnd();
+  const failed = report.comparisons.filter((c) => !c.ok).length;
+  const summary = report.ok ? `verify: ${report.comparisons.length} output${report.comparisons.length === 1 ? "" : "s"} match the unoptimized fp32 reference` : `verify: FAILED (${failed} of ${report.comparisons.length} output${report.comparisons.length === 1 ? "" : "s"} outside the threshold${report.diagnostics.length > 0 ? `, ${report.diagnostics.length} error${report.diagnostics.length === 1 ? "" : "s"}` : ""})`;
+  return [rows.map(line).join("\n"), summary].join("\n");
+}
