@@ -34,6 +34,7 @@ import {
   environmentBlock,
   listOption,
   load1,
+  memAvailable,
   mmm,
   onnxInfo,
   opDiff,
@@ -54,6 +55,7 @@ const LARGE_RUNS = option("--large-runs", 5); // models over 100 GFLOP
 const WARMUP = option("--warmup", 2);
 const LOADS = option("--loads", 3);
 const THREADS = option("--threads", 2);
+const SPIN = option("--spin", false);
 const REBUILD = option("--rebuild", false);
 const RECOMPILE = option("--recompile", false);
 const full = MODELS.length === ALL.length && MODELS.every((m) => ALL.includes(m));
@@ -64,7 +66,17 @@ const env = environment();
 const log = (...a) => console.error(`[inference ${new Date().toISOString().slice(11, 19)} load ${load1().toFixed(2)}]`, ...a);
 
 function sessionOptions(level) {
-  return { executionProviders: ["cpu"], intraOpNumThreads: THREADS, interOpNumThreads: 1, executionMode: "sequential", graphOptimizationLevel: level };
+  return {
+    executionProviders: ["cpu"],
+    intraOpNumThreads: THREADS,
+    interOpNumThreads: 1,
+    executionMode: "sequential",
+    graphOptimizationLevel: level,
+    // Without --spin, intra-op threads block instead of spinning when idle: on a shared 2-core
+    // machine, the spinning threads of the session that just ran (and other processes) otherwise
+    // steal the cores from the next one, which made interleaved figures swing by ±30%.
+    ...(SPIN ? {} : { extra: { session: { intra_op: { allow_spinning: "0" } } } }),
+  };
 }
 
 async function createTimed(file, level) {
@@ -228,7 +240,8 @@ async function measureModel(name) {
   const feeds = { [meta.input.name]: new ort.Tensor("float32", input.data, input.shape) };
   const runs = flops !== undefined && flops > 100e9 ? LARGE_RUNS : RUNS;
   const totalBytes = sessions.reduce((a, s) => a + fs.statSync(s.file).size, 0);
-  const interleaved = totalBytes < 3e9;
+  // All sessions open at once need about twice their files' size (weights plus prepacked copies).
+  const interleaved = totalBytes * 2.5 < memAvailable();
   for (const s of sessions) {
     s.runMs = [];
     s.loads = [];
@@ -314,8 +327,8 @@ function report(results, peaks) {
   lines.push("");
   lines.push(
     environmentBlock(env, [
-      `Sessions: onnxruntime-node ${env.ort}, CPU execution provider, ${THREADS} intra-op threads, 1 inter-op thread, sequential; graphOptimizationLevel "all" unless marked "disabled". Batch 1.`,
-      `Method: ${WARMUP} warm-up runs per session, then ${RUNS} rounds (${LARGE_RUNS} for models over 100 GFLOP); within a round every session runs once, in turn, so that load changes fall on all alike, and the ratio to the peer is taken per round (median, min–max over rounds). Where the models are too large to hold at once, sessions run one after another and the ratio is of medians. Load time: InferenceSession.create from the file, ${LOADS} times per session, round-robin.`,
+      `Sessions: onnxruntime-node ${env.ort}, CPU execution provider, ${THREADS} intra-op threads, 1 inter-op thread, sequential; graphOptimizationLevel "all" unless marked "disabled"; ${SPIN ? "intra-op threads spin when idle (ORT's default)" : "session.intra_op.allow_spinning = 0 for every session (idle threads block; with ORT's default spinning, the threads of the session that just ran steal this shared 2-core machine from the next one)"}. Batch 1.`,
+      `Method: ${WARMUP} warm-up runs per session, then ${RUNS} rounds (${LARGE_RUNS} for models over 100 GFLOP); within a round every session runs once, in turn, so that load changes fall on all alike, and the ratio to the peer is taken per round (median, min–max over rounds). Where the sessions would not fit in memory at once (2.5× their files' size against MemAvailable), they run one after another and the ratio is of medians. Load time: InferenceSession.create from the file, ${LOADS} times per session, round-robin.`,
       "Peer: the same architecture in PyTorch with the same random weights (bench/peers.py: torchvision where it has the model, else the HF-structured modules of scripts/parity/mirrors.py), exported by torch.onnx.export at opset 17 with a dynamic batch axis and constant folding.",
       "Agreement: the output against the peer's output in onnxruntime (max abs error; cosine similarity), and in parentheses against PyTorch's own fp32 output.",
       "GFLOP/s: the model's FLOPs (vlmc summary, 2 per multiply-add) over the median latency; % of peak against the fp32 MatMul peak below (int8/int4 variants: against the MatMulInteger peak).",

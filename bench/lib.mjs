@@ -55,6 +55,12 @@ export function stats(xs) {
   return { median: median(xs), min: Math.min(...xs), max: Math.max(...xs), n: xs.length };
 }
 
+/** MemAvailable from /proc/meminfo, in bytes (os.freemem() where it cannot be read). */
+export function memAvailable() {
+  const m = readText("/proc/meminfo").match(/MemAvailable:\s+(\d+) kB/);
+  return m ? Number(m[1]) * 1024 : os.freemem();
+}
+
 export function load1() {
   return os.loadavg()[0];
 }
@@ -106,6 +112,7 @@ export function sig(x, digits = 3) {
 /** "median (min–max)" of a stats object, scaled. */
 export function mmm(s, scale = 1, digits = 3) {
   if (!s || !Number.isFinite(s.median)) return "–";
+  if (s.n === 1) return sig(s.median * scale, digits);
   return `${sig(s.median * scale, digits)} (${sig(s.min * scale, digits)}–${sig(s.max * scale, digits)})`;
 }
 
