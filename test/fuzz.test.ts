@@ -17,6 +17,7 @@
 // VLM9001, exit code 0 or 1 agreeing with the diagnostics, the JSON parses, and every span (of a
 // diagnostic, a related note, or an AST node) lies inside its file.
 
+import type { JsonDiagnostic } from "../src/diagnostics/render.js";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -692,18 +693,7 @@ async function runCase(index: number): Promise<Failure | undefined> {
   return problems.length > 0 ? { index, mutant: m, problems } : undefined;
 }
 
-interface JsonDiag {
-  code: string;
-  severity: string;
-  message: string;
-  file: string | null;
-  line: number | null;
-  column: number | null;
-  endLine: number | null;
-  endColumn: number | null;
-}
-
-function jsonProblems(diags: JsonDiag[], mutantFile: string, mutantText: string): string[] {
+function jsonProblems(diags: JsonDiagnostic[], mutantFile: string, mutantText: string): string[] {
   const problems: string[] = [];
   diags.forEach((d, i) => {
     const where = `JSON diagnostic #${i} ${d.code} "${d.message}"`;
