@@ -14,6 +14,7 @@ import type { LoadOptions, Program } from "../parser/program.js";
 import { encodeFloats, initialValues } from "./init.js";
 import { lowerGraph, type LowerOptions } from "./lower.js";
 import { evaluatePrecomputed } from "./precompute.js";
+import { ScratchRing } from "./scratch.js";
 import { targetLowerings } from "./targets.js";
 import { createPassManager, printModule, type PassReport, type Precision, type QuantizeMode, type Target } from "../passes/index.js";
 import { writeOnnxModel, type OnnxModel } from "./onnx-writer.js";
@@ -165,7 +166,10 @@ export async function compile(paths: readonly string[], options: CompileOptions 
       const weights = loadWeights(module, [...declaredWeightSources(module, file), ...specs], (d) => diagnostics.push(d));
       if (!weights) continue;
       opened.push(weights);
-      const paramBytes = (p: Param) => encodeFloats(weights.values(p) ?? initialValues(p, seed), p.type.dtype);
+      // Each tensor is read (or drawn) and transposed into reused memory, alive until it is written.
+      const reads = new ScratchRing();
+      const paramBytes = (p: Param) => encodeFloats(weights.values(p, reads.take) ?? initialValues(p, seed, reads.take), p.type.dtype);
+      const transposes = new ScratchRing();
       for (const graph of module.graphs) {
         const target = outputPath(options.out, modules.length, module.name, module.graphs.length, graph.name);
         if (typeof target !== "string") {
@@ -173,9 +177,9 @@ export async function compile(paths: readonly string[], options: CompileOptions 
           break;
         }
         try {
-          const lowerOptions: LowerOptions = { paramBytes, location, metadata, target: options.target ?? "portable", targetLowerings: targetLowerings(options.target ?? "portable") };
+          const lowerOptions: LowerOptions = { paramBytes, allocate: transposes.take, location, metadata, target: options.target ?? "portable", targetLowerings: targetLowerings(options.target ?? "portable") };
           const precomputed = await evaluatePrecomputed(module, graph, lowerOptions);
-          const onnx = lowerGraph(module, graph, { ...lowerOptions, precomputed: (name) => precomputed.get(name)! });
+          const onnx = lowerGraph(module, graph, { ...lowerOptions, precomputed: (name) => precomputed.get(name)!() });
           planned.push({ model: module.name, graph: graph.name, path: target, onnx });
         } catch (e) {
           if (!(e instanceof DiagnosticError)) throw e;

@@ -48,6 +48,24 @@ describe("initialValues", () => {
 });
 
 describe("Rng", () => {
+  it("draws normals with the right tails, fillNormal giving normal()'s sequence", () => {
+    const n = 1 << 20;
+    const values = new Float32Array(n);
+    new Rng(3).fillNormal(values, 0, 1);
+    const { mean, std } = moments(values);
+    expect(Math.abs(mean)).toBeLessThan(0.005);
+    expect(Math.abs(std - 1)).toBeLessThan(0.005);
+    // Beyond 3σ and 4σ (the ziggurat's wedges and its tail past 3.44): 0.27% and 0.0063%.
+    const beyond = (t: number) => values.filter((v) => Math.abs(v) > t).length / n;
+    expect(beyond(3)).toBeGreaterThan(0.0024);
+    expect(beyond(3)).toBeLessThan(0.003);
+    expect(beyond(4)).toBeGreaterThan(0.00004);
+    expect(beyond(4)).toBeLessThan(0.00009);
+    const one = new Rng(3);
+    expect(Float32Array.from({ length: 1000 }, () => one.normal())).toEqual(values.subarray(0, 1000));
+  });
+
+
   it("is xoshiro128** seeded through splitmix32, stable across releases", () => {
     // Pinned so a change to the generator (which would change every compiled model) is noticed.
     const r = new Rng(fnv1a("x"));

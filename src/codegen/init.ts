@@ -7,6 +7,7 @@ import { InternalError } from "../diagnostics/diagnostic.js";
 import type { Initializer, Param } from "../ir/graph.js";
 import type { DType } from "../ir/types.js";
 import { float32ToBfloat16, float32ToFloat16 } from "./float-convert.js";
+import { freshBytes, type Allocate } from "./scratch.js";
 
 /** 32-bit FNV-1a over the UTF-8 bytes of `text`. */
 export function fnv1a(text: string): number {
@@ -27,7 +28,6 @@ export class Rng {
   private s1: number;
   private s2: number;
   private s3: number;
-  private spare: number | undefined;
 
   constructor(seed: number) {
     let x = seed >>> 0;
@@ -57,41 +57,48 @@ export class Rng {
     return result;
   }
 
-  /** Uniform in the open interval (0, 1): never 0, so log() in Box–Muller stays finite. */
+  /** Uniform in the open interval (0, 1): never 0, so log() stays finite. */
   uniform(): number {
     return (this.nextU32() + 0.5) / 4294967296;
   }
 
-  /** Standard normal by Box–Muller; the second value of each pair is kept for the next call. */
+  /** Standard normal (see ZIGGURAT). */
   normal(): number {
-    if (this.spare !== undefined) {
-      const s = this.spare;
-      this.spare = undefined;
-      return s;
-    }
-    const r = Math.sqrt(-2 * Math.log(this.uniform()));
-    const theta = 2 * Math.PI * this.uniform();
-    this.spare = r * Math.sin(theta);
-    return r * Math.cos(theta);
+    const hz = this.nextU32() | 0;
+    const strip = hz & 127;
+    return Math.abs(hz) < ZIGGURAT.k[strip]! ? hz * ZIGGURAT.w[strip]! : this.normalOutside(hz, strip);
   }
 
-  /**
-   * Fills `out` with mean + std·N(0, 1): the same values, in the same order, as repeated normal()
-   * calls, computed a pair at a time without the per-call spare (several times faster on big tensors).
-   */
+  /** Fills `out` with mean + std·N(0, 1): the same values, in the same order, as repeated normal() calls. */
   fillNormal(out: Float32Array, mean: number, std: number): void {
-    let i = 0;
-    if (this.spare !== undefined && out.length > 0) {
-      out[i++] = mean + std * this.spare;
-      this.spare = undefined;
+    const { k, w } = ZIGGURAT;
+    for (let i = 0; i < out.length; i++) {
+      const hz = this.nextU32() | 0;
+      const strip = hz & 127;
+      out[i] = mean + std * (Math.abs(hz) < k[strip]! ? hz * w[strip]! : this.normalOutside(hz, strip));
     }
-    for (; i + 1 < out.length; i += 2) {
-      const r = Math.sqrt(-2 * Math.log(this.uniform()));
-      const theta = 2 * Math.PI * this.uniform();
-      out[i] = mean + std * r * Math.cos(theta);
-      out[i + 1] = mean + std * r * Math.sin(theta);
+  }
+
+  /** The ziggurat's rare path (about 1 draw in 100): a wedge, or the tail beyond R. */
+  private normalOutside(hz: number, strip: number): number {
+    const { k, w, f } = ZIGGURAT;
+    for (;;) {
+      const x = hz * w[strip]!;
+      if (strip === 0) {
+        // Marsaglia's tail method: exact beyond R.
+        let tx: number;
+        let ty: number;
+        do {
+          tx = -Math.log(this.uniform()) / ZIGGURAT_R;
+          ty = -Math.log(this.uniform());
+        } while (ty + ty < tx * tx);
+        return hz > 0 ? ZIGGURAT_R + tx : -ZIGGURAT_R - tx;
+      }
+      if (f[strip]! + this.uniform() * (f[strip - 1]! - f[strip]!) < Math.exp(-0.5 * x * x)) return x;
+      hz = this.nextU32() | 0;
+      strip = hz & 127;
+      if (Math.abs(hz) < k[strip]!) return hz * w[strip]!;
     }
-    if (i < out.length) out[i] = mean + std * this.normal();
   }
 
   /** Uniform integer in [0, n). */
@@ -99,6 +106,42 @@ export class Rng {
     return Math.floor(this.uniform() * n);
   }
 }
+
+/** Where the ziggurat's base strip ends and its tail begins (128 strips). */
+const ZIGGURAT_R = 3.442619855899;
+
+/**
+ * Marsaglia and Tsang's ziggurat for the normal distribution (J. Stat. Softw. 5(8), 2000), 128
+ * strips, on 32-bit draws: one draw, a compare and a multiply for 99% of the values, about 7 times
+ * the speed of Box–Muller in JavaScript, which made random initialisation the slowest part of a
+ * full-size compile. The strip index reuses the low 7 bits of the draw, as in the paper; that
+ * slight dependence is immaterial for initial weights and random test inputs. The tables are
+ * computed with Math.exp/log/sqrt, which V8 computes identically on every platform.
+ */
+const ZIGGURAT = (() => {
+  const k = new Float64Array(128);
+  const w = new Float64Array(128);
+  const f = new Float64Array(128);
+  const m1 = 2 ** 31;
+  const area = 9.91256303526217e-3;
+  let d = ZIGGURAT_R;
+  let t = d;
+  const q = area / Math.exp(-0.5 * d * d);
+  k[0] = (d / q) * m1;
+  k[1] = 0;
+  w[0] = q / m1;
+  w[127] = d / m1;
+  f[0] = 1;
+  f[127] = Math.exp(-0.5 * d * d);
+  for (let i = 126; i >= 1; i--) {
+    d = Math.sqrt(-2 * Math.log(area / d + Math.exp(-0.5 * d * d)));
+    k[i + 1] = (d / t) * m1;
+    t = d;
+    f[i] = Math.exp(-0.5 * d * d);
+    w[i] = d / m1;
+  }
+  return { k, w, f };
+})();
 
 function rotl(x: number, k: number): number {
   return (x << k) | (x >>> (32 - k));
@@ -116,9 +159,10 @@ function elementCount(p: Param): number {
   }, 1);
 }
 
-/** The initial values of a parameter as float32, following its declared initializer. */
-export function initialValues(p: Param, seed: number): Float32Array {
-  const out = new Float32Array(elementCount(p));
+/** The initial values of a parameter as float32, following its declared initializer, in memory from `allocate`. */
+export function initialValues(p: Param, seed: number, allocate: Allocate = freshBytes): Float32Array {
+  const n = elementCount(p);
+  const out = new Float32Array(allocate(n * 4).buffer, 0, n);
   fill(out, p.init, () => namedRng(p.name, seed));
   return out;
 }
@@ -126,6 +170,7 @@ export function initialValues(p: Param, seed: number): Float32Array {
 function fill(out: Float32Array, init: Initializer, rng: () => Rng): void {
   switch (init.kind) {
     case "zeros":
+      out.fill(0); // reused memory is not zeroed
       return;
     case "ones":
       out.fill(1);

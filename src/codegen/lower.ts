@@ -21,6 +21,8 @@ import type { Target } from "../passes/pass.js";
 import { VERSION } from "../version.js";
 import { encodeValues, fail, float, int, ints, OnnxEmitter, ONNX_TYPE_CODES, onnxDataType } from "./emitter.js";
 import { lowerAttention } from "./lower-attention.js";
+import { transposeBytes } from "./layout.js";
+import type { Allocate } from "./scratch.js";
 import type { OnnxAttribute, OnnxModel, OnnxValueInfo } from "./onnx-writer.js";
 import { relativePositionBuckets } from "./tables.js";
 import { assertTargetOps, domainVersion } from "./target-ops.js";
@@ -29,8 +31,13 @@ export const PORTABLE_OPSET = 17;
 export const PORTABLE_IR_VERSION = 8;
 
 export interface LowerOptions {
-  /** A parameter's little-endian bytes in its IR layout and dtype; called lazily, once per write. */
+  /**
+   * A parameter's little-endian bytes in its IR layout and dtype; called lazily, once per write.
+   * The result is only read before the next call but one (it may live in a ScratchRing).
+   */
   readonly paramBytes: (p: Param) => Uint8Array;
+  /** Memory for weights transposed at build time, with the lifetime of paramBytes' results (default: fresh). */
+  readonly allocate?: Allocate;
   /** `file:line:col` of a span, for doc strings. */
   readonly location: (span: Span) => string;
   /** Model-level metadata added to every graph's model (source hash…). */
@@ -250,16 +257,6 @@ function valueInfo(name: string, type: TensorType, what: string, span?: Span): O
   return { name, dataType: onnxDataType(type.dtype, what, span), dims: type.shape.map((d) => (typeof d === "number" ? d : dimToString(d))) };
 }
 
-/** Row-major [rows, cols] → [cols, rows] on the raw bytes of 2- or 4-byte elements (parameters are floats). */
-function transposeBytes(bytes: Uint8Array, rows: number, cols: number, size: number): Uint8Array {
-  const Word = size === 4 ? Uint32Array : Uint16Array;
-  const aligned = bytes.byteOffset % size === 0 ? bytes : bytes.slice();
-  const src = new Word(aligned.buffer as ArrayBuffer, aligned.byteOffset, aligned.byteLength / size);
-  const out = new Word(src.length);
-  for (let r = 0; r < rows; r++) for (let col = 0; col < cols; col++) out[col * rows + r] = src[r * cols + col]!;
-  return new Uint8Array(out.buffer);
-}
-
 /** Lowers one graph of a module; user-facing limits of the target throw DiagnosticError. */
 export function lowerGraph(module: IrModule, graph: Graph, options: LowerOptions): OnnxModel {
   const names = new Map<Value, string>();
@@ -305,7 +302,7 @@ export function lowerGraph(module: IrModule, graph: Graph, options: LowerOptions
     if (onlyLinear) {
       const [rows, cols] = dims as [number, number];
       transposed.add(p.name);
-      e.initializer(p.name, dataType, [cols, rows], () => transposeBytes(options.paramBytes(p), rows, cols, DTYPE_BYTES[p.type.dtype]));
+      e.initializer(p.name, dataType, [cols, rows], () => transposeBytes(options.paramBytes(p), rows, cols, DTYPE_BYTES[p.type.dtype], options.allocate));
     } else e.initializer(p.name, dataType, dims, () => options.paramBytes(p));
   }
 

@@ -11,6 +11,7 @@ import {
   type OnnxTensor,
   type WriteOptions,
 } from "./onnx-writer.js";
+import { ScratchRing } from "./scratch.js";
 
 const folders: string[] = [];
 function tempFolder(): string {
@@ -75,7 +76,48 @@ async function runTiny(file: string): Promise<{ data: number[]; dims: readonly n
   }
 }
 
+/** Tensors whose bytes live in one ScratchRing, each filled with its own index when produced. */
+function ringModel(count: number, elements: (i: number) => number): OnnxModel {
+  const ring = new ScratchRing();
+  const initializers: OnnxTensor[] = Array.from({ length: count }, (_, i) => ({
+    name: `t${i}`,
+    dataType: "float32",
+    dims: [elements(i)],
+    bytes: () => {
+      const bytes = ring.take(elements(i) * 4);
+      new Float32Array(bytes.buffer, 0, elements(i)).fill(i);
+      return bytes;
+    },
+  }));
+  return { ...tinyModel(), nodes: [], inputs: [], outputs: [], initializers };
+}
+
+/** Each initializer's float32 values, whether inline or in `dir`'s external data file. */
+function storedValues(file: string): Map<string, number[]> {
+  const graph = decodeOnnxModel(fs.readFileSync(file)).graph!;
+  return new Map(
+    (graph.initializer ?? []).map((t) => {
+      const offset = Number(t.externalData?.find((e) => e.key === "offset")?.value ?? 0);
+      const length = Number(t.externalData?.find((e) => e.key === "length")?.value ?? 0);
+      const raw = t.externalData?.length ? fs.readFileSync(path.join(path.dirname(file), t.externalData.find((e) => e.key === "location")!.value!)).subarray(offset, offset + length) : t.rawData!;
+      return [t.name!, [...new Float32Array(Uint8Array.from(raw).buffer)]];
+    }),
+  );
+}
+
 describe("writeOnnxModel", () => {
+  it("keeps each tensor's bytes until written when producers reuse memory (one write in flight)", async () => {
+    const dir = tempFolder();
+    // Sizes straddle the 1 KiB inline threshold of external mode, so both paths alternate.
+    const elements = (i: number) => (i % 3 === 0 ? 100 : 4096 + i);
+    for (const externalData of ["never", "always"] as const) {
+      const file = path.join(dir, `${externalData}.onnx`);
+      await writeOnnxModel(file, ringModel(9, elements), { externalData });
+      const stored = storedValues(file);
+      for (let i = 0; i < 9; i++) expect(stored.get(`t${i}`), `${externalData} t${i}`).toEqual(new Array(elements(i)).fill(i));
+    }
+  });
+
   it("writes an inline model that onnxruntime runs with a symbolic batch", async () => {
     const dir = tempFolder();
     const file = path.join(dir, "tiny.onnx");

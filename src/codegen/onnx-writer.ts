@@ -1,6 +1,8 @@
 // Serialises a plain, IR-independent description of an ONNX model to disk:
-// deterministic bytes, optional external data streamed one tensor at a time,
-// and an all-or-nothing replacement of the destination files.
+// deterministic bytes, tensors streamed one at a time (inline or as external data),
+// and an all-or-nothing replacement of the destination files. Files are not fsync'ed: the
+// temporary name and rename keep a failed or killed compile from leaving a half-written model,
+// and flushing gigabytes to disk is the system's business, as it is for any compiler's output.
 
 import { randomBytes } from "node:crypto";
 import { open, rename, rm, type FileHandle } from "node:fs/promises";
@@ -24,7 +26,11 @@ export interface OnnxTensor {
   name: string;
   dataType: OnnxDataType;
   dims: number[];
-  /** Little-endian raw data; produced on demand and called at most once per write, so it may be computed lazily. */
+  /**
+   * Little-endian raw data; produced on demand and called at most once per write, so it may be
+   * computed lazily. Writers are done with the result before the call for the tensor after next,
+   * so it may live in memory that is reused then (see scratch.ts).
+   */
   bytes(): Uint8Array;
 }
 
@@ -177,46 +183,89 @@ function nodeProto(node: OnnxNode): onnx.INodeProto {
 }
 
 function encodeModel(model: OnnxModel, initializers: onnx.ITensorProto[]): Uint8Array {
+  return pb.ModelProto.encode({ ...modelFields(model), graph: { ...graphFields(model), initializer: initializers } }).finish();
+}
+
+/** Everything of the ModelProto but its graph. */
+function modelFields(model: OnnxModel): onnx.IModelProto {
   const metadata = Object.keys(model.metadata)
     .sort()
     .map((key) => ({ key, value: model.metadata[key] }));
-  return pb.ModelProto.encode({
+  return {
     irVersion: model.irVersion,
     opsetImport: model.opsetImports.map(({ domain, version }) => ({ domain, version })),
     producerName: model.producerName,
     producerVersion: model.producerVersion,
     ...(model.docString !== undefined ? { docString: model.docString } : {}),
     metadataProps: metadata,
-    graph: {
-      name: model.graphName,
-      node: model.nodes.map(nodeProto),
-      initializer: initializers,
-      input: model.inputs.map(valueInfo),
-      output: model.outputs.map(valueInfo),
-    },
-  }).finish();
+  };
 }
 
-function encodeInline(model: OnnxModel, onProgress?: WriteOptions["onProgress"]): Uint8Array {
+/** Everything of the GraphProto but its initializers. */
+function graphFields(model: OnnxModel): onnx.IGraphProto {
+  return {
+    name: model.graphName,
+    node: model.nodes.map(nodeProto),
+    input: model.inputs.map(valueInfo),
+    output: model.outputs.map(valueInfo),
+  };
+}
+
+// Field numbers of onnx.proto used in the hand-framed parts of an inline model.
+const MODEL_GRAPH = 7;
+const GRAPH_INITIALIZER = 5;
+const TENSOR_RAW_DATA = 9;
+
+/** The tag and length that open a length-delimited protobuf field. */
+function fieldHeader(field: number, length: number): Uint8Array {
+  const bytes = [(field << 3) | 2];
+  let rest = length;
+  for (; rest >= 0x80; rest = Math.floor(rest / 0x80)) bytes.push((rest % 0x80) | 0x80);
+  bytes.push(rest);
+  return Uint8Array.from(bytes);
+}
+
+/**
+ * An inline model as a list of pieces whose concatenation is the ModelProto, with each tensor's
+ * raw data left as a thunk: tensors are framed by hand (protobuf allows a message's fields in
+ * any order), so the raw bytes are never copied into an encoder's buffer and a writer can
+ * stream them one tensor at a time. The sizes come from the dims, before any bytes exist.
+ */
+function inlinePieces(model: OnnxModel): { pieces: (Uint8Array | OnnxTensor)[]; byteLength: number } {
   const total = totalInitializerBytes(model);
   if (total > INLINE_LIMIT_BYTES) {
     throw new Error(
       `initializers total ${total} bytes, over the ${INLINE_LIMIT_BYTES}-byte inline limit (protobuf caps messages at 2 GB): external data is required`,
     );
   }
-  let done = 0;
-  const initializers = model.initializers.map((t) => {
-    const rawData = tensorBytes(t);
-    done += rawData.byteLength;
-    onProgress?.(done, total);
-    return { ...tensorHeader(t), rawData };
-  });
-  return encodeModel(model, initializers);
+  const graphHead = pb.GraphProto.encode(graphFields(model)).finish();
+  const graphPieces: (Uint8Array | OnnxTensor)[] = [graphHead];
+  let graphLength = graphHead.byteLength;
+  for (const tensor of model.initializers) {
+    const header = pb.TensorProto.encode(tensorHeader(tensor)).finish();
+    const rawLength = byteSize(tensor);
+    const rawHeader = fieldHeader(TENSOR_RAW_DATA, rawLength);
+    const tensorLength = header.byteLength + rawHeader.byteLength + rawLength;
+    const framing = fieldHeader(GRAPH_INITIALIZER, tensorLength);
+    graphPieces.push(framing, header, rawHeader, tensor);
+    graphLength += framing.byteLength + tensorLength;
+  }
+  const head = pb.ModelProto.encode(modelFields(model)).finish();
+  const graphHeader = fieldHeader(MODEL_GRAPH, graphLength);
+  return { pieces: [head, graphHeader, ...graphPieces], byteLength: head.byteLength + graphHeader.byteLength + graphLength };
 }
 
 /** Encodes the model with every initializer embedded as raw_data. */
 export function encodeOnnxModel(model: OnnxModel): Uint8Array {
-  return encodeInline(model);
+  const { pieces, byteLength } = inlinePieces(model);
+  const out = new Uint8Array(byteLength);
+  let at = 0;
+  for (const piece of pieces) {
+    const bytes = piece instanceof Uint8Array ? piece : tensorBytes(piece);
+    out.set(bytes, at);
+    at += bytes.byteLength;
+  }
+  return out;
 }
 
 export function decodeOnnxModel(bytes: Uint8Array): onnx.ModelProto {
@@ -232,11 +281,56 @@ async function writeFully(handle: FileHandle, data: Uint8Array, position: number
   }
 }
 
-async function writeDurably(path: string, data: Uint8Array): Promise<void> {
+/**
+ * Keeps one write in flight while the caller computes the next tensor (the writes run on libuv's
+ * threads, so reading and transposing overlap with the kernel copying the previous tensor out).
+ * `next` returns once the previous write is done, so a caller may then reuse its memory.
+ */
+class WriteBehind {
+  private pending: Promise<void> = Promise.resolve();
+
+  constructor(private readonly handle: FileHandle) {}
+
+  async next(data: Uint8Array, position: number): Promise<void> {
+    await this.pending;
+    this.pending = writeFully(this.handle, data, position);
+    // A failure surfaces from the next call or drain(); until then it must not count as unhandled.
+    this.pending.catch(() => undefined);
+  }
+
+  drain(): Promise<void> {
+    return this.pending;
+  }
+}
+
+/** Streams an inline model into a new file; only one tensor's bytes are alive at a time. */
+async function writeInline(path: string, model: OnnxModel, onProgress: WriteOptions["onProgress"]): Promise<number> {
+  const { pieces, byteLength } = inlinePieces(model);
+  const total = totalInitializerBytes(model);
+  const handle = await open(path, "wx");
+  const written = new WriteBehind(handle);
+  try {
+    let at = 0;
+    let done = 0;
+    for (const piece of pieces) {
+      const bytes = piece instanceof Uint8Array ? piece : tensorBytes(piece);
+      await written.next(bytes, at);
+      at += bytes.byteLength;
+      if (piece instanceof Uint8Array) continue;
+      done += bytes.byteLength;
+      onProgress?.(done, total);
+    }
+    await written.drain();
+    return byteLength;
+  } finally {
+    await handle.close();
+  }
+}
+
+async function writeNew(path: string, data: Uint8Array): Promise<void> {
   const handle = await open(path, "wx");
   try {
     await writeFully(handle, data, 0);
-    await handle.sync();
   } finally {
     await handle.close();
   }
@@ -253,6 +347,7 @@ async function writeExternalData(
   const total = totalInitializerBytes(model);
   const initializers: onnx.ITensorProto[] = [];
   const handle = await open(path, "wx");
+  const written = new WriteBehind(handle);
   try {
     let end = 0;
     let done = 0;
@@ -262,15 +357,15 @@ async function writeExternalData(
       // onnxruntime's shape inference, which does not load external data, and an empty tensor's
       // aligned offset could lie past the end of the file. onnx's own converter uses 1 KiB too.
       if (raw.byteLength < inlineBelow) {
-        initializers.push({ ...tensorHeader(tensor), rawData: raw });
+        initializers.push({ ...tensorHeader(tensor), rawData: raw.slice() }); // raw's memory may be reused
         done += raw.byteLength;
         onProgress?.(done, total);
         continue;
       }
       const offset = Math.ceil(end / EXTERNAL_ALIGNMENT) * EXTERNAL_ALIGNMENT;
       // Padding is written explicitly so the file never depends on sparse-file support.
-      if (offset > end) await writeFully(handle, new Uint8Array(offset - end), end);
-      await writeFully(handle, raw, offset);
+      if (offset > end) await written.next(new Uint8Array(offset - end), end);
+      await written.next(raw, offset);
       end = offset + raw.byteLength;
       done += raw.byteLength;
       initializers.push({
@@ -284,7 +379,7 @@ async function writeExternalData(
       });
       onProgress?.(done, total);
     }
-    await handle.sync();
+    await written.drain();
     return { initializers, fileBytes: end };
   } finally {
     await handle.close();
@@ -315,17 +410,16 @@ export async function writeOnnxModel(path: string, model: OnnxModel, options: Wr
     if (external) {
       const { initializers, fileBytes } = await writeExternalData(tmpData, dataName, model, options.onProgress, options.inlineBelowBytes ?? DEFAULT_INLINE_BELOW_BYTES);
       const bytes = encodeModel(model, initializers);
-      await writeDurably(tmpModel, bytes);
+      await writeNew(tmpModel, bytes);
       await rename(tmpData, dataPath);
       await rename(tmpModel, path);
       return { modelBytes: bytes.byteLength, externalBytes: fileBytes, externalPath: dataPath };
     }
-    const bytes = encodeInline(model, options.onProgress);
-    await writeDurably(tmpModel, bytes);
+    const modelBytes = await writeInline(tmpModel, model, options.onProgress);
     await rename(tmpModel, path);
     // Removed only after the new model is in place, so a crash in between leaves a valid model.
     await rm(dataPath, { force: true });
-    return { modelBytes: bytes.byteLength, externalBytes: 0 };
+    return { modelBytes, externalBytes: 0 };
   } catch (error) {
     await Promise.all([rm(tmpModel, { force: true }), rm(tmpData, { force: true })]);
     throw error;

@@ -1,26 +1,80 @@
 // Evaluates a graph's precomputed values (what the precompute pass hoisted out of it) once, at
 // build time, with the weights being compiled, so they can be written as initializers.
+//
+// Values that only rearrange one parameter (a transposed QKV weight, a reshaped embedding) are
+// evaluated here on the bytes: handing a ViT's twelve QKV weights to an onnxruntime session just
+// to transpose them cost over a second. Everything else runs in onnxruntime, loaded only then.
 
-import * as ort from "onnxruntime-node";
-import type { Graph, IrModule } from "../ir/graph.js";
+import type { Graph, GraphOutput, IrModule, Node, Param, Value } from "../ir/graph.js";
+import { DTYPE_BYTES } from "../ir/types.js";
+import { permuteBytes } from "./layout.js";
 import { lowerGraph, type LowerOptions } from "./lower.js";
 import { encodeOnnxModel } from "./onnx-writer.js";
 
-export async function evaluatePrecomputed(module: IrModule, graph: Graph, options: LowerOptions): Promise<Map<string, Uint8Array>> {
+/** Ops that keep the bytes (Reshape and friends) or only reorder them (Transpose). */
+const LAYOUT_OPS = new Set(["Transpose", "Reshape", "Squeeze", "Unsqueeze"]);
+
+/**
+ * When `v` is a parameter through reshapes and at most one transpose: the parameter and that
+ * transpose. Reshapes keep the bytes, so the transpose's input is the parameter's bytes in the
+ * shape the transpose sees.
+ */
+function layoutChain(v: Value): { param: Param; transpose: Node | undefined } | undefined {
+  let transpose: Node | undefined;
+  for (let at = v; ; ) {
+    if (at.source.kind === "param") return { param: at.source.param, transpose };
+    const n = at.producer;
+    if (!n || !LAYOUT_OPS.has(n.op) || !n.inputs[0]) return undefined;
+    if (n.op === "Transpose") {
+      if (transpose) return undefined;
+      transpose = n;
+    }
+    at = n.inputs[0];
+  }
+}
+
+function evaluateLayout({ param, transpose }: { param: Param; transpose: Node | undefined }, options: LowerOptions): Uint8Array {
+  const bytes = options.paramBytes(param);
+  if (!transpose) return bytes;
+  const shape = transpose.inputs[0]!.type.shape as number[];
+  return permuteBytes(bytes, shape, transpose.attrs["perm"] as number[], DTYPE_BYTES[param.type.dtype], options.allocate);
+}
+
+async function evaluateInOnnxruntime(module: IrModule, sub: Graph, options: LowerOptions): Promise<Map<string, Uint8Array>> {
   const values = new Map<string, Uint8Array>();
-  const sub = graph.precomputed;
-  if (!sub || sub.outputs.length === 0) return values;
+  const ort = await import("onnxruntime-node");
   const model = lowerGraph(module, sub, { ...options, metadata: {} });
-  const session = await ort.InferenceSession.create(encodeOnnxModel(model));
+  // Every input is an initializer, so load-time optimisation would compute the outputs a second time.
+  const session = await ort.InferenceSession.create(encodeOnnxModel(model), { graphOptimizationLevel: "disabled" });
   try {
     const results = await session.run({});
     for (const o of sub.outputs) {
-      const t = results[o.name]!;
-      const data = t.data as ArrayLike<number> & { buffer: ArrayBufferLike; byteOffset: number; byteLength: number };
+      const data = results[o.name]!.data as ArrayLike<number> & { buffer: ArrayBufferLike; byteOffset: number; byteLength: number };
       values.set(o.name, new Uint8Array(data.buffer, data.byteOffset, data.byteLength).slice());
     }
   } finally {
     await session.release();
   }
+  return values;
+}
+
+/**
+ * The bytes of each precomputed value, by name, as thunks: layout-only values are computed when
+ * the writer reaches them, so only one is alive at a time.
+ */
+export async function evaluatePrecomputed(module: IrModule, graph: Graph, options: LowerOptions): Promise<Map<string, () => Uint8Array>> {
+  const values = new Map<string, () => Uint8Array>();
+  const sub = graph.precomputed;
+  if (!sub) return values;
+  const rest: GraphOutput[] = [];
+  for (const o of sub.outputs) {
+    const chain = layoutChain(o.value);
+    if (chain) values.set(o.name, () => evaluateLayout(chain, options));
+    else rest.push(o);
+  }
+  if (rest.length === 0) return values;
+  // A view of the precomputed graph with only the remaining outputs: lowering walks back from them.
+  const view = Object.create(sub, { outputs: { value: rest } }) as Graph;
+  for (const [name, bytes] of await evaluateInOnnxruntime(module, view, options)) values.set(name, () => bytes);
   return values;
 }

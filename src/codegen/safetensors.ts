@@ -9,6 +9,7 @@
 import { writeFileAtomic } from '../fs/atomic-write.js';
 import fs from 'node:fs';
 import { bfloat16ToFloat32, float16ToFloat32, float32ToBfloat16, float32ToFloat16 } from './float-convert.js';
+import { freshBytes, type Allocate } from './scratch.js';
 
 const DTYPE_SIZES = {
   BOOL: 1,
@@ -84,8 +85,11 @@ export interface SafetensorsFile {
   readonly tensors: ReadonlyMap<string, SafetensorsTensorInfo>;
   /** Raw little-endian bytes of one tensor, read from disk on each call. */
   readBytes(name: string): Uint8Array;
-  /** Values of an F16, BF16, F32 or F64 tensor as float32. */
-  readFloat32(name: string): Float32Array;
+  /**
+   * Values of an F16, BF16, F32 or F64 tensor as float32. The file's bytes are read into memory from
+   * `allocate` (default: a fresh buffer), which an F32 tensor's result shares.
+   */
+  readFloat32(name: string, allocate?: Allocate): Float32Array;
   close(): void;
 }
 
@@ -318,23 +322,23 @@ class LazySafetensorsFile implements SafetensorsFile {
     return this.read(this.info(name));
   }
 
-  readFloat32(name: string): Float32Array {
+  readFloat32(name: string, allocate: Allocate = freshBytes): Float32Array {
     const info = this.info(name);
     switch (info.dtype) {
       case 'F32': {
-        const bytes = this.read(info);
+        const bytes = this.read(info, allocate);
         return new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
       }
       case 'F16': {
-        const bytes = this.read(info);
+        const bytes = this.read(info, allocate);
         return float16ToFloat32(new Uint16Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 2));
       }
       case 'BF16': {
-        const bytes = this.read(info);
+        const bytes = this.read(info, allocate);
         return bfloat16ToFloat32(new Uint16Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 2));
       }
       case 'F64': {
-        const bytes = this.read(info);
+        const bytes = this.read(info, allocate);
         return Float32Array.from(new Float64Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 8));
       }
       default:
@@ -354,18 +358,18 @@ class LazySafetensorsFile implements SafetensorsFile {
     return info;
   }
 
-  private read(info: SafetensorsTensorInfo): Uint8Array {
+  private read(info: SafetensorsTensorInfo, allocate: Allocate = freshBytes): Uint8Array {
     if (this.fd === undefined) throw new SafetensorsError('closed', this.path, 'file has been closed');
-    return readExactly(this.fd, this.path, this.dataStart + info.begin, info.end - info.begin);
+    return readExactly(this.fd, this.path, this.dataStart + info.begin, info.end - info.begin, allocate);
   }
 }
 
 /** Single read calls are capped well below the 2 GiB limit of read(2) on Linux. */
 const READ_CHUNK = 1 << 30;
 
-function readExactly(fd: number, path: string, position: number, length: number): Uint8Array {
-  // A fresh buffer (never Buffer's shared pool) keeps offset 0, so typed views are aligned.
-  const out = new Uint8Array(length);
+function readExactly(fd: number, path: string, position: number, length: number, allocate: Allocate = freshBytes): Uint8Array {
+  // A buffer of its own (never Buffer's shared pool) starts at offset 0, so typed views are aligned.
+  const out = allocate(length);
   let done = 0;
   while (done < length) {
     const n = fs.readSync(fd, out, done, Math.min(length - done, READ_CHUNK), position + done);

@@ -9,6 +9,7 @@ import { diagnostic, type Diagnostic } from "../diagnostics/diagnostic.js";
 import type { IrModule, Param } from "../ir/graph.js";
 import { shapeToString } from "../ir/types.js";
 import { openSafetensors, SafetensorsError, type SafetensorsFile } from "./safetensors.js";
+import type { Allocate } from "./scratch.js";
 
 export interface WeightSource {
   /** Component the file belongs to; undefined for the whole model. */
@@ -30,8 +31,8 @@ export function declaredWeightSources(module: IrModule, modelFile: string): Weig
 }
 
 export interface LoadedWeights {
-  /** The checkpoint's values of a parameter as float32, or undefined when no source covers it. */
-  values(p: Param): Float32Array | undefined;
+  /** The checkpoint's values of a parameter as float32 (read into memory from `allocate`), or undefined when no source covers it. */
+  values(p: Param, allocate?: Allocate): Float32Array | undefined;
   close(): void;
 }
 
@@ -84,9 +85,9 @@ export function loadWeights(module: IrModule, sources: readonly WeightSource[], 
     return undefined;
   }
   return {
-    values: (p) => {
+    values: (p, allocate) => {
       const at = assigned.get(p);
-      return at?.file.readFloat32(at.key);
+      return at?.file.readFloat32(at.key, allocate);
     },
     close: () => files.forEach((f) => f.close()),
   };

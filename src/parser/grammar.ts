@@ -1,7 +1,7 @@
 // The chevrotain grammar of .vlm: pure rules building a CST; `to-ast.ts` turns it into the AST.
 // The EBNF in grammar/vlm.ebnf mirrors these rules one for one.
 
-import { CstParser } from "chevrotain";
+import { CstParser } from "./chevrotain.js";
 import * as T from "./lexer.js";
 
 export class VlmParser extends CstParser {

@@ -1,7 +1,8 @@
 // Tokens of the .vlm language. Keywords are reserved; role words (encoder, fusion, head) are not,
 // because real checkpoints use them as field names (`vision.encoder.layers.0`, `heads.head`).
 
-import { createToken, Lexer, type TokenType } from "chevrotain";
+import type { TokenType } from "chevrotain";
+import { createToken, Lexer } from "./chevrotain.js";
 
 /** Category of every binary operator: the grammar reads `operand (op operand)*`, the AST builder applies precedence. */
 export const BinaryOperator = createToken({ name: "BinaryOperator", pattern: Lexer.NA, label: "operator" });

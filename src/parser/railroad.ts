@@ -5,7 +5,7 @@
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { pathToFileURL } from "node:url";
-import { createSyntaxDiagramsCode } from "chevrotain";
+import { createSyntaxDiagramsCode } from "./chevrotain.js";
 import { vlmParser } from "./grammar.js";
 
 /** Stands in for chevrotain's resource URLs, then is replaced by the files' contents. */
