@@ -6,12 +6,10 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import type { Command } from "commander";
-import * as ort from "onnxruntime-node";
+import type { InferenceSession } from "onnxruntime-node";
 import { diagnostic, type Diagnostic } from "../diagnostics/diagnostic.js";
-import { float16ToFloat32, float32ToFloat16 } from "../codegen/float-convert.js";
-import { namedRng } from "../codegen/init.js";
 import { NpyError, readNpy, writeNpy, type NpyArray } from "../codegen/npy.js";
-import { decodeOnnxModel } from "../codegen/onnx-writer.js";
+import { createSession, modelInputs, numbers, onnxruntime, RandomInputError, randomTensor, TOKEN_SIZE, type Onnxruntime, type Tensor, type TensorType } from "../codegen/onnxruntime.js";
 import { collect, compileFlags, compileWithFlags, type CompileFlags } from "./compile.js";
 import type { CliIo } from "./io.js";
 import { EXIT, printDiagnostics } from "./main.js";
@@ -27,93 +25,18 @@ interface OutputStats {
 }
 
 /** Symbolic sizes of random inputs: token counts (T, Tq, T_text…) get a few tokens, all else 1. */
-const TOKEN_SIZE = 8;
-
 function symbolSize(symbol: string): number {
   return /^T/.test(symbol) ? TOKEN_SIZE : 1;
 }
 
-/** Evaluates a dim_param written by the compiler (`B*N`, `2*T + 1`, `T - 1`). */
-function evalDimParam(text: string): number {
-  let total = 0;
-  for (const [, sign, term] of text.replace(/\s+/g, "").matchAll(/([+-]?)([^+-]+)/g)) {
-    const value = term!.split("*").reduce((p, f) => p * (/^\d+$/.test(f) ? Number(f) : symbolSize(f)), 1);
-    total += sign === "-" ? -value : value;
-  }
-  return Math.max(total, 1);
-}
+const NPY_TYPES: Record<NpyArray["dtype"], TensorType> = { "<f4": "float32", "<f2": "float16", "<f8": "float64", "<i8": "int64", "<i4": "int32", "|i1": "int8", "|u1": "uint8", "|b1": "bool" };
 
-/** TensorProto element types this command feeds and reads. */
-const ELEM_TYPES: Record<number, ort.Tensor.Type> = { 1: "float32", 2: "uint8", 3: "int8", 6: "int32", 7: "int64", 9: "bool", 10: "float16", 11: "float64" };
-
-const NPY_TYPES: Record<NpyArray["dtype"], ort.Tensor.Type> = { "<f4": "float32", "<f2": "float16", "<f8": "float64", "<i8": "int64", "<i4": "int32", "|i1": "int8", "|u1": "uint8", "|b1": "bool" };
-
-interface InputInfo {
-  readonly name: string;
-  readonly type: ort.Tensor.Type | undefined;
-  readonly dims: number[];
-  /** Integer inputs used as Gather indices into an initializer stay below its first dim. */
-  readonly bound: number;
-}
-
-function inputInfos(modelPath: string): InputInfo[] {
-  const graph = decodeOnnxModel(fs.readFileSync(modelPath)).graph!;
-  const tables = new Map((graph.initializer ?? []).map((t) => [t.name!, Number(t.dims?.[0] ?? 0)]));
-  return (graph.input ?? []).map((input) => {
-    const tensor = input.type?.tensorType;
-    const bounds = (graph.node ?? []).flatMap((n) => {
-      const [table, ids] = n.input ?? [];
-      const rows = n.opType === "Gather" && ids === input.name ? tables.get(table ?? "") : undefined;
-      return rows === undefined ? [] : [rows];
-    });
-    return {
-      name: input.name!,
-      type: ELEM_TYPES[tensor?.elemType ?? 0],
-      dims: (tensor?.shape?.dim ?? []).map((d) => (d.dimParam ? evalDimParam(d.dimParam) : Number(d.dimValue ?? 1))),
-      // Ids of unknown range (masks, positions) are drawn from {0, 1}.
-      bound: bounds.length > 0 ? Math.min(...bounds) : 2,
-    };
-  });
-}
-
-function randomTensor(info: InputInfo, seed: number): ort.Tensor {
-  const rng = namedRng(`input:${info.name}`, seed);
-  const n = info.dims.reduce((p, d) => p * d, 1);
-  switch (info.type) {
-    case "float32":
-    case "float64":
-    case "float16": {
-      const values = Float32Array.from({ length: n }, () => rng.normal());
-      const data = info.type === "float32" ? values : info.type === "float64" ? Float64Array.from(values) : float32ToFloat16(values);
-      return new ort.Tensor(info.type, data, info.dims);
-    }
-    case "int64":
-      return new ort.Tensor("int64", BigInt64Array.from({ length: n }, () => BigInt(rng.below(info.bound))), info.dims);
-    case "int32":
-    case "int8":
-    case "uint8":
-    case "bool": {
-      const Typed = info.type === "int32" ? Int32Array : info.type === "int8" ? Int8Array : Uint8Array;
-      const bound = info.type === "bool" ? 2 : Math.min(info.bound, 128);
-      return new ort.Tensor(info.type, Typed.from(Array.from({ length: n }, () => rng.below(bound))), info.dims);
-    }
-    default:
-      throw new RunError(diagnostic("VLM4008", `cannot make a random value for input "${info.name}" of this element type; pass --input ${info.name}=FILE.npy`));
-  }
-}
-
-function npyTensor(file: string): ort.Tensor {
+function npyTensor(ort: Onnxruntime, file: string): Tensor {
   const array = readNpy(file);
   return new ort.Tensor(NPY_TYPES[array.dtype], array.data, array.shape);
 }
 
-function numbers(t: ort.Tensor): ArrayLike<number> {
-  if (t.type === "int64" || t.type === "uint64") return Array.from(t.data as BigInt64Array, Number);
-  if (t.type === "float16") return float16ToFloat32(t.data as Uint16Array);
-  return t.data as ArrayLike<number>;
-}
-
-function stats(name: string, t: ort.Tensor): OutputStats {
+function stats(name: string, t: Tensor): OutputStats {
   const values = numbers(t);
   const n = values.length;
   let sum = 0;
@@ -131,9 +54,9 @@ function stats(name: string, t: ort.Tensor): OutputStats {
   return n === 0 ? { name, dtype: t.type, shape: [...t.dims], mean: null, std: null, min: null, max: null } : { name, dtype: t.type, shape: [...t.dims], mean, std: Math.sqrt(squares / n), min, max };
 }
 
-const TO_NPY: Partial<Record<ort.Tensor.Type, NpyArray["dtype"]>> = Object.fromEntries(Object.entries(NPY_TYPES).map(([k, v]) => [v, k]));
+const TO_NPY: Partial<Record<TensorType, NpyArray["dtype"]>> = Object.fromEntries(Object.entries(NPY_TYPES).map(([k, v]) => [v, k]));
 
-function saveNpy(dir: string, name: string, t: ort.Tensor): void {
+function saveNpy(dir: string, name: string, t: Tensor): void {
   const dtype = TO_NPY[t.type];
   if (!dtype) throw new RunError(diagnostic("VLM4006", `cannot save output "${name}" of type ${t.type} as .npy`));
   writeNpy(path.join(dir, `${name}.npy`), { dtype, shape: [...t.dims], data: t.data } as NpyArray);
@@ -154,29 +77,31 @@ interface RunOptions {
 
 /** Runs one ONNX file; input and runtime problems are thrown as RunError. */
 async function runModel(modelPath: string, options: RunOptions): Promise<OutputStats[]> {
-  let session: ort.InferenceSession;
+  const ort = await onnxruntime();
+  let session: InferenceSession;
   try {
-    session = await ort.InferenceSession.create(modelPath);
+    session = await createSession(modelPath);
   } catch (e) {
     throw new RunError(diagnostic("VLM4007", `onnxruntime cannot load ${modelPath}: ${e instanceof Error ? e.message : String(e)}`));
   }
   try {
-    const infos = inputInfos(modelPath);
+    const infos = modelInputs(modelPath, symbolSize);
     for (const name of options.inputs.keys()) {
       if (!infos.some((i) => i.name === name)) throw new RunError(diagnostic("VLM4008", `--input ${name}: the model has no input named "${name}" (inputs: ${infos.map((i) => i.name).join(", ")})`));
     }
-    const feeds: Record<string, ort.Tensor> = {};
+    const feeds: Record<string, Tensor> = {};
     for (const info of infos) {
       const given = options.inputs.get(info.name);
       try {
-        feeds[info.name] = given === undefined || given === "random" ? randomTensor(info, options.seed) : npyTensor(given);
+        feeds[info.name] = given === undefined || given === "random" ? await randomTensor(info, options.seed) : npyTensor(ort, given);
       } catch (e) {
+        if (e instanceof RandomInputError) throw new RunError(diagnostic("VLM4008", `cannot make a random value for input "${info.name}" of this element type; pass --input ${info.name}=FILE.npy`));
         if (e instanceof NpyError) throw new RunError(diagnostic("VLM4008", `--input ${info.name}: ${e.message}`));
         if (e instanceof Error && "code" in e) throw new RunError(diagnostic("VLM4008", `--input ${info.name}: cannot read ${given}: ${e.message}`));
         throw e;
       }
     }
-    let results: ort.InferenceSession.ReturnType;
+    let results: InferenceSession.ReturnType;
     try {
       results = await session.run(feeds);
     } catch (e) {
@@ -184,7 +109,7 @@ async function runModel(modelPath: string, options: RunOptions): Promise<OutputS
     }
     if (options.saveOutputs !== undefined) fs.mkdirSync(options.saveOutputs, { recursive: true });
     return session.outputNames.map((name) => {
-      const t = results[name] as ort.Tensor;
+      const t = results[name] as Tensor;
       if (options.saveOutputs !== undefined) saveNpy(options.saveOutputs, name, t);
       return stats(name, t);
     });

@@ -10,6 +10,7 @@ import { DTYPE_BYTES } from "../ir/types.js";
 import { permuteBytes } from "./layout.js";
 import { lowerGraph, type LowerOptions } from "./lower.js";
 import { encodeOnnxModel } from "./onnx-writer.js";
+import { onnxruntime } from "./onnxruntime.js";
 
 /** Ops that keep the bytes (Reshape and friends) or only reorder them (Transpose). */
 const LAYOUT_OPS = new Set(["Transpose", "Reshape", "Squeeze", "Unsqueeze"]);
@@ -42,7 +43,7 @@ function evaluateLayout({ param, transpose }: { param: Param; transpose: Node | 
 
 async function evaluateInOnnxruntime(module: IrModule, sub: Graph, options: LowerOptions): Promise<Map<string, Uint8Array>> {
   const values = new Map<string, Uint8Array>();
-  const ort = await import("onnxruntime-node");
+  const ort = await onnxruntime();
   const model = lowerGraph(module, sub, { ...options, metadata: {} });
   // Every input is an initializer, so load-time optimisation would compute the outputs a second time.
   const session = await ort.InferenceSession.create(encodeOnnxModel(model), { graphOptimizationLevel: "disabled" });

@@ -7,13 +7,10 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import * as ort from "onnxruntime-node";
 import { diagnostic, type Diagnostic } from "../diagnostics/diagnostic.js";
 import { createPassManager } from "../passes/index.js";
 import { compile, type CompiledFile, type CompileOptions, type CompileResult } from "./compile.js";
-import { float16ToFloat32 } from "./float-convert.js";
-import { namedRng } from "./init.js";
-import { decodeOnnxModel } from "./onnx-writer.js";
+import { createSession, evalDimParam as evalDimParamAt, numbers, randomInputs, TOKEN_SIZE, type Tensor } from "./onnxruntime.js";
 
 /** fp32 pipelines: the largest |optimized − reference| may be this fraction of the largest |reference|. */
 export const DEFAULT_EXACT_TOLERANCE = 1e-4;
@@ -22,9 +19,6 @@ export const DEFAULT_COSINE_TOLERANCE = 0.99;
 
 /** Passes whose changes make outputs close to the reference rather than equal to it. */
 const APPROXIMATE_PASSES = new Set(["quantize-weights", "convert-precision"]);
-
-/** Symbolic sizes of the random inputs: token counts (T, Tq, T_text…) get a few tokens, others 1 — as `vlmc run`. */
-const TOKEN_SIZE = 8;
 
 export interface VerifyOptions {
   /**
@@ -80,51 +74,19 @@ export function compareTensors(reference: ArrayLike<number>, actual: ArrayLike<n
 
 /** Evaluates a dim_param the compiler wrote (`B`, `B*N`, `2*T + 1`, `T - 1`) at the verification sizes. */
 export function evalDimParam(text: string): number {
-  let total = 0;
-  for (const [, sign, term] of text.replace(/\s+/g, "").matchAll(/([+-]?)([^+-]+)/g)) {
-    const value = term!.split("*").reduce((p, f) => p * (/^\d+$/.test(f) ? Number(f) : /^T/.test(f) ? TOKEN_SIZE : 1), 1);
-    total += sign === "-" ? -value : value;
-  }
-  return Math.max(total, 1);
+  return evalDimParamAt(text, symbolSize);
 }
 
-const ELEM_TYPES: Record<number, ort.Tensor.Type> = { 1: "float32", 2: "uint8", 3: "int8", 6: "int32", 7: "int64", 9: "bool", 10: "float16" };
-
-/** Seeded inputs of a model: normal floats, ids below the table they index (else 0/1), booleans. */
-function randomInputs(modelPath: string, seed: number): Record<string, ort.Tensor> {
-  const graph = decodeOnnxModel(fs.readFileSync(modelPath)).graph!;
-  const tables = new Map((graph.initializer ?? []).map((t) => [t.name!, Number(t.dims?.[0] ?? 0)]));
-  const feeds: Record<string, ort.Tensor> = {};
-  for (const input of graph.input ?? []) {
-    const name = input.name!;
-    const tensor = input.type?.tensorType;
-    const type = ELEM_TYPES[tensor?.elemType ?? 0];
-    const dims = (tensor?.shape?.dim ?? []).map((d) => (d.dimParam ? evalDimParam(d.dimParam) : Number(d.dimValue ?? 1)));
-    const n = dims.reduce((a, d) => a * d, 1);
-    const rng = namedRng(`input:${name}`, seed);
-    const rows = (graph.node ?? []).flatMap((node) => (node.opType === "Gather" && node.input?.[1] === name && tables.has(node.input[0] ?? "") ? [tables.get(node.input[0]!)!] : []));
-    const bound = rows.length > 0 ? Math.min(...rows) : 2;
-    if (type === "float32") feeds[name] = new ort.Tensor("float32", Float32Array.from({ length: n }, () => rng.normal()), dims);
-    else if (type === "int64") feeds[name] = new ort.Tensor("int64", BigInt64Array.from({ length: n }, () => BigInt(rng.below(bound))), dims);
-    else if (type === "int32") feeds[name] = new ort.Tensor("int32", Int32Array.from({ length: n }, () => rng.below(bound)), dims);
-    else if (type === "bool") feeds[name] = new ort.Tensor("bool", Uint8Array.from({ length: n }, () => rng.below(2)), dims);
-    else throw new Error(`input "${name}" has an element type verification cannot make random values of`);
-  }
-  return feeds;
+/** Symbolic sizes of the random inputs: token counts (T, Tq, T_text…) get a few tokens, others 1 — as `vlmc run`. */
+function symbolSize(symbol: string): number {
+  return /^T/.test(symbol) ? TOKEN_SIZE : 1;
 }
 
-function numbers(t: ort.Tensor): ArrayLike<number> {
-  if (t.type === "int64" || t.type === "uint64") return Array.from(t.data as BigInt64Array, Number);
-  if (t.type === "float16") return float16ToFloat32(t.data as Uint16Array);
-  if (t.type === "bool") return Array.from(t.data as Uint8Array);
-  return t.data as ArrayLike<number>;
-}
-
-async function runModel(file: string, feeds: Record<string, ort.Tensor>): Promise<Record<string, ort.Tensor>> {
-  const session = await ort.InferenceSession.create(file);
+async function runModel(file: string, feeds: Record<string, Tensor>): Promise<Record<string, Tensor>> {
+  const session = await createSession(file);
   try {
     const wanted = Object.fromEntries(session.inputNames.map((n) => [n, feeds[n]!]));
-    return (await session.run(wanted)) as Record<string, ort.Tensor>;
+    return (await session.run(wanted)) as Record<string, Tensor>;
   } finally {
     await session.release();
   }
@@ -180,10 +142,10 @@ export async function verifyCompiled(paths: readonly string[], options: CompileO
 }
 
 async function compareFile(file: CompiledFile, ref: CompiledFile, seed: number, approximate: boolean, settings: VerifyOptions, diagnostics: Diagnostic[]): Promise<OutputComparison[]> {
-  let expected: Record<string, ort.Tensor>;
-  let actual: Record<string, ort.Tensor>;
+  let expected: Record<string, Tensor>;
+  let actual: Record<string, Tensor>;
   try {
-    const feeds = randomInputs(ref.path, seed);
+    const feeds = await randomInputs(ref.path, seed, symbolSize);
     expected = await runModel(ref.path, feeds);
     actual = await runModel(file.path, feeds);
   } catch (e) {
