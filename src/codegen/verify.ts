@@ -10,7 +10,7 @@ import * as path from "node:path";
 import { diagnostic, type Diagnostic } from "../diagnostics/diagnostic.js";
 import { createPassManager } from "../passes/index.js";
 import { compile, type CompiledFile, type CompileOptions, type CompileResult } from "./compile.js";
-import { createSession, evalDimParam as evalDimParamAt, numbers, randomInputs, TOKEN_SIZE, type Tensor } from "./onnxruntime.js";
+import { createSession, evalDimParam as evalDimParamAt, numbers, randomInputs, TOKEN_SIZE, type ModelSource, type Tensor } from "./onnxruntime.js";
 
 /** fp32 pipelines: the largest |optimized − reference| may be this fraction of the largest |reference|. */
 export const DEFAULT_EXACT_TOLERANCE = 1e-4;
@@ -26,6 +26,11 @@ export interface VerifyOptions {
    * exact pipeline (default 1e-4), or the least cosine similarity of an approximate one (0.99).
    */
   readonly tolerance?: number;
+  /**
+   * Size of the symbolic dims that are not token counts (batch, images…); default 1, as `vlmc run`.
+   * Tests ask for 2, so that a rewrite that mixes up batch rows shows.
+   */
+  readonly batch?: number;
 }
 
 export interface OutputComparison {
@@ -74,22 +79,58 @@ export function compareTensors(reference: ArrayLike<number>, actual: ArrayLike<n
 
 /** Evaluates a dim_param the compiler wrote (`B`, `B*N`, `2*T + 1`, `T - 1`) at the verification sizes. */
 export function evalDimParam(text: string): number {
-  return evalDimParamAt(text, symbolSize);
+  return evalDimParamAt(text, symbolSizes(1));
 }
 
-/** Symbolic sizes of the random inputs: token counts (T, Tq, T_text…) get a few tokens, others 1 — as `vlmc run`. */
-function symbolSize(symbol: string): number {
-  return /^T/.test(symbol) ? TOKEN_SIZE : 1;
+/** Sizes of symbolic dims: token counts (T, Tq, T_text…) of TOKEN_SIZE, every other symbol of `batch`. */
+function symbolSizes(batch: number): (symbol: string) => number {
+  return (symbol) => (/^T/.test(symbol) ? TOKEN_SIZE : batch);
 }
 
-async function runModel(file: string, feeds: Record<string, Tensor>): Promise<Record<string, Tensor>> {
-  const session = await createSession(file);
+async function runModel(model: ModelSource, feeds: Record<string, Tensor>): Promise<Record<string, Tensor>> {
+  const session = await createSession(model);
   try {
     const wanted = Object.fromEntries(session.inputNames.map((n) => [n, feeds[n]!]));
     return (await session.run(wanted)) as Record<string, Tensor>;
   } finally {
     await session.release();
   }
+}
+
+/** One output of a reference model against the same output of another. */
+export interface OutputDifference {
+  readonly output: string;
+  readonly shape: readonly number[];
+  /** The other model's shape of the output; undefined when it has no output of that name. */
+  readonly actualShape: readonly number[] | undefined;
+  /** As compareTensors; NaN when the shapes differ. */
+  readonly maxAbsError: number;
+  readonly scale: number;
+  readonly relativeError: number;
+  readonly cosine: number;
+}
+
+/**
+ * Runs `reference` and every model of `others` (versions of one graph) on the same seeded random
+ * inputs, and compares each output of the reference with the same output of each other model.
+ * Inputs a version no longer reads are left out of its feeds. Throws when onnxruntime does.
+ */
+export async function compareModels(reference: ModelSource, others: readonly ModelSource[], seed: number, batch = 1): Promise<OutputDifference[][]> {
+  const feeds = await randomInputs(reference, seed, symbolSizes(batch));
+  const expected = await runModel(reference, feeds);
+  const differences: OutputDifference[][] = [];
+  for (const other of others) {
+    const actual = await runModel(other, feeds);
+    differences.push(
+      Object.entries(expected).map(([output, r]) => {
+        const a = actual[output];
+        const actualShape = a ? [...a.dims] : undefined;
+        if (!a || a.dims.join(",") !== r.dims.join(",")) return { output, shape: [...r.dims], actualShape, maxAbsError: NaN, scale: NaN, relativeError: NaN, cosine: NaN };
+        return { output, shape: [...r.dims], actualShape, ...compareTensors(numbers(r), numbers(a)) };
+      }),
+    );
+  }
+  return differences;
 }
 
 /** Every pass switched off: the reference is the graph as elaborated. */
@@ -142,12 +183,9 @@ export async function verifyCompiled(paths: readonly string[], options: CompileO
 }
 
 async function compareFile(file: CompiledFile, ref: CompiledFile, seed: number, approximate: boolean, settings: VerifyOptions, diagnostics: Diagnostic[]): Promise<OutputComparison[]> {
-  let expected: Record<string, Tensor>;
-  let actual: Record<string, Tensor>;
+  let differences: OutputDifference[];
   try {
-    const feeds = await randomInputs(ref.path, seed, symbolSize);
-    expected = await runModel(ref.path, feeds);
-    actual = await runModel(file.path, feeds);
+    differences = (await compareModels(ref.path, [file.path], seed, settings.batch))[0]!;
   } catch (e) {
     const message = e instanceof Error ? e.message : String(e);
     // Verification runs on ONNX Runtime's CPU provider, which has no bf16 kernels for most ops.
@@ -157,15 +195,13 @@ async function compareFile(file: CompiledFile, ref: CompiledFile, seed: number, 
   }
   const metric = approximate ? "cosine" : "max-abs";
   const threshold = settings.tolerance ?? (approximate ? DEFAULT_COSINE_TOLERANCE : DEFAULT_EXACT_TOLERANCE);
-  return Object.entries(expected).map(([output, r]) => {
-    const a = actual[output];
-    if (!a || a.dims.join(",") !== r.dims.join(",")) {
-      diagnostics.push(diagnostic("VLM4007", `verify: output ${output} of graph ${file.graph} is [${a?.dims.join(", ") ?? "missing"}], the reference [${r.dims.join(", ")}]`));
-      return { model: file.model, graph: file.graph, output, shape: [...r.dims], metric, maxAbsError: NaN, scale: NaN, relativeError: NaN, cosine: NaN, threshold, ok: false };
+  return differences.map(({ output, shape, actualShape, ...c }) => {
+    if (actualShape?.join(",") !== shape.join(",")) {
+      diagnostics.push(diagnostic("VLM4007", `verify: output ${output} of graph ${file.graph} is [${actualShape?.join(", ") ?? "missing"}], the reference [${shape.join(", ")}]`));
+      return { model: file.model, graph: file.graph, output, shape, metric, ...c, threshold, ok: false };
     }
-    const c = compareTensors(numbers(r), numbers(a));
     const ok = metric === "cosine" ? c.cosine >= threshold : c.relativeError <= threshold;
-    return { model: file.model, graph: file.graph, output, shape: [...r.dims], metric, ...c, threshold, ok };
+    return { model: file.model, graph: file.graph, output, shape, metric, ...c, threshold, ok };
   });
 }
 

@@ -1,7 +1,7 @@
 // Small graphs for pass tests: typed helpers over the Graph API, and seeded random graphs built
 // from the primitives for property tests. A generator call with the same seed builds the same
 // graph again, so a test can optimise one copy and keep the other, e.g. to run both in
-// onnxruntime once codegen exists.
+// onnxruntime (numeric-fixtures.ts).
 
 import fs from "node:fs";
 import os from "node:os";
@@ -115,7 +115,8 @@ export function randomModule(seed: number): IrModule {
   const g = new Graph(`random_${seed}`);
   const params: Param[] = [];
   const param = (shape: number[]): Value => {
-    const p = testParam(`p${params.length}.weight`, shape);
+    // N(0, 1) rather than testParam's zeros, so that run in onnxruntime the weights matter.
+    const p: Param = { ...testParam(`p${params.length}.weight`, shape), init: { kind: "normal", mean: 0, std: 1 } };
     params.push(p);
     return g.paramValue(p);
   };

@@ -1,0 +1,55 @@
+// Numerical checks for pass tests on modules built in memory (graph-fixtures.ts): a graph lowered
+// to ONNX as `compile` writes it for the portable target, and versions of a module after passes
+// run in onnxruntime against the module before them, on the same seeded inputs and weights.
+
+import { encodeFloats, initialValues } from "../codegen/init.js";
+import { lowerGraph, type LowerOptions } from "../codegen/lower.js";
+import { encodeOnnxModel } from "../codegen/onnx-writer.js";
+import { evaluatePrecomputed } from "../codegen/precompute.js";
+import { targetLowerings } from "../codegen/targets.js";
+import { compareModels } from "../codegen/verify.js";
+import { InternalError } from "../diagnostics/diagnostic.js";
+import type { Graph, IrModule } from "../ir/graph.js";
+
+/** Size of the symbolic dims of the inputs other than token counts: above 1, so a batch mix-up shows. */
+const BATCH = 2;
+
+/**
+ * `graph` as portable ONNX bytes, its parameters drawn from their initialisers under `seed` and its
+ * precomputed values evaluated, as `compile` does without a checkpoint.
+ */
+export async function onnxBytes(module: IrModule, graph: Graph, seed = 0): Promise<Uint8Array> {
+  const options: LowerOptions = {
+    paramBytes: (p) => encodeFloats(initialValues(p, seed), p.type.dtype),
+    location: () => "",
+    metadata: {},
+    target: "portable",
+    targetLowerings: targetLowerings("portable"),
+  };
+  const precomputed = await evaluatePrecomputed(module, graph, options);
+  return encodeOnnxModel(lowerGraph(module, graph, { ...options, precomputed: (name) => precomputed.get(name)!() }));
+}
+
+/**
+ * For each version of `reference` (the same module after some passes), the largest relative error
+ * of its outputs (max |Δ| over max |reference|, per output) over every graph, on seeded inputs and
+ * the same seeded weights: NaN where a version lost an output or changed an output's shape.
+ */
+export async function relativeErrors(reference: IrModule, versions: readonly IrModule[], seed = 0): Promise<number[]> {
+  const worst = versions.map(() => 0);
+  for (const graph of reference.graphs) {
+    const others = await Promise.all(
+      versions.map((m) => {
+        const same = m.graphs.find((g) => g.name === graph.name);
+        if (!same) throw new InternalError(`a version of module ${reference.name} has no graph ${graph.name}`);
+        return onnxBytes(m, same, seed);
+      }),
+    );
+    const differences = await compareModels(await onnxBytes(reference, graph, seed), others, seed, BATCH);
+    differences.forEach((outputs, i) => {
+      // Math.max keeps a NaN: a lost or reshaped output must never compare as small.
+      for (const d of outputs) worst[i] = Math.max(worst[i]!, d.relativeError);
+    });
+  }
+  return worst;
+}
