@@ -12,8 +12,8 @@ import type { Span } from "../diagnostics/source.js";
 import type { Param } from "../ir/graph.js";
 import type { LoadOptions, Program } from "../parser/program.js";
 import { encodeFloats, initialValues } from "./init.js";
-import { lowerGraph, type LowerOptions } from "./lower.js";
-import { evaluatePrecomputed } from "./precompute.js";
+import type { LowerOptions } from "./lower.js";
+import { lowerWithPrecomputed } from "./precompute.js";
 import { ScratchRing } from "./scratch.js";
 import { targetLowerings } from "./targets.js";
 import { createPassManager, printModule, type PassReport, type Precision, type QuantizeMode, type Target } from "../passes/index.js";
@@ -178,8 +178,7 @@ export async function compile(paths: readonly string[], options: CompileOptions 
         }
         try {
           const lowerOptions: LowerOptions = { paramBytes, allocate: transposes.take, location, metadata, target: options.target ?? "portable", targetLowerings: targetLowerings(options.target ?? "portable") };
-          const precomputed = await evaluatePrecomputed(module, graph, lowerOptions);
-          const onnx = lowerGraph(module, graph, { ...lowerOptions, precomputed: (name) => precomputed.get(name)!() });
+          const onnx = await lowerWithPrecomputed(module, graph, lowerOptions);
           planned.push({ model: module.name, graph: graph.name, path: target, onnx });
         } catch (e) {
           if (!(e instanceof DiagnosticError)) throw e;

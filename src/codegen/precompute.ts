@@ -9,7 +9,7 @@ import type { Graph, GraphOutput, IrModule, Node, Param, Value } from "../ir/gra
 import { DTYPE_BYTES } from "../ir/types.js";
 import { permuteBytes } from "./layout.js";
 import { lowerGraph, type LowerOptions } from "./lower.js";
-import { encodeOnnxModel } from "./onnx-writer.js";
+import { encodeOnnxModel, type OnnxModel } from "./onnx-writer.js";
 import { onnxruntime } from "./onnxruntime.js";
 
 /** Ops that keep the bytes (Reshape and friends) or only reorder them (Transpose). */
@@ -78,4 +78,10 @@ export async function evaluatePrecomputed(module: IrModule, graph: Graph, option
   const view = Object.create(sub, { outputs: { value: rest } }) as Graph;
   for (const [name, bytes] of await evaluateInOnnxruntime(module, view, options)) values.set(name, () => bytes);
   return values;
+}
+
+/** Lowers `graph` with its precomputed values evaluated from the same parameters first. */
+export async function lowerWithPrecomputed(module: IrModule, graph: Graph, options: LowerOptions): Promise<OnnxModel> {
+  const precomputed = await evaluatePrecomputed(module, graph, options);
+  return lowerGraph(module, graph, { ...options, precomputed: (name) => precomputed.get(name)!() });
 }

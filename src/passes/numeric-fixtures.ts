@@ -3,9 +3,9 @@
 // run in onnxruntime against the module before them, on the same seeded inputs and weights.
 
 import { encodeFloats, initialValues } from "../codegen/init.js";
-import { lowerGraph, type LowerOptions } from "../codegen/lower.js";
+import type { LowerOptions } from "../codegen/lower.js";
 import { encodeOnnxModel } from "../codegen/onnx-writer.js";
-import { evaluatePrecomputed } from "../codegen/precompute.js";
+import { lowerWithPrecomputed } from "../codegen/precompute.js";
 import { targetLowerings } from "../codegen/targets.js";
 import { compareModels } from "../codegen/verify.js";
 import { InternalError } from "../diagnostics/diagnostic.js";
@@ -26,8 +26,7 @@ export async function onnxBytes(module: IrModule, graph: Graph, seed = 0): Promi
     target: "portable",
     targetLowerings: targetLowerings("portable"),
   };
-  const precomputed = await evaluatePrecomputed(module, graph, options);
-  return encodeOnnxModel(lowerGraph(module, graph, { ...options, precomputed: (name) => precomputed.get(name)!() }));
+  return encodeOnnxModel(await lowerWithPrecomputed(module, graph, options));
 }
 
 /**
