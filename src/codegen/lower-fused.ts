@@ -1,12 +1,12 @@
 // Lowerings of the fused IR ops that fusion passes create for ONNX Runtime targets (src/passes/
 // fusion/): `ort.X` becomes ONNX Runtime's op X in its domain, with the inputs the IR leaves
-// implicit computed here: rotary caches, GroupQueryAttention's sequence lengths, and the mask as
-// an attention_bias of rank 4.
+// implicit computed here: rotary caches, GroupQueryAttention's sequence lengths, Attention's zero
+// bias, and the mask as an attention_bias of rank 4.
 
 import { dimEq, dimToString, type Dim } from "../ir/dims.js";
 import type { Node } from "../ir/graph.js";
 import type { DType } from "../ir/types.js";
-import { encodeValues, float, int, onnxDataType, type OnnxEmitter } from "./emitter.js";
+import { encodeValues, float, int, ints, onnxDataType, type OnnxEmitter } from "./emitter.js";
 import { LOWEST, rotaryPositions } from "./lower-attention.js";
 import type { Lowering } from "./lower.js";
 import type { OnnxAttribute } from "./onnx-writer.js";
@@ -37,17 +37,21 @@ function rotaryCaches(e: OnnxEmitter, theta: number, d: number, positions: numbe
   return { cos: cache("cos", 0), sin: cache("sin", half) };
 }
 
-/** The mask as attention_bias [B|1, N|1, S, T]: a bool mask as 0 / lowest, leading axes added, S and T expanded. */
-function attentionBias(e: OnnxEmitter, node: Node, [q, k, , mask]: Inputs): string {
-  const m = node.inputs[3]!.type;
+/**
+ * The mask (input `at` of `node`) as attention_bias [B|1, N|1, S, T]: a bool mask as 0 / lowest,
+ * leading axes added, S and T expanded to the lengths of axis 1 of `queries` and `keys` (inputs
+ * `queriesAt` and `keysAt`).
+ */
+function attentionBias(e: OnnxEmitter, node: Node, ins: Inputs, at: number, queriesAt: number, keysAt: number): string {
+  const m = node.inputs[at]!.type;
   const dtype = node.outputs[0]!.type.dtype;
-  let bias = m.dtype === "bool" ? e.op("Where", [mask, e.scalar(0, dtype), e.scalar(LOWEST[dtype]!, dtype)]) : mask!;
+  let bias = m.dtype === "bool" ? e.op("Where", [ins[at], e.scalar(0, dtype), e.scalar(LOWEST[dtype]!, dtype)]) : ins[at]!;
   const lead = 4 - m.shape.length;
   if (lead > 0) bias = e.op("Unsqueeze", [bias, e.int64s(Array.from({ length: lead }, (_, i) => i))]);
   const shape = [...Array<number>(lead).fill(1), ...m.shape];
-  if (!dimEq(shape[2]!, node.inputs[0]!.type.shape[1]!) || !dimEq(shape[3]!, node.inputs[1]!.type.shape[1]!)) {
+  if (!dimEq(shape[2]!, node.inputs[queriesAt]!.type.shape[1]!) || !dimEq(shape[3]!, node.inputs[keysAt]!.type.shape[1]!)) {
     // Expand broadcasts both ways: the 1s keep the batch and head axes as they are.
-    bias = e.op("Expand", [bias, e.op("Concat", [e.int64s([1, 1]), e.sizeOf(q!, 1), e.sizeOf(k!, 1)], { axis: int(0) })]);
+    bias = e.op("Expand", [bias, e.op("Concat", [e.int64s([1, 1]), e.sizeOf(ins[queriesAt]!, 1), e.sizeOf(ins[keysAt]!, 1)], { axis: int(0) })]);
   }
   return bias;
 }
@@ -74,10 +78,22 @@ const plain =
     ortOp(e, op, ins, {});
 
 export const FUSED_LOWERINGS: Readonly<Record<string, Lowering>> = {
+  // Self-attention: the input [B, T, in], the packed weight [in, q + k + v widths] and bias, and the mask as attention_bias.
+  "ort.Attention": (e, node, ins) => {
+    const [x, w, b, mask] = ins;
+    const widths = node.attrs["qkv_hidden_sizes"] as readonly number[];
+    const total = widths.reduce((s, n) => s + n, 0);
+    // onnxruntime 1.30's CPU kernel crashes on an Attention without a bias: a projection without one gets zeros.
+    const bias = b ?? e.constant(new Array<number>(total).fill(0), node.outputs[0]!.type.dtype, [total]);
+    const attributes: Record<string, OnnxAttribute> = { num_heads: int(attr(node, "num_heads")), scale: float(attr(node, "scale")), unidirectional: int(node.attrs["unidirectional"] === true ? 1 : 0) };
+    // Needed only where values are wider or narrower than queries and keys.
+    if (widths[2] !== widths[0]) attributes["qkv_hidden_sizes"] = ints([...widths]);
+    return ortOp(e, "Attention", [x, w, bias, undefined, undefined, mask === undefined ? undefined : attentionBias(e, node, ins, 3, 0, 0)], attributes);
+  },
   "ort.MultiHeadAttention": (e, node, ins) => {
     const [q, k, v, mask] = ins;
     const attributes = { num_heads: int(attr(node, "num_heads")), scale: float(attr(node, "scale")), unidirectional: int(node.attrs["unidirectional"] === true ? 1 : 0) };
-    return ortOp(e, "MultiHeadAttention", [q, k, v, undefined, undefined, mask === undefined ? undefined : attentionBias(e, node, ins)], attributes);
+    return ortOp(e, "MultiHeadAttention", [q, k, v, undefined, undefined, mask === undefined ? undefined : attentionBias(e, node, ins, 3, 0, 1)], attributes);
   },
   "ort.GroupQueryAttention": (e, node, [q, k, v], ctx) => {
     const heads = attr(node, "num_heads");

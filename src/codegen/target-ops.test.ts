@@ -12,7 +12,7 @@ import type { Graph, IrModule } from "../ir/graph.js";
 import { createPassManager, fuseActivations, fuseAttention, fuseNorms, TARGETS, type Target } from "../passes/index.js";
 import { lowerGraph, type LowerOptions } from "./lower.js";
 import type { OnnxModel } from "./onnx-writer.js";
-import { assertTargetOps, FUSED_OP_KERNELS, missingKernel, MS_DOMAIN, opKey, TARGET_OPS } from "./target-ops.js";
+import { assertTargetOps, FUSED_OP_KERNELS, missingKernel, MS_DOMAIN, opKey, slowerThanUnfused, TARGET_OPS } from "./target-ops.js";
 import { targetLowerings } from "./targets.js";
 
 const ROOT = path.join(import.meta.dirname, "..", "..");
@@ -68,7 +68,7 @@ describe("target op sets", () => {
     expect(TARGET_OPS["ort-cpu"].has(opKey(MS_DOMAIN, "DynamicQuantizeMatMul"))).toBe(true);
     expect(TARGET_OPS["ort-cuda"].has(opKey(MS_DOMAIN, "DynamicQuantizeMatMul"))).toBe(false);
     for (const target of ["ort-cpu", "ort-cuda"] as const) {
-      for (const op of ["MultiHeadAttention", "GroupQueryAttention", "SkipLayerNormalization", "QuickGelu"]) expect(TARGET_OPS[target].has(opKey(MS_DOMAIN, op))).toBe(true);
+      for (const op of ["Attention", "MultiHeadAttention", "GroupQueryAttention", "SkipLayerNormalization", "QuickGelu"]) expect(TARGET_OPS[target].has(opKey(MS_DOMAIN, op))).toBe(true);
       expect(TARGET_OPS[target].has("SimplifiedLayerNormalization")).toBe(true);
     }
   });
@@ -77,6 +77,15 @@ describe("target op sets", () => {
     expect(missingKernel("ort-cpu", "QuickGelu", "f16")).toBe("dtype f16 not supported by QuickGelu on ort-cpu");
     expect(missingKernel("ort-cuda", "QuickGelu", "f16")).toBeUndefined();
     expect(missingKernel("ort-cuda", "GroupQueryAttention", "f32")).toBe("dtype f32 not supported by GroupQueryAttention on ort-cuda");
+    expect(missingKernel("ort-cpu", "Attention", "f16")).toBe("dtype f16 not supported by Attention on ort-cpu");
+    expect(missingKernel("ort-cuda", "Attention", "f16")).toBeUndefined();
+  });
+
+  it("names the fused ops a target runs slower than their unfused form", () => {
+    expect(slowerThanUnfused("ort-cpu", "SkipLayerNormalization")).toMatch(/twice as long as Add \+ LayerNormalization/);
+    expect(slowerThanUnfused("ort-cuda", "SkipLayerNormalization")).toBeUndefined();
+    expect(slowerThanUnfused("ort-cpu", "SkipSimplifiedLayerNormalization")).toBeUndefined();
+    for (const target of ["ort-cpu", "ort-cuda"] as const) for (const op of ["Attention", "MultiHeadAttention"]) expect(slowerThanUnfused(target, op)).toBeUndefined();
   });
 
   it("rejects a model with an op its target lacks", () => {

@@ -43,6 +43,8 @@ export interface OrtKernels {
 
 /** The ops the fusion passes emit (src/passes/fusion/), by ONNX op name. */
 export const FUSED_OP_KERNELS: Readonly<Record<string, OrtKernels>> = {
+  // Self-attention with its packed q/k/v projection (weights [in, 3·width]) inside the kernel.
+  Attention: { domain: MS_DOMAIN, "ort-cpu": ["f32"], "ort-cuda": ["f32", "f16"] },
   MultiHeadAttention: { domain: MS_DOMAIN, "ort-cpu": ["f32"], "ort-cuda": ["f32", "f16"] },
   GroupQueryAttention: { domain: MS_DOMAIN, "ort-cpu": ["f32", "f16"], "ort-cuda": ["f16", "bf16"] },
   RotaryEmbedding: { domain: MS_DOMAIN, "ort-cpu": ["f32", "f16"], "ort-cuda": ["f32", "f16", "bf16"] },
@@ -95,6 +97,28 @@ export function missingKernel(target: Target, op: string, dtype: DType): string 
   if (!kernels) throw new InternalError(`${op} is not an ONNX Runtime op vlmc knows`);
   if (target === "portable") return `${op} is not a standard ONNX op`;
   return kernels[target].includes(dtype) ? undefined : `dtype ${dtype} not supported by ${op} on ${target}`;
+}
+
+/**
+ * Fused ops that have a kernel on a target but ran slower there than the unfused graph ONNX
+ * Runtime makes of the same IR, so the fusion passes leave them out (a near-miss reason each).
+ * Measured with onnxruntime-node 1.30, CPU provider, 2 intra-op threads (bench/README.md's setup).
+ */
+const SLOWER_THAN_UNFUSED: Readonly<Record<OrtTarget, Readonly<Record<string, string>>>> = {
+  "ort-cpu": {
+    // 24 chained norms of [1, 197, 768] (ViT-B/16's stream): 9.8 ms as SkipLayerNormalization,
+    // 4.3 ms as Add + LayerNormalization; 197 × 1024: 12.5 vs 4.9 ms; 50 × 768: 2.7 vs 1.4 ms;
+    // 577 × 768: 26.5 vs 8.3 ms (10th percentile of 40–60 interleaved runs). In the whole ViT-B/16
+    // each one took 0.8 ms against 0.1 ms for LayerNormalization. SkipSimplifiedLayerNormalization
+    // is on a par with Add + SimplifiedLayerNormalization, so it stays.
+    SkipLayerNormalization: "SkipLayerNormalization runs about twice as long as Add + LayerNormalization on ort-cpu (ONNX Runtime 1.30)",
+  },
+  "ort-cuda": {},
+};
+
+/** Why `target` should not get the fused op `op` although it has a kernel (it measured slower), or undefined. */
+export function slowerThanUnfused(target: OrtTarget, op: string): string | undefined {
+  return SLOWER_THAN_UNFUSED[target][op];
 }
 
 /** Throws an InternalError naming every op in `model` that `target` does not implement. */

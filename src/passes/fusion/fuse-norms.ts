@@ -5,7 +5,7 @@
 
 import { shapesEqual, typeToString } from "../../ir/types.js";
 import type { Node, Value } from "../../ir/graph.js";
-import { missingKernel } from "../../codegen/target-ops.js";
+import { missingKernel, slowerThanUnfused } from "../../codegen/target-ops.js";
 import { op, v, type Match, type RewriteRule } from "../rewrite.js";
 import { biasedLinear, definedBefore, dtypeOf, insertNode, ORT_PREFIX, ortFusionPass, readers, redirectUses, trimmed, withoutBias, type OrtTarget } from "./ort-fusion.js";
 
@@ -53,7 +53,7 @@ function skipNormRule(s: SkipNorm, target: OrtTarget): RewriteRule {
     pattern: op(s.norm, op("Add", v("a"), v("b")).as("add")),
     check: (m) => {
       const out = m.root.outputs[0]!.type;
-      const refusal = missingKernel(target, s.fused, out.dtype);
+      const refusal = missingKernel(target, s.fused, out.dtype) ?? slowerThanUnfused(target, s.fused);
       if (refusal) return refusal;
       if (out.shape.length < 2 || out.shape.length > 3) return `${s.fused} takes rank 2 or 3, not ${out.shape.length}`;
       const ops = operands(m);
@@ -86,7 +86,9 @@ function skipNormRule(s: SkipNorm, target: OrtTarget): RewriteRule {
  * and the bias of a Linear making a or b (read by the add alone) moves into the fused node's bias
  * input, leaving Linear(x, W). Both need rank 2 or 3 and one operand of the sum's own shape; the
  * other (the skip) may lack the batch axis, as learned positions do. Every
- * rule needs a kernel for the dtype on the target (codegen/target-ops.ts).
+ * rule needs a kernel for the dtype on the target (codegen/target-ops.ts), and one the target
+ * does not run slower than the unfused ops: on ort-cpu, SkipLayerNormalization took twice as long
+ * as Add + LayerNormalization, so rule 1 fires on ort-cuda only.
  */
 export const fuseNorms = ortFusionPass("fuse-norms", "fold residual adds into the norms after them and lower RMSNorm to ONNX Runtime's ops", (target) => [
   ...SKIP_NORMS.map((s) => skipNormRule(s, target)),

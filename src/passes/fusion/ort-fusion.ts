@@ -3,9 +3,9 @@
 // rewriter has no word for: nodes with several outputs, placed before a node other than the root.
 
 import type { OrtTarget } from "../../codegen/target-ops.js";
-import type { AttrValue, Graph, Node, Value } from "../../ir/graph.js";
+import type { AttrValue, Graph, IrModule, Node, Value } from "../../ir/graph.js";
 import type { DType, TensorType } from "../../ir/types.js";
-import { eachGraph, type Pass } from "../pass.js";
+import { eachGraph, type Pass, type PassContext } from "../pass.js";
 import { applyRules, type RewriteRule } from "../rewrite.js";
 
 export type { OrtTarget };
@@ -13,15 +13,15 @@ export type { OrtTarget };
 /** The prefix of the IR ops fusion creates: `ort.X` lowers 1:1 to ONNX Runtime's op X. */
 export const ORT_PREFIX = "ort.";
 
-/** A pass applying `rules(target)` to every graph; on the portable target it does nothing. */
-export function ortFusionPass(name: string, description: string, rules: (target: OrtTarget) => readonly RewriteRule[]): Pass {
+/** A pass applying `rules(target, module, ctx)` to every graph; on the portable target it does nothing. */
+export function ortFusionPass(name: string, description: string, rules: (target: OrtTarget, module: IrModule, ctx: PassContext) => readonly RewriteRule[]): Pass {
   return {
     name,
     description,
     run: (module, ctx) => {
       const target = ctx.options.target;
       if (target === "portable") return { changed: false };
-      const built = rules(target);
+      const built = rules(target, module, ctx);
       return eachGraph(module, (g) => applyRules(g, built, ctx));
     },
   };
