@@ -168,7 +168,7 @@ export async function compile(paths: readonly string[], options: CompileOptions 
       opened.push(weights);
       // Each tensor is read (or drawn) and transposed into reused memory, alive until it is written.
       const reads = new ScratchRing();
-      const paramBytes = (p: Param) => encodeFloats(weights.values(p, reads.take) ?? initialValues(p, seed, reads.take), p.type.dtype);
+      const paramBytes = (p: Param, allocate = reads.take) => encodeFloats(weights.values(p, allocate) ?? initialValues(p, seed, allocate), p.type.dtype);
       const transposes = new ScratchRing();
       for (const graph of module.graphs) {
         const target = outputPath(options.out, modules.length, module.name, module.graphs.length, graph.name);

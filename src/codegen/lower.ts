@@ -33,9 +33,10 @@ export const PORTABLE_IR_VERSION = 8;
 export interface LowerOptions {
   /**
    * A parameter's little-endian bytes in its IR layout and dtype; called lazily, once per write.
-   * The result is only read before the next call but one (it may live in a ScratchRing).
+   * The result is only read before the next call but one (it may live in a ScratchRing), unless
+   * `allocate` is given: then it is in memory from there.
    */
-  readonly paramBytes: (p: Param) => Uint8Array;
+  readonly paramBytes: (p: Param, allocate?: Allocate) => Uint8Array;
   /** Memory for weights transposed at build time, with the lifetime of paramBytes' results (default: fresh). */
   readonly allocate?: Allocate;
   /** `file:line:col` of a span, for doc strings. */

@@ -13,6 +13,7 @@ import { permuteBytes } from "./layout.js";
 import { lowerGraph, type LowerOptions } from "./lower.js";
 import { encodeOnnxModel, type OnnxModel } from "./onnx-writer.js";
 import { onnxruntime } from "./onnxruntime.js";
+import { freshBytes, ScratchRing } from "./scratch.js";
 
 /** Ops that keep the bytes (Reshape and friends) or only reorder them (Transpose). */
 const LAYOUT_OPS = new Set(["Transpose", "Reshape", "Squeeze", "Unsqueeze"]);
@@ -56,10 +57,9 @@ function concatOfChains(v: Value): { axis: number; parts: { chain: Chain; shape:
 }
 
 /**
- * The concatenation of the parts along `axis`, into a buffer of its own: each part is copied in as
- * soon as it is evaluated, since paramBytes' and `allocate`'s buffers are reused by the take after
- * next. For the same reason it runs before the writer starts, not when the writer reaches it: its
- * three takes would reach the buffer of the tensor still being written.
+ * The concatenation of the parts along `axis`, in one buffer from `options.allocate` (the writer's
+ * one take for this tensor). The parts are read and transposed in a ring of their own and copied
+ * in one after another, so they never reach the buffer of the tensor still being written.
  */
 function evaluateConcat(v: Value, { axis, parts }: NonNullable<ReturnType<typeof concatOfChains>>, options: LowerOptions): Uint8Array {
   const size = DTYPE_BYTES[v.type.dtype];
@@ -67,10 +67,12 @@ function evaluateConcat(v: Value, { axis, parts }: NonNullable<ReturnType<typeof
   const shape = v.type.shape as number[];
   const rows = count(shape.slice(0, axis));
   const rowBytes = count(shape.slice(axis)) * size;
-  const out = new Uint8Array(count(shape) * size);
+  const out = (options.allocate ?? freshBytes)(count(shape) * size);
+  const scratch = new ScratchRing();
+  const partOptions: LowerOptions = { ...options, paramBytes: (p) => options.paramBytes(p, scratch.take), allocate: scratch.take };
   let offset = 0;
   for (const { chain, shape: partShape } of parts) {
-    const bytes = evaluateLayout(chain, options);
+    const bytes = evaluateLayout(chain, partOptions);
     const chunk = count(partShape.slice(axis)) * size;
     for (let r = 0; r < rows; r++) out.set(bytes.subarray(r * chunk, (r + 1) * chunk), r * rowBytes + offset);
     offset += chunk;
@@ -97,9 +99,9 @@ async function evaluateInOnnxruntime(module: IrModule, sub: Graph, options: Lowe
 }
 
 /**
- * The bytes of each precomputed value, by name, as thunks: layout-only values are computed when
- * the writer reaches them, so only one is alive at a time; the others, concatenations of them
- * included, now.
+ * The bytes of each precomputed value, by name, as thunks: layout-only values and concatenations
+ * of them are computed when the writer reaches them, so only one is alive at a time; the others
+ * (computed in onnxruntime) now.
  */
 export async function evaluatePrecomputed(module: IrModule, graph: Graph, options: LowerOptions): Promise<Map<string, () => Uint8Array>> {
   const values = new Map<string, () => Uint8Array>();
@@ -110,10 +112,7 @@ export async function evaluatePrecomputed(module: IrModule, graph: Graph, option
     const chain = layoutChain(o.value);
     const concat = chain ? undefined : concatOfChains(o.value);
     if (chain) values.set(o.name, () => evaluateLayout(chain, options));
-    else if (concat) {
-      const bytes = evaluateConcat(o.value, concat, options);
-      values.set(o.name, () => bytes);
-    }
+    else if (concat) values.set(o.name, () => evaluateConcat(o.value, concat, options));
     else rest.push(o);
   }
   if (rest.length === 0) return values;

@@ -20,7 +20,7 @@ const BATCH = 2;
  */
 export async function onnxBytes(module: IrModule, graph: Graph, seed = 0): Promise<Uint8Array> {
   const options: LowerOptions = {
-    paramBytes: (p) => encodeFloats(initialValues(p, seed), p.type.dtype),
+    paramBytes: (p, allocate) => encodeFloats(initialValues(p, seed, allocate), p.type.dtype),
     location: () => "",
     metadata: {},
     target: "portable",
