@@ -50,10 +50,10 @@ import {
 
 const ALL = ["vit_b_16", "resnet50", "clip_vit_b_32_image", "llava_1_5_image", "blip2_qformer"];
 const MODELS = listOption("--models", ALL);
-const RUNS = option("--runs", 10);
+const RUNS = option("--runs", 30);
 const LARGE_RUNS = option("--large-runs", 5); // models over 100 GFLOP
 const WARMUP = option("--warmup", 2);
-const LOADS = option("--loads", 3);
+const LOADS = option("--loads", 7);
 const THREADS = option("--threads", 2);
 const SPIN = option("--spin", false);
 const REBUILD = option("--rebuild", false);
@@ -82,6 +82,12 @@ function sessionOptions(level, { prepack = true } = {}) {
     graphOptimizationLevel: level,
     ...(Object.keys(session).length > 0 ? { extra: { session } } : {}),
   };
+}
+
+/** `items` starting at index `by` (mod length), wrapping around. */
+function rotated(items, by) {
+  const k = by % items.length;
+  return [...items.slice(k), ...items.slice(0, k)];
 }
 
 async function createTimed(file, level, options) {
@@ -242,7 +248,7 @@ async function measureModel(name) {
     await warm.release();
   }
   for (let r = 0; r < LOADS; r++) {
-    for (const s of sessions) {
+    for (const s of rotated(sessions, r)) {
       globalThis.gc?.();
       const { session, ms } = await createTimed(s.file, s.level, s);
       s.loadMs.push(ms);
@@ -272,8 +278,9 @@ async function measureModel(name) {
     log(`${name}: latency, ${sessions.length} sessions interleaved, ${WARMUP} warm-up + ${runs} rounds`);
     for (const s of sessions) s.session = (await createTimed(s.file, s.level, s)).session;
     for (let w = 0; w < WARMUP; w++) for (const s of sessions) await once(s);
+    // The order rotates each round, so no session always runs right after the same other one.
     for (let r = 0; r < runs; r++) {
-      for (const s of sessions) {
+      for (const s of rotated(sessions, r)) {
         s.runMs.push(await once(s));
         s.loads.push(load1());
       }
@@ -343,7 +350,7 @@ function report(results, peaks) {
   lines.push(
     environmentBlock(env, [
       `Sessions: onnxruntime-node ${env.ort}, CPU execution provider, ${THREADS} intra-op threads, 1 inter-op thread, sequential; graphOptimizationLevel "all" unless marked "disabled"; ${SPIN ? "intra-op threads spin when idle (ORT's default)" : "session.intra_op.allow_spinning = 0 for every session (idle threads block; with ORT's default spinning, the threads of the session that just ran steal this shared 2-core machine from the next one)"}. Batch 1.`,
-      `Method: ${WARMUP} warm-up runs per session, then ${RUNS} rounds (${LARGE_RUNS} for models over 100 GFLOP); within a round every session runs once, in turn, so that load changes fall on all alike, and the ratio to the peer is taken per round (median, min–max over rounds). Where the sessions would not fit in memory at once (2.5× their files' size against MemAvailable), they run one after another and the ratio is of medians. Load time: InferenceSession.create from the file, ${LOADS} times per session, round-robin.`,
+      `Method: ${WARMUP} warm-up runs per session, then ${RUNS} rounds (${LARGE_RUNS} for models over 100 GFLOP); within a round every session runs once, in turn, starting one session later each round (so that no session always follows the same one), so that load changes fall on all alike, and the ratio to the peer is taken per round (median, min–max over rounds). Where the sessions would not fit in memory at once (2.5× their files' size against MemAvailable), they run one after another and the ratio is of medians. Load time: InferenceSession.create from the file, ${LOADS} times per session, round-robin in the same rotating order.`,
       "Peer: the same architecture in PyTorch with the same random weights (bench/peers.py: torchvision where it has the model, else the HF-structured modules of scripts/parity/mirrors.py), exported by torch.onnx.export at opset 17 with a dynamic batch axis and constant folding.",
       "Agreement: the output against the peer's output in onnxruntime (max abs error; cosine similarity), and in parentheses against PyTorch's own fp32 output.",
       "GFLOP/s: the model's FLOPs (vlmc summary, 2 per multiply-add) over the median latency; % of peak against the fp32 MatMul peak below (int8/int4 variants: against the MatMulInteger peak).",
