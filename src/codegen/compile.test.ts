@@ -2,23 +2,14 @@
 // model records about its origin (metadata, node names and doc strings, initializers).
 
 import fs from "node:fs";
-import os from "node:os";
 import path from "node:path";
 import * as ort from "onnxruntime-node";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
+import { tempFolders } from "../../test/temp-folders.js";
 import { compile, type CompileProgress } from "./compile.js";
 import { decodeOnnxModel } from "./onnx-writer.js";
 
-const folders: string[] = [];
-afterEach(() => {
-  for (const dir of folders.splice(0)) fs.rmSync(dir, { recursive: true, force: true });
-});
-
-function tempFolder(): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "vlmc-compile-"));
-  folders.push(dir);
-  return dir;
-}
+const tempFolder = tempFolders("vlmc-compile-");
 
 const SPEC = `block mlp(d) {
   fc1 = linear(d, 2 * d)

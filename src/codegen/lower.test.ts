@@ -4,26 +4,17 @@
 // checkpoint so that norms' scales and biases are not the ones and zeros of default init.
 
 import fs from "node:fs";
-import os from "node:os";
 import path from "node:path";
 import * as ort from "onnxruntime-node";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
+import { tempFolders } from "../../test/temp-folders.js";
 import { elaborate } from "../api.js";
 import { compile } from "./compile.js";
 import { Rng } from "./init.js";
 import { decodeOnnxModel } from "./onnx-writer.js";
 import { writeSafetensors } from "./safetensors.js";
 
-const folders: string[] = [];
-afterEach(() => {
-  for (const dir of folders.splice(0)) fs.rmSync(dir, { recursive: true, force: true });
-});
-
-function tempFolder(): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "vlmc-lower-"));
-  folders.push(dir);
-  return dir;
-}
+const tempFolder = tempFolders("vlmc-lower-");
 
 interface Tensor {
   shape: number[];

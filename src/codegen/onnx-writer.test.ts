@@ -2,7 +2,8 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import * as ort from "onnxruntime-node";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
+import { tempFolders } from "../../test/temp-folders.js";
 import {
   decodeOnnxModel,
   encodeOnnxModel,
@@ -13,16 +14,7 @@ import {
 } from "./onnx-writer.js";
 import { ScratchRing } from "./scratch.js";
 
-const folders: string[] = [];
-function tempFolder(): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "vlmc-onnx-writer-"));
-  folders.push(dir);
-  return dir;
-}
-afterEach(() => {
-  for (const dir of folders.splice(0)) fs.rmSync(dir, { recursive: true, force: true });
-});
-
+const tempFolder = tempFolders("vlmc-onnx-writer-");
 function f32(name: string, dims: number[], values: number[], calls?: Map<string, number>): OnnxTensor {
   return {
     name,

@@ -3,24 +3,15 @@
 // failing through the CLI.
 
 import fs from "node:fs";
-import os from "node:os";
 import path from "node:path";
-import { afterAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
+import { tempFolders } from "../../test/temp-folders.js";
 import type { CliIo } from "../cli/io.js";
 import { runCli } from "../cli/main.js";
 import { compile } from "./compile.js";
 import { compareTensors, evalDimParam, renderVerifyReport, verifyCompiled } from "./verify.js";
 
-const folders: string[] = [];
-afterAll(() => {
-  for (const dir of folders.splice(0)) fs.rmSync(dir, { recursive: true, force: true });
-});
-
-function tempFolder(): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "vlmc-verify-test-"));
-  folders.push(dir);
-  return dir;
-}
+const tempFolder = tempFolders("vlmc-verify-test-");
 
 // A learned-query path (precomputed), a frozen encoder and a trainable head, with ids and a mask.
 const SPEC = `block mlp(d) {

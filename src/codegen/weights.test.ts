@@ -2,25 +2,16 @@
 // transposed) and in the outputs; strictness reports missing, unexpected and mis-shaped tensors.
 
 import fs from "node:fs";
-import os from "node:os";
 import path from "node:path";
 import * as ort from "onnxruntime-node";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
+import { tempFolders } from "../../test/temp-folders.js";
 import { compile } from "./compile.js";
 import { decodeOnnxModel } from "./onnx-writer.js";
 import { writeSafetensors, type SafetensorsTensorInput } from "./safetensors.js";
 import { parseWeightSpec } from "./weights.js";
 
-const folders: string[] = [];
-afterEach(() => {
-  for (const dir of folders.splice(0)) fs.rmSync(dir, { recursive: true, force: true });
-});
-
-function tempFolder(): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "vlmc-weights-"));
-  folders.push(dir);
-  return dir;
-}
+const tempFolder = tempFolders("vlmc-weights-");
 
 const SPEC = `model m {
   encoder vision = linear(3, 2)

@@ -94,13 +94,16 @@ export function quantizeInt4Blockwise(values: ArrayLike<number>, layout: WeightL
   const packed = new Uint8Array(N * blocks * bytesPerBlock);
   const scales = new Float32Array(N * blocks);
   const q = new Uint8Array(blockSize);
+  // One block's weights, gathered once: the scale search reads them once per candidate, and in the
+  // [in, out] layout they lie a row apart.
+  const block = new Float64Array(blockSize);
   for (let n = 0; n < N; n++) {
     for (let b = 0; b < blocks; b++) {
       const start = b * blockSize;
-      const end = Math.min(start + blockSize, K);
+      const length = Math.min(start + blockSize, K) - start;
       let extreme = 0;
-      for (let k = start; k < end; k++) {
-        const v = weightAt(values, layout, k, n, K, N);
+      for (let i = 0; i < length; i++) {
+        const v = (block[i] = weightAt(values, layout, start + i, n, K, N));
         if (Math.abs(v) > Math.abs(extreme)) extreme = v;
       }
       let scale = 1;
@@ -109,8 +112,9 @@ export function quantizeInt4Blockwise(values: ArrayLike<number>, layout: WeightL
         for (const f of INT4_SCALE_FRACTIONS) {
           const s = roundScale((f * extreme) / -INT4_ZERO_POINT);
           let err = 0;
-          for (let k = start; k < end; k++) {
-            const v = weightAt(values, layout, k, n, K, N);
+          // The sum only grows: once it reaches the best so far, this candidate cannot win.
+          for (let i = 0; i < length && err < best; i++) {
+            const v = block[i]!;
             err += ((clamp(roundHalfEven(v / s) + INT4_ZERO_POINT, 0, 15) - INT4_ZERO_POINT) * s - v) ** 2;
           }
           if (err < best) {
@@ -121,7 +125,7 @@ export function quantizeInt4Blockwise(values: ArrayLike<number>, layout: WeightL
       }
       scales[n * blocks + b] = scale;
       q.fill(INT4_ZERO_POINT);
-      for (let k = start; k < end; k++) q[k - start] = clamp(roundHalfEven(weightAt(values, layout, k, n, K, N) / scale) + INT4_ZERO_POINT, 0, 15);
+      for (let i = 0; i < length; i++) q[i] = clamp(roundHalfEven(block[i]! / scale) + INT4_ZERO_POINT, 0, 15);
       const at = (n * blocks + b) * bytesPerBlock;
       for (let j = 0; j < bytesPerBlock; j++) packed[at + j] = q[2 * j]! | (q[2 * j + 1]! << 4);
     }
