@@ -115,12 +115,13 @@ describe("running passes", () => {
 });
 
 describe("renderReport", () => {
-  it("tabulates runs with their fires, stats and near misses (repeats folded)", () => {
+  it("tabulates runs with their fires, stats and near misses (repeats folded, across the layers of a repeat too)", () => {
     const nearMiss = { rule: "r", op: "Add", scope: "/q/layer", span: SPAN, reason: "input 1 depends on a graph input" };
+    const nextLayer = { ...nearMiss, scope: "/q/layer.1" };
     const text = renderReport({
       module: "m",
       runs: [
-        { pass: "constant-folding", iteration: 1, timeMs: 1.25, changed: true, nodesBefore: 1200, nodesAfter: 1100, stats: { "flops-hoisted": 5000, zero: 0 }, fires: { r: 3 }, nearMisses: [nearMiss, nearMiss], diagnostics: 0 },
+        { pass: "constant-folding", iteration: 1, timeMs: 1.25, changed: true, nodesBefore: 1200, nodesAfter: 1100, stats: { "flops-hoisted": 5000, zero: 0 }, fires: { r: 3 }, nearMisses: [nearMiss, nextLayer, nearMiss], diagnostics: 0 },
         { pass: "unused-values", timeMs: 0.5, changed: false, nodesBefore: 1100, nodesAfter: 1100, stats: {}, fires: {}, nearMisses: [], diagnostics: 2 },
       ],
       fixpoints: [{ passes: ["constant-folding"], iterations: 1, settled: true }],
@@ -136,7 +137,7 @@ describe("renderReport", () => {
       "constant-folding      1  1.3  yes      1,200 → 1,100",
       "    fired: r ×3",
       "    stats: flops-hoisted 5,000",
-      "    near miss: r at Add /q/layer (test.vlm): input 1 depends on a graph input (×2)",
+      "    near miss: r at Add /q/layer (test.vlm): input 1 depends on a graph input (×3)",
       "unused-values            0.5  no               1,100",
       "    diagnostics: 2",
       "",

@@ -242,13 +242,17 @@ export function renderReport(report: PassReport, sources?: SourceLookup): string
     const stats = tally(r.stats);
     if (stats) lines.push(`stats: ${stats}`);
     if (r.diagnostics > 0) lines.push(`diagnostics: ${r.diagnostics}`);
-    // The same block in several graphs (or layers of a repeat) misses the same way: one line each.
-    const misses = new Map<string, number>();
+    // The same block in several graphs (or the layers of a repeat: one source line, many scopes)
+    // misses the same way: one line each, naming the first scope.
+    const misses = new Map<string, { text: string; n: number }>();
     for (const m of r.nearMisses) {
-      const text = `${m.rule} at ${m.op} ${m.scope || "/"} (${where(m.span, sources)}): ${m.reason}`;
-      misses.set(text, (misses.get(text) ?? 0) + 1);
+      const at = where(m.span, sources);
+      const key = `${m.rule}\0${m.op}\0${at}\0${m.reason}`;
+      const seen = misses.get(key);
+      if (seen) seen.n++;
+      else misses.set(key, { text: `${m.rule} at ${m.op} ${m.scope || "/"} (${at}): ${m.reason}`, n: 1 });
     }
-    for (const [text, n] of [...misses].slice(0, NEAR_MISSES_SHOWN)) lines.push(`near miss: ${text}${n > 1 ? ` (×${n})` : ""}`);
+    for (const { text, n } of [...misses.values()].slice(0, NEAR_MISSES_SHOWN)) lines.push(`near miss: ${text}${n > 1 ? ` (×${n})` : ""}`);
     if (misses.size > NEAR_MISSES_SHOWN) lines.push(`… and ${misses.size - NEAR_MISSES_SHOWN} more near misses`);
     notes.push(lines);
   }
