@@ -88,6 +88,30 @@ describe("weights", () => {
     expect(result.files).toEqual([]);
   });
 
+  it("skip the derived buffers Hugging Face checkpoints store, but only in their own form", async () => {
+    const { dir, spec } = setup();
+    const file = path.join(dir, "w.safetensors");
+    const buffers: SafetensorsTensorInput[] = [
+      { name: "text_model.embeddings.position_ids", dtype: "I64", shape: [1, 2], data: new Uint8Array(16) },
+      { name: "embeddings.token_type_ids", dtype: "I64", shape: [1, 2], data: new Uint8Array(16) },
+      { name: "h.0.attn.bias", dtype: "U8", shape: [1, 1, 2, 2], data: Uint8Array.from([1, 0, 1, 1]) },
+      { name: "h.0.attn.masked_bias", dtype: "F32", shape: [], data: Float32Array.from([-1e4]) },
+      { name: "layers.0.self_attn.rotary_emb.inv_freq", dtype: "F32", shape: [2], data: Float32Array.from([1, 0.01]) },
+    ];
+    writeSafetensors(file, [...tensors(), ...buffers]);
+    expect((await compileWith(spec, dir, file)).diagnostics).toEqual([]);
+
+    // A float position_ids or a 1-D attn.bias is a weight the model lacks, not a derived buffer.
+    const weights: SafetensorsTensorInput[] = [
+      { name: "embeddings.position_ids", dtype: "F32", shape: [2], data: Float32Array.from([0, 1]) },
+      { name: "h.0.attn.bias", dtype: "F32", shape: [2], data: Float32Array.from([0, 1]) },
+    ];
+    writeSafetensors(file, [...tensors(), ...weights]);
+    const result = await compileWith(spec, dir, file);
+    expect(codes(result)).toEqual(["VLM4003"]);
+    expect(result.diagnostics[0]!.message).toContain("embeddings.position_ids, h.0.attn.bias");
+  });
+
   it("list at most ten names, then a count", async () => {
     const { dir, spec } = setup();
     const file = path.join(dir, "w.safetensors");

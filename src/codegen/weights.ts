@@ -8,7 +8,7 @@ import * as path from "node:path";
 import { diagnostic, type Diagnostic } from "../diagnostics/diagnostic.js";
 import type { IrModule, Param } from "../ir/graph.js";
 import { shapeToString } from "../ir/types.js";
-import { openSafetensors, SafetensorsError, type SafetensorsFile } from "./safetensors.js";
+import { openSafetensors, SafetensorsError, type SafetensorsFile, type SafetensorsTensorInfo } from "./safetensors.js";
 import type { Allocate } from "./scratch.js";
 
 export interface WeightSource {
@@ -47,6 +47,28 @@ function listNames(names: readonly string[]): string {
 
 function plural(n: number, word: string): string {
   return `${n} ${word}${n === 1 ? "" : "s"}`;
+}
+
+/**
+ * Buffers that PyTorch checkpoints store beside the parameters but that are no weights: computed
+ * from the configuration (position and token-type ids, GPT-2's causal mask and its fill value,
+ * rotary frequencies), or used only in training (BatchNorm's step count, which steers the
+ * running-average momentum). transformers skips the same keys on load
+ * (`_keys_to_ignore_on_load_unexpected`). Each is recognised by its name and its form, so a real
+ * weight that happens to share a name (a 1-D `attn.bias`) is still reported as unexpected.
+ */
+const DERIVED_BUFFERS: readonly { readonly name: RegExp; readonly form: (info: SafetensorsTensorInfo) => boolean }[] = [
+  { name: /(^|\.)num_batches_tracked$/, form: (t) => t.shape.length === 0 },
+  { name: /(^|\.)(position_ids|token_type_ids)$/, form: (t) => INTEGER_DTYPES.has(t.dtype) },
+  { name: /(^|\.)attn\.bias$/, form: (t) => t.shape.length === 4 },
+  { name: /(^|\.)attn\.masked_bias$/, form: (t) => t.shape.length === 0 },
+  { name: /(^|\.)rotary_emb\.inv_freq$/, form: (t) => t.shape.length === 1 },
+];
+
+const INTEGER_DTYPES = new Set(["I64", "I32", "I16", "I8", "U8"]);
+
+function isDerivedBuffer(key: string, info: SafetensorsTensorInfo): boolean {
+  return DERIVED_BUFFERS.some((b) => b.name.test(key) && b.form(info));
 }
 
 /**
@@ -108,11 +130,9 @@ function matchSource(module: IrModule, source: WeightSource, file: SafetensorsFi
   const badDtype: string[] = [];
   for (const [key, info] of file.tensors) {
     if (!key.startsWith(prefix)) continue;
-    // PyTorch's BatchNorm counts training steps in this buffer; it only steers the running-average
-    // momentum during training and never affects inference, so the DSL has no such parameter.
-    if (key.endsWith(".num_batches_tracked") || key === "num_batches_tracked") continue;
     const p = expected.get(key);
-    if (!p) unexpected.push(key);
+    if (!p && !isDerivedBuffer(key, info)) unexpected.push(key);
+    else if (!p) continue;
     else if (!FLOAT_DTYPES.has(info.dtype)) badDtype.push(`${key} (${info.dtype})`);
     else if (shapeToString(info.shape) !== shapeToString(p.type.shape)) misShaped.push(`${key}: file ${shapeToString(info.shape)}, model ${shapeToString(p.type.shape)}`);
     else matched.set(p, key);
