@@ -38,47 +38,40 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 sys.path.insert(0, os.path.join(ROOT, "scripts", "parity"))
 import mirrors as M  # noqa: E402
 from common import Init, randomize, write_safetensors  # noqa: E402
-from make_fixtures import RESNET_KEYS, VIT_KEYS, LlavaMultiModalProjector, renamer  # noqa: E402
+from make_fixtures import RESNET_KEYS, VIT_KEYS, Container, LlavaMultiModalProjector, renamer  # noqa: E402
 
 OPSET = 17
 
 
-class Peer(nn.Module):
-    """A container whose forward is given: parameters under `parts`, computation in `fn`."""
+class Peer(Container):
+    """scripts/parity's Container with a given forward: parameters under `parts`, computation in `fn`."""
 
     def __init__(self, fn, **parts):
-        super().__init__()
-        for k, v in parts.items():
-            if isinstance(v, nn.Parameter):
-                self.register_parameter(k, v)
-            else:
-                setattr(self, k, v)
+        super().__init__(**parts)
         self._fn = fn
 
     def forward(self, x):
         return self._fn(self, x)
 
 
-def vit_b_16():
-    net = torchvision.models.vit_b_16()
+def torchvision_model(name, keys):
+    """A torchvision classifier under the component `net`, as examples/reference/<name>.vlm declares it."""
+    net = getattr(torchvision.models, name)()
     return dict(
         peer=Peer(lambda m, x: m.net(x), net=net),
-        components={"net": renamer((r"^net\.", ""), *VIT_KEYS)},
-        spec="examples/reference/vit_b_16.vlm", model="vit_b_16", graph="forward",
+        components={"net": renamer((r"^net\.", ""), *keys)},
+        spec=f"examples/reference/{name}.vlm", model=name, graph="forward",
         input=("pixels", (1, 3, 224, 224)), output="logits",
-        description="torchvision.models.vit_b_16 (examples/reference/vit_b_16.vlm)",
+        description=f"torchvision.models.{name} (examples/reference/{name}.vlm)",
     )
+
+
+def vit_b_16():
+    return torchvision_model("vit_b_16", VIT_KEYS)
 
 
 def resnet50():
-    net = torchvision.models.resnet50()
-    return dict(
-        peer=Peer(lambda m, x: m.net(x), net=net),
-        components={"net": renamer((r"^net\.", ""), *RESNET_KEYS)},
-        spec="examples/reference/resnet50.vlm", model="resnet50", graph="forward",
-        input=("pixels", (1, 3, 224, 224)), output="logits",
-        description="torchvision.models.resnet50 (examples/reference/resnet50.vlm)",
-    )
+    return torchvision_model("resnet50", RESNET_KEYS)
 
 
 def clip_vit_b_32_image():
