@@ -43,20 +43,31 @@ const PARTS = listOption("--part", ["peer", "fullsize", "scaling"]);
 const RUNS = option("--runs", 3);
 const FULL_RUNS = option("--full-runs", 1);
 const LARGE_TORCH_RUNS = option("--large-torch-runs", 2);
-const PEER_MODELS = listOption("--models", ["vit_b_16", "resnet50", "clip_vit_b_32_image", "llava_1_5_image", "blip2_qformer"]);
+const PEER_MODELS = listOption("--models", [
+  "vit_b_16",
+  "resnet50",
+  "clip_vit_b_32_image",
+  "llava_1_5_image",
+  "blip2_qformer",
+]);
 const FULLSIZE = listOption("--fullsize", ["llava_1_5_7b", "blip2_opt_2_7b"]);
 const DEPTHS = listOption("--depths", ["6", "12", "24", "48"]).map(Number);
 const FULLSIZE_LIMIT_S = option("--fullsize-limit", 900); // extrapolate instead when a full compile is predicted to take longer
 const PROBE_DEPTHS = listOption("--probe-depths", ["2", "6"]).map(Number);
 const FORCE_FULL = option("--force-full", false);
 const FORCE_EXTRAPOLATE = option("--extrapolate", false);
-const full = PARTS.length === 3 && !process.argv.includes("--models") && !process.argv.includes("--depths") && !process.argv.includes("--fullsize");
+const full =
+  PARTS.length === 3 &&
+  !process.argv.includes("--models") &&
+  !process.argv.includes("--depths") &&
+  !process.argv.includes("--fullsize");
 const WRITE = option("--write", false) || (full && !option("--no-write", false));
 const VLMC = path.join(ROOT, "bin", "vlmc.js");
 const WORK = path.join(OUT, "compile");
 
 const env = environment();
-const log = (...a) => console.error(`[compile ${new Date().toISOString().slice(11, 19)} load ${load1().toFixed(2)}]`, ...a);
+const log = (...a) =>
+  console.error(`[compile ${new Date().toISOString().slice(11, 19)} load ${load1().toFixed(2)}]`, ...a);
 if (!fs.existsSync(path.join(ROOT, "dist", "src", "index.js"))) {
   console.error("dist/ is missing: run `npm run build` first.");
   process.exit(2);
@@ -81,7 +92,8 @@ function freeBytes(p) {
 async function vlmcCompile(args, out) {
   rmrf(out);
   const r = await runMeasured(process.execPath, [VLMC, "compile", ...args, "-o", out]);
-  if (r.code !== 0) throw new Error(`vlmc compile ${args.join(" ")} failed (exit ${r.code}):\n${r.stderr.slice(-2000)}`);
+  if (r.code !== 0)
+    throw new Error(`vlmc compile ${args.join(" ")} failed (exit ${r.code}):\n${r.stderr.slice(-2000)}`);
   return r;
 }
 
@@ -99,7 +111,12 @@ async function peerPart() {
     const metaPath = path.join(OUT, "inference", name, "meta.json");
     if (!fs.existsSync(metaPath)) {
       log(`${name}: building the peer's weights (bench/peers.py build)`);
-      const b = await runMeasured(PYTHON, [path.join(BENCH, "peers.py"), "build", name, path.relative(ROOT, path.dirname(metaPath))]);
+      const b = await runMeasured(PYTHON, [
+        path.join(BENCH, "peers.py"),
+        "build",
+        name,
+        path.relative(ROOT, path.dirname(metaPath)),
+      ]);
       if (b.code !== 0) {
         rows.push({ name, error: b.stderr.slice(-500) });
         continue;
@@ -108,7 +125,14 @@ async function peerPart() {
     const meta = JSON.parse(fs.readFileSync(metaPath, "utf8"));
     const out = path.join(WORK, "peer", `${name}.onnx`);
     fs.mkdirSync(path.dirname(out), { recursive: true });
-    const args = [meta.spec, "--model", meta.model, "--graph", meta.graph, ...meta.weights.flatMap((w) => ["--weights", w])];
+    const args = [
+      meta.spec,
+      "--model",
+      meta.model,
+      "--graph",
+      meta.graph,
+      ...meta.weights.flatMap((w) => ["--weights", w]),
+    ];
     log(`${name}: vlmc compile ×${RUNS}`);
     const v = [];
     for (let i = 0; i < RUNS; i++) {
@@ -119,7 +143,16 @@ async function peerPart() {
     // The LLaVA image path's export takes minutes: fewer repetitions above 200 M parameters.
     const torchRuns = meta.params > 200e6 ? Math.min(RUNS, LARGE_TORCH_RUNS) : RUNS;
     log(`${name}: torch.onnx.export ×${torchRuns} (+1 warm-up)`);
-    const t = await runMeasured(PYTHON, [path.join(BENCH, "peers.py"), "export-time", name, "--runs", String(torchRuns), "--first", "--tmp", path.dirname(out)]);
+    const t = await runMeasured(PYTHON, [
+      path.join(BENCH, "peers.py"),
+      "export-time",
+      name,
+      "--runs",
+      String(torchRuns),
+      "--first",
+      "--tmp",
+      path.dirname(out),
+    ]);
     if (t.code !== 0) {
       rows.push({ name, error: `torch export failed: ${t.stderr.slice(-500)}` });
       continue;
@@ -140,7 +173,9 @@ async function peerPart() {
     };
     row.ratio = row.torch.median / row.vlmc.median;
     row.ratioFirst = tj.first / row.vlmc.median;
-    log(`${name}: vlmc ${sig(row.vlmc.median)} s, torch ${sig(row.torch.median)} s (first ${sig(tj.first)} s): ${sig(row.ratio)}×`);
+    log(
+      `${name}: vlmc ${sig(row.vlmc.median)} s, torch ${sig(row.torch.median)} s (first ${sig(tj.first)} s): ${sig(row.ratio)}×`,
+    );
     rows.push(row);
   }
   const lines = ["## vlmc compile against torch.onnx.export", ""];
@@ -150,7 +185,20 @@ async function peerPart() {
   lines.push("");
   lines.push(
     table(
-      ["model", "params", "vlmc s", "vlmc peak RSS", "vlmc ONNX", "torch.onnx.export s (warm)", "torch first export s", "torch ONNX", "torch ÷ vlmc (warm)", "torch first ÷ vlmc", "target ≥ 20×", "load avg"],
+      [
+        "model",
+        "params",
+        "vlmc s",
+        "vlmc peak RSS",
+        "vlmc ONNX",
+        "torch.onnx.export s (warm)",
+        "torch first export s",
+        "torch ONNX",
+        "torch ÷ vlmc (warm)",
+        "torch first ÷ vlmc",
+        "target ≥ 20×",
+        "load avg",
+      ],
       rows.map((r) =>
         r.error
           ? [r.name, "–", "–", "–", "–", "–", "–", "–", "–", "–", `not measured: ${r.error.split("\n")[0]}`, "–"]
@@ -165,14 +213,18 @@ async function peerPart() {
               bytesText(r.torchBytes),
               `${sig(r.ratio)}×`,
               `${sig(r.ratioFirst)}×`,
-              r.ratio >= 20 ? "✅ met" : `❌ missed (${sig(r.ratio)}×, ${sig((20 / r.ratio - 1) * 100, 2)}% more speed needed)`,
+              r.ratio >= 20
+                ? "✅ met"
+                : `❌ missed (${sig(r.ratio)}×, ${sig((20 / r.ratio - 1) * 100, 2)}% more speed needed)`,
               `${sig(r.vlmcLoad.median)} / ${sig(r.torchLoad)}`,
             ],
       ),
     ),
   );
   lines.push("");
-  lines.push("Load avg: the 1-minute load average at the end of vlmc's runs (median) / at the start of torch's exports.");
+  lines.push(
+    "Load avg: the 1-minute load average at the end of vlmc's runs (median) / at the start of torch's exports.",
+  );
   return { rows, text: lines.join("\n") };
 }
 
@@ -196,7 +248,8 @@ function reducedSpec(f, depth) {
 async function copyBaseline(file) {
   const size = fs.statSync(file).size;
   const copy = `${file}.copy`;
-  if (freeBytes(path.dirname(file)) < size + 5e9) return { skipped: `not enough free disk for a ${bytesText(size)} copy` };
+  if (freeBytes(path.dirname(file)) < size + 5e9)
+    return { skipped: `not enough free disk for a ${bytesText(size)} copy` };
   const r = await runMeasured("cp", [file, copy]);
   const sync = syncTime();
   rmrf(copy);
@@ -207,8 +260,22 @@ async function copyBaseline(file) {
 async function fullCompile(spec, f, out, label) {
   rmrf(out);
   execFileSync("sync");
-  log(`${label}: vlmc compile --model ${f.model} --graph ${f.graph} --external-data always (free disk ${bytesText(freeBytes(WORK))})`);
-  const r = await runMeasured(process.execPath, [VLMC, "compile", spec, "--model", f.model, "--graph", f.graph, "--external-data", "always", "-o", out]);
+  log(
+    `${label}: vlmc compile --model ${f.model} --graph ${f.graph} --external-data always (free disk ${bytesText(freeBytes(WORK))})`,
+  );
+  const r = await runMeasured(process.execPath, [
+    VLMC,
+    "compile",
+    spec,
+    "--model",
+    f.model,
+    "--graph",
+    f.graph,
+    "--external-data",
+    "always",
+    "-o",
+    out,
+  ]);
   if (r.code !== 0) throw new Error(`${label}: compile failed: ${r.stderr.slice(-1500)}`);
   const sync = syncTime();
   const files = fs.readdirSync(out).map((n) => ({ n, size: fs.statSync(path.join(out, n)).size }));
@@ -237,15 +304,41 @@ async function fullsizePart() {
       for (const d of PROBE_DEPTHS) {
         const spec = path.join(dir, `${name}_llm${d}.vlm`);
         fs.writeFileSync(spec, reducedSpec(f, d));
-        probes.push({ depth: d, ...(await fullCompile(spec, f, path.join(dir, `${name}_llm${d}`), `${name} (LLM depth ${d})`)) });
+        probes.push({
+          depth: d,
+          ...(await fullCompile(spec, f, path.join(dir, `${name}_llm${d}`), `${name} (LLM depth ${d})`)),
+        });
       }
-      const fit = (k) => linearFit(probes.map((p) => p.depth), probes.map((p) => p[k]));
+      const fit = (k) =>
+        linearFit(
+          probes.map((p) => p.depth),
+          probes.map((p) => p[k]),
+        );
       const at = (k, d) => fit(k).a + fit(k).b * d;
-      const predicted = { wall: at("wall", f.llmDepth), bytes: at("bytes", f.llmDepth), rss: at("rss", f.llmDepth), sync: at("sync", f.llmDepth) };
-      log(`${name}: predicted at full size ${sig(predicted.wall)} s, ${bytesText(predicted.bytes)}, peak RSS ${bytesText(predicted.rss)}`);
+      const predicted = {
+        wall: at("wall", f.llmDepth),
+        bytes: at("bytes", f.llmDepth),
+        rss: at("rss", f.llmDepth),
+        sync: at("sync", f.llmDepth),
+      };
+      log(
+        `${name}: predicted at full size ${sig(predicted.wall)} s, ${bytesText(predicted.bytes)}, peak RSS ${bytesText(predicted.rss)}`,
+      );
       const runs = [];
-      if (!FORCE_EXTRAPOLATE && (FORCE_FULL || predicted.wall <= FULLSIZE_LIMIT_S) && freeBytes(WORK) > predicted.bytes * 1.05 + 5e9) {
-        for (let i = 0; i < FULL_RUNS; i++) runs.push(await fullCompile(path.join(ROOT, f.spec), f, path.join(dir, name), `${name} (full size, run ${i + 1}/${FULL_RUNS})`));
+      if (
+        !FORCE_EXTRAPOLATE &&
+        (FORCE_FULL || predicted.wall <= FULLSIZE_LIMIT_S) &&
+        freeBytes(WORK) > predicted.bytes * 1.05 + 5e9
+      ) {
+        for (let i = 0; i < FULL_RUNS; i++)
+          runs.push(
+            await fullCompile(
+              path.join(ROOT, f.spec),
+              f,
+              path.join(dir, name),
+              `${name} (full size, run ${i + 1}/${FULL_RUNS})`,
+            ),
+          );
       }
       rows.push({ name, f, probes, predicted, runs });
     } catch (e) {
@@ -258,21 +351,61 @@ async function fullsizePart() {
   );
   lines.push("");
   const tp = (x) => `${sig(x.bytes / x.wall / 1e6)} / ${sig(x.bytes / (x.wall + x.sync) / 1e6)}`;
-  const cpText = (c) => (c.skipped ? `– (${c.skipped})` : `${sig(c.bytes / c.wall / 1e6)} / ${sig(c.bytes / (c.wall + c.sync) / 1e6)}`);
-  const ratio = (x) => (x.copy.skipped ? "–" : sig(x.bytes / (x.wall + x.sync) / (x.copy.bytes / (x.copy.wall + x.copy.sync))));
-  const rssTarget = (rss, how) => (rss <= 2e9 ? `✅ met${how}` : `❌ missed${how} by ${bytesText(rss - 2e9)} (${sig((rss / 2e9 - 1) * 100, 2)}% over)`);
+  const cpText = (c) =>
+    c.skipped ? `– (${c.skipped})` : `${sig(c.bytes / c.wall / 1e6)} / ${sig(c.bytes / (c.wall + c.sync) / 1e6)}`;
+  const ratio = (x) =>
+    x.copy.skipped ? "–" : sig(x.bytes / (x.wall + x.sync) / (x.copy.bytes / (x.copy.wall + x.copy.sync)));
+  const rssTarget = (rss, how) =>
+    rss <= 2e9 ? `✅ met${how}` : `❌ missed${how} by ${bytesText(rss - 2e9)} (${sig((rss / 2e9 - 1) * 100, 2)}% over)`;
   const rowsOut = [];
   for (const r of rows) {
     if (r.error) {
-      rowsOut.push([r.name, "–", "–", "–", "–", "–", "–", "–", "–", `not measured: ${r.error.split("\n").filter(Boolean)[0]}`, "–"]);
+      rowsOut.push([
+        r.name,
+        "–",
+        "–",
+        "–",
+        "–",
+        "–",
+        "–",
+        "–",
+        "–",
+        `not measured: ${r.error.split("\n").filter(Boolean)[0]}`,
+        "–",
+      ]);
       continue;
     }
-    for (const p of r.probes) rowsOut.push([`${r.name}, LLM depth ${p.depth} of ${r.f.llmDepth} (measured)`, sig(p.wall), sig(p.wall + p.sync), bytesText(p.bytes), tp(p), cpText(p.copy), ratio(p), bytesText(p.rss), sig(p.load), rssTarget(p.rss, ""), "1"]);
+    for (const p of r.probes)
+      rowsOut.push([
+        `${r.name}, LLM depth ${p.depth} of ${r.f.llmDepth} (measured)`,
+        sig(p.wall),
+        sig(p.wall + p.sync),
+        bytesText(p.bytes),
+        tp(p),
+        cpText(p.copy),
+        ratio(p),
+        bytesText(p.rss),
+        sig(p.load),
+        rssTarget(p.rss, ""),
+        "1",
+      ]);
     if (r.runs.length > 0) {
       const w = stats(r.runs.map((x) => x.wall));
       const x = r.runs.find((y) => y.wall === w.min) ?? r.runs[0];
       const rss = Math.max(...r.runs.map((y) => y.rss));
-      rowsOut.push([`**${r.name}, full size (measured)**`, r.runs.length === 1 ? sig(w.median) : mmm(w), sig(x.wall + x.sync), bytesText(x.bytes), tp(x), cpText(x.copy), ratio(x), bytesText(rss), sig(x.load), rssTarget(rss, ""), String(r.runs.length)]);
+      rowsOut.push([
+        `**${r.name}, full size (measured)**`,
+        r.runs.length === 1 ? sig(w.median) : mmm(w),
+        sig(x.wall + x.sync),
+        bytesText(x.bytes),
+        tp(x),
+        cpText(x.copy),
+        ratio(x),
+        bytesText(rss),
+        sig(x.load),
+        rssTarget(rss, ""),
+        String(r.runs.length),
+      ]);
     } else {
       const p = r.predicted;
       const last = r.probes[r.probes.length - 1];
@@ -291,12 +424,37 @@ async function fullsizePart() {
       ]);
     }
   }
-  lines.push(table(["model", "wall s", "wall + sync s", "written", "vlmc MB/s (no sync / sync)", "cp MB/s (no sync / sync)", "vlmc ÷ cp (with sync)", "peak RSS", "load avg", "target RSS ≤ 2 GB", "runs"], rowsOut));
+  lines.push(
+    table(
+      [
+        "model",
+        "wall s",
+        "wall + sync s",
+        "written",
+        "vlmc MB/s (no sync / sync)",
+        "cp MB/s (no sync / sync)",
+        "vlmc ÷ cp (with sync)",
+        "peak RSS",
+        "load avg",
+        "target RSS ≤ 2 GB",
+        "runs",
+      ],
+      rowsOut,
+    ),
+  );
   for (const r of rows.filter((x) => !x.error)) {
-    const fw = linearFit(r.probes.map((p) => p.depth), r.probes.map((p) => p.wall));
-    const fm = linearFit(r.probes.map((p) => p.depth), r.probes.map((p) => p.rss));
+    const fw = linearFit(
+      r.probes.map((p) => p.depth),
+      r.probes.map((p) => p.wall),
+    );
+    const fm = linearFit(
+      r.probes.map((p) => p.depth),
+      r.probes.map((p) => p.rss),
+    );
     lines.push("");
-    lines.push(`- ${r.name}: per LLM layer ${sig(fw.b)} s and ${bytesText(fm.b)} of peak memory; predicted at full size ${sig(r.predicted.wall)} s, ${bytesText(r.predicted.bytes)}, peak ${bytesText(r.predicted.rss)}${r.runs.length ? `; measured ${sig(r.runs[0].wall)} s, ${bytesText(r.runs[0].bytes)}, peak ${bytesText(r.runs[0].rss)}` : ` — full size not compiled: ${r.predicted.wall > FULLSIZE_LIMIT_S ? `predicted over the ${FULLSIZE_LIMIT_S / 60}-minute limit` : "not enough free disk"}`}.`);
+    lines.push(
+      `- ${r.name}: per LLM layer ${sig(fw.b)} s and ${bytesText(fm.b)} of peak memory; predicted at full size ${sig(r.predicted.wall)} s, ${bytesText(r.predicted.bytes)}, peak ${bytesText(r.predicted.rss)}${r.runs.length ? `; measured ${sig(r.runs[0].wall)} s, ${bytesText(r.runs[0].bytes)}, peak ${bytesText(r.runs[0].rss)}` : ` — full size not compiled: ${r.predicted.wall > FULLSIZE_LIMIT_S ? `predicted over the ${FULLSIZE_LIMIT_S / 60}-minute limit` : "not enough free disk"}`}.`,
+    );
   }
   return { rows, text: lines.join("\n") };
 }
@@ -342,11 +500,26 @@ async function scalingPart() {
     base.push({ wall: r.wall, rss: r.peakRss });
   }
   rmrf(path.join(dir, "vit_depth_1"));
-  const rows = DEPTHS.map((d) => ({ depth: d, wall: stats(per[d].map((x) => x.wall)), rss: stats(per[d].map((x) => x.rss)), bytes: per[d][0].bytes, load: stats(per[d].map((x) => x.load)) }));
+  const rows = DEPTHS.map((d) => ({
+    depth: d,
+    wall: stats(per[d].map((x) => x.wall)),
+    rss: stats(per[d].map((x) => x.rss)),
+    bytes: per[d][0].bytes,
+    load: stats(per[d].map((x) => x.load)),
+  }));
   const xs = rows.map((r) => r.depth);
-  const tFit = linearFit(xs, rows.map((r) => r.wall.median));
-  const mFit = linearFit(xs, rows.map((r) => r.rss.median));
-  const tSlope = loglogSlope(xs.map((d) => d - 1), rows.map((r) => r.wall.median - stats(base.map((b) => b.wall)).median));
+  const tFit = linearFit(
+    xs,
+    rows.map((r) => r.wall.median),
+  );
+  const mFit = linearFit(
+    xs,
+    rows.map((r) => r.rss.median),
+  );
+  const tSlope = loglogSlope(
+    xs.map((d) => d - 1),
+    rows.map((r) => r.wall.median - stats(base.map((b) => b.wall)).median),
+  );
   const lines = ["## Scaling with depth", ""];
   lines.push(
     `A ViT-B/16 (width 768, 12 heads, MLP 3072) at depth ${DEPTHS.join("/")}, seeded random weights, \`--external-data always\`; ${RUNS} runs per depth, round-robin over the depths. Depth 1 (the fixed cost: Node start-up, loading the compiler and std, one layer) took ${mmm(stats(base.map((b) => b.wall)))} s and ${bytesText(stats(base.map((b) => b.rss)).median)}.`,
@@ -355,7 +528,14 @@ async function scalingPart() {
   lines.push(
     table(
       ["depth", "parameters written", "wall s", "s per layer (after depth 1)", "peak RSS", "load avg"],
-      rows.map((r) => [String(r.depth), bytesText(r.bytes), mmm(r.wall), sig((r.wall.median - stats(base.map((b) => b.wall)).median) / (r.depth - 1)), mmm(r.rss, 1e-6, 3) + " MB", mmm(r.load)]),
+      rows.map((r) => [
+        String(r.depth),
+        bytesText(r.bytes),
+        mmm(r.wall),
+        sig((r.wall.median - stats(base.map((b) => b.wall)).median) / (r.depth - 1)),
+        mmm(r.rss, 1e-6, 3) + " MB",
+        mmm(r.load),
+      ]),
     ),
   );
   lines.push("");
@@ -364,7 +544,9 @@ async function scalingPart() {
   );
   const linear = tFit.r2 >= 0.98 && tSlope < 1.15;
   lines.push("");
-  lines.push(`- ${linear ? "✅ met" : "❌ missed"}: compile time linear in depth (R² ≥ 0.98 and slope < 1.15): R² ${tFit.r2.toFixed(4)}, slope ${sig(tSlope)}.`);
+  lines.push(
+    `- ${linear ? "✅ met" : "❌ missed"}: compile time linear in depth (R² ≥ 0.98 and slope < 1.15): R² ${tFit.r2.toFixed(4)}, slope ${sig(tSlope)}.`,
+  );
   return { rows, text: lines.join("\n") };
 }
 

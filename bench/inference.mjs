@@ -63,7 +63,8 @@ const WRITE = option("--write", false) || (full && !option("--no-write", false))
 
 const api = await vlmcApi();
 const env = environment();
-const log = (...a) => console.error(`[inference ${new Date().toISOString().slice(11, 19)} load ${load1().toFixed(2)}]`, ...a);
+const log = (...a) =>
+  console.error(`[inference ${new Date().toISOString().slice(11, 19)} load ${load1().toFixed(2)}]`, ...a);
 
 /** `prepack: false` sets session.disable_prepacking: kernels read the weights where they lie. */
 function sessionOptions(level, { prepack = true } = {}) {
@@ -108,8 +109,26 @@ async function peak(label) {
   const flops = 2 * n * n * n;
   const out = {};
   for (const [kind, file, make] of [
-    ["fp32", "matmul_fp32.onnx", () => new ort.Tensor("float32", Float32Array.from({ length: n * n }, (_, i) => ((i * 7919) % 1000) / 500 - 1), [n, n])],
-    ["int8", "matmul_int8.onnx", () => new ort.Tensor("uint8", Uint8Array.from({ length: n * n }, (_, i) => (i * 7919) % 256), [n, n])],
+    [
+      "fp32",
+      "matmul_fp32.onnx",
+      () =>
+        new ort.Tensor(
+          "float32",
+          Float32Array.from({ length: n * n }, (_, i) => ((i * 7919) % 1000) / 500 - 1),
+          [n, n],
+        ),
+    ],
+    [
+      "int8",
+      "matmul_int8.onnx",
+      () =>
+        new ort.Tensor(
+          "uint8",
+          Uint8Array.from({ length: n * n }, (_, i) => (i * 7919) % 256),
+          [n, n],
+        ),
+    ],
   ]) {
     const s = await ort.InferenceSession.create(path.join(dir, file), sessionOptions("all"));
     const feeds = { A: make() };
@@ -144,13 +163,38 @@ async function buildPeer(name) {
 const VARIANTS = [
   // --quantize none: fp32 even where the spec's own policy quantizes (examples/clip.vlm: `policy frozen { quantize: int8 }`).
   { key: "portable", label: "vlmc portable", args: ["--target", "portable", "--quantize", "none"] },
-  { key: "fused", label: "vlmc ort-cpu (fused)", args: ["--target", "ort-cpu", "--quantize", "none"], base: "portable", what: "fusion" },
-  { key: "int8", label: "vlmc ort-cpu int8", args: ["--target", "ort-cpu", "--quantize", "int8"], base: "fused", what: "int8 quantization", policy: true },
-  { key: "int4", label: "vlmc ort-cpu int4", args: ["--target", "ort-cpu", "--quantize", "int4"], base: "fused", what: "int4 quantization", policy: true },
+  {
+    key: "fused",
+    label: "vlmc ort-cpu (fused)",
+    args: ["--target", "ort-cpu", "--quantize", "none"],
+    base: "portable",
+    what: "fusion",
+  },
+  {
+    key: "int8",
+    label: "vlmc ort-cpu int8",
+    args: ["--target", "ort-cpu", "--quantize", "int8"],
+    base: "fused",
+    what: "int8 quantization",
+    policy: true,
+  },
+  {
+    key: "int4",
+    label: "vlmc ort-cpu int4",
+    args: ["--target", "ort-cpu", "--quantize", "int4"],
+    base: "fused",
+    what: "int4 quantization",
+    policy: true,
+  },
   // The fused graph with its weights in a 4 KiB-aligned external data file, which onnxruntime
   // memory-maps on CPU instead of copying out of the protobuf: measured for load time only at
   // "disabled", with and without prepacking (see the load target).
-  { key: "fused_ext", label: "vlmc ort-cpu (fused), external data", args: ["--target", "ort-cpu", "--quantize", "none", "--external-data", "always"], deployOnly: true },
+  {
+    key: "fused_ext",
+    label: "vlmc ort-cpu (fused), external data",
+    args: ["--target", "ort-cpu", "--quantize", "none", "--external-data", "always"],
+    deployOnly: true,
+  },
 ];
 
 // `--quantize` alone quantizes frozen components only (heads never); the reference models' backbones
@@ -168,7 +212,8 @@ function withPolicy(text, model, lines) {
     if (ch === "/" && text[i + 1] === "/") i = text.indexOf("\n", i) - 1;
     else if (ch === '"') i = text.indexOf('"', i + 1);
     else if (ch === "{") depth++;
-    else if (ch === "}" && --depth === 0) return `${text.slice(0, i)}\n  // added by bench/inference.mjs\n${lines.map((l) => `  ${l}\n`).join("")}${text.slice(i)}`;
+    else if (ch === "}" && --depth === 0)
+      return `${text.slice(0, i)}\n  // added by bench/inference.mjs\n${lines.map((l) => `  ${l}\n`).join("")}${text.slice(i)}`;
   }
   throw new Error(`model ${model}: no closing brace`);
 }
@@ -176,15 +221,35 @@ function withPolicy(text, model, lines) {
 async function compileVariant(meta, v) {
   const dir = path.dirname(meta.peer);
   const file = path.join(dir, `vlmc_${v.key}.onnx`);
-  if (RECOMPILE || !fs.existsSync(file) || fs.statSync(file).mtimeMs < fs.statSync(path.join(ROOT, "dist", "src", "index.js")).mtimeMs) {
+  if (
+    RECOMPILE ||
+    !fs.existsSync(file) ||
+    fs.statSync(file).mtimeMs < fs.statSync(path.join(ROOT, "dist", "src", "index.js")).mtimeMs
+  ) {
     let spec = meta.spec;
     if (v.policy) {
       spec = path.join(dir, "spec_quantized.vlm");
       fs.writeFileSync(spec, withPolicy(fs.readFileSync(path.join(ROOT, meta.spec), "utf8"), meta.model, QUANT_POLICY));
     }
-    const args = [path.join(ROOT, "bin", "vlmc.js"), "compile", spec, "--model", meta.model, "--graph", meta.graph, ...meta.weights.flatMap((w) => ["--weights", w]), ...v.args, "-o", file];
+    const args = [
+      path.join(ROOT, "bin", "vlmc.js"),
+      "compile",
+      spec,
+      "--model",
+      meta.model,
+      "--graph",
+      meta.graph,
+      ...meta.weights.flatMap((w) => ["--weights", w]),
+      ...v.args,
+      "-o",
+      file,
+    ];
     const r = await runMeasured(process.execPath, args);
-    if (r.code !== 0) return { ok: false, error: (r.stderr.split("\n").find((l) => /error/i.test(l)) ?? r.stderr.slice(0, 300)).trim() };
+    if (r.code !== 0)
+      return {
+        ok: false,
+        error: (r.stderr.split("\n").find((l) => /error/i.test(l)) ?? r.stderr.slice(0, 300)).trim(),
+      };
   }
   return { ok: true, file, info: await onnxInfo(file) };
 }
@@ -204,7 +269,9 @@ async function measureModel(name) {
   const meta = await buildPeer(name);
   const { elaborate, summarize } = api;
   const el = elaborate([path.join(ROOT, meta.spec)], { model: meta.model, graph: meta.graph });
-  const flops = el.models[0]?.module ? summarize(el.models[0].module, el.models[0].tokens).graphs.find((g) => g.name === meta.graph)?.flops : undefined;
+  const flops = el.models[0]?.module
+    ? summarize(el.models[0].module, el.models[0].tokens).graphs.find((g) => g.name === meta.graph)?.flops
+    : undefined;
 
   const compiled = {};
   const notes = [];
@@ -217,7 +284,12 @@ async function measureModel(name) {
     }
     const base = v.base ? compiled[v.base] : undefined;
     if (base?.info && sameGraph(base.info, c.info)) {
-      compiled[v.key] = { available: false, why: `not available: ${v.what} changes nothing in this build (same ${c.info.nodes} nodes, same op types, same parameter bytes as ${v.base})`, file: c.file, info: c.info };
+      compiled[v.key] = {
+        available: false,
+        why: `not available: ${v.what} changes nothing in this build (same ${c.info.nodes} nodes, same op types, same parameter bytes as ${v.base})`,
+        file: c.file,
+        info: c.info,
+      };
     } else compiled[v.key] = { available: true, file: c.file, info: c.info, label: v.label };
   }
   const peerInfo = await onnxInfo(meta.peer);
@@ -228,14 +300,41 @@ async function measureModel(name) {
   const sessions = [
     { key: "peer", label: "peer (torch.onnx.export)", file: meta.peer, level: "all", info: peerInfo },
     { key: "peer@disabled", label: "peer (torch.onnx.export)", file: meta.peer, level: "disabled", info: peerInfo },
-    ...VARIANTS.filter((v) => compiled[v.key].available && !v.deployOnly).map((v) => ({ key: v.key, label: v.label, file: compiled[v.key].file, level: "all", info: compiled[v.key].info })),
+    ...VARIANTS.filter((v) => compiled[v.key].available && !v.deployOnly).map((v) => ({
+      key: v.key,
+      label: v.label,
+      file: compiled[v.key].file,
+      level: "all",
+      info: compiled[v.key].info,
+    })),
     ...(compiled[fusedOrPortable].available
-      ? [{ key: `${fusedOrPortable}@disabled`, label: fusedOrPortable === "fused" ? "vlmc ort-cpu (fused)" : "vlmc portable (fusion not available)", file: compiled[fusedOrPortable].file, level: "disabled", info: compiled[fusedOrPortable].info }]
+      ? [
+          {
+            key: `${fusedOrPortable}@disabled`,
+            label: fusedOrPortable === "fused" ? "vlmc ort-cpu (fused)" : "vlmc portable (fusion not available)",
+            file: compiled[fusedOrPortable].file,
+            level: "disabled",
+            info: compiled[fusedOrPortable].info,
+          },
+        ]
       : []),
     ...(compiled.fused_ext.available && compiled.fused.available
       ? [
-          { key: "fused_ext@disabled", label: compiled.fused_ext.label, file: compiled.fused_ext.file, level: "disabled", info: compiled.fused_ext.info },
-          { key: "fused_ext@disabled/no-prepack", label: `${compiled.fused_ext.label}, no prepacking`, file: compiled.fused_ext.file, level: "disabled", prepack: false, info: compiled.fused_ext.info },
+          {
+            key: "fused_ext@disabled",
+            label: compiled.fused_ext.label,
+            file: compiled.fused_ext.file,
+            level: "disabled",
+            info: compiled.fused_ext.info,
+          },
+          {
+            key: "fused_ext@disabled/no-prepack",
+            label: `${compiled.fused_ext.label}, no prepacking`,
+            file: compiled.fused_ext.file,
+            level: "disabled",
+            prepack: false,
+            info: compiled.fused_ext.info,
+          },
         ]
       : []),
   ];
@@ -260,7 +359,10 @@ async function measureModel(name) {
   const input = readNpy(meta.input.file);
   const feeds = { [meta.input.name]: new ort.Tensor("float32", input.data, input.shape) };
   const runs = flops !== undefined && flops > 100e9 ? LARGE_RUNS : RUNS;
-  const totalBytes = sessions.reduce((a, s) => a + fs.statSync(s.file).size + (fs.existsSync(`${s.file}.data`) ? fs.statSync(`${s.file}.data`).size : 0), 0);
+  const totalBytes = sessions.reduce(
+    (a, s) => a + fs.statSync(s.file).size + (fs.existsSync(`${s.file}.data`) ? fs.statSync(`${s.file}.data`).size : 0),
+    0,
+  );
   // All sessions open at once need about twice their files' size (weights plus prepacked copies).
   const interleaved = totalBytes * 2.5 < memAvailable();
   for (const s of sessions) {
@@ -287,7 +389,9 @@ async function measureModel(name) {
     }
     for (const s of sessions) await s.session.release();
   } else {
-    log(`${name}: latency, ${sessions.length} sessions one after another (${bytesText(totalBytes)} of models), ${WARMUP} warm-up + ${runs} runs each`);
+    log(
+      `${name}: latency, ${sessions.length} sessions one after another (${bytesText(totalBytes)} of models), ${WARMUP} warm-up + ${runs} runs each`,
+    );
     for (const s of sessions) {
       s.session = (await createTimed(s.file, s.level, s)).session;
       for (let w = 0; w < WARMUP; w++) await once(s);
@@ -304,7 +408,9 @@ async function measureModel(name) {
   const peer = sessions.find((s) => s.key === "peer");
   const torchOut = fs.existsSync(meta.torch_output) ? readNpy(meta.torch_output).data : undefined;
   const rows = sessions.map((s) => {
-    const ratios = interleaved ? s.runMs.map((t, i) => t / peer.runMs[i]) : [stats(s.runMs).median / stats(peer.runMs).median];
+    const ratios = interleaved
+      ? s.runMs.map((t, i) => t / peer.runMs[i])
+      : [stats(s.runMs).median / stats(peer.runMs).median];
     return {
       key: s.key,
       label: s.label,
@@ -322,10 +428,22 @@ async function measureModel(name) {
     };
   });
   for (const v of VARIANTS) if (!compiled[v.key].available) notes.push(`${v.label}: ${compiled[v.key].why}`);
-  const pOps = Object.entries(peerInfo.ops).sort((a, b) => b[1] - a[1]).slice(0, 6).map(([k, n]) => `${k} ${n}`).join(", ");
+  const pOps = Object.entries(peerInfo.ops)
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, 6)
+    .map(([k, n]) => `${k} ${n}`)
+    .join(", ");
   const vInfo = compiled.portable.info;
-  const vOps = vInfo ? Object.entries(vInfo.ops).sort((a, b) => b[1] - a[1]).slice(0, 6).map(([k, n]) => `${k} ${n}`).join(", ") : "";
-  notes.push(`graphs: peer ${peerInfo.nodes} nodes (${pOps}, …); vlmc portable ${vInfo?.nodes ?? "–"} nodes (${vOps}, …)`);
+  const vOps = vInfo
+    ? Object.entries(vInfo.ops)
+        .sort((a, b) => b[1] - a[1])
+        .slice(0, 6)
+        .map(([k, n]) => `${k} ${n}`)
+        .join(", ")
+    : "";
+  notes.push(
+    `graphs: peer ${peerInfo.nodes} nodes (${pOps}, …); vlmc portable ${vInfo?.nodes ?? "–"} nodes (${vOps}, …)`,
+  );
   return { name, meta, flops, rows, notes, interleaved, runs, compiled };
 }
 
@@ -337,8 +455,14 @@ function target(ok, text) {
 
 function report(results, peaks) {
   const peakAll = {
-    fp32: stats([...peaks.before.fp32 ? [peaks.before.fp32.median] : [], ...(peaks.after ? [peaks.after.fp32.median] : [])]),
-    int8: stats([...peaks.before.int8 ? [peaks.before.int8.median] : [], ...(peaks.after ? [peaks.after.int8.median] : [])]),
+    fp32: stats([
+      ...(peaks.before.fp32 ? [peaks.before.fp32.median] : []),
+      ...(peaks.after ? [peaks.after.fp32.median] : []),
+    ]),
+    int8: stats([
+      ...(peaks.before.int8 ? [peaks.before.int8.median] : []),
+      ...(peaks.after ? [peaks.after.int8.median] : []),
+    ]),
   };
   const fp32Peak = peakAll.fp32.max;
   const int8Peak = peakAll.int8.max;
@@ -363,13 +487,25 @@ function report(results, peaks) {
     table(
       ["kernel", "before the models", "after the models", "load (1 min) before / after"],
       [
-        ["MatMul fp32 2048³ (GFLOP/s)", mmm(peaks.before.fp32), peaks.after ? mmm(peaks.after.fp32) : "–", `${sig(peaks.before.fp32.load.median)} / ${peaks.after ? sig(peaks.after.fp32.load.median) : "–"}`],
-        ["MatMulInteger uint8×int8 2048³ (GOP/s)", mmm(peaks.before.int8), peaks.after ? mmm(peaks.after.int8) : "–", `${sig(peaks.before.int8.load.median)} / ${peaks.after ? sig(peaks.after.int8.load.median) : "–"}`],
+        [
+          "MatMul fp32 2048³ (GFLOP/s)",
+          mmm(peaks.before.fp32),
+          peaks.after ? mmm(peaks.after.fp32) : "–",
+          `${sig(peaks.before.fp32.load.median)} / ${peaks.after ? sig(peaks.after.fp32.load.median) : "–"}`,
+        ],
+        [
+          "MatMulInteger uint8×int8 2048³ (GOP/s)",
+          mmm(peaks.before.int8),
+          peaks.after ? mmm(peaks.after.int8) : "–",
+          `${sig(peaks.before.int8.load.median)} / ${peaks.after ? sig(peaks.after.int8.load.median) : "–"}`,
+        ],
       ],
     ),
   );
   lines.push("");
-  lines.push(`Peak used for the % columns: the better median, ${sig(fp32Peak)} GFLOP/s fp32 and ${sig(int8Peak)} GOP/s int8.`);
+  lines.push(
+    `Peak used for the % columns: the better median, ${sig(fp32Peak)} GFLOP/s fp32 and ${sig(int8Peak)} GOP/s int8.`,
+  );
 
   const summaryRows = [];
   for (const r of results) {
@@ -380,11 +516,27 @@ function report(results, peaks) {
     lines.push("");
     lines.push(`## ${r.name}`);
     lines.push("");
-    lines.push(`${r.meta.description}. ${(r.meta.params / 1e6).toFixed(1)} M parameters; ${r.flops !== undefined ? `${sig(r.flops / 1e9)} GFLOP` : "FLOPs unknown"} at batch 1; input ${r.meta.input.name} [${r.meta.input.shape.join(", ")}]. vlmc: \`vlmc compile ${r.meta.spec} --model ${r.meta.model} --graph ${r.meta.graph} --weights …\`. ${r.interleaved ? `${r.runs} interleaved rounds.` : `${r.runs} runs per session, one session after another.`}`);
+    lines.push(
+      `${r.meta.description}. ${(r.meta.params / 1e6).toFixed(1)} M parameters; ${r.flops !== undefined ? `${sig(r.flops / 1e9)} GFLOP` : "FLOPs unknown"} at batch 1; input ${r.meta.input.name} [${r.meta.input.shape.join(", ")}]. vlmc: \`vlmc compile ${r.meta.spec} --model ${r.meta.model} --graph ${r.meta.graph} --weights …\`. ${r.interleaved ? `${r.runs} interleaved rounds.` : `${r.runs} runs per session, one session after another.`}`,
+    );
     lines.push("");
     lines.push(
       table(
-        ["variant", "opt. level", "nodes", "params", "latency ms", "× peer", "load ms", "load × peer@all", "max abs err", "cosine", "GFLOP/s", "% peak", "load avg"],
+        [
+          "variant",
+          "opt. level",
+          "nodes",
+          "params",
+          "latency ms",
+          "× peer",
+          "load ms",
+          "load × peer@all",
+          "max abs err",
+          "cosine",
+          "GFLOP/s",
+          "% peak",
+          "load avg",
+        ],
         r.rows.map((x) => {
           const isQuant = x.key === "int8" || x.key === "int4";
           const pk = isQuant ? int8Peak : fp32Peak;
@@ -426,19 +578,33 @@ function report(results, peaks) {
     lines.push(
       "- " +
         (fused
-          ? target(fused.ratio.median <= 0.95, `ViT-B/16 ort-cpu fp32 ≤ 0.95× the peer's latency: measured ${sig(fused.ratio.median)}× (${sig(fused.ratio.min)}–${sig(fused.ratio.max)})${fused.ratio.median > 0.95 ? `, ${sig((fused.ratio.median / 0.95 - 1) * 100, 2)}% over the target` : ""}`)
-          : target(undefined, `ViT-B/16 ort-cpu fp32 ≤ 0.95× the peer: fusion is not available in this build; the portable graph runs at ${sig(get("portable").ratio.median)}× the peer (${sig(get("portable").ratio.min)}–${sig(get("portable").ratio.max)})${get("portable").ratio.median > 0.95 ? `, ${sig((get("portable").ratio.median / 0.95 - 1) * 100, 2)}% over the 0.95× target` : ""}`)),
+          ? target(
+              fused.ratio.median <= 0.95,
+              `ViT-B/16 ort-cpu fp32 ≤ 0.95× the peer's latency: measured ${sig(fused.ratio.median)}× (${sig(fused.ratio.min)}–${sig(fused.ratio.max)})${fused.ratio.median > 0.95 ? `, ${sig((fused.ratio.median / 0.95 - 1) * 100, 2)}% over the target` : ""}`,
+            )
+          : target(
+              undefined,
+              `ViT-B/16 ort-cpu fp32 ≤ 0.95× the peer: fusion is not available in this build; the portable graph runs at ${sig(get("portable").ratio.median)}× the peer (${sig(get("portable").ratio.min)}–${sig(get("portable").ratio.max)})${get("portable").ratio.median > 0.95 ? `, ${sig((get("portable").ratio.median / 0.95 - 1) * 100, 2)}% over the 0.95× target` : ""}`,
+            )),
     );
     const i8 = get("int8");
     lines.push(
       "- " +
         (i8
-          ? target(i8.ratio.median <= 0.45 && i8.vsPeer.cosine >= 0.99, `ViT-B/16 int8 ≤ 0.45× the peer with cosine ≥ 0.99: measured ${sig(i8.ratio.median)}×, cosine ${i8.vsPeer.cosine.toFixed(4)}${i8.ratio.median > 0.45 ? `; latency ${sig((i8.ratio.median / 0.45 - 1) * 100, 2)}% over the target` : ""}${i8.vsPeer.cosine < 0.99 ? `; cosine ${sig(0.99 - i8.vsPeer.cosine, 2)} short` : ""}`)
-          : target(undefined, "ViT-B/16 int8 ≤ 0.45× the peer with cosine ≥ 0.99: int8 quantization is not available in this build")),
+          ? target(
+              i8.ratio.median <= 0.45 && i8.vsPeer.cosine >= 0.99,
+              `ViT-B/16 int8 ≤ 0.45× the peer with cosine ≥ 0.99: measured ${sig(i8.ratio.median)}×, cosine ${i8.vsPeer.cosine.toFixed(4)}${i8.ratio.median > 0.45 ? `; latency ${sig((i8.ratio.median / 0.45 - 1) * 100, 2)}% over the target` : ""}${i8.vsPeer.cosine < 0.99 ? `; cosine ${sig(0.99 - i8.vsPeer.cosine, 2)} short` : ""}`,
+            )
+          : target(
+              undefined,
+              "ViT-B/16 int8 ≤ 0.45× the peer with cosine ≥ 0.99: int8 quantization is not available in this build",
+            )),
     );
     const peer = get("peer");
     // Every way vlmc's graph was loaded at "disabled": inline, external data, external without prepacking.
-    for (const dis of ["fused@disabled", "portable@disabled", "fused_ext@disabled", "fused_ext@disabled/no-prepack"].map(get).filter(Boolean)) {
+    for (const dis of ["fused@disabled", "portable@disabled", "fused_ext@disabled", "fused_ext@disabled/no-prepack"]
+      .map(get)
+      .filter(Boolean)) {
       const loadRatio = dis.loadMs.median / peer.loadMs.median;
       const speed = dis.latency.median / peer.latency.median;
       const what = dis.key === "portable@disabled" ? "vlmc's portable graph (fusion not available)" : `${dis.label}`;
@@ -456,13 +622,38 @@ function report(results, peaks) {
   lines.push("");
   lines.push("## Summary: latency relative to the peer (median over rounds)");
   lines.push("");
-  const keys = ["portable", "fused", "int8", "int4", "portable@disabled", "fused@disabled", "fused_ext@disabled", "fused_ext@disabled/no-prepack"];
+  const keys = [
+    "portable",
+    "fused",
+    "int8",
+    "int4",
+    "portable@disabled",
+    "fused@disabled",
+    "fused_ext@disabled",
+    "fused_ext@disabled/no-prepack",
+  ];
   lines.push(
     table(
-      ["model", "peer ms", ...keys.map((k) => `${k} ×`), "peer load ms", "load × (inline / external / external, no prepacking)"],
+      [
+        "model",
+        "peer ms",
+        ...keys.map((k) => `${k} ×`),
+        "peer load ms",
+        "load × (inline / external / external, no prepacking)",
+      ],
       summaryRows.map(({ r, get }) => {
-        const loads = [get("fused@disabled") ?? get("portable@disabled"), get("fused_ext@disabled"), get("fused_ext@disabled/no-prepack")].map((x) => (x ? sig(x.loadRatio) : "–"));
-        return [r.name, sig(get("peer").latency.median), ...keys.map((k) => (get(k) ? sig(get(k).ratio.median) : "n/a")), sig(get("peer").loadMs.median), loads.join(" / ")];
+        const loads = [
+          get("fused@disabled") ?? get("portable@disabled"),
+          get("fused_ext@disabled"),
+          get("fused_ext@disabled/no-prepack"),
+        ].map((x) => (x ? sig(x.loadRatio) : "–"));
+        return [
+          r.name,
+          sig(get("peer").latency.median),
+          ...keys.map((k) => (get(k) ? sig(get(k).ratio.median) : "n/a")),
+          sig(get("peer").loadMs.median),
+          loads.join(" / "),
+        ];
       }),
     ),
   );
@@ -485,14 +676,22 @@ for (const name of MODELS) {
   const done = results[results.length - 1];
   if (!done.error) {
     const peer = done.rows.find((x) => x.key === "peer");
-    log(`${name}: ${done.rows.map((x) => `${x.key}@${x.level} ${sig(x.latency.median)} ms (${x.key === "peer" ? "1" : sig(x.ratio.median)}×) load ${sig(x.loadMs.median)} ms cos ${x.vsPeer.cosine.toFixed(5)}`).join("; ")} [peer ${sig(peer.latency.median)} ms]`);
+    log(
+      `${name}: ${done.rows.map((x) => `${x.key}@${x.level} ${sig(x.latency.median)} ms (${x.key === "peer" ? "1" : sig(x.ratio.median)}×) load ${sig(x.loadMs.median)} ms cos ${x.vsPeer.cosine.toFixed(5)}`).join("; ")} [peer ${sig(peer.latency.median)} ms]`,
+    );
   }
 }
 peaks.after = await peak("after");
 const text = report(results, peaks);
 fs.mkdirSync(path.join(OUT, "inference"), { recursive: true });
 fs.writeFileSync(path.join(OUT, "inference", "last.md"), text + "\n");
-fs.writeFileSync(path.join(OUT, "inference", "last.json"), JSON.stringify({ env, peaks, results: results.map((r) => ({ ...r, meta: r.meta, rows: r.rows?.map((x) => ({ ...x })) })) }, (k, v) => (k === "output" || k === "compiled" ? undefined : v), 1));
+fs.writeFileSync(
+  path.join(OUT, "inference", "last.json"),
+  JSON.stringify(
+    { env, peaks, results: results.map((r) => ({ ...r, meta: r.meta, rows: r.rows?.map((x) => ({ ...x })) })) },
+    (k, v) => (k === "output" || k === "compiled" ? undefined : v),
+    1,
+  ),
+);
 if (WRITE) writeResults("inference.md", text);
 else console.log(text);
-

@@ -39,7 +39,12 @@ export function option(name, fallback) {
 
 export function listOption(name, fallback) {
   const v = option(name, "");
-  return v === "" ? fallback : v.split(",").map((s) => s.trim()).filter(Boolean);
+  return v === ""
+    ? fallback
+    : v
+        .split(",")
+        .map((s) => s.trim())
+        .filter(Boolean);
 }
 
 // ---- statistics ----------------------------------------------------------------------------------
@@ -134,7 +139,12 @@ let pythonVersions;
 function pyVersions() {
   if (pythonVersions === undefined) {
     try {
-      pythonVersions = JSON.parse(execFileSync(PYTHON, [path.join(BENCH, "peers.py"), "versions"], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }));
+      pythonVersions = JSON.parse(
+        execFileSync(PYTHON, [path.join(BENCH, "peers.py"), "versions"], {
+          encoding: "utf8",
+          stdio: ["ignore", "pipe", "ignore"],
+        }),
+      );
     } catch {
       pythonVersions = null;
     }
@@ -152,8 +162,16 @@ function readText(p) {
 
 function gitDescribe() {
   try {
-    const head = execFileSync("git", ["rev-parse", "--short", "HEAD"], { cwd: ROOT, encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim();
-    const dirty = execFileSync("git", ["status", "--porcelain", "--untracked-files=no", "--", "src", "std"], { cwd: ROOT, encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim();
+    const head = execFileSync("git", ["rev-parse", "--short", "HEAD"], {
+      cwd: ROOT,
+      encoding: "utf8",
+      stdio: ["ignore", "pipe", "ignore"],
+    }).trim();
+    const dirty = execFileSync("git", ["status", "--porcelain", "--untracked-files=no", "--", "src", "std"], {
+      cwd: ROOT,
+      encoding: "utf8",
+      stdio: ["ignore", "pipe", "ignore"],
+    }).trim();
     return `${head}${dirty ? " (src/ or std/ with uncommitted changes)" : ""}`;
   } catch {
     return "unknown";
@@ -164,7 +182,22 @@ function gitDescribe() {
 export function environment() {
   const cpuinfo = readText("/proc/cpuinfo");
   const flags = (cpuinfo.match(/^flags\s*:\s*(.*)$/m)?.[1] ?? "").split(/\s+/);
-  const wanted = ["sse4_2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512vl", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_tile", "amx_int8", "amx_bf16"];
+  const wanted = [
+    "sse4_2",
+    "avx",
+    "avx2",
+    "fma",
+    "f16c",
+    "avx512f",
+    "avx512bw",
+    "avx512vl",
+    "avx512_vnni",
+    "avx_vnni",
+    "avx512_bf16",
+    "amx_tile",
+    "amx_int8",
+    "amx_bf16",
+  ];
   const ortPkg = JSON.parse(readText(path.join(ROOT, "node_modules", "onnxruntime-node", "package.json")) || "{}");
   const vlmcPkg = JSON.parse(readText(path.join(ROOT, "package.json")) || "{}");
   return {
@@ -184,13 +217,18 @@ export function environment() {
 
 /** The environment as a Markdown list. */
 export function environmentBlock(env, extra = []) {
-  const py = env.python ? `Python ${env.python.python}, torch ${env.python.torch}, torchvision ${env.python.torchvision}, onnx ${env.python.onnx}, numpy ${env.python.numpy}` : "Python/torch: not available";
+  const py = env.python
+    ? `Python ${env.python.python}, torch ${env.python.torch}, torchvision ${env.python.torchvision}, onnx ${env.python.onnx}, numpy ${env.python.numpy}`
+    : "Python/torch: not available";
   return [
     `- Date: ${env.date}`,
     `- Machine: ${env.cpu}, ${env.cores} cores, ${env.memGiB.toFixed(1)} GiB memory, ${env.os}`,
     `- CPU flags (relevant): ${env.flags.join(" ") || "none found"}`,
     `- Software: Node ${env.node}, onnxruntime-node ${env.ort}, vlmc ${env.vlmc}; ${py}`,
-    `- Load average at the start: ${env.load.map((x) => x.toFixed(2)).join(", ")}; at the end: ${os.loadavg().map((x) => x.toFixed(2)).join(", ")} (1, 5, 15 min)`,
+    `- Load average at the start: ${env.load.map((x) => x.toFixed(2)).join(", ")}; at the end: ${os
+      .loadavg()
+      .map((x) => x.toFixed(2))
+      .join(", ")} (1, 5, 15 min)`,
     ...extra.map((e) => `- ${e}`),
   ].join("\n");
 }
@@ -204,7 +242,15 @@ export function writeResults(name, text) {
 
 // ---- .npy ----------------------------------------------------------------------------------------
 
-const NPY_TYPES = { "<f4": Float32Array, "<f8": Float64Array, "<i8": BigInt64Array, "<i4": Int32Array, "|u1": Uint8Array, "|i1": Int8Array, "|b1": Uint8Array };
+const NPY_TYPES = {
+  "<f4": Float32Array,
+  "<f8": Float64Array,
+  "<i8": BigInt64Array,
+  "<i4": Int32Array,
+  "|u1": Uint8Array,
+  "|i1": Int8Array,
+  "|b1": Uint8Array,
+};
 
 export function readNpy(p) {
   const buf = fs.readFileSync(p);
@@ -214,7 +260,12 @@ export function readNpy(p) {
   const header = buf.subarray(start, start + headerLen).toString("latin1");
   const descr = header.match(/'descr':\s*'([^']+)'/)[1];
   if (/'fortran_order':\s*True/.test(header)) throw new Error(`${p}: Fortran order not supported`);
-  const shape = header.match(/'shape':\s*\(([^)]*)\)/)[1].split(",").map((s) => s.trim()).filter(Boolean).map(Number);
+  const shape = header
+    .match(/'shape':\s*\(([^)]*)\)/)[1]
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .map(Number);
   const Type = NPY_TYPES[descr];
   if (!Type) throw new Error(`${p}: dtype ${descr} not supported`);
   const data = buf.subarray(start + headerLen);
@@ -273,7 +324,15 @@ export async function onnxInfo(p) {
     }
   };
   visit(model.graph);
-  return { nodes, ops, domains: [...domains], paramBytes, initializers, inputs: model.graph.input.map((i) => i.name), outputs: model.graph.output.map((o) => o.name) };
+  return {
+    nodes,
+    ops,
+    domains: [...domains],
+    paramBytes,
+    initializers,
+    inputs: model.graph.input.map((i) => i.name),
+    outputs: model.graph.output.map((o) => o.name),
+  };
 }
 
 /** A short text of the op types that differ between two op histograms. */

@@ -63,11 +63,15 @@ const WORK = path.join(OUT, "passes");
 
 const api = await vlmcApi();
 const env = environment();
-const log = (...a) => console.error(`[passes ${new Date().toISOString().slice(11, 19)} load ${load1().toFixed(2)}]`, ...a);
+const log = (...a) =>
+  console.error(`[passes ${new Date().toISOString().slice(11, 19)} load ${load1().toFixed(2)}]`, ...a);
 
 // Every registered pass, so that "none" skips them all, including ones added after this was written.
 const passesModule = await import(pathToFileURL(path.join(ROOT, "dist", "src", "passes", "index.js")).href);
-const ALL_PASSES = passesModule.createPassManager().list().map((p) => p.name);
+const ALL_PASSES = passesModule
+  .createPassManager()
+  .list()
+  .map((p) => p.name);
 const STAGES = [
   { key: "none", label: "no passes", args: ["--passes", ALL_PASSES.map((p) => `-${p}`).join(",")] },
   // --quantize none: the fp32 stages stay fp32 where the example's policy quantizes (clip, healthcare: `policy frozen { quantize: int8 }`).
@@ -93,7 +97,14 @@ function inputFor(name, type) {
   const dtype = m ? m[1] : type;
   const dims = m && m[2].trim() ? m[2].split(",").map((d) => d.trim().replace(/\s*<=.*$/, "")) : [];
   const values = { B: 1, N: 1, M: 1, T: 64 };
-  const shape = dims.map((d) => Number(Function(...Object.keys(values), `return (${d.replace(/[A-Za-z_]\w*/g, (s) => (s in values ? s : "1"))});`)(...Object.values(values))));
+  const shape = dims.map((d) =>
+    Number(
+      Function(
+        ...Object.keys(values),
+        `return (${d.replace(/[A-Za-z_]\w*/g, (s) => (s in values ? s : "1"))});`,
+      )(...Object.values(values)),
+    ),
+  );
   const n = shape.reduce((a, b) => a * b, 1);
   if (dtype === "f32") {
     let s = 12345;
@@ -104,8 +115,18 @@ function inputFor(name, type) {
     }
     return new ort.Tensor("float32", data, shape);
   }
-  if (dtype === "i64") return new ort.Tensor("int64", BigInt64Array.from({ length: n }, (_, i) => (name.includes("mask") ? 1n : BigInt((i * 37 + 11) % 1000))), shape);
-  if (dtype === "bool") return new ort.Tensor("bool", Uint8Array.from({ length: n }, (_, i) => (i % shape[shape.length - 1] === 0 ? 1 : 0)), shape);
+  if (dtype === "i64")
+    return new ort.Tensor(
+      "int64",
+      BigInt64Array.from({ length: n }, (_, i) => (name.includes("mask") ? 1n : BigInt((i * 37 + 11) % 1000))),
+      shape,
+    );
+  if (dtype === "bool")
+    return new ort.Tensor(
+      "bool",
+      Uint8Array.from({ length: n }, (_, i) => (i % shape[shape.length - 1] === 0 ? 1 : 0)),
+      shape,
+    );
   throw new Error(`input ${name}: type ${type} not supported`);
 }
 
@@ -129,7 +150,16 @@ function cases() {
       const model = fs.readFileSync(spec, "utf8").match(/model\s+(\w+)/)[1];
       const weights = c.weights.endsWith(".safetensors") ? ["--weights", path.join(dir, c.weights)] : [];
       for (const [graph, g] of Object.entries(c.graphs)) {
-        out.push({ tier: "tiny", example: ex, spec, model, graph, weights, inputs: () => Object.fromEntries(Object.entries(g.inputs).map(([k, f]) => [k, tensorOfNpy(path.join(dir, f))])) });
+        out.push({
+          tier: "tiny",
+          example: ex,
+          spec,
+          model,
+          graph,
+          weights,
+          inputs: () =>
+            Object.fromEntries(Object.entries(g.inputs).map(([k, f]) => [k, tensorOfNpy(path.join(dir, f))])),
+        });
       }
     }
   }
@@ -167,9 +197,25 @@ async function measureCase(c) {
   const stages = [];
   for (const st of STAGES) {
     const out = path.join(dir, `${st.key}.onnx`);
-    const r = await runMeasured(process.execPath, [VLMC, "compile", c.spec, "--model", c.model, "--graph", c.graph, ...c.weights, ...st.args, "-o", out]);
+    const r = await runMeasured(process.execPath, [
+      VLMC,
+      "compile",
+      c.spec,
+      "--model",
+      c.model,
+      "--graph",
+      c.graph,
+      ...c.weights,
+      ...st.args,
+      "-o",
+      out,
+    ]);
     if (r.code !== 0) {
-      stages.push({ ...st, error: (r.stderr.split("\n").find((l) => /error/i.test(l)) ?? r.stderr.slice(0, 200)).trim(), compileS: r.wall });
+      stages.push({
+        ...st,
+        error: (r.stderr.split("\n").find((l) => /error/i.test(l)) ?? r.stderr.slice(0, 200)).trim(),
+        compileS: r.wall,
+      });
       continue;
     }
     const info = await onnxInfo(out);
@@ -185,7 +231,14 @@ async function measureCase(c) {
   const runs = c.tier === "full" ? FULL_RUNS : RUNS;
   const totalBytes = runnable.reduce((a, s) => a + s.info.paramBytes, 0);
   // Idle intra-op threads block rather than spin (see inference.mjs), unless --spin.
-  const opts = { executionProviders: ["cpu"], intraOpNumThreads: THREADS, interOpNumThreads: 1, executionMode: "sequential", graphOptimizationLevel: "all", ...(SPIN ? {} : { extra: { session: { intra_op: { allow_spinning: "0" } } } }) };
+  const opts = {
+    executionProviders: ["cpu"],
+    intraOpNumThreads: THREADS,
+    interOpNumThreads: 1,
+    executionMode: "sequential",
+    graphOptimizationLevel: "all",
+    ...(SPIN ? {} : { extra: { session: { intra_op: { allow_spinning: "0" } } } }),
+  };
   for (const s of runnable) {
     s.ms = [];
     s.loads = [];
@@ -226,18 +279,31 @@ async function measureCase(c) {
   for (const s of runnable) {
     s.latency = stats(s.ms);
     s.load = stats(s.loads);
-    s.ratio = interleaved && none ? stats(s.ms.map((t, i) => t / none.ms[i])) : none ? stats([s.latency.median / none.latency.median]) : undefined;
-    s.agree = none && s.output && none.output && typeof s.output[0] === "number" ? agreement(none.output, s.output) : undefined;
+    s.ratio =
+      interleaved && none
+        ? stats(s.ms.map((t, i) => t / none.ms[i]))
+        : none
+          ? stats([s.latency.median / none.latency.median])
+          : undefined;
+    s.agree =
+      none && s.output && none.output && typeof s.output[0] === "number" ? agreement(none.output, s.output) : undefined;
   }
   fs.rmSync(dir, { recursive: true, force: true });
-  log(`${c.tier} ${c.example} ${c.graph}: ${stages.map((s) => `${s.key} ${s.info?.nodes ?? "err"} nodes${s.latency ? ` ${sig(s.latency.median)} ms` : s.unchanged ? " (=)" : ""}`).join(", ")}`);
+  log(
+    `${c.tier} ${c.example} ${c.graph}: ${stages.map((s) => `${s.key} ${s.info?.nodes ?? "err"} nodes${s.latency ? ` ${sig(s.latency.median)} ms` : s.unchanged ? " (=)" : ""}`).join(", ")}`,
+  );
   return { ...c, stages, interleaved, runs };
 }
 
 // ---- report --------------------------------------------------------------------------------------
 
 function report(results) {
-  const lines = ["# What the passes buy", "", "Generated by `node bench/passes.mjs` (see bench/README.md); do not edit by hand.", ""];
+  const lines = [
+    "# What the passes buy",
+    "",
+    "Generated by `node bench/passes.mjs` (see bench/README.md); do not edit by hand.",
+    "",
+  ];
   lines.push(
     environmentBlock(env, [
       `Sessions: onnxruntime-node ${env.ort}, CPU, ${THREADS} intra-op threads, graphOptimizationLevel "all", ${SPIN ? "spinning intra-op threads" : "session.intra_op.allow_spinning = 0"}. ${WARMUP} warm-up runs, then ${RUNS} rounds (tiny) / ${FULL_RUNS} rounds (full size); in each round every stage runs once, in turn; "× none" is the per-round ratio to the no-passes graph (median, min–max).`,
@@ -248,7 +314,11 @@ function report(results) {
   for (const tier of ["full", "tiny"]) {
     const rs = results.filter((r) => r.tier === tier);
     if (rs.length === 0) continue;
-    lines.push("", tier === "full" ? "## Full size (one runnable graph per example)" : "## Tiny (parity-fixture sizes, every graph)", "");
+    lines.push(
+      "",
+      tier === "full" ? "## Full size (one runnable graph per example)" : "## Tiny (parity-fixture sizes, every graph)",
+      "",
+    );
     const rows = [];
     for (const r of rs) {
       if (r.error) {
@@ -258,7 +328,17 @@ function report(results) {
       for (const s of r.stages) {
         const name = s.key === "none" ? `**${r.example} · ${r.graph}**` : "";
         if (s.error) rows.push([name, s.label, "–", "–", "–", "–", "–", `compile failed: ${s.error}`]);
-        else if (s.unchanged) rows.push([name, s.label, String(s.info.nodes), bytesText(s.info.paramBytes), `= ${s.sameAs}`, "–", "–", `not available: identical to ${s.sameAs} in this build`]);
+        else if (s.unchanged)
+          rows.push([
+            name,
+            s.label,
+            String(s.info.nodes),
+            bytesText(s.info.paramBytes),
+            `= ${s.sameAs}`,
+            "–",
+            "–",
+            `not available: identical to ${s.sameAs} in this build`,
+          ]);
         else
           rows.push([
             name,
@@ -275,7 +355,9 @@ function report(results) {
     lines.push(table(["example · graph", "stage", "nodes", "params", "latency ms", "× none", "cos", "notes"], rows));
   }
   lines.push("");
-  lines.push("Not covered: the full-size LLM graphs (LLaVA-1.5-7B, BLIP-2 OPT-2.7B, OpenFlamingo-9B `forward`): their fp32 weights (15–33 GB) do not fit this machine's 24 GB alongside onnxruntime; their node counts before and after the passes are in `vlmc compile --report`, and their compile cost in compile.md.");
+  lines.push(
+    "Not covered: the full-size LLM graphs (LLaVA-1.5-7B, BLIP-2 OPT-2.7B, OpenFlamingo-9B `forward`): their fp32 weights (15–33 GB) do not fit this machine's 24 GB alongside onnxruntime; their node counts before and after the passes are in `vlmc compile --report`, and their compile cost in compile.md.",
+  );
   return lines.join("\n");
 }
 

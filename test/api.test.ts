@@ -7,7 +7,8 @@ import { describe, expect, it } from "vitest";
 describe("package root API", () => {
   it("exports the typed API", async () => {
     const vlmc = await import("vlmc");
-    for (const name of ["parse", "check", "elaborate", "compile", "summarize", "formatText", "VERSION"]) expect(vlmc, name).toHaveProperty(name);
+    for (const name of ["parse", "check", "elaborate", "compile", "summarize", "formatText", "VERSION"])
+      expect(vlmc, name).toHaveProperty(name);
     const parsed = vlmc.parse("const A = 2 * 3\n");
     expect(parsed.diagnostics).toEqual([]);
     expect(parsed.ast.decls[0]).toMatchObject({ kind: "const", name: "A" });

@@ -5,10 +5,13 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
-import { check } from "../src/api.js";
+import { check } from "../src/driver/check.js";
 
 const dir = path.join(import.meta.dirname, "diagnostics");
-const files = fs.readdirSync(dir).filter((f) => f.endsWith(".vlm")).sort();
+const files = fs
+  .readdirSync(dir)
+  .filter((f) => f.endsWith(".vlm"))
+  .sort();
 
 function expected(text: string): string[] {
   const out: string[] = [];
@@ -33,7 +36,9 @@ describe("diagnostics", () => {
         .filter((d) => d.span?.file === file)
         .map((d) => `${src.position(d.span!.start).line}:${d.code}`)
         .sort();
-      const elsewhere = result.diagnostics.filter((d) => d.span?.file !== file && !expected(text).some((e) => e.endsWith(d.code)));
+      const elsewhere = result.diagnostics.filter(
+        (d) => d.span?.file !== file && !expected(text).some((e) => e.endsWith(d.code)),
+      );
       expect(actual).toEqual(expected(text));
       expect(elsewhere).toEqual([]);
     });

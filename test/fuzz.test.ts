@@ -22,17 +22,17 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { check } from "../src/api.js";
-import { resolveProgram } from "../src/check/resolve.js";
+import { check } from "../src/driver/check.js";
+import { resolveProgram } from "../src/lang/check/resolve.js";
 import { runCli } from "../src/cli/main.js";
 import type { CliIo } from "../src/cli/io.js";
 import { CATALOG, type Diagnostic } from "../src/diagnostics/index.js";
 import { renderGithub, renderPretty, toJson, type SourceLookup } from "../src/diagnostics/render.js";
-import { Elaborator } from "../src/elaborate/elaborate.js";
-import { BUILTINS } from "../src/elaborate/signatures.js";
-import { KEYWORDS, vlmLexer } from "../src/parser/lexer.js";
-import { parseText } from "../src/parser/parse.js";
-import { displayPath, loadProgram, STD_DIR } from "../src/parser/program.js";
+import { Elaborator } from "../src/lang/elaborate/elaborate.js";
+import { BUILTINS } from "../src/lang/builtins.js";
+import { KEYWORDS, vlmLexer } from "../src/lang/parser/lexer.js";
+import { parseText } from "../src/lang/parser/parse.js";
+import { displayPath, loadProgram, STD_DIR } from "../src/lang/parser/program.js";
 
 // ---------------------------------------------------------------------------------------------
 // Speed: every case loads std (~60 KB of .vlm), and parsing it again for each of thousands of
@@ -40,8 +40,8 @@ import { displayPath, loadProgram, STD_DIR } from "../src/parser/program.js";
 // (std) is parsed once, a mutant (new text) always afresh. Cached results are deep-frozen, so a
 // later phase that mutated a parse result would throw here rather than leak into the next case.
 
-vi.mock("../src/parser/parse.js", async (importOriginal) => {
-  const mod = await importOriginal<typeof import("../src/parser/parse.js")>();
+vi.mock("../src/lang/parser/parse.js", async (importOriginal) => {
+  const mod = await importOriginal<typeof import("../src/lang/parser/parse.js")>();
   const cache = new Map<string, { text: string; result: ReturnType<typeof mod.parseText> }>();
   const freeze = (v: unknown): void => {
     if (v === null || typeof v !== "object" || Object.isFrozen(v)) return;
@@ -229,16 +229,45 @@ function loadSeeds(): Seed[] {
   // Examples keep their own display path, so their relative imports read the real siblings.
   for (const abs of vlmFilesUnder(path.resolve("examples"), true)) {
     const display = displayPath(abs);
-    seeds.push({ origin: display, display, cliRel: display, siblingsFrom: path.dirname(abs), text: fs.readFileSync(abs, "utf8"), large: true, inline: false });
+    seeds.push({
+      origin: display,
+      display,
+      cliRel: display,
+      siblingsFrom: path.dirname(abs),
+      text: fs.readFileSync(abs, "utf8"),
+      large: true,
+      inline: false,
+    });
   }
   // A std file checked under its own path would be loaded twice (once as entry, once as std):
   // give the mutant a path of its own; its `import ... from "std"` still reads the real std.
   for (const abs of vlmFilesUnder(STD_DIR, false)) {
     const name = path.basename(abs);
-    seeds.push({ origin: displayPath(abs), display: `test/__fuzz__/std/${name}`, cliRel: `std/${name}`, text: fs.readFileSync(abs, "utf8"), large: false, inline: false });
+    seeds.push({
+      origin: displayPath(abs),
+      display: `test/__fuzz__/std/${name}`,
+      cliRel: `std/${name}`,
+      text: fs.readFileSync(abs, "utf8"),
+      large: false,
+      inline: false,
+    });
   }
-  seeds.push({ origin: "<inline>", display: "test/__fuzz__/inline.vlm", cliRel: "inline/inline.vlm", text: INLINE_SEED, large: false, inline: true });
-  seeds.push({ origin: "<inline-small>", display: "test/__fuzz__/small.vlm", cliRel: "inline/small.vlm", text: INLINE_SMALL, large: false, inline: true });
+  seeds.push({
+    origin: "<inline>",
+    display: "test/__fuzz__/inline.vlm",
+    cliRel: "inline/inline.vlm",
+    text: INLINE_SEED,
+    large: false,
+    inline: true,
+  });
+  seeds.push({
+    origin: "<inline-small>",
+    display: "test/__fuzz__/small.vlm",
+    cliRel: "inline/small.vlm",
+    text: INLINE_SMALL,
+    large: false,
+    inline: true,
+  });
   return seeds;
 }
 
@@ -247,9 +276,18 @@ function loadSeeds(): Seed[] {
  * those files mention in turn (an over-approximation, which is all that is needed: std is one
  * namespace, and a std file missing from the folder would only turn into undefined names).
  */
-function stdClosure(text: string, stdFiles: ReadonlyMap<string, { names: Set<string>; idents: Set<string> }>): string[] {
+function stdClosure(
+  text: string,
+  stdFiles: ReadonlyMap<string, { names: Set<string>; idents: Set<string> }>,
+): string[] {
   const need = new Set<string>();
-  const queue = [new Set(lex(text).filter((t) => t.kind === "Identifier").map((t) => t.image))];
+  const queue = [
+    new Set(
+      lex(text)
+        .filter((t) => t.kind === "Identifier")
+        .map((t) => t.image),
+    ),
+  ];
   while (queue.length > 0) {
     const idents = queue.pop()!;
     for (const [file, info] of stdFiles) {
@@ -269,7 +307,14 @@ function trimStd(seeds: Seed[], root: string): void {
   for (const abs of vlmFilesUnder(STD_DIR, false)) {
     const text = fs.readFileSync(abs, "utf8");
     const names = new Set(parseText(abs, text).ast.decls.flatMap((d) => (d.kind === "import" ? [] : [d.name])));
-    stdFiles.set(abs, { names, idents: new Set(lex(text).filter((t) => t.kind === "Identifier").map((t) => t.image)) });
+    stdFiles.set(abs, {
+      names,
+      idents: new Set(
+        lex(text)
+          .filter((t) => t.kind === "Identifier")
+          .map((t) => t.image),
+      ),
+    });
   }
   const dirs = new Map<string, string>();
   for (const seed of seeds) {
@@ -283,14 +328,22 @@ function trimStd(seeds: Seed[], root: string): void {
       dirs.set(key, dir);
     }
     // Keep the trimmed folder only where it changes nothing for the original text.
-    const codes = (stdDir?: string) => parseAndResolve(seed.display, seed.text, stdDir).diagnostics.map((d) => d.code).sort().join(",");
+    const codes = (stdDir?: string) =>
+      parseAndResolve(seed.display, seed.text, stdDir)
+        .diagnostics.map((d) => d.code)
+        .sort()
+        .join(",");
     const trimmed = codes(dir);
     if (trimmed === "" || trimmed === codes(undefined)) seed.stdDir = dir;
   }
 }
 
-/** `check` short of elaboration: loadProgram and resolveProgram, as `elaborate` in src/api.ts. */
-function parseAndResolve(display: string, text: string, stdDir?: string): { diagnostics: Diagnostic[]; sources: SourceLookup; program: ReturnType<typeof loadProgram> } {
+/** `check` short of elaboration: loadProgram and resolveProgram, as `elaborate` in src/driver/check.ts. */
+function parseAndResolve(
+  display: string,
+  text: string,
+  stdDir?: string,
+): { diagnostics: Diagnostic[]; sources: SourceLookup; program: ReturnType<typeof loadProgram> } {
   const program = loadProgram([display], { overrides: new Map([[display, text]]), ...(stdDir ? { stdDir } : {}) });
   const diagnostics = [...program.diagnostics];
   resolveProgram(program, (d) => diagnostics.push(d));
@@ -308,24 +361,133 @@ interface Tok {
 }
 
 function lex(text: string): Tok[] {
-  return vlmLexer.tokenize(text).tokens.map((t) => ({ start: t.startOffset, end: t.startOffset + t.image.length, image: t.image, kind: t.tokenType.name }));
+  return vlmLexer
+    .tokenize(text)
+    .tokens.map((t) => ({
+      start: t.startOffset,
+      end: t.startOffset + t.image.length,
+      image: t.image,
+      kind: t.tokenType.name,
+    }));
 }
 
 const KEYWORD_WORDS = KEYWORDS.map((k) => (k.PATTERN as RegExp).source);
-const SOFT_WORDS = ["prefix", "encoder", "fusion", "head", "int", "float", "bool", "string", "tensor", "f32", "f16", "bf16", "i64", "i32", "int8", "fp16", "std", "B", "T", "x", "self", "main"];
+const SOFT_WORDS = [
+  "prefix",
+  "encoder",
+  "fusion",
+  "head",
+  "int",
+  "float",
+  "bool",
+  "string",
+  "tensor",
+  "f32",
+  "f16",
+  "bf16",
+  "i64",
+  "i32",
+  "int8",
+  "fp16",
+  "std",
+  "B",
+  "T",
+  "x",
+  "self",
+  "main",
+];
 const BUILTIN_WORDS = [...BUILTINS.keys()];
 // No mid-sized counts (1000, 65536): as a repeat count they are valid and make one case elaborate
 // tens of thousands of layers for half a minute. Past the limits (repeat ≤ 100000) is fine: rejected fast.
 const INTERESTING_NUMBERS = [
-  "0", "1", "2", "3", "7", "16", "-1", "-2", "1_0", "100001", "2147483648", "4294967296",
-  "9007199254740991", "9007199254740993", "99999999999999999999", "0.0", "0.5", "-0.5", "1e-30", "1e30", "1e308", "1e309",
-  "2.5E3", "1_0.0_1", "00", "007", "0_", "1__0",
+  "0",
+  "1",
+  "2",
+  "3",
+  "7",
+  "16",
+  "-1",
+  "-2",
+  "1_0",
+  "100001",
+  "2147483648",
+  "4294967296",
+  "9007199254740991",
+  "9007199254740993",
+  "99999999999999999999",
+  "0.0",
+  "0.5",
+  "-0.5",
+  "1e-30",
+  "1e30",
+  "1e308",
+  "1e309",
+  "2.5E3",
+  "1_0.0_1",
+  "00",
+  "007",
+  "0_",
+  "1__0",
 ];
-const STRINGS = ['"std"', '""', '"missing.vlm"', '"./"', '"../std/vit.vlm"', '"clip.safetensors"', '"\\n"', '"\\""', '"é²"', '"std/vit"', '"/etc/passwd"'];
+const STRINGS = [
+  '"std"',
+  '""',
+  '"missing.vlm"',
+  '"./"',
+  '"../std/vit.vlm"',
+  '"clip.safetensors"',
+  '"\\n"',
+  '"\\""',
+  '"é²"',
+  '"std/vit"',
+  '"/etc/passwd"',
+];
 const BRACKETS = "()[]{}";
 const ODD_CHARS = [
-  '"', "\\", "\n", "\r", "\r\n", "\t", "/", "*", "/*", "*/", "//", "#", "$", "`", "'", "?", "!", "~", "^", "&", "|",
-  "\u00e9", "\u00b2", "\u0000", "\ufeff", "\u2028", "\u00a0", "\ud83d\ude00", "\ud800", "\udc00", "_", "0", "9", ".", ":", ";", ",", "=", "-", "+", "@", "%", "<", ">",
+  '"',
+  "\\",
+  "\n",
+  "\r",
+  "\r\n",
+  "\t",
+  "/",
+  "*",
+  "/*",
+  "*/",
+  "//",
+  "#",
+  "$",
+  "`",
+  "'",
+  "?",
+  "!",
+  "~",
+  "^",
+  "&",
+  "|",
+  "\u00e9",
+  "\u00b2",
+  "\u0000",
+  "\ufeff",
+  "\u2028",
+  "\u00a0",
+  "\ud83d\ude00",
+  "\ud800",
+  "\udc00",
+  "_",
+  "0",
+  "9",
+  ".",
+  ":",
+  ";",
+  ",",
+  "=",
+  "-",
+  "+",
+  "@",
+  "%",
+  "<",
+  ">",
 ];
 
 function boundaries(toks: Tok[], text: string): number[] {
@@ -335,7 +497,8 @@ function boundaries(toks: Tok[], text: string): number[] {
 }
 
 const insertAt = (text: string, at: number, s: string): string => text.slice(0, at) + s + text.slice(at);
-const replaceRange = (text: string, start: number, end: number, s: string): string => text.slice(0, start) + s + text.slice(end);
+const replaceRange = (text: string, start: number, end: number, s: string): string =>
+  text.slice(0, start) + s + text.slice(end);
 
 interface Pools {
   readonly images: readonly string[];
@@ -347,7 +510,9 @@ type Mutation = (text: string, rng: Rng, pools: Pools) => string;
 function withTokens(f: (text: string, toks: Tok[], rng: Rng, pools: Pools) => string): Mutation {
   return (text, rng, pools) => {
     const toks = lex(text);
-    return toks.length === 0 ? insertAt(text, below(rng, text.length + 1), pick(rng, pools.images)) : f(text, toks, rng, pools);
+    return toks.length === 0
+      ? insertAt(text, below(rng, text.length + 1), pick(rng, pools.images))
+      : f(text, toks, rng, pools);
   };
 }
 
@@ -356,112 +521,220 @@ function lines(text: string): string[] {
 }
 
 const MUTATIONS: readonly (readonly [number, string, Mutation])[] = [
-  [6, "delete-token", withTokens((text, toks, rng) => {
-    const t = pick(rng, toks);
-    return replaceRange(text, t.start, t.end, "");
-  })],
-  [4, "duplicate-token", withTokens((text, toks, rng) => {
-    const t = pick(rng, toks);
-    return insertAt(text, t.end, " " + t.image);
-  })],
-  [4, "swap-tokens", withTokens((text, toks, rng) => {
-    const i = below(rng, toks.length);
-    const j = rng() < 0.5 ? Math.min(toks.length - 1, i + 1) : below(rng, toks.length);
-    const [a, b] = i <= j ? [toks[i]!, toks[j]!] : [toks[j]!, toks[i]!];
-    if (a === b) return text;
-    return text.slice(0, a.start) + b.image + text.slice(a.end, b.start) + a.image + text.slice(b.end);
-  })],
-  [5, "insert-token", withTokens((text, toks, rng, pools) => insertAt(text, pick(rng, boundaries(toks, text)), " " + pick(rng, pools.images) + " "))],
-  [5, "replace-token", withTokens((text, toks, rng, pools) => {
-    const t = pick(rng, toks);
-    return replaceRange(text, t.start, t.end, pick(rng, pools.images));
-  })],
-  [5, "replace-identifier", withTokens((text, toks, rng, pools) => {
-    const ids = toks.filter((t) => t.kind === "Identifier");
-    if (ids.length === 0) return text;
-    const t = pick(rng, ids);
-    return replaceRange(text, t.start, t.end, pick(rng, pools.identifiers));
-  })],
-  [5, "replace-number", withTokens((text, toks, rng) => {
-    const nums = toks.filter((t) => t.kind === "Integer" || t.kind === "Float");
-    const t = nums.length > 0 ? pick(rng, nums) : pick(rng, toks);
-    return replaceRange(text, t.start, t.end, pick(rng, INTERESTING_NUMBERS));
-  })],
-  [4, "insert-keyword", withTokens((text, toks, rng) => insertAt(text, pick(rng, boundaries(toks, text)), " " + pick(rng, KEYWORD_WORDS) + " "))],
-  [4, "insert-brackets", withTokens((text, toks, rng) => {
-    let s = "";
-    for (let n = 1 + below(rng, 4); n > 0; n--) s += BRACKETS[below(rng, BRACKETS.length)];
-    return insertAt(text, pick(rng, boundaries(toks, text)), s);
-  })],
-  [3, "wrap-tokens", withTokens((text, toks, rng) => {
-    const i = below(rng, toks.length);
-    const j = Math.min(toks.length - 1, i + below(rng, 6));
-    const [open, close] = pick(rng, [["(", ")"], ["[", "]"], ["{", "}"], ["-(", ")"], ["not (", ")"], ["f(", ")"], ["(", ""]] as const);
-    return text.slice(0, toks[i]!.start) + open + text.slice(toks[i]!.start, toks[j]!.end) + close + text.slice(toks[j]!.end);
-  })],
-  [3, "delete-range", withTokens((text, toks, rng) => {
-    const i = below(rng, toks.length);
-    const j = Math.min(toks.length - 1, i + below(rng, 12));
-    return replaceRange(text, toks[i]!.start, toks[j]!.end, "");
-  })],
-  [3, "copy-range", withTokens((text, toks, rng) => {
-    const i = below(rng, toks.length);
-    const j = Math.min(toks.length - 1, i + below(rng, 60));
-    return insertAt(text, pick(rng, boundaries(toks, text)), " " + text.slice(toks[i]!.start, toks[j]!.end) + " ");
-  })],
-  [3, "delete-char", (text, rng) => {
-    const at = below(rng, text.length);
-    return replaceRange(text, at, at + 1, "");
-  }],
+  [
+    6,
+    "delete-token",
+    withTokens((text, toks, rng) => {
+      const t = pick(rng, toks);
+      return replaceRange(text, t.start, t.end, "");
+    }),
+  ],
+  [
+    4,
+    "duplicate-token",
+    withTokens((text, toks, rng) => {
+      const t = pick(rng, toks);
+      return insertAt(text, t.end, " " + t.image);
+    }),
+  ],
+  [
+    4,
+    "swap-tokens",
+    withTokens((text, toks, rng) => {
+      const i = below(rng, toks.length);
+      const j = rng() < 0.5 ? Math.min(toks.length - 1, i + 1) : below(rng, toks.length);
+      const [a, b] = i <= j ? [toks[i]!, toks[j]!] : [toks[j]!, toks[i]!];
+      if (a === b) return text;
+      return text.slice(0, a.start) + b.image + text.slice(a.end, b.start) + a.image + text.slice(b.end);
+    }),
+  ],
+  [
+    5,
+    "insert-token",
+    withTokens((text, toks, rng, pools) =>
+      insertAt(text, pick(rng, boundaries(toks, text)), " " + pick(rng, pools.images) + " "),
+    ),
+  ],
+  [
+    5,
+    "replace-token",
+    withTokens((text, toks, rng, pools) => {
+      const t = pick(rng, toks);
+      return replaceRange(text, t.start, t.end, pick(rng, pools.images));
+    }),
+  ],
+  [
+    5,
+    "replace-identifier",
+    withTokens((text, toks, rng, pools) => {
+      const ids = toks.filter((t) => t.kind === "Identifier");
+      if (ids.length === 0) return text;
+      const t = pick(rng, ids);
+      return replaceRange(text, t.start, t.end, pick(rng, pools.identifiers));
+    }),
+  ],
+  [
+    5,
+    "replace-number",
+    withTokens((text, toks, rng) => {
+      const nums = toks.filter((t) => t.kind === "Integer" || t.kind === "Float");
+      const t = nums.length > 0 ? pick(rng, nums) : pick(rng, toks);
+      return replaceRange(text, t.start, t.end, pick(rng, INTERESTING_NUMBERS));
+    }),
+  ],
+  [
+    4,
+    "insert-keyword",
+    withTokens((text, toks, rng) =>
+      insertAt(text, pick(rng, boundaries(toks, text)), " " + pick(rng, KEYWORD_WORDS) + " "),
+    ),
+  ],
+  [
+    4,
+    "insert-brackets",
+    withTokens((text, toks, rng) => {
+      let s = "";
+      for (let n = 1 + below(rng, 4); n > 0; n--) s += BRACKETS[below(rng, BRACKETS.length)];
+      return insertAt(text, pick(rng, boundaries(toks, text)), s);
+    }),
+  ],
+  [
+    3,
+    "wrap-tokens",
+    withTokens((text, toks, rng) => {
+      const i = below(rng, toks.length);
+      const j = Math.min(toks.length - 1, i + below(rng, 6));
+      const [open, close] = pick(rng, [
+        ["(", ")"],
+        ["[", "]"],
+        ["{", "}"],
+        ["-(", ")"],
+        ["not (", ")"],
+        ["f(", ")"],
+        ["(", ""],
+      ] as const);
+      return (
+        text.slice(0, toks[i]!.start) +
+        open +
+        text.slice(toks[i]!.start, toks[j]!.end) +
+        close +
+        text.slice(toks[j]!.end)
+      );
+    }),
+  ],
+  [
+    3,
+    "delete-range",
+    withTokens((text, toks, rng) => {
+      const i = below(rng, toks.length);
+      const j = Math.min(toks.length - 1, i + below(rng, 12));
+      return replaceRange(text, toks[i]!.start, toks[j]!.end, "");
+    }),
+  ],
+  [
+    3,
+    "copy-range",
+    withTokens((text, toks, rng) => {
+      const i = below(rng, toks.length);
+      const j = Math.min(toks.length - 1, i + below(rng, 60));
+      return insertAt(text, pick(rng, boundaries(toks, text)), " " + text.slice(toks[i]!.start, toks[j]!.end) + " ");
+    }),
+  ],
+  [
+    3,
+    "delete-char",
+    (text, rng) => {
+      const at = below(rng, text.length);
+      return replaceRange(text, at, at + 1, "");
+    },
+  ],
   [3, "insert-char", (text, rng) => insertAt(text, below(rng, text.length + 1), pick(rng, ODD_CHARS))],
-  [2, "replace-char", (text, rng) => {
-    const at = below(rng, text.length);
-    return replaceRange(text, at, at + 1, pick(rng, ODD_CHARS));
-  }],
+  [
+    2,
+    "replace-char",
+    (text, rng) => {
+      const at = below(rng, text.length);
+      return replaceRange(text, at, at + 1, pick(rng, ODD_CHARS));
+    },
+  ],
   [3, "truncate", (text, rng) => text.slice(0, below(rng, text.length + 1))],
-  [2, "delete-line", (text, rng) => {
-    const ls = lines(text);
-    ls.splice(below(rng, ls.length), 1);
-    return ls.join("\n");
-  }],
-  [2, "duplicate-line", (text, rng) => {
-    const ls = lines(text);
-    const i = below(rng, ls.length);
-    ls.splice(i, 0, ls[i]!);
-    return ls.join("\n");
-  }],
-  [2, "swap-lines", (text, rng) => {
-    const ls = lines(text);
-    const i = below(rng, ls.length);
-    const j = below(rng, ls.length);
-    [ls[i], ls[j]] = [ls[j]!, ls[i]!];
-    return ls.join("\n");
-  }],
-  [2, "insert-import", (text, rng, pools) => {
-    // A whole import (self-imports are cycles, siblings real files, others missing) at a line start.
-    const ls = lines(text);
-    const at = rng() < 0.5 ? 0 : below(rng, ls.length + 1);
-    const paths = pools.images.filter((i) => i.startsWith('"./') || i.startsWith('"../') || i === '"std"' || i === '"missing.vlm"');
-    const names = Array.from({ length: below(rng, 3) }, () => pick(rng, pools.identifiers));
-    ls.splice(at, 0, `import { ${names.join(", ")} } from ${pick(rng, paths)}`);
-    return ls.join("\n");
-  }],
-  [2, "unterminate", withTokens((text, toks, rng) => insertAt(text, pick(rng, boundaries(toks, text)), pick(rng, ['"', "/*", '"abc', "// "])))],
+  [
+    2,
+    "delete-line",
+    (text, rng) => {
+      const ls = lines(text);
+      ls.splice(below(rng, ls.length), 1);
+      return ls.join("\n");
+    },
+  ],
+  [
+    2,
+    "duplicate-line",
+    (text, rng) => {
+      const ls = lines(text);
+      const i = below(rng, ls.length);
+      ls.splice(i, 0, ls[i]!);
+      return ls.join("\n");
+    },
+  ],
+  [
+    2,
+    "swap-lines",
+    (text, rng) => {
+      const ls = lines(text);
+      const i = below(rng, ls.length);
+      const j = below(rng, ls.length);
+      [ls[i], ls[j]] = [ls[j]!, ls[i]!];
+      return ls.join("\n");
+    },
+  ],
+  [
+    2,
+    "insert-import",
+    (text, rng, pools) => {
+      // A whole import (self-imports are cycles, siblings real files, others missing) at a line start.
+      const ls = lines(text);
+      const at = rng() < 0.5 ? 0 : below(rng, ls.length + 1);
+      const paths = pools.images.filter(
+        (i) => i.startsWith('"./') || i.startsWith('"../') || i === '"std"' || i === '"missing.vlm"',
+      );
+      const names = Array.from({ length: below(rng, 3) }, () => pick(rng, pools.identifiers));
+      ls.splice(at, 0, `import { ${names.join(", ")} } from ${pick(rng, paths)}`);
+      return ls.join("\n");
+    },
+  ],
+  [
+    2,
+    "unterminate",
+    withTokens((text, toks, rng) =>
+      insertAt(text, pick(rng, boundaries(toks, text)), pick(rng, ['"', "/*", '"abc', "// "])),
+    ),
+  ],
 ];
 
 /** Edits that usually keep the text parseable, so that resolution and elaboration get their turn. */
 const SOFT_MUTATIONS: readonly (readonly [number, string, Mutation])[] = [
-  ...MUTATIONS.filter(([, name]) => name === "replace-number" || name === "replace-identifier" || name === "delete-line" || name === "duplicate-line"),
-  [4, "swap-same-kind", withTokens((text, toks, rng) => {
-    const a = pick(rng, toks);
-    const same = toks.filter((t) => t.kind === a.kind && t.start > a.start);
-    if (same.length === 0) return text;
-    const b = pick(rng, same);
-    return text.slice(0, a.start) + b.image + text.slice(a.end, b.start) + a.image + text.slice(b.end);
-  })],
+  ...MUTATIONS.filter(
+    ([, name]) =>
+      name === "replace-number" || name === "replace-identifier" || name === "delete-line" || name === "duplicate-line",
+  ),
+  [
+    4,
+    "swap-same-kind",
+    withTokens((text, toks, rng) => {
+      const a = pick(rng, toks);
+      const same = toks.filter((t) => t.kind === a.kind && t.start > a.start);
+      if (same.length === 0) return text;
+      const b = pick(rng, same);
+      return text.slice(0, a.start) + b.image + text.slice(a.end, b.start) + a.image + text.slice(b.end);
+    }),
+  ],
 ];
 
-function pickMutation(rng: Rng, from: readonly (readonly [number, string, Mutation])[]): readonly [number, string, Mutation] {
+function pickMutation(
+  rng: Rng,
+  from: readonly (readonly [number, string, Mutation])[],
+): readonly [number, string, Mutation] {
   let r = rng() * from.reduce((sum, [w]) => sum + w, 0);
   for (const m of from) {
     r -= m[0];
@@ -512,7 +785,11 @@ function mutant(index: number, seeds: readonly Seed[], pools: Pools): Mutant {
 // ---------------------------------------------------------------------------------------------
 // Checks
 
-function spanProblem(where: string, span: { file: string; start: number; end: number }, sources: SourceLookup): string | undefined {
+function spanProblem(
+  where: string,
+  span: { file: string; start: number; end: number },
+  sources: SourceLookup,
+): string | undefined {
   const src = sources(span.file);
   if (!src) return `${where}: span in unknown file ${JSON.stringify(span.file)}`;
   const { start, end } = span;
@@ -554,7 +831,14 @@ function astSpanProblems(ast: unknown, file: string, length: number): string[] {
     for (const [k, x] of Object.entries(v)) {
       if (/[sS]pan$/.test(k) && x && typeof x === "object" && "start" in x) {
         const s = x as { file: string; start: number; end: number };
-        if (s.file !== file || !Number.isInteger(s.start) || !Number.isInteger(s.end) || s.start < 0 || s.start > s.end || s.end > length) {
+        if (
+          s.file !== file ||
+          !Number.isInteger(s.start) ||
+          !Number.isInteger(s.end) ||
+          s.start < 0 ||
+          s.start > s.end ||
+          s.end > length
+        ) {
           problems.push(`AST ${at}.${k} = ${JSON.stringify(s)} outside ${file} (length ${length})`);
         }
       } else walk(x, `${at}.${k}`);
@@ -581,7 +865,9 @@ function captureIo(): CliIo & { stdout: string; stderr: string } {
 }
 
 function errorText(e: unknown): string {
-  return e instanceof Error ? `${e.name}: ${e.message}\n${(e.stack ?? "").split("\n").slice(1, 8).join("\n")}` : String(e);
+  return e instanceof Error
+    ? `${e.name}: ${e.message}\n${(e.stack ?? "").split("\n").slice(1, 8).join("\n")}`
+    : String(e);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -594,7 +880,10 @@ interface Failure {
 }
 
 function report(f: Failure): string {
-  const shown = f.mutant.text.length > 1500 ? f.mutant.text.slice(0, 1500) + `\n… (${f.mutant.text.length - 1500} more characters)` : f.mutant.text;
+  const shown =
+    f.mutant.text.length > 1500
+      ? f.mutant.text.slice(0, 1500) + `\n… (${f.mutant.text.length - 1500} more characters)`
+      : f.mutant.text;
   return [
     `case ${f.index} (seed ${SEED}, reproduce with VLMC_FUZZ_SEED=${SEED} VLMC_FUZZ_CASE=${f.index}) of ${f.mutant.seed.origin}; edits: ${f.mutant.ops.join(", ")}`,
     ...f.problems.map((p) => "  - " + p),
@@ -605,7 +894,20 @@ function report(f: Failure): string {
   ].join("\n");
 }
 
-const stats = { full: 0, light: 0, cli: 0, clean: 0, elaborations: 0, slow: [] as string[], apiMs: 0, mutateMs: 0, fullLargeMs: 0, cliMs: 0, maxMs: 0, maxCase: -1 };
+const stats = {
+  full: 0,
+  light: 0,
+  cli: 0,
+  clean: 0,
+  elaborations: 0,
+  slow: [] as string[],
+  apiMs: 0,
+  mutateMs: 0,
+  fullLargeMs: 0,
+  cliMs: 0,
+  maxMs: 0,
+  maxCase: -1,
+};
 const byCode = new Map<string, number>();
 let seeds: Seed[] = [];
 let pools: Pools;
@@ -671,7 +973,8 @@ async function runCase(index: number): Promise<Failure | undefined> {
         if (!Array.isArray(json)) problems.push("CLI JSON is not an array");
         else {
           const hasError = json.some((d: { severity?: string }) => d.severity === "error");
-          if ((code === 1) !== hasError) problems.push(`CLI exit code ${code} but ${hasError ? "an" : "no"} error diagnostic`);
+          if ((code === 1) !== hasError)
+            problems.push(`CLI exit code ${code} but ${hasError ? "an" : "no"} error diagnostic`);
           problems.push(...jsonProblems(json, file, m.text));
         }
       }
@@ -697,7 +1000,8 @@ function jsonProblems(diags: JsonDiagnostic[], mutantFile: string, mutantText: s
   const problems: string[] = [];
   diags.forEach((d, i) => {
     const where = `JSON diagnostic #${i} ${d.code} "${d.message}"`;
-    if (typeof d.code !== "string" || typeof d.message !== "string" || typeof d.severity !== "string") problems.push(`${where}: malformed ${JSON.stringify(d)}`);
+    if (typeof d.code !== "string" || typeof d.message !== "string" || typeof d.severity !== "string")
+      problems.push(`${where}: malformed ${JSON.stringify(d)}`);
     if (d.code === "VLM9001") problems.push(`${where}: internal compiler error`);
     if (d.file === null) {
       if (d.line !== null || d.column !== null) problems.push(`${where}: a position without a file`);
@@ -716,9 +1020,16 @@ function jsonProblems(diags: JsonDiagnostic[], mutantFile: string, mutantText: s
     }
     const ls = text.split("\n");
     const ok = (line: number | null, col: number | null) =>
-      Number.isInteger(line) && Number.isInteger(col) && line! >= 1 && line! <= ls.length && col! >= 1 && col! <= ls[line! - 1]!.length + 1;
+      Number.isInteger(line) &&
+      Number.isInteger(col) &&
+      line! >= 1 &&
+      line! <= ls.length &&
+      col! >= 1 &&
+      col! <= ls[line! - 1]!.length + 1;
     if (!ok(d.line, d.column) || !ok(d.endLine, d.endColumn)) {
-      problems.push(`${where}: position ${d.line}:${d.column}-${d.endLine}:${d.endColumn} outside ${d.file} (${ls.length} lines)`);
+      problems.push(
+        `${where}: position ${d.line}:${d.column}-${d.endLine}:${d.endColumn} outside ${d.file} (${ls.length} lines)`,
+      );
     } else if (d.endLine! < d.line! || (d.endLine === d.line && d.endColumn! < d.column!)) {
       problems.push(`${where}: ends before it starts (${d.line}:${d.column}-${d.endLine}:${d.endColumn})`);
     }
@@ -738,7 +1049,8 @@ describe("fuzz: mutated sources give diagnostics, never crashes", () => {
     for (const s of seeds) {
       const dir = path.dirname(path.join(tmpRoot, s.cliRel));
       fs.mkdirSync(dir, { recursive: true });
-      if (s.siblingsFrom) for (const f of vlmFilesUnder(s.siblingsFrom, false)) fs.copyFileSync(f, path.join(dir, path.basename(f)));
+      if (s.siblingsFrom)
+        for (const f of vlmFilesUnder(s.siblingsFrom, false)) fs.copyFileSync(f, path.join(dir, path.basename(f)));
     }
     trimStd(seeds, path.join(tmpRoot, "__std__"));
     elaborateSpy = vi.spyOn(Elaborator.prototype, "elaborateModel");
@@ -748,7 +1060,10 @@ describe("fuzz: mutated sources give diagnostics, never crashes", () => {
     stats.elaborations = elaborateSpy?.mock.calls.length ?? 0;
     elaborateSpy?.mockRestore();
     if (tmpRoot) fs.rmSync(tmpRoot, { recursive: true, force: true });
-    const top = [...byCode].sort((a, b) => b[1] - a[1]).map(([c, n]) => `${c}×${n}`).join(" ");
+    const top = [...byCode]
+      .sort((a, b) => b[1] - a[1])
+      .map(([c, n]) => `${c}×${n}`)
+      .join(" ");
     console.log(
       [
         `fuzz: seed ${SEED}, ${seeds.length} seed files (${seeds.map((s) => s.origin).join(", ")})`,
@@ -767,14 +1082,19 @@ describe("fuzz: mutated sources give diagnostics, never crashes", () => {
     // loses coverage, which the summary's count of elaborations shows.
     for (const inline of seeds.filter((s) => s.inline)) {
       const r = check([inline.display], { overrides: new Map([[inline.display, inline.text]]) });
-      if (!r.ok) console.warn(`fuzz: the seed ${inline.origin} no longer checks clean, so few of its mutants reach elaboration:\n${r.diagnostics.map((d) => `  ${d.code} ${d.message}`).join("\n")}`);
+      if (!r.ok)
+        console.warn(
+          `fuzz: the seed ${inline.origin} no longer checks clean, so few of its mutants reach elaboration:\n${r.diagnostics.map((d) => `  ${d.code} ${d.message}`).join("\n")}`,
+        );
     }
   });
 
   if (ONLY_CASE !== undefined) {
     it(`case ${ONLY_CASE}`, async () => {
       const m = mutant(ONLY_CASE, seeds, pools);
-      console.log(`case ${ONLY_CASE} of ${m.seed.origin}; edits: ${m.ops.join(", ")}\n----8<----\n${m.text}\n----8<----`);
+      console.log(
+        `case ${ONLY_CASE} of ${m.seed.origin}; edits: ${m.ops.join(", ")}\n----8<----\n${m.text}\n----8<----`,
+      );
       const f = await runCase(ONLY_CASE);
       expect(f ? report(f) : "no problems").toBe("no problems");
     });
@@ -794,7 +1114,13 @@ describe("fuzz: mutated sources give diagnostics, never crashes", () => {
       failures.push(...mine);
       // Show the first few in full; the count says how many more.
       const shown = mine.slice(0, 5).map(report);
-      if (mine.length > 5) shown.push(`… and ${mine.length - 5} more failing cases in this chunk: ${mine.slice(5).map((f) => f.index).join(", ")}`);
+      if (mine.length > 5)
+        shown.push(
+          `… and ${mine.length - 5} more failing cases in this chunk: ${mine
+            .slice(5)
+            .map((f) => f.index)
+            .join(", ")}`,
+        );
       expect(shown.join("\n\n")).toBe("");
     });
   }

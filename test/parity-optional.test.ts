@@ -17,12 +17,12 @@ import path from "node:path";
 import onnxProto from "onnx-proto";
 import * as ort from "onnxruntime-node";
 import { afterAll, describe, expect, it } from "vitest";
-import { elaborate } from "../src/api.js";
-import { compile } from "../src/codegen/compile.js";
+import { elaborate } from "../src/driver/check.js";
+import { compile } from "../src/driver/compile.js";
 import { encodeFloats, initialValues } from "../src/codegen/init.js";
 import { lowerGraph } from "../src/codegen/lower.js";
-import { readNpy } from "../src/codegen/npy.js";
-import { decodeOnnxModel, encodeOnnxModel, type OnnxTensor } from "../src/codegen/onnx-writer.js";
+import { readNpy } from "../src/runtime/npy.js";
+import { decodeOnnxModel, encodeOnnxModel, type OnnxTensor } from "../src/onnx/onnx-writer.js";
 import type { Graph, IrModule } from "../src/ir/graph.js";
 
 const PYTHON = "/usr/bin/python3";
@@ -35,7 +35,9 @@ const SKELETON_INLINE_BYTES = 1 << 20;
 
 // The suite takes minutes, so `npm test` leaves it out: `npm run test:optional` runs it
 // (VLMC_PARITY_OPTIONAL=1) wherever Python with torch, torchvision and onnx is present.
-const hasPython = process.env["VLMC_PARITY_OPTIONAL"] === "1" && spawnSync(PYTHON, ["-c", "import torch, torchvision, onnx"], { stdio: "ignore" }).status === 0;
+const hasPython =
+  process.env["VLMC_PARITY_OPTIONAL"] === "1" &&
+  spawnSync(PYTHON, ["-c", "import torch, torchvision, onnx"], { stdio: "ignore" }).status === 0;
 
 function python(args: string[], timeoutMs: number): string {
   const r = spawnSync(PYTHON, args, { encoding: "utf8", timeout: timeoutMs, maxBuffer: 64 << 20 });
@@ -44,8 +46,26 @@ function python(args: string[], timeoutMs: number): string {
   return r.stdout;
 }
 
-const ELEMENT_BYTES: Record<OnnxTensor["dataType"], number> = { float32: 4, float16: 2, bfloat16: 2, int64: 8, int32: 4, int8: 1, uint8: 1, bool: 1 };
-const TYPE_CODES: Record<OnnxTensor["dataType"], number> = { float32: 1, uint8: 2, int8: 3, int32: 6, int64: 7, bool: 9, float16: 10, bfloat16: 16 };
+const ELEMENT_BYTES: Record<OnnxTensor["dataType"], number> = {
+  float32: 4,
+  float16: 2,
+  bfloat16: 2,
+  int64: 8,
+  int32: 4,
+  int8: 1,
+  uint8: 1,
+  bool: 1,
+};
+const TYPE_CODES: Record<OnnxTensor["dataType"], number> = {
+  float32: 1,
+  uint8: 2,
+  int8: 3,
+  int32: 6,
+  int64: 7,
+  bool: 9,
+  float16: 10,
+  bfloat16: 16,
+};
 
 /** Writes `file` (+ a sparse `file.data`): the graph vlmc lowers, with large initializers external and never computed. */
 function writeSkeleton(module: IrModule, graph: Graph, file: string): void {
@@ -56,7 +76,9 @@ function writeSkeleton(module: IrModule, graph: Graph, file: string): void {
   });
   const size = (t: OnnxTensor) => t.dims.reduce((a, b) => a * b, 1) * ELEMENT_BYTES[t.dataType];
   const large = model.initializers.filter((t) => size(t) > SKELETON_INLINE_BYTES);
-  const proto = decodeOnnxModel(encodeOnnxModel({ ...model, initializers: model.initializers.filter((t) => size(t) <= SKELETON_INLINE_BYTES) }));
+  const proto = decodeOnnxModel(
+    encodeOnnxModel({ ...model, initializers: model.initializers.filter((t) => size(t) <= SKELETON_INLINE_BYTES) }),
+  );
   const dataName = `${path.basename(file)}.data`;
   let end = 0;
   for (const t of large) {
@@ -83,7 +105,11 @@ function writeSkeleton(module: IrModule, graph: Graph, file: string): void {
 }
 
 function vlmFiles(dir: string): string[] {
-  return fs.readdirSync(dir).filter((n) => n.endsWith(".vlm")).sort().map((n) => path.join(dir, n));
+  return fs
+    .readdirSync(dir)
+    .filter((n) => n.endsWith(".vlm"))
+    .sort()
+    .map((n) => path.join(dir, n));
 }
 
 describe.skipIf(!hasPython)("optional parity (needs /usr/bin/python3 with torch, torchvision, onnx)", () => {
@@ -98,22 +124,38 @@ describe.skipIf(!hasPython)("optional parity (needs /usr/bin/python3 with torch,
     for (const name of ["resnet50", "vit_b_16"]) {
       it(name, async () => {
         const dir = path.join(tmp, name);
-        const info = JSON.parse(python([path.join(SCRIPTS, "fullsize.py"), name, dir, "--batch", "1"], 600_000)) as { max_abs_logit: number };
+        const info = JSON.parse(python([path.join(SCRIPTS, "fullsize.py"), name, dir, "--batch", "1"], 600_000)) as {
+          max_abs_logit: number;
+        };
         const spec = path.join(REPO, "examples", "reference", `${name}.vlm`);
-        const result = await compile([spec], { weights: path.join(dir, "weights.safetensors"), out: path.join(dir, "onnx") });
-        expect(result.diagnostics.filter((d) => d.severity === "error").map((d) => `${d.code} ${d.message}`)).toEqual([]);
-        compiled.set(spec, result.files.map((f) => f.path));
+        const result = await compile([spec], {
+          weights: path.join(dir, "weights.safetensors"),
+          out: path.join(dir, "onnx"),
+        });
+        expect(result.diagnostics.filter((d) => d.severity === "error").map((d) => `${d.code} ${d.message}`)).toEqual(
+          [],
+        );
+        compiled.set(
+          spec,
+          result.files.map((f) => f.path),
+        );
 
         const pixels = readNpy(path.join(dir, "pixels.npy"));
         const expected = readNpy(path.join(dir, "logits.npy"));
         const session = await ort.InferenceSession.create(result.files[0]!.path);
         try {
-          const out = (await session.run({ pixels: new ort.Tensor("float32", pixels.data as Float32Array, pixels.shape) }))["logits"]!;
+          const out = (
+            await session.run({ pixels: new ort.Tensor("float32", pixels.data as Float32Array, pixels.shape) })
+          )["logits"]!;
           expect([...out.dims]).toEqual(expected.shape);
           const a = out.data as Float32Array;
           let worst = 0;
-          for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i]! - (expected.data as Float32Array)[i]!));
-          if (process.env["VLMC_PARITY_REPORT"]) console.log(`${name}: max abs error ${worst.toExponential(2)} (max |logit| ${info.max_abs_logit.toFixed(2)})`);
+          for (let i = 0; i < a.length; i++)
+            worst = Math.max(worst, Math.abs(a[i]! - (expected.data as Float32Array)[i]!));
+          if (process.env["VLMC_PARITY_REPORT"])
+            console.log(
+              `${name}: max abs error ${worst.toExponential(2)} (max |logit| ${info.max_abs_logit.toFixed(2)})`,
+            );
           expect(worst).toBeLessThanOrEqual(FULL_SIZE_TOLERANCE);
         } finally {
           await session.release();
@@ -146,14 +188,18 @@ describe.skipIf(!hasPython)("optional parity (needs /usr/bin/python3 with torch,
       }
       for (const m of elaborated.models) {
         const module = m.module!;
-        const params = module.params.reduce((a, p) => a + p.type.shape.reduce((x: number, y) => x * (y as number), 1), 0);
+        const params = module.params.reduce(
+          (a, p) => a + p.type.shape.reduce((x: number, y) => x * (y as number), 1),
+          0,
+        );
         const out = path.join(tmp, "check", `${i}-${module.name}`);
         fs.mkdirSync(out, { recursive: true });
         if (params <= PARAMS_WRITTEN_LIMIT) {
           // One real model goes through external data too.
           const externalData = path.basename(spec) === "resnet18.vlm" ? "always" : "auto";
           const result = await compile([spec], { model: module.name, out, externalData });
-          if (!result.ok) problems.push(`${spec} (${module.name}): ${result.diagnostics.map((d) => d.message).join("; ")}`);
+          if (!result.ok)
+            problems.push(`${spec} (${module.name}): ${result.diagnostics.map((d) => d.message).join("; ")}`);
           models.push(...result.files.map((f) => f.path));
         } else {
           for (const graph of module.graphs) {
@@ -167,7 +213,10 @@ describe.skipIf(!hasPython)("optional parity (needs /usr/bin/python3 with torch,
     expect(problems).toEqual([]);
     const list = path.join(tmp, "models.txt");
     fs.writeFileSync(list, models.join("\n") + "\n");
-    const results = JSON.parse(python([path.join(SCRIPTS, "check_onnx.py"), `@${list}`], 900_000)) as Record<string, string>;
+    const results = JSON.parse(python([path.join(SCRIPTS, "check_onnx.py"), `@${list}`], 900_000)) as Record<
+      string,
+      string
+    >;
     expect(Object.keys(results).length).toBe(models.length);
     if (process.env["VLMC_PARITY_REPORT"]) console.log(`onnx.checker: ${models.length} models checked`);
     expect(Object.entries(results).filter(([, r]) => r !== "ok")).toEqual([]);

@@ -10,8 +10,8 @@ import os from "node:os";
 import path from "node:path";
 import * as ort from "onnxruntime-node";
 import { afterAll, describe, expect, it } from "vitest";
-import { compile } from "../src/codegen/compile.js";
-import { readNpy, type NpyArray } from "../src/codegen/npy.js";
+import { compile } from "../src/driver/compile.js";
+import { readNpy, type NpyArray } from "../src/runtime/npy.js";
 import { writeSafetensors } from "../src/codegen/safetensors.js";
 
 const ROOT = path.join(import.meta.dirname, "fixtures", "parity");
@@ -64,7 +64,12 @@ function materializeRecipe(recipePath: string, dir: string): string {
   const recipe = JSON.parse(fs.readFileSync(recipePath, "utf8")) as { generator: string; tensors: RecipeTensor[] };
   expect(recipe.generator).toBe("splitmix32-uniform-v1");
   const tensors = recipe.tensors.map((t) => {
-    const data = recipeValues(t.seed, t.shape.reduce((a, b) => a * b, 1), t.scale, t.offset);
+    const data = recipeValues(
+      t.seed,
+      t.shape.reduce((a, b) => a * b, 1),
+      t.scale,
+      t.offset,
+    );
     expect(Array.from(data.subarray(0, t.sample.length)), `recipe generator, ${t.name}`).toEqual(t.sample);
     return { name: t.name, dtype: "F32" as const, shape: t.shape, data };
   });
@@ -73,7 +78,13 @@ function materializeRecipe(recipePath: string, dir: string): string {
   return file;
 }
 
-const ORT_TYPES: Partial<Record<NpyArray["dtype"], ort.Tensor.Type>> = { "<f4": "float32", "<i8": "int64", "<i4": "int32", "|b1": "bool", "|u1": "uint8" };
+const ORT_TYPES: Partial<Record<NpyArray["dtype"], ort.Tensor.Type>> = {
+  "<f4": "float32",
+  "<i8": "int64",
+  "<i4": "int32",
+  "|b1": "bool",
+  "|u1": "uint8",
+};
 
 function npyTensor(file: string): ort.Tensor {
   const a = readNpy(file);
@@ -91,7 +102,8 @@ interface Mismatch {
 function maxAbsError(actual: ort.Tensor, expected: NpyArray): number | string {
   if (expected.dtype !== "<f4") return `expected .npy has dtype ${expected.dtype}, not <f4`;
   if (actual.type !== "float32") return `output is ${actual.type}, not float32`;
-  if (JSON.stringify([...actual.dims]) !== JSON.stringify(expected.shape)) return `shape [${actual.dims.join(", ")}], expected [${expected.shape.join(", ")}]`;
+  if (JSON.stringify([...actual.dims]) !== JSON.stringify(expected.shape))
+    return `shape [${actual.dims.join(", ")}], expected [${expected.shape.join(", ")}]`;
   const a = actual.data as Float32Array;
   const e = expected.data;
   let worst = 0;
@@ -108,18 +120,27 @@ const errors: { name: string; graph: string; output: string; error: number; tole
 afterAll(() => {
   for (const dir of folders.splice(0)) fs.rmSync(dir, { recursive: true, force: true });
   if (process.env["VLMC_PARITY_REPORT"]) {
-    const lines = errors.map((e) => `${e.name.padEnd(20)} ${`${e.graph}.${e.output}`.padEnd(34)} ${e.error.toExponential(2)}  (≤ ${e.tolerance})`);
+    const lines = errors.map(
+      (e) =>
+        `${e.name.padEnd(20)} ${`${e.graph}.${e.output}`.padEnd(34)} ${e.error.toExponential(2)}  (≤ ${e.tolerance})`,
+    );
     console.log(`max abs error per output\n${lines.join("\n")}`);
   }
 });
 
-const cases = fs.existsSync(ROOT) ? fs.readdirSync(ROOT).filter((n) => fs.existsSync(path.join(ROOT, n, "case.json"))).sort() : [];
+const cases = fs.existsSync(ROOT)
+  ? fs
+      .readdirSync(ROOT)
+      .filter((n) => fs.existsSync(path.join(ROOT, n, "case.json")))
+      .sort()
+  : [];
 
 describe("parity fixtures", () => {
   it("exist and stay small", () => {
     expect(cases.length).toBeGreaterThan(0);
     let bytes = 0;
-    for (const n of cases) for (const f of fs.readdirSync(path.join(ROOT, n))) bytes += fs.statSync(path.join(ROOT, n, f)).size;
+    for (const n of cases)
+      for (const f of fs.readdirSync(path.join(ROOT, n))) bytes += fs.statSync(path.join(ROOT, n, f)).size;
     expect(bytes).toBeLessThanOrEqual(MAX_FIXTURE_BYTES);
   });
 
@@ -139,7 +160,9 @@ describe("parity with PyTorch (fp32, onnxruntime)", () => {
     it(`${name}: ${manifest.description}`, async () => {
       const out = fs.mkdtempSync(path.join(os.tmpdir(), `vlmc-parity-${name}-`));
       folders.push(out);
-      const weights = manifest.weights.endsWith(".recipe.json") ? materializeRecipe(path.join(dir, manifest.weights), out) : path.join(dir, manifest.weights);
+      const weights = manifest.weights.endsWith(".recipe.json")
+        ? materializeRecipe(path.join(dir, manifest.weights), out)
+        : path.join(dir, manifest.weights);
       const result = await compile([path.join(dir, "spec.vlm")], { weights, out: path.join(out, "onnx") });
       expect(result.diagnostics.filter((d) => d.severity === "error").map((d) => `${d.code} ${d.message}`)).toEqual([]);
       expect(result.files.map((f) => f.graph).sort()).toEqual(Object.keys(manifest.graphs).sort());
@@ -156,9 +179,14 @@ describe("parity with PyTorch (fp32, onnxruntime)", () => {
           const results = await session.run(feeds);
           for (const [output, npy] of Object.entries(fixture.outputs)) {
             const error = maxAbsError(results[output]!, readNpy(path.join(dir, npy)));
-            if (typeof error === "number") errors.push({ name, graph: file.graph, output, error, tolerance: manifest.tolerance });
+            if (typeof error === "number")
+              errors.push({ name, graph: file.graph, output, error, tolerance: manifest.tolerance });
             if (typeof error === "string") mismatches.push({ output: `${file.graph}.${output}`, detail: error });
-            else if (!(error <= manifest.tolerance)) mismatches.push({ output: `${file.graph}.${output}`, detail: `max abs error ${error} > ${manifest.tolerance}` });
+            else if (!(error <= manifest.tolerance))
+              mismatches.push({
+                output: `${file.graph}.${output}`,
+                detail: `max abs error ${error} > ${manifest.tolerance}`,
+              });
           }
         } finally {
           await session.release();

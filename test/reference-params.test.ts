@@ -2,17 +2,36 @@
 // (../shared/reference/models.md) to the last digit, part by part where the reference lists parts.
 
 import { describe, expect, it } from "vitest";
-import { elaborate } from "../src/api.js";
-import { paramCount, summarize } from "../src/summary.js";
+import { elaborate } from "../src/driver/check.js";
+import { paramCount, summarize } from "../src/driver/summary.js";
 
 const PUBLISHED: Record<string, { total: number; parts?: Record<string, number> }> = {
   resnet18: { total: 11_689_512 },
   resnet50: { total: 25_557_032 },
-  vit_b_16: { total: 86_567_656, parts: { conv_proj: 590_592, class_token: 768, "encoder.pos_embedding": 151_296, "encoder.layers.0": 7_087_872, "encoder.ln": 1_536, heads: 769_000 } },
+  vit_b_16: {
+    total: 86_567_656,
+    parts: {
+      conv_proj: 590_592,
+      class_token: 768,
+      "encoder.pos_embedding": 151_296,
+      "encoder.layers.0": 7_087_872,
+      "encoder.ln": 1_536,
+      heads: 769_000,
+    },
+  },
   vit_b_32: { total: 88_224_232 },
   bert_base_uncased: { total: 109_482_240, parts: { embeddings: 23_837_184, encoder: 85_054_464, pooler: 590_592 } },
   bert_base_cased: { total: 108_310_272 },
-  clip_vit_b_32: { total: 151_277_313, parts: { vision_model: 87_456_000, text_model: 63_165_952, visual_projection: 393_216, text_projection: 262_144, logit_scale: 1 } },
+  clip_vit_b_32: {
+    total: 151_277_313,
+    parts: {
+      vision_model: 87_456_000,
+      text_model: 63_165_952,
+      visual_projection: 393_216,
+      text_projection: 262_144,
+      logit_scale: 1,
+    },
+  },
 };
 
 describe("published parameter counts", () => {
@@ -25,8 +44,15 @@ describe("published parameter counts", () => {
       expect(summarize(module, result.models[0]!.tokens).params.total).toBe(want.total);
       for (const [part, count] of Object.entries(want.parts ?? {})) {
         // A part is a dotted prefix of parameter names, below the model's single component when there is one.
-        const matching = module.params.filter((p) => !p.buffer && [p.name, p.name.split(".").slice(1).join(".")].some((n) => n === part || n.startsWith(part + ".")));
-        expect(matching.reduce((a, p) => a + paramCount(p), 0), part).toBe(count);
+        const matching = module.params.filter(
+          (p) =>
+            !p.buffer &&
+            [p.name, p.name.split(".").slice(1).join(".")].some((n) => n === part || n.startsWith(part + ".")),
+        );
+        expect(
+          matching.reduce((a, p) => a + paramCount(p), 0),
+          part,
+        ).toBe(count);
       }
     });
   }

@@ -6,11 +6,11 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { check, parse } from "../src/api.js";
+import { check, parse } from "../src/driver/check.js";
 import { runCli } from "../src/cli/main.js";
 import type { CliIo } from "../src/cli/io.js";
 import type { Diagnostic } from "../src/diagnostics/diagnostic.js";
-import { MAX_NESTING } from "../src/parser/parse.js";
+import { MAX_NESTING } from "../src/lang/parser/parse.js";
 
 const FILE = "stress.vlm";
 const SLOW = { timeout: 300_000 };
@@ -22,7 +22,14 @@ function attempt<T>(f: () => T): Outcome<T> {
   try {
     return { value: f() };
   } catch (e) {
-    const where = e instanceof Error ? (e.stack ?? "").split("\n").slice(1, 6).map((l) => l.trim()).join(" | ") : "";
+    const where =
+      e instanceof Error
+        ? (e.stack ?? "")
+            .split("\n")
+            .slice(1, 6)
+            .map((l) => l.trim())
+            .join(" | ")
+        : "";
     return { error: `${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}${where ? ` (${where})` : ""}` };
   }
 }
@@ -38,7 +45,10 @@ function parseText(text: string): Outcome<ReturnType<typeof parse>> {
 /** Every span lies inside the stress file (the only file these programs have). */
 function badSpans(diags: readonly Diagnostic[], text: string): string[] {
   return diags
-    .filter((d) => d.span && (d.span.file !== FILE || d.span.start < 0 || d.span.start > d.span.end || d.span.end > text.length))
+    .filter(
+      (d) =>
+        d.span && (d.span.file !== FILE || d.span.start < 0 || d.span.start > d.span.end || d.span.end > text.length),
+    )
     .map((d) => `${d.code} ${d.message} at ${JSON.stringify(d.span)}`);
 }
 
@@ -119,7 +129,9 @@ describe("stress: large files", () => {
       size += part.length;
     }
     const last = parts.length - 1;
-    const text = parts.join("") + `model big {\n  inner = b${last}()\n  forward(x: f32[B, W${last}]) {\n    return inner(x)\n  }\n}\n`;
+    const text =
+      parts.join("") +
+      `model big {\n  inner = b${last}()\n  forward(x: f32[B, W${last}]) {\n    return inner(x)\n  }\n}\n`;
     expect(text.length).toBeGreaterThanOrEqual(5 * 1024 * 1024);
     const checked = checkText(text);
     expectNoThrow(checked, `check threw on ${what("5 MB of blocks", text)}`);
@@ -176,7 +188,9 @@ describe("stress: deep nesting is a VLM1003 diagnostic", () => {
   });
 
   it("10,000 nested brackets and braces", () => {
-    expectHandled("10,000 nested list brackets", `const x = ${"[".repeat(10_000)}1${"]".repeat(10_000)}\n`, ["VLM1003"]);
+    expectHandled("10,000 nested list brackets", `const x = ${"[".repeat(10_000)}1${"]".repeat(10_000)}\n`, [
+      "VLM1003",
+    ]);
     expectHandled("10,000 nested braces", `model m ${"{".repeat(10_000)}${"}".repeat(10_000)}\n`, ["VLM1003"]);
   });
 
@@ -225,7 +239,7 @@ describe("stress: long single-line expressions", () => {
   };
 
   // A flat chain: no nesting in the source, but a left-leaning binary tree 200,000+ deep in the AST.
-  // When this test was written, FileResolver.expr (src/check/resolve.ts) recursed once per operator
+  // When this test was written, FileResolver.expr (src/lang/check/resolve.ts) recursed once per operator
   // and threw a RangeError from about 5,000 terms (const x = 1 + 1 + … + 1). Success or a
   // diagnostic (VLM1003) are both fine answers.
   it("a 1 MB sum `1 + 1 + … + 1` on one line", SLOW, () => {

@@ -2,7 +2,7 @@
 
 import * as fs from "node:fs";
 import type { Command } from "commander";
-import { formatText } from "../format/index.js";
+import { formatText } from "../lang/format/index.js";
 import { SourceFile } from "../diagnostics/source.js";
 import type { CliIo } from "./io.js";
 import { printDiagnostics } from "./main.js";

@@ -12,7 +12,15 @@ function capture(env: Record<string, string | undefined> = {}, isTty = false) {
   let out = "";
   let err = "";
   const io: CliIo = { out: (t) => void (out += t), err: (t) => void (err += t), isTty, env };
-  return { io, get out() { return out; }, get err() { return err; } };
+  return {
+    io,
+    get out() {
+      return out;
+    },
+    get err() {
+      return err;
+    },
+  };
 }
 
 function tempSpec(text: string): string {
@@ -52,7 +60,14 @@ describe("vlmc check", () => {
     expect(await runCli(["check", tempSpec(BROKEN), "--format", "json"], c.io)).toBe(1);
     const diags = JSON.parse(c.out) as { code: string; line: number; column: number; endColumn: number }[];
     expect(diags).toHaveLength(1);
-    expect(diags[0]).toMatchObject({ code: "VLM2001", severity: "error", line: 3, column: 26, endLine: 3, endColumn: 27 });
+    expect(diags[0]).toMatchObject({
+      code: "VLM2001",
+      severity: "error",
+      line: 3,
+      column: 26,
+      endLine: 3,
+      endColumn: 27,
+    });
   });
 
   it("prints GitHub annotations", async () => {
@@ -82,7 +97,9 @@ describe("vlmc basics", () => {
   });
 
   it("version matches package.json", () => {
-    const pkg = JSON.parse(fs.readFileSync(path.join(import.meta.dirname, "..", "..", "package.json"), "utf8")) as { version: string };
+    const pkg = JSON.parse(fs.readFileSync(path.join(import.meta.dirname, "..", "..", "package.json"), "utf8")) as {
+      version: string;
+    };
     expect(VERSION).toBe(pkg.version);
   });
 

@@ -2,8 +2,8 @@
 // (diagnostics printed), 2 usage errors, 3 internal compiler errors.
 
 import { Command, CommanderError, Option } from "commander";
-import { check, elaborate } from "../api.js";
-import { renderSummary, summarize } from "../summary.js";
+import { check, elaborate } from "../driver/check.js";
+import { renderSummary, summarize } from "../driver/summary.js";
 import { InternalError, type Diagnostic } from "../diagnostics/diagnostic.js";
 import { renderGithub, renderPretty, toJson, type DiagnosticFormat, type SourceLookup } from "../diagnostics/render.js";
 import { VERSION } from "../version.js";
@@ -14,7 +14,12 @@ import { runCommand } from "./run.js";
 
 export const EXIT = { ok: 0, userError: 1, usage: 2, internal: 3 } as const;
 
-export function printDiagnostics(io: CliIo, diags: readonly Diagnostic[], sources: SourceLookup, format: DiagnosticFormat): void {
+export function printDiagnostics(
+  io: CliIo,
+  diags: readonly Diagnostic[],
+  sources: SourceLookup,
+  format: DiagnosticFormat,
+): void {
   if (format === "json") {
     io.out(JSON.stringify(toJson(diags, sources), null, 2) + "\n");
     return;
@@ -42,17 +47,24 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
     .command("check")
     .description("parse and check .vlm files; exit 0 when clean, 1 on errors")
     .argument("<files...>", ".vlm files to check")
-    .addOption(new Option("--format <format>", "diagnostic format").choices(["pretty", "json", "github"]).default("pretty"))
+    .addOption(
+      new Option("--format <format>", "diagnostic format").choices(["pretty", "json", "github"]).default("pretty"),
+    )
     .action((files: string[], opts: { format: DiagnosticFormat }) => {
       const result = check(files);
       printDiagnostics(io, result.diagnostics, result.sources, opts.format);
-      if (opts.format === "pretty") io.err(`${result.ok ? "✓" : "✗"} checked ${files.length} file${files.length === 1 ? "" : "s"}: ${summaryLine(result.diagnostics)}\n`);
+      if (opts.format === "pretty")
+        io.err(
+          `${result.ok ? "✓" : "✗"} checked ${files.length} file${files.length === 1 ? "" : "s"}: ${summaryLine(result.diagnostics)}\n`,
+        );
       setExit(result.ok ? EXIT.ok : EXIT.userError);
     });
 
   program
     .command("summary")
-    .description("parameters per component, trainable/frozen totals per stage, and each graph's inputs, outputs, tokens and FLOPs")
+    .description(
+      "parameters per component, trainable/frozen totals per stage, and each graph's inputs, outputs, tokens and FLOPs",
+    )
     .argument("<file>", ".vlm file")
     .option("--model <name>", "the model to summarise (default: every model in the file)")
     .option("--json", "print JSON")
@@ -85,11 +97,15 @@ export async function runCli(argv: readonly string[], io: CliIo = processIo): Pr
     return code;
   } catch (e) {
     if (e instanceof CommanderError) {
-      if (e.code === "commander.helpDisplayed" || e.code === "commander.version" || e.code === "commander.help") return EXIT.ok;
+      if (e.code === "commander.helpDisplayed" || e.code === "commander.version" || e.code === "commander.help")
+        return EXIT.ok;
       return EXIT.usage;
     }
-    const message = e instanceof InternalError ? e.message : `internal compiler error: ${e instanceof Error ? e.message : String(e)}`;
-    io.err(`error VLM9001: ${message}\nThis is a bug in vlmc ${VERSION}, not in your input; please report it with the command you ran.\n`);
+    const message =
+      e instanceof InternalError ? e.message : `internal compiler error: ${e instanceof Error ? e.message : String(e)}`;
+    io.err(
+      `error VLM9001: ${message}\nThis is a bug in vlmc ${VERSION}, not in your input; please report it with the command you ran.\n`,
+    );
     if (io.env["VLMC_DEBUG"] && e instanceof Error && e.stack) io.err(e.stack + "\n");
     return EXIT.internal;
   }

@@ -5,7 +5,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { readNpy, writeNpy } from "../codegen/npy.js";
+import { readNpy, writeNpy } from "../runtime/npy.js";
 import type { CliIo } from "./io.js";
 import { runCli } from "./main.js";
 
@@ -18,7 +18,15 @@ function capture(isTty = false) {
   let out = "";
   let err = "";
   const io: CliIo = { out: (t) => void (out += t), err: (t) => void (err += t), isTty, env: {} };
-  return { io, get out() { return out; }, get err() { return err; } };
+  return {
+    io,
+    get out() {
+      return out;
+    },
+    get err() {
+      return err;
+    },
+  };
 }
 
 /** A folder holding spec.vlm: an id embedding summed over tokens, and a scaled copy of x. */
@@ -26,13 +34,16 @@ function setup(): { dir: string; spec: string } {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "vlmc-run-test-"));
   folders.push(dir);
   const spec = path.join(dir, "spec.vlm");
-  fs.writeFileSync(spec, `model m {
+  fs.writeFileSync(
+    spec,
+    `model m {
   emb = embedding(50, 4)
   forward(ids: i64[B, T], x: f32[B, 4]) {
     return pooled: sum(emb(ids), axis: 1) + x, twice: x * 2.0
   }
 }
-`);
+`,
+  );
   return { dir, spec };
 }
 
@@ -66,11 +77,16 @@ describe("vlmc run", () => {
     await runCli(["compile", spec, "-o", model], capture().io);
     const text = capture();
     expect(await runCli(["run", model], text.io)).toBe(0);
-    expect(text.out).toMatch(/^pooled {2}float32\[1, 4\] {2}mean \S+ {2}std \S+ {2}min \S+ {2}max \S+\ntwice {2}float32\[1, 4\]/);
+    expect(text.out).toMatch(
+      /^pooled {2}float32\[1, 4\] {2}mean \S+ {2}std \S+ {2}min \S+ {2}max \S+\ntwice {2}float32\[1, 4\]/,
+    );
     const json = capture();
     expect(await runCli(["run", model, "--json", "--seed", "3"], json.io)).toBe(0);
     const parsed = JSON.parse(json.out);
-    expect(parsed.outputs.map((o: { name: string; shape: number[] }) => [o.name, o.shape])).toEqual([["pooled", [1, 4]], ["twice", [1, 4]]]);
+    expect(parsed.outputs.map((o: { name: string; shape: number[] }) => [o.name, o.shape])).toEqual([
+      ["pooled", [1, 4]],
+      ["twice", [1, 4]],
+    ]);
     // Random inputs are reproducible by seed.
     const again = capture();
     await runCli(["run", model, "--json", "--seed", "3"], again.io);
@@ -84,9 +100,18 @@ describe("vlmc run", () => {
     const saved = path.join(dir, "outputs");
     const c = capture();
     // A .vlm is compiled first.
-    expect(await runCli(["run", spec, "--input", `x=${x}`, "--input", "ids=random", "--save-outputs", saved, "--json"], c.io)).toBe(0);
+    expect(
+      await runCli(
+        ["run", spec, "--input", `x=${x}`, "--input", "ids=random", "--save-outputs", saved, "--json"],
+        c.io,
+      ),
+    ).toBe(0);
     expect(JSON.parse(c.out).outputs[1]).toMatchObject({ name: "twice", shape: [2, 4], mean: 9, min: 2, max: 16 });
-    expect(readNpy(path.join(saved, "twice.npy"))).toEqual({ dtype: "<f4", shape: [2, 4], data: Float32Array.from([2, 4, 6, 8, 10, 12, 14, 16]) });
+    expect(readNpy(path.join(saved, "twice.npy"))).toEqual({
+      dtype: "<f4",
+      shape: [2, 4],
+      data: Float32Array.from([2, 4, 6, 8, 10, 12, 14, 16]),
+    });
   });
 
   it("reports unreadable inputs as VLM4008 and runtime failures as VLM4007", async () => {

@@ -8,8 +8,19 @@ import * as path from "node:path";
 import type { Command } from "commander";
 import type { InferenceSession } from "onnxruntime-node";
 import { diagnostic, type Diagnostic } from "../diagnostics/diagnostic.js";
-import { NpyError, readNpy, writeNpy, type NpyArray } from "../codegen/npy.js";
-import { createSession, modelInputs, numbers, onnxruntime, RandomInputError, randomTensor, TOKEN_SIZE, type Onnxruntime, type Tensor, type TensorType } from "../codegen/onnxruntime.js";
+import { NpyError, readNpy, writeNpy, type NpyArray } from "../runtime/npy.js";
+import {
+  createSession,
+  modelInputs,
+  numbers,
+  onnxruntime,
+  RandomInputError,
+  randomTensor,
+  TOKEN_SIZE,
+  type Onnxruntime,
+  type Tensor,
+  type TensorType,
+} from "../runtime/onnxruntime.js";
 import { collect, compileFlags, compileWithFlags, type CompileFlags } from "./compile.js";
 import type { CliIo } from "./io.js";
 import { EXIT, printDiagnostics } from "./main.js";
@@ -29,7 +40,16 @@ function symbolSize(symbol: string): number {
   return /^T/.test(symbol) ? TOKEN_SIZE : 1;
 }
 
-const NPY_TYPES: Record<NpyArray["dtype"], TensorType> = { "<f4": "float32", "<f2": "float16", "<f8": "float64", "<i8": "int64", "<i4": "int32", "|i1": "int8", "|u1": "uint8", "|b1": "bool" };
+const NPY_TYPES: Record<NpyArray["dtype"], TensorType> = {
+  "<f4": "float32",
+  "<f2": "float16",
+  "<f8": "float64",
+  "<i8": "int64",
+  "<i4": "int32",
+  "|i1": "int8",
+  "|u1": "uint8",
+  "|b1": "bool",
+};
 
 function npyTensor(ort: Onnxruntime, file: string): Tensor {
   const array = readNpy(file);
@@ -51,10 +71,14 @@ function stats(name: string, t: Tensor): OutputStats {
   const mean = sum / n;
   let squares = 0;
   for (let i = 0; i < n; i++) squares += (values[i]! - mean) ** 2;
-  return n === 0 ? { name, dtype: t.type, shape: [...t.dims], mean: null, std: null, min: null, max: null } : { name, dtype: t.type, shape: [...t.dims], mean, std: Math.sqrt(squares / n), min, max };
+  return n === 0
+    ? { name, dtype: t.type, shape: [...t.dims], mean: null, std: null, min: null, max: null }
+    : { name, dtype: t.type, shape: [...t.dims], mean, std: Math.sqrt(squares / n), min, max };
 }
 
-const TO_NPY: Partial<Record<TensorType, NpyArray["dtype"]>> = Object.fromEntries(Object.entries(NPY_TYPES).map(([k, v]) => [v, k]));
+const TO_NPY: Partial<Record<TensorType, NpyArray["dtype"]>> = Object.fromEntries(
+  Object.entries(NPY_TYPES).map(([k, v]) => [v, k]),
+);
 
 function saveNpy(dir: string, name: string, t: Tensor): void {
   const dtype = TO_NPY[t.type];
@@ -82,22 +106,38 @@ async function runModel(modelPath: string, options: RunOptions): Promise<OutputS
   try {
     session = await createSession(modelPath);
   } catch (e) {
-    throw new RunError(diagnostic("VLM4007", `onnxruntime cannot load ${modelPath}: ${e instanceof Error ? e.message : String(e)}`));
+    throw new RunError(
+      diagnostic("VLM4007", `onnxruntime cannot load ${modelPath}: ${e instanceof Error ? e.message : String(e)}`),
+    );
   }
   try {
     const infos = modelInputs(modelPath, symbolSize);
     for (const name of options.inputs.keys()) {
-      if (!infos.some((i) => i.name === name)) throw new RunError(diagnostic("VLM4008", `--input ${name}: the model has no input named "${name}" (inputs: ${infos.map((i) => i.name).join(", ")})`));
+      if (!infos.some((i) => i.name === name))
+        throw new RunError(
+          diagnostic(
+            "VLM4008",
+            `--input ${name}: the model has no input named "${name}" (inputs: ${infos.map((i) => i.name).join(", ")})`,
+          ),
+        );
     }
     const feeds: Record<string, Tensor> = {};
     for (const info of infos) {
       const given = options.inputs.get(info.name);
       try {
-        feeds[info.name] = given === undefined || given === "random" ? await randomTensor(info, options.seed) : npyTensor(ort, given);
+        feeds[info.name] =
+          given === undefined || given === "random" ? await randomTensor(info, options.seed) : npyTensor(ort, given);
       } catch (e) {
-        if (e instanceof RandomInputError) throw new RunError(diagnostic("VLM4008", `cannot make a random value for input "${info.name}" of this element type; pass --input ${info.name}=FILE.npy`));
+        if (e instanceof RandomInputError)
+          throw new RunError(
+            diagnostic(
+              "VLM4008",
+              `cannot make a random value for input "${info.name}" of this element type; pass --input ${info.name}=FILE.npy`,
+            ),
+          );
         if (e instanceof NpyError) throw new RunError(diagnostic("VLM4008", `--input ${info.name}: ${e.message}`));
-        if (e instanceof Error && "code" in e) throw new RunError(diagnostic("VLM4008", `--input ${info.name}: cannot read ${given}: ${e.message}`));
+        if (e instanceof Error && "code" in e)
+          throw new RunError(diagnostic("VLM4008", `--input ${info.name}: cannot read ${given}: ${e.message}`));
         throw e;
       }
     }
@@ -105,7 +145,9 @@ async function runModel(modelPath: string, options: RunOptions): Promise<OutputS
     try {
       results = await session.run(feeds);
     } catch (e) {
-      throw new RunError(diagnostic("VLM4007", `onnxruntime failed running ${modelPath}: ${e instanceof Error ? e.message : String(e)}`));
+      throw new RunError(
+        diagnostic("VLM4007", `onnxruntime failed running ${modelPath}: ${e instanceof Error ? e.message : String(e)}`),
+      );
     }
     if (options.saveOutputs !== undefined) fs.mkdirSync(options.saveOutputs, { recursive: true });
     return session.outputNames.map((name) => {
@@ -140,9 +182,16 @@ export function runCommand(program: Command, io: CliIo, setExit: (code: number) 
   compileFlags(
     program
       .command("run")
-      .description("run an ONNX model (or a .vlm, compiled first) in onnxruntime and print each output's shape and statistics")
+      .description(
+        "run an ONNX model (or a .vlm, compiled first) in onnxruntime and print each output's shape and statistics",
+      )
       .argument("<model>", ".onnx file, or .vlm file to compile and run")
-      .option("--input <name=file>", "an input from a .npy file, or NAME=random (repeatable; other inputs are random)", collect, [])
+      .option(
+        "--input <name=file>",
+        "an input from a .npy file, or NAME=random (repeatable; other inputs are random)",
+        collect,
+        [],
+      )
       .option("--json", "print JSON")
       .option("--save-outputs <dir>", "write each output to DIR/<name>.npy"),
     "seed of random inputs (and, for a .vlm, of parameter initialisation)",
@@ -169,11 +218,28 @@ export function runCommand(program: Command, io: CliIo, setExit: (code: number) 
       const runs: { graph: string; outputs: OutputStats[] }[] = [];
       for (const m of models) {
         // Each graph's outputs go to their own folder when a .vlm has several graphs.
-        const saveOutputs = opts.saveOutputs !== undefined && models.length > 1 ? path.join(opts.saveOutputs, m.graph) : opts.saveOutputs;
-        runs.push({ graph: m.graph, outputs: await runModel(m.path, { inputs, seed: opts.seed, ...(saveOutputs !== undefined ? { saveOutputs } : {}) }) });
+        const saveOutputs =
+          opts.saveOutputs !== undefined && models.length > 1 ? path.join(opts.saveOutputs, m.graph) : opts.saveOutputs;
+        runs.push({
+          graph: m.graph,
+          outputs: await runModel(m.path, {
+            inputs,
+            seed: opts.seed,
+            ...(saveOutputs !== undefined ? { saveOutputs } : {}),
+          }),
+        });
       }
       if (opts.json) io.out(JSON.stringify(runs.length === 1 ? runs[0] : runs, null, 2) + "\n");
-      else io.out(runs.map((r) => (runs.length > 1 ? `${r.graph}:\n` : "") + r.outputs.map((s) => (runs.length > 1 ? "  " : "") + render(s)).join("\n")).join("\n") + "\n");
+      else
+        io.out(
+          runs
+            .map(
+              (r) =>
+                (runs.length > 1 ? `${r.graph}:\n` : "") +
+                r.outputs.map((s) => (runs.length > 1 ? "  " : "") + render(s)).join("\n"),
+            )
+            .join("\n") + "\n",
+        );
       setExit(EXIT.ok);
     } catch (e) {
       if (e instanceof RunError) return fail([e.diagnostic]);

@@ -8,17 +8,36 @@ import type { Span } from "../diagnostics/source.js";
 import { dimToString, type Dim } from "../ir/dims.js";
 import type { Value } from "../ir/graph.js";
 import type { DType } from "../ir/types.js";
-import { float32ToBfloat16, float32ToFloat16 } from "./float-convert.js";
-import type { OnnxAttribute, OnnxDataType, OnnxNode, OnnxTensor } from "./onnx-writer.js";
+import { float32ToBfloat16, float32ToFloat16 } from "../numerics/float-convert.js";
+import type { OnnxAttribute, OnnxDataType, OnnxNode, OnnxTensor } from "../onnx/onnx-writer.js";
 
 export const int = (value: number): OnnxAttribute => ({ kind: "int", value });
 export const ints = (value: readonly number[]): OnnxAttribute => ({ kind: "ints", value: [...value] });
 export const float = (value: number): OnnxAttribute => ({ kind: "float", value });
 
-const ONNX_DTYPES: Partial<Record<DType, OnnxDataType>> = { f32: "float32", f16: "float16", bf16: "bfloat16", i64: "int64", i32: "int32", i8: "int8", u8: "uint8", bool: "bool" };
+const ONNX_DTYPES: Partial<Record<DType, OnnxDataType>> = {
+  f32: "float32",
+  f16: "float16",
+  bf16: "bfloat16",
+  i64: "int64",
+  i32: "int32",
+  i8: "int8",
+  u8: "uint8",
+  bool: "bool",
+};
 
 /** TensorProto.DataType codes, for Cast's `to`. */
-export const ONNX_TYPE_CODES: Readonly<Record<DType, number>> = { f32: 1, u8: 2, i8: 3, i32: 6, i64: 7, bool: 9, f16: 10, f64: 11, bf16: 16 };
+export const ONNX_TYPE_CODES: Readonly<Record<DType, number>> = {
+  f32: 1,
+  u8: 2,
+  i8: 3,
+  i32: 6,
+  i64: 7,
+  bool: 9,
+  f16: 10,
+  f64: 11,
+  bf16: 16,
+};
 
 export function fail(code: DiagnosticCode, message: string, span?: Span): never {
   throw new DiagnosticError(diagnostic(code, message, span));
@@ -27,7 +46,8 @@ export function fail(code: DiagnosticCode, message: string, span?: Span): never 
 /** The writer's element type for an IR dtype; f64 has none (the writer has no DOUBLE tensors). */
 export function onnxDataType(dtype: DType, what: string, span?: Span): OnnxDataType {
   const t = ONNX_DTYPES[dtype];
-  if (t === undefined) fail("VLM2106", `${what} is ${dtype}, which the portable ONNX target cannot store; cast it to f32`, span);
+  if (t === undefined)
+    fail("VLM2106", `${what} is ${dtype}, which the portable ONNX target cannot store; cast it to f32`, span);
   return t;
 }
 
@@ -79,7 +99,8 @@ export class OnnxEmitter {
       v.type.shape.forEach((d, axis) => {
         if (typeof d === "number" || d.size !== 1) return;
         const [[key, coefficient]] = [...d];
-        if (coefficient === 1 && !key.includes("*") && !this.symbolSources.has(key)) this.symbolSources.set(key, { input: name, axis });
+        if (coefficient === 1 && !key.includes("*") && !this.symbolSources.has(key))
+          this.symbolSources.set(key, { input: name, axis });
       });
     }
   }
@@ -90,7 +111,12 @@ export class OnnxEmitter {
   }
 
   /** Emits everything `body` emits under `base`, with `doc` as each node's doc_string; returns those nodes. */
-  within<T>(base: string, doc: string | undefined, span: Span | undefined, body: () => T): { result: T; emitted: OnnxNode[] } {
+  within<T>(
+    base: string,
+    doc: string | undefined,
+    span: Span | undefined,
+    body: () => T,
+  ): { result: T; emitted: OnnxNode[] } {
     const outer = this.scope;
     this.scope = { base, doc, span, counts: new Map(), emitted: [] };
     try {
@@ -101,7 +127,12 @@ export class OnnxEmitter {
   }
 
   /** One node of the standard domain (or `domain`); returns its output. Nodes are named `${base}/${op}`, `${base}/${op}_1`, …. */
-  op(type: string, inputs: readonly (string | undefined)[], attributes: Record<string, OnnxAttribute> = {}, domain = ""): string {
+  op(
+    type: string,
+    inputs: readonly (string | undefined)[],
+    attributes: Record<string, OnnxAttribute> = {},
+    domain = "",
+  ): string {
     return this.opOutputs(type, inputs, attributes, [0], domain)[0]!;
   }
 
@@ -110,14 +141,22 @@ export class OnnxEmitter {
    * SkipLayerNormalization; returns their names in that order. Unused outputs before the last
    * used one are "" as ONNX requires.
    */
-  opOutputs(type: string, inputs: readonly (string | undefined)[], attributes: Record<string, OnnxAttribute>, outputs: readonly number[], domain = ""): string[] {
+  opOutputs(
+    type: string,
+    inputs: readonly (string | undefined)[],
+    attributes: Record<string, OnnxAttribute>,
+    outputs: readonly number[],
+    domain = "",
+  ): string[] {
     const n = this.scope.counts.get(type) ?? 0;
     this.scope.counts.set(type, n + 1);
     const name = `${this.scope.base}/${type}${n === 0 ? "" : `_${n}`}`;
     // Optional inputs: trailing ones are dropped, inner ones become "" as ONNX requires.
     const given = [...inputs];
     while (given.length > 0 && given[given.length - 1] === undefined) given.pop();
-    const names = Array.from({ length: outputs[outputs.length - 1]! + 1 }, (_, i) => (outputs.includes(i) ? `${name}_output_${i}` : ""));
+    const names = Array.from({ length: outputs[outputs.length - 1]! + 1 }, (_, i) =>
+      outputs.includes(i) ? `${name}_output_${i}` : "",
+    );
     const node: OnnxNode = { op: type, name, inputs: given.map((i) => i ?? ""), outputs: names };
     if (domain !== "") node.domain = domain;
     if (Object.keys(attributes).length > 0) node.attributes = attributes;
@@ -194,14 +233,23 @@ export class OnnxEmitter {
 
   private symbol(s: string): string {
     const source = this.symbolSources.get(s);
-    if (!source) fail("VLM2109", `the size ${s} is needed at run time, but no graph input has an axis of exactly ${s} to read it from`, this.span);
+    if (!source)
+      fail(
+        "VLM2109",
+        `the size ${s} is needed at run time, but no graph input has an axis of exactly ${s} to read it from`,
+        this.span,
+      );
     return this.once(`/dims/${s}`, () => this.sizeOf(source.input, source.axis));
   }
 
   /** An int64 shape tensor: a constant when every dim is static, else a Concat of run-time sizes. */
   shape(dims: readonly Dim[]): string {
     if (dims.every((d): d is number => typeof d === "number")) return this.int64s(dims);
-    return this.op("Concat", dims.map((d) => this.dim(d)), { axis: int(0) });
+    return this.op(
+      "Concat",
+      dims.map((d) => this.dim(d)),
+      { axis: int(0) },
+    );
   }
 
   /** An int64 [1] tensor as a scalar (Range takes scalars). */

@@ -7,7 +7,16 @@ import { tensorType } from "../ir/types.js";
 import { encodeFloats, fnv1a, initialValues, Rng } from "./init.js";
 
 function param(name: string, shape: number[], init: Initializer): Param {
-  return { name, type: tensorType("f32", shape), init, component: "", role: undefined, frozen: false, buffer: false, span: { file: "t.vlm", start: 0, end: 0 } };
+  return {
+    name,
+    type: tensorType("f32", shape),
+    init,
+    component: "",
+    role: undefined,
+    frozen: false,
+    buffer: false,
+    span: { file: "t.vlm", start: 0, end: 0 },
+  };
 }
 
 function moments(values: Float32Array): { mean: number; std: number } {
@@ -64,7 +73,6 @@ describe("Rng", () => {
     const one = new Rng(3);
     expect(Float32Array.from({ length: 1000 }, () => one.normal())).toEqual(values.subarray(0, 1000));
   });
-
 
   it("is xoshiro128** seeded through splitmix32, stable across releases", () => {
     // Pinned so a change to the generator (which would change every compiled model) is noticed.

@@ -6,8 +6,8 @@
 import { InternalError } from "../diagnostics/diagnostic.js";
 import type { Initializer, Param } from "../ir/graph.js";
 import type { DType } from "../ir/types.js";
-import { float32ToBfloat16, float32ToFloat16 } from "./float-convert.js";
-import { freshBytes, type Allocate } from "./scratch.js";
+import { float32ToBfloat16, float32ToFloat16 } from "../numerics/float-convert.js";
+import { freshBytes, type Allocate } from "../numerics/scratch.js";
 
 /** 32-bit FNV-1a over the UTF-8 bytes of `text`. */
 export function fnv1a(text: string): number {

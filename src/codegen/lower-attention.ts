@@ -6,23 +6,32 @@ import { dimEq, dimMax, dimToString, isStatic, type Dim } from "../ir/dims.js";
 import type { Node } from "../ir/graph.js";
 import type { DType } from "../ir/types.js";
 import { encodeValues, fail, int, ints, onnxDataType, type OnnxEmitter } from "./emitter.js";
-import { rotaryTables } from "./tables.js";
+import { rotaryTables } from "../numerics/tables.js";
 
 /** RoPE tables cover this many positions when the key length is symbolic and unbounded. */
 const DEFAULT_ROTARY_POSITIONS = 4096;
 
 /** Rows of the RoPE tables for keys of length `tk`: all of them, up to its bound. */
 export function rotaryPositions(tk: Dim, bounds: ReadonlyMap<string, number>): number {
-  return isStatic(tk) ? tk : dimMax(tk, bounds) ?? DEFAULT_ROTARY_POSITIONS;
+  return isStatic(tk) ? tk : (dimMax(tk, bounds) ?? DEFAULT_ROTARY_POSITIONS);
 }
 
 /** The most negative finite value of each float dtype: masked scores, as HF's finfo(dtype).min. */
-export const LOWEST: Partial<Record<DType, number>> = { f32: -3.4028234663852886e38, f16: -65504, bf16: -3.3895313892515355e38 };
+export const LOWEST: Partial<Record<DType, number>> = {
+  f32: -3.4028234663852886e38,
+  f16: -65504,
+  bf16: -3.3895313892515355e38,
+};
 
 /** A token count: static, or an int64 [1] tensor read from a tensor's shape at run time. */
 type Count = number | string;
 
-export function lowerAttention(e: OnnxEmitter, node: Node, bounds: ReadonlyMap<string, number>, ins: readonly (string | undefined)[]): string {
+export function lowerAttention(
+  e: OnnxEmitter,
+  node: Node,
+  bounds: ReadonlyMap<string, number>,
+  ins: readonly (string | undefined)[],
+): string {
   const [qv, kv, vv, maskValue] = node.inputs;
   const [q, k, v, mask] = ins;
   const heads = node.attrs["heads"] as number;
@@ -36,7 +45,8 @@ export function lowerAttention(e: OnnxEmitter, node: Node, bounds: ReadonlyMap<s
   const tk = kv!.type.shape[1]!;
 
   // [B, T, h·w] → [B, h, T, w]; Reshape's 0 copies B and T from the input.
-  const splitHeads = (x: string, h: number, w: number) => e.op("Transpose", [e.op("Reshape", [x, e.int64s([0, 0, h, w])])], { perm: ints([0, 2, 1, 3]) });
+  const splitHeads = (x: string, h: number, w: number) =>
+    e.op("Transpose", [e.op("Reshape", [x, e.int64s([0, 0, h, w])])], { perm: ints([0, 2, 1, 3]) });
   let qh = splitHeads(q!, heads, d);
   let kh = splitHeads(k!, kvHeads, d);
   let vh = splitHeads(v!, kvHeads, dv);
@@ -56,7 +66,12 @@ export function lowerAttention(e: OnnxEmitter, node: Node, bounds: ReadonlyMap<s
     // Keys sit at positions 0..Tk-1; queries are the last Tq of them (aligned at the end, as with
     // a key/value cache), which for self-attention is the same range.
     const kRows = tk === positions ? tables : rows(e, tables, `[0:${compact(tk)}]`, () => [0, kCount()]);
-    const qRows = dimEq(tq, tk) ? kRows : rows(e, tables, `[${compact(tk)}-${compact(tq)}:${compact(tk)}]`, () => [difference(e, kCount(), qCount()), kCount()]);
+    const qRows = dimEq(tq, tk)
+      ? kRows
+      : rows(e, tables, `[${compact(tk)}-${compact(tq)}:${compact(tk)}]`, () => [
+          difference(e, kCount(), qCount()),
+          kCount(),
+        ]);
     qh = applyRotary(e, qh, qRows, d);
     kh = applyRotary(e, kh, kRows, d);
   }
@@ -82,7 +97,10 @@ export function lowerAttention(e: OnnxEmitter, node: Node, bounds: ReadonlyMap<s
     // A bool mask marks the pairs that may attend (as torch's scaled_dot_product_attention); any
     // other mask is added to the scores.
     const mdt = maskValue!.type.dtype;
-    scores = mdt === "bool" ? e.op("Where", [mask, scores, e.scalar(lowest, dtype)]) : e.op("Add", [scores, e.cast(mask, mdt, dtype)]);
+    scores =
+      mdt === "bool"
+        ? e.op("Where", [mask, scores, e.scalar(lowest, dtype)])
+        : e.op("Add", [scores, e.cast(mask, mdt, dtype)]);
   }
   const probs = e.op("Softmax", [scores], { axis: int(-1) });
   const merged = e.op("Transpose", [e.op("MatMul", [probs, vh])], { perm: ints([0, 2, 1, 3]) });
@@ -118,7 +136,10 @@ interface RotaryTables {
 function rotary(e: OnnxEmitter, theta: number, d: number, positions: number, dtype: DType): RotaryTables {
   const t = onnxDataType(dtype, "the rotary table", e.span);
   const base = `/rotary/theta_${theta}/d_${d}/n_${positions}/${dtype}`;
-  const table = (which: "cos" | "sin") => e.initializer(`${base}/${which}`, t, [positions, d], () => encodeValues(rotaryTables(theta, d, positions)[which], t));
+  const table = (which: "cos" | "sin") =>
+    e.initializer(`${base}/${which}`, t, [positions, d], () =>
+      encodeValues(rotaryTables(theta, d, positions)[which], t),
+    );
   return { cos: table("cos"), sin: table("sin") };
 }
 

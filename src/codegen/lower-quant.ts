@@ -8,15 +8,26 @@ import type { Node, Value } from "../ir/graph.js";
 import type { DType } from "../ir/types.js";
 import { QUANT_LINEAR, type QuantKernel } from "../passes/quant/quantize-weights.js";
 import { STORED_CAST } from "../passes/quant/convert-precision.js";
-import { int4Blocks, quantizeInt4Blockwise, quantizeInt8PerChannel, type ScaleRounding, type WeightLayout } from "../passes/quant/quant-math.js";
+import {
+  int4Blocks,
+  quantizeInt4Blockwise,
+  quantizeInt8PerChannel,
+  type ScaleRounding,
+  type WeightLayout,
+} from "../numerics/quant-math.js";
 import { encodeValues, int, onnxDataType, type OnnxEmitter } from "./emitter.js";
-import { float16ToFloat32, float32ToFloat16 } from "./float-convert.js";
+import { float16ToFloat32, float32ToFloat16 } from "../numerics/float-convert.js";
 import type { Context, Lowering } from "./lower.js";
-import type { OnnxDataType } from "./onnx-writer.js";
-import { MS_DOMAIN } from "./target-ops.js";
+import type { OnnxDataType } from "../onnx/onnx-writer.js";
+import { MS_DOMAIN } from "../target/target-ops.js";
 
 /** An ONNX Runtime contrib op (domain com.microsoft); returns its first output. */
-function contrib(e: OnnxEmitter, op: string, inputs: readonly (string | undefined)[], attributes: Parameters<OnnxEmitter["op"]>[2] = {}): string {
+function contrib(
+  e: OnnxEmitter,
+  op: string,
+  inputs: readonly (string | undefined)[],
+  attributes: Parameters<OnnxEmitter["op"]>[2] = {},
+): string {
   const out = e.op(op, inputs, attributes);
   const node = e.nodes[e.nodes.length - 1]!;
   if (!node.outputs.includes(out)) throw new InternalError(`emitted ${op} is not the last node`);
@@ -33,11 +44,13 @@ function floatsOf(bytes: Uint8Array): Float32Array {
 /** The float32 values of a stored operand: a parameter, or a value precomputed at build time. */
 function storedValues(v: Value, ctx: Context): Float32Array {
   if (v.source.kind === "param") {
-    if (v.source.param.type.dtype !== "f32") throw new InternalError(`quantized weight ${v.source.param.name} is ${v.source.param.type.dtype}`);
+    if (v.source.param.type.dtype !== "f32")
+      throw new InternalError(`quantized weight ${v.source.param.name} is ${v.source.param.type.dtype}`);
     return floatsOf(ctx.options.paramBytes(v.source.param));
   }
   const p = v.producer;
-  if (p?.op === "Precomputed" && ctx.options.precomputed) return floatsOf(ctx.options.precomputed(String(p.attrs["name"])));
+  if (p?.op === "Precomputed" && ctx.options.precomputed)
+    return floatsOf(ctx.options.precomputed(String(p.attrs["name"])));
   throw new InternalError(`operand #${v.id} of graph ${ctx.graph.name} is not a stored tensor`);
 }
 
@@ -46,7 +59,13 @@ function storedValues(v: Value, ctx: Context): Float32Array {
  * of them writes the tensor in its own form, and a model shipping both would be larger than the
  * float one. lowerGraph adds a parameter's initializer before lowering any node, so it is there.
  */
-function retireInitializer(e: OnnxEmitter, name: string, v: Value, ctx: Context, readers: (n: Node) => boolean): boolean {
+function retireInitializer(
+  e: OnnxEmitter,
+  name: string,
+  v: Value,
+  ctx: Context,
+  readers: (n: Node) => boolean,
+): boolean {
   if (ctx.graph.outputs.some((o) => o.value === v) || !v.uses.every((u) => readers(u.node))) return false;
   const at = e.initializers.findIndex((t) => t.name === name);
   if (at < 0) return false;
@@ -68,7 +87,8 @@ function shared<T>(make: () => T, readers: number): () => T {
 const f16Round: ScaleRounding = (x) => float16ToFloat32(float32ToFloat16(Float32Array.of(x)))[0]!;
 
 /** The scale type a kernel reads next to activations of `dtype`. */
-const scaleType = (dtype: DType): { data: OnnxDataType; round: ScaleRounding } => (dtype === "f16" ? { data: "float16", round: f16Round } : { data: "float32", round: Math.fround });
+const scaleType = (dtype: DType): { data: OnnxDataType; round: ScaleRounding } =>
+  dtype === "f16" ? { data: "float16", round: f16Round } : { data: "float32", round: Math.fround };
 
 const lowerQuantLinear: Lowering = (e, node, [x, w, b], ctx) => {
   const xv = node.inputs[0]!;
@@ -102,8 +122,16 @@ const lowerQuantLinear: Lowering = (e, node, [x, w, b], ctx) => {
     const q = shared(() => quantizeInt4Blockwise(storedValues(wv, ctx), layout, K, N, blockSize, scale.round), 2);
     const suffix = `int4_b${blockSize}`;
     const packed = e.initializer(`${w}.${suffix}`, "uint8", [N, blocks, blockSize / 2], () => q().packed);
-    const scales = e.initializer(`${w}.${suffix}_scale${runAs === "f16" ? "_f16" : ""}`, scale.data, [N * blocks], () => encodeValues(q().scales, scale.data));
-    const attrs = { K: int(K), N: int(N), bits: int(4), block_size: int(blockSize), accuracy_level: int(node.attrs["accuracy_level"] as number) };
+    const scales = e.initializer(`${w}.${suffix}_scale${runAs === "f16" ? "_f16" : ""}`, scale.data, [N * blocks], () =>
+      encodeValues(q().scales, scale.data),
+    );
+    const attrs = {
+      K: int(K),
+      N: int(N),
+      bits: int(4),
+      block_size: int(blockSize),
+      accuracy_level: int(node.attrs["accuracy_level"] as number),
+    };
     const y = contrib(e, "MatMulNBits", [e.cast(x!, dtype, runAs), packed, scales], attrs);
     return addBias(e.cast(y, runAs, dtype));
   }
@@ -117,7 +145,9 @@ const lowerStoredCast: Lowering = (e, node, [x], ctx) => {
   const data = onnxDataType(to, "a converted weight", node.span);
   const init = e.initializers.find((t) => t.name === x);
   if (init && init.dataType === data) return x!; // converted by an earlier cast of the same tensor
-  const onlyCasts = !ctx.graph.outputs.some((o) => o.value === v) && v.uses.every((u) => u.node.op === STORED_CAST && u.node.attrs["to"] === to);
+  const onlyCasts =
+    !ctx.graph.outputs.some((o) => o.value === v) &&
+    v.uses.every((u) => u.node.op === STORED_CAST && u.node.attrs["to"] === to);
   if (init && init.dataType === "float32" && onlyCasts) {
     const bytes = init.bytes;
     init.dataType = data;

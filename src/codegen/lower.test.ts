@@ -8,10 +8,10 @@ import path from "node:path";
 import * as ort from "onnxruntime-node";
 import { describe, expect, it } from "vitest";
 import { tempFolders } from "../../test/temp-folders.js";
-import { elaborate } from "../api.js";
-import { compile } from "./compile.js";
+import { elaborate } from "../driver/check.js";
+import { compile } from "../driver/compile.js";
 import { Rng } from "./init.js";
-import { decodeOnnxModel } from "./onnx-writer.js";
+import { decodeOnnxModel } from "../onnx/onnx-writer.js";
 import { writeSafetensors } from "./safetensors.js";
 
 const tempFolder = tempFolders("vlmc-lower-");
@@ -44,13 +44,20 @@ async function build(src: string, graph = "forward"): Promise<Built> {
     checkpoint,
     module.params.map((p) => {
       const n = (p.type.shape as number[]).reduce((a, b) => a * b, 1);
-      const data = Float32Array.from({ length: n }, () => (p.name.endsWith("running_var") ? 0.5 + rng.uniform() : 0.5 * rng.normal()));
+      const data = Float32Array.from({ length: n }, () =>
+        p.name.endsWith("running_var") ? 0.5 + rng.uniform() : 0.5 * rng.normal(),
+      );
       return { name: p.name, dtype: "F32" as const, shape: p.type.shape as number[], data };
     }),
   );
   const out = path.join(dir, "model.onnx");
   // Lowering is tested on the graph as written: the checks would flag these deliberately odd specs.
-  const result = await compile([spec], { out, weights: checkpoint, graph, passes: ["-unused-values", "-output-dependence"] });
+  const result = await compile([spec], {
+    out,
+    weights: checkpoint,
+    graph,
+    passes: ["-unused-values", "-output-dependence"],
+  });
   expect(result.diagnostics).toEqual([]);
   const model = decodeOnnxModel(fs.readFileSync(out));
   const params = new Map<string, Tensor>();
@@ -58,7 +65,8 @@ async function build(src: string, graph = "forward"): Promise<Built> {
     const raw = t.rawData!;
     const bytes = new Uint8Array(raw.byteLength);
     bytes.set(raw);
-    if (t.dataType === 1) params.set(t.name!, { shape: t.dims!.map(Number), data: Array.from(new Float32Array(bytes.buffer)) });
+    if (t.dataType === 1)
+      params.set(t.name!, { shape: t.dims!.map(Number), data: Array.from(new Float32Array(bytes.buffer)) });
   }
   const metadata = new Map(model.metadataProps!.map((p) => [p.key!, p.value!]));
   return {
@@ -70,7 +78,10 @@ async function build(src: string, graph = "forward"): Promise<Built> {
       try {
         const results = await session.run(feeds);
         return Object.fromEntries(
-          Object.entries(results).map(([name, t]) => [name, { shape: [...t.dims], data: Array.from(t.data as ArrayLike<number | bigint>, Number) }]),
+          Object.entries(results).map(([name, t]) => [
+            name,
+            { shape: [...t.dims], data: Array.from(t.data as ArrayLike<number | bigint>, Number) },
+          ]),
         );
       } finally {
         await session.release();
@@ -118,7 +129,9 @@ function map(x: Tensor, f: (v: number, i: number) => number): Tensor {
 /** y = x · Wt + b with the weight as stored, [in, out]. */
 function linear(x: Tensor, wt: Tensor, b?: Tensor): Tensor {
   const [inF, outF] = wt.shape as [number, number];
-  return rows(x, (r) => Array.from({ length: outF }, (_, o) => r.reduce((s, v, i) => s + v * wt.data[i * outF + o]!, b?.data[o] ?? 0)));
+  return rows(x, (r) =>
+    Array.from({ length: outF }, (_, o) => r.reduce((s, v, i) => s + v * wt.data[i * outF + o]!, b?.data[o] ?? 0)),
+  );
 }
 
 function layerNorm(x: Tensor, w: Tensor, b: Tensor | undefined, eps: number): Tensor {
@@ -164,7 +177,10 @@ describe("portable lowering, numerically", () => {
     const geluTanh = map(h, (v) => 0.5 * v * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (v + 0.044715 * v ** 3))));
     expectClose(out["a"]!, layerNorm(gelu, param(b, "ln.weight"), param(b, "ln.bias"), 1e-5));
     expectClose(out["b"]!, layerNorm(geluTanh, param(b, "ln2.weight"), undefined, 1e-3));
-    expectClose(out["c"]!, map(h, (v) => v * sigmoid(1.702 * v) + v * sigmoid(v) + Math.max(v, 0) ** 2));
+    expectClose(
+      out["c"]!,
+      map(h, (v) => v * sigmoid(1.702 * v) + v * sigmoid(v) + Math.max(v, 0) ** 2),
+    );
   });
 
   it("conv2d (strided, padded, grouped), batch norm, max and average pooling", async () => {
@@ -185,11 +201,20 @@ describe("portable lowering, numerically", () => {
     const plane = c2.shape[2]! * c2.shape[3]!;
     const y = map(c2, (v, i) => {
       const ch = Math.floor(i / plane) % c2.shape[1]!;
-      return Math.max(0, ((v - mean!.data[ch]!) / Math.sqrt(variance!.data[ch]! + 1e-5)) * w!.data[ch]! + bias!.data[ch]!);
+      return Math.max(
+        0,
+        ((v - mean!.data[ch]!) / Math.sqrt(variance!.data[ch]! + 1e-5)) * w!.data[ch]! + bias!.data[ch]!,
+      );
     });
-    expectClose(out["p"]!, pool(y, 2, 2, 0, (win) => Math.max(...win.filter((v) => v !== undefined))));
+    expectClose(
+      out["p"]!,
+      pool(y, 2, 2, 0, (win) => Math.max(...win.filter((v) => v !== undefined))),
+    );
     // PyTorch's default count_include_pad=True: padding counts in the divisor.
-    expectClose(out["q"]!, pool(y, 3, 2, 1, (win) => win.reduce<number>((s, v) => s + (v ?? 0), 0) / win.length));
+    expectClose(
+      out["q"]!,
+      pool(y, 3, 2, 1, (win) => win.reduce<number>((s, v) => s + (v ?? 0), 0) / win.length),
+    );
   });
 
   it("embedding and RMS norm", async () => {
@@ -251,7 +276,10 @@ describe("portable lowering, numerically", () => {
     expectClose(out["rotary"]!, attention(q!, k!, v!, { ...base, causal: true, theta: 100 }));
     expectClose(out["masked"]!, attention(q!, k!, v!, { ...base, mask }));
     // A bool mask marks the pairs that may attend.
-    expectClose(out["allowed"]!, attention(q!, k!, v!, { ...base, mask: map(mask, (m) => (m > -0.8 ? 0 : -Infinity)) }));
+    expectClose(
+      out["allowed"]!,
+      attention(q!, k!, v!, { ...base, mask: map(mask, (m) => (m > -0.8 ? 0 : -Infinity)) }),
+    );
     expectClose(out["all"]!, attention(q!, k2!, v2!, { ...base, kvHeads: 2, causal: true, theta: 10000, mask }));
   });
 
@@ -261,7 +289,16 @@ describe("portable lowering, numerically", () => {
     const memory = randomTensor([1, 6, 16], 6);
     const out = await b.run({ x: f32(x), memory: f32(memory) });
     const proj = (t: Tensor, name: string) => linear(t, param(b, `${name}.weight`), param(b, `${name}.bias`));
-    expectClose(out["output"]!, attention(proj(x, "q"), proj(memory, "k"), proj(memory, "v"), { heads: 4, kvHeads: 4, causal: true, scale: 0.5, theta: 100 }));
+    expectClose(
+      out["output"]!,
+      attention(proj(x, "q"), proj(memory, "k"), proj(memory, "v"), {
+        heads: 4,
+        kvHeads: 4,
+        causal: true,
+        scale: 0.5,
+        theta: 100,
+      }),
+    );
   });
 
   it("slices, concat, reshape, transpose, expand and arange over a symbolic batch", async () => {
@@ -294,13 +331,31 @@ describe("portable lowering, numerically", () => {
     };
     expectClose(out["flat"]!, { shape: [6, 4], data: x.data });
     expectClose(out["back"]!, { shape: [2, 3, 2, 2], data: x.data.map((v) => 2 * v) });
-    expectClose(out["tail"]!, build3([2, 2, 2], ([i, j, c]) => at(i!, j! + 1, c! + 1)));
-    expectClose(out["cat"]!, build3([2, 8], ([i, c]) => (c! < 4 ? at(i!, 0, c!) : 3 * at(i!, 0, c! - 4))));
-    expectClose(out["wide"]!, build3([2, 3, 4], ([i, , c]) => at(i!, 0, c!)));
-    expectClose(out["t"]!, build3([2, 2, 3, 2], ([i, a, j, c]) => 2 * at(i!, j!, a! * 2 + c!)));
+    expectClose(
+      out["tail"]!,
+      build3([2, 2, 2], ([i, j, c]) => at(i!, j! + 1, c! + 1)),
+    );
+    expectClose(
+      out["cat"]!,
+      build3([2, 8], ([i, c]) => (c! < 4 ? at(i!, 0, c!) : 3 * at(i!, 0, c! - 4))),
+    );
+    expectClose(
+      out["wide"]!,
+      build3([2, 3, 4], ([i, , c]) => at(i!, 0, c!)),
+    );
+    expectClose(
+      out["t"]!,
+      build3([2, 2, 3, 2], ([i, a, j, c]) => 2 * at(i!, j!, a! * 2 + c!)),
+    );
     expect(out["ids"]).toEqual({ shape: [6], data: [0, 1, 2, 3, 4, 5] });
-    expectClose(out["rev"]!, build3([2, 3, 4], ([i, j, c]) => at(i!, j!, 3 - c!)));
-    expectClose(out["rows"]!, build3([2, 3, 4], ([, j, c]) => at(0, j!, c!)));
+    expectClose(
+      out["rev"]!,
+      build3([2, 3, 4], ([i, j, c]) => at(i!, j!, 3 - c!)),
+    );
+    expectClose(
+      out["rows"]!,
+      build3([2, 3, 4], ([, j, c]) => at(0, j!, c!)),
+    );
   });
 
   it("elementwise ops, comparisons, reductions, cumsum, casts, modulo and relative position buckets", async () => {
@@ -323,18 +378,44 @@ describe("portable lowering, numerically", () => {
         return e.map((v) => v / e.reduce((s, u) => s + u, 0));
       }),
     );
-    expectClose(out["mn"]!, rows(x, (r) => [r.reduce((s, v) => s + v, 0) / r.length]));
+    expectClose(
+      out["mn"]!,
+      rows(x, (r) => [r.reduce((s, v) => s + v, 0) / r.length]),
+    );
     expectClose(out["top"]!, { shape: [2], data: [0, 1].map((i) => Math.max(...x.data.slice(5 * i, 5 * i + 5))) });
     expectClose(out["total"]!, { shape: [5], data: x.data.slice(0, 5).map((v, i) => v + x.data[5 + i]!) });
-    expectClose(out["l2"]!, rows(x, (r) => r.map((v) => v / Math.max(Math.hypot(...r), 1e-12))));
-    expectClose(out["w"]!, map(x, (v, i) => (v > y.data[i]! ? v : y.data[i]!)));
-    expectClose(out["cs"]!, rows(x, (r) => r.map((_, i) => r.slice(0, i + 1).reduce((s, v) => s + v, 0))));
+    expectClose(
+      out["l2"]!,
+      rows(x, (r) => r.map((v) => v / Math.max(Math.hypot(...r), 1e-12))),
+    );
+    expectClose(
+      out["w"]!,
+      map(x, (v, i) => (v > y.data[i]! ? v : y.data[i]!)),
+    );
+    expectClose(
+      out["cs"]!,
+      rows(x, (r) => r.map((_, i) => r.slice(0, i + 1).reduce((s, v) => s + v, 0))),
+    );
     // Python's `%` (torch.remainder): the result takes the divisor's sign.
-    expectClose(out["md"]!, map(x, (v) => v - Math.floor(v / 0.7) * 0.7));
-    expect(out["mdi"]!.data).toEqual(x.data.map((v) => (((Math.trunc(Math.fround(v) * 10) % 3) + 3) % 3)));
+    expectClose(
+      out["md"]!,
+      map(x, (v) => v - Math.floor(v / 0.7) * 0.7),
+    );
+    expect(out["mdi"]!.data).toEqual(x.data.map((v) => ((Math.trunc(Math.fround(v) * 10) % 3) + 3) % 3));
     expectClose(
       out["un"]!,
-      map(x, (v, i) => Math.exp(v) + Math.log(Math.abs(v) + 1) + Math.sqrt(Math.abs(v)) + Math.tanh(v) + sigmoid(v) + Math.max(-v, 0) + v * v - v / (Math.abs(y.data[i]!) + 1)),
+      map(
+        x,
+        (v, i) =>
+          Math.exp(v) +
+          Math.log(Math.abs(v) + 1) +
+          Math.sqrt(Math.abs(v)) +
+          Math.tanh(v) +
+          sigmoid(v) +
+          Math.max(-v, 0) +
+          v * v -
+          v / (Math.abs(y.data[i]!) + 1),
+      ),
     );
     expect(out["cmp"]!.data).toEqual(x.data.map((v, i) => ((v >= y.data[i]! && v !== y.data[i]!) || !(v < 0) ? 1 : 0)));
     expect(out["rb"]).toEqual({ shape: [5, 7], data: t5Buckets(5, 7, 8, 20, true) });
@@ -368,7 +449,13 @@ function conv2d(x: Tensor, w: Tensor, b: Tensor | undefined, stride: number, pad
 }
 
 /** Pools each k×k window; padded positions are passed as undefined. */
-function pool(x: Tensor, k: number, stride: number, pad: number, f: (window: (number | undefined)[]) => number): Tensor {
+function pool(
+  x: Tensor,
+  k: number,
+  stride: number,
+  pad: number,
+  f: (window: (number | undefined)[]) => number,
+): Tensor {
   const [B, C, H, W] = x.shape as [number, number, number, number];
   const Ho = Math.floor((H + 2 * pad - k) / stride) + 1;
   const Wo = Math.floor((W + 2 * pad - k) / stride) + 1;
@@ -413,7 +500,8 @@ function attention(q: Tensor, k: Tensor, v: Tensor, c: AttentionConfig): Tensor 
   const Tk = k.shape[1]!;
   const d = width / c.heads;
   const dv = v.shape[2]! / c.kvHeads;
-  const head = (t: Tensor, b: number, tok: number, h: number, w: number) => t.data.slice((b * t.shape[1]! + tok) * t.shape[2]! + h * w, (b * t.shape[1]! + tok) * t.shape[2]! + (h + 1) * w);
+  const head = (t: Tensor, b: number, tok: number, h: number, w: number) =>
+    t.data.slice((b * t.shape[1]! + tok) * t.shape[2]! + h * w, (b * t.shape[1]! + tok) * t.shape[2]! + (h + 1) * w);
   const out = new Array<number>(B * Tq * c.heads * dv).fill(0);
   for (let b = 0; b < B; b++)
     for (let h = 0; h < c.heads; h++) {
@@ -453,7 +541,10 @@ function t5Buckets(qLen: number, kLen: number, buckets: number, maxDistance: num
         rel = Math.abs(rel);
       } else rel = -Math.min(rel, 0);
       const maxExact = Math.floor(n / 2);
-      const large = Math.min(maxExact + Math.trunc((Math.log(rel / maxExact) / Math.log(maxDistance / maxExact)) * (n - maxExact)), n - 1);
+      const large = Math.min(
+        maxExact + Math.trunc((Math.log(rel / maxExact) / Math.log(maxDistance / maxExact)) * (n - maxExact)),
+        n - 1,
+      );
       out.push(bucket + (rel < maxExact ? rel : large));
     }
   return out;

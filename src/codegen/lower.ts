@@ -21,11 +21,11 @@ import type { Target } from "../passes/pass.js";
 import { VERSION } from "../version.js";
 import { encodeValues, fail, float, int, ints, OnnxEmitter, ONNX_TYPE_CODES, onnxDataType } from "./emitter.js";
 import { lowerAttention } from "./lower-attention.js";
-import { transposeBytes } from "./layout.js";
-import type { Allocate } from "./scratch.js";
-import type { OnnxAttribute, OnnxModel, OnnxValueInfo } from "./onnx-writer.js";
-import { relativePositionBuckets } from "./tables.js";
-import { assertTargetOps, domainVersion } from "./target-ops.js";
+import { transposeBytes } from "../numerics/layout.js";
+import type { Allocate } from "../numerics/scratch.js";
+import type { OnnxAttribute, OnnxModel, OnnxValueInfo } from "../onnx/onnx-writer.js";
+import { relativePositionBuckets } from "../numerics/tables.js";
+import { assertTargetOps, domainVersion } from "../target/target-ops.js";
 
 export const PORTABLE_OPSET = 17;
 export const PORTABLE_IR_VERSION = 8;
@@ -77,7 +77,10 @@ const direct =
 const arithmetic =
   (op: string): Lowering =>
   (e, node, ins) =>
-    e.op(op, ins.map((x, i) => e.cast(x!, inType(node, i).dtype, outType(node).dtype)));
+    e.op(
+      op,
+      ins.map((x, i) => e.cast(x!, inType(node, i).dtype, outType(node).dtype)),
+    );
 
 /** Comparisons need equal operand dtypes; a rank-0 operand takes the other's. */
 const comparison =
@@ -97,7 +100,6 @@ function window(node: Node): Record<string, OnnxAttribute> {
   return { kernel_shape: ints([k, k]), strides: ints([s, s]), pads: ints([p, p, p, p]) };
 }
 
-
 const reduceWithAxesAttribute =
   (op: string): Lowering =>
   (e, node, ins) =>
@@ -110,8 +112,11 @@ const LOWERINGS: Record<string, Lowering> = {
     const name = String(node.attrs["name"]);
     const t = outType(node);
     const evaluate = ctx.options.precomputed;
-    if (!evaluate) throw new InternalError(`graph ${ctx.graph.name} has precomputed value ${name} but nothing evaluated it`);
-    return e.initializer(`${ctx.graph.name}.${name}`, onnxDataType(t.dtype, name), t.shape as number[], () => evaluate(name));
+    if (!evaluate)
+      throw new InternalError(`graph ${ctx.graph.name} has precomputed value ${name} but nothing evaluated it`);
+    return e.initializer(`${ctx.graph.name}.${name}`, onnxDataType(t.dtype, name), t.shape as number[], () =>
+      evaluate(name),
+    );
   },
   Linear: (e, _node, [x, w, b], ctx) => {
     const y = e.op("MatMul", [x, ctx.transposed.has(w!) ? w : e.op("Transpose", [w], { perm: ints([1, 0]) })]);
@@ -133,10 +138,17 @@ const LOWERINGS: Record<string, Lowering> = {
   Attention: (e, node, ins, ctx) => lowerAttention(e, node, ctx.graph.bounds, ins),
 
   // opset 17 has no Gelu: x·½·(1 + erf(x/√2)) and the tanh form, as PyTorch writes them.
-  Gelu: (e, node, [x]) => e.op("Mul", [e.op("Mul", [x, c(e, node, 0.5)]), e.op("Add", [e.op("Erf", [e.op("Mul", [x, c(e, node, Math.SQRT1_2)])]), c(e, node, 1)])]),
+  Gelu: (e, node, [x]) =>
+    e.op("Mul", [
+      e.op("Mul", [x, c(e, node, 0.5)]),
+      e.op("Add", [e.op("Erf", [e.op("Mul", [x, c(e, node, Math.SQRT1_2)])]), c(e, node, 1)]),
+    ]),
   GeluTanh: (e, node, [x]) => {
     const cube = e.op("Mul", [e.op("Mul", [x, x]), x]);
-    const inner = e.op("Mul", [e.op("Add", [x, e.op("Mul", [cube, c(e, node, 0.044715)])]), c(e, node, SQRT_2_OVER_PI)]);
+    const inner = e.op("Mul", [
+      e.op("Add", [x, e.op("Mul", [cube, c(e, node, 0.044715)])]),
+      c(e, node, SQRT_2_OVER_PI),
+    ]);
     return e.op("Mul", [e.op("Mul", [x, c(e, node, 0.5)]), e.op("Add", [e.op("Tanh", [inner]), c(e, node, 1)])]);
   },
   QuickGelu: (e, node, [x]) => e.op("Mul", [x, e.op("Sigmoid", [e.op("Mul", [x, c(e, node, 1.702)])])]),
@@ -191,13 +203,17 @@ const LOWERINGS: Record<string, Lowering> = {
   Unsqueeze: (e, node, [x]) => e.op("Unsqueeze", [x, e.int64s(list(node, "axes"))]),
   Squeeze: (e, node, [x]) => e.op("Squeeze", [x, e.int64s(list(node, "axes"))]),
   // Ends beyond the axis (the IR's "to the end" is 2^53 − 1) are clamped by ONNX Slice.
-  Slice: (e, node, [x]) => e.op("Slice", [x, ...["starts", "ends", "axes", "steps"].map((k) => e.int64s(list(node, k)))]),
+  Slice: (e, node, [x]) =>
+    e.op("Slice", [x, ...["starts", "ends", "axes", "steps"].map((k) => e.int64s(list(node, k)))]),
   Transpose: (e, node, ins) => e.op("Transpose", ins, { perm: ints(list(node, "perm")) }),
   Reshape: (e, node, [x]) => {
     const dims = outType(node).shape;
     // One symbolic dim is left to Reshape to infer (-1); more are computed from the graph inputs.
     const symbolic = dims.filter((d) => typeof d !== "number").length;
-    return e.op("Reshape", [x, symbolic === 1 ? e.int64s(dims.map((d) => (typeof d === "number" ? d : -1))) : e.shape(dims)]);
+    return e.op("Reshape", [
+      x,
+      symbolic === 1 ? e.int64s(dims.map((d) => (typeof d === "number" ? d : -1))) : e.shape(dims),
+    ]);
   },
   Expand: (e, node, [x]) => {
     const from = inType(node, 0).shape;
@@ -213,8 +229,14 @@ const LOWERINGS: Record<string, Lowering> = {
   ReduceMean: reduceWithAxesAttribute("ReduceMean"),
   ReduceMax: reduceWithAxesAttribute("ReduceMax"),
   // ArgMax picks the first maximum, as torch.argmax does for CLIP's end-of-text lookup.
-  ArgMax: (e, node, ins) => e.op("ArgMax", ins, { axis: int(attr(node, "axis")), keepdims: int(attr(node, "keepdims")), select_last_index: int(0) }),
-  ReduceSum: (e, node, [x]) => e.op("ReduceSum", [x, e.int64s(list(node, "axes"))], { keepdims: int(attr(node, "keepdims")) }),
+  ArgMax: (e, node, ins) =>
+    e.op("ArgMax", ins, {
+      axis: int(attr(node, "axis")),
+      keepdims: int(attr(node, "keepdims")),
+      select_last_index: int(0),
+    }),
+  ReduceSum: (e, node, [x]) =>
+    e.op("ReduceSum", [x, e.int64s(list(node, "axes"))], { keepdims: int(attr(node, "keepdims")) }),
   MaxPool: (e, node, ins) => e.op("MaxPool", ins, window(node)),
   // PyTorch's avg_pool2d counts padding in the divisor by default (count_include_pad=True).
   AveragePool: (e, node, ins) => e.op("AveragePool", ins, { ...window(node), count_include_pad: int(1) }),
@@ -227,17 +249,26 @@ const LOWERINGS: Record<string, Lowering> = {
   Range: (e, node) => {
     const dtype = node.attrs["dtype"] as DType;
     const n = outType(node).shape[0]!;
-    if (typeof n === "number") return e.constant(Array.from({ length: n }, (_, i) => i), dtype, [n]);
+    if (typeof n === "number")
+      return e.constant(
+        Array.from({ length: n }, (_, i) => i),
+        dtype,
+        [n],
+      );
     const range = e.op("Range", [e.scalar(0, "i64"), e.toScalar(e.dim(n)), e.scalar(1, "i64")]);
     return e.cast(range, "i64", dtype);
   },
   Cast: (e, node, [x]) => e.op("Cast", [x], { to: int(ONNX_TYPE_CODES[node.attrs["to"] as DType]) }),
   // Computed here, as T5 does once per forward; every layer with the same sizes shares the table.
   RelativePositionBucket: (e, node) => {
-    const [q, k, buckets, maxDistance] = ["q_len", "k_len", "buckets", "max_distance"].map((key) => attr(node, key)) as [number, number, number, number];
+    const [q, k, buckets, maxDistance] = ["q_len", "k_len", "buckets", "max_distance"].map((key) =>
+      attr(node, key),
+    ) as [number, number, number, number];
     const bidirectional = node.attrs["bidirectional"] === true;
     const name = `/relative_position_bucket/${q}x${k}/buckets_${buckets}/max_${maxDistance}/${bidirectional ? "bidirectional" : "causal"}`;
-    return e.initializer(name, "int64", [q, k], () => encodeValues(relativePositionBuckets(q, k, buckets, maxDistance, bidirectional), "int64"));
+    return e.initializer(name, "int64", [q, k], () =>
+      encodeValues(relativePositionBuckets(q, k, buckets, maxDistance, bidirectional), "int64"),
+    );
   },
 };
 
@@ -255,7 +286,11 @@ function liveNodes(graph: Graph): Set<Node> {
 }
 
 function valueInfo(name: string, type: TensorType, what: string, span?: Span): OnnxValueInfo {
-  return { name, dataType: onnxDataType(type.dtype, what, span), dims: type.shape.map((d) => (typeof d === "number" ? d : dimToString(d))) };
+  return {
+    name,
+    dataType: onnxDataType(type.dtype, what, span),
+    dims: type.shape.map((d) => (typeof d === "number" ? d : dimToString(d))),
+  };
 }
 
 /** Lowers one graph of a module; user-facing limits of the target throw DiagnosticError. */
@@ -276,22 +311,37 @@ export function lowerGraph(module: IrModule, graph: Graph, options: LowerOptions
   const noteParam = (v: Value, linearWeight: boolean) => {
     if (v.source.kind === "param") uses.set(v.source.param, (uses.get(v.source.param) ?? true) && linearWeight);
   };
-  for (const node of graph.nodes) if (live.has(node)) node.inputs.forEach((v, i) => v && noteParam(v, node.op === "Linear" && i === 1));
+  for (const node of graph.nodes)
+    if (live.has(node)) node.inputs.forEach((v, i) => v && noteParam(v, node.op === "Linear" && i === 1));
   for (const o of graph.outputs) noteParam(o.value, false);
   const paramNames = new Set([...uses.keys()].map((p) => p.name));
 
   for (const v of graph.inputs) {
-    if (paramNames.has(nameOf(v))) fail("VLM2002", `input "${nameOf(v)}" of graph ${graph.name} has the name of a parameter it uses, which ONNX does not allow; rename the input`);
+    if (paramNames.has(nameOf(v)))
+      fail(
+        "VLM2002",
+        `input "${nameOf(v)}" of graph ${graph.name} has the name of a parameter it uses, which ONNX does not allow; rename the input`,
+      );
   }
   const seen = new Set<string>();
   for (const o of graph.outputs) {
     const span = o.value.producer?.span;
-    if (seen.has(o.name)) fail("VLM2002", `graph ${graph.name} has two outputs named "${o.name}"; name them apart with \`return a: x, b: y\``, span);
+    if (seen.has(o.name))
+      fail(
+        "VLM2002",
+        `graph ${graph.name} has two outputs named "${o.name}"; name them apart with \`return a: x, b: y\``,
+        span,
+      );
     seen.add(o.name);
     const source = o.value.source;
-    const sameTensor = (source.kind === "input" && source.name === o.name) || (source.kind === "param" && source.param.name === o.name);
+    const sameTensor =
+      (source.kind === "input" && source.name === o.name) || (source.kind === "param" && source.param.name === o.name);
     if ((inputNames.has(o.name) || paramNames.has(o.name)) && !sameTensor) {
-      fail("VLM2002", `output "${o.name}" of graph ${graph.name} has the name of an input or parameter, which ONNX does not allow; name it with \`return ${o.name}_out: ${o.name}\``, span);
+      fail(
+        "VLM2002",
+        `output "${o.name}" of graph ${graph.name} has the name of an input or parameter, which ONNX does not allow; name it with \`return ${o.name}_out: ${o.name}\``,
+        span,
+      );
     }
   }
 
@@ -303,13 +353,16 @@ export function lowerGraph(module: IrModule, graph: Graph, options: LowerOptions
     if (onlyLinear) {
       const [rows, cols] = dims as [number, number];
       transposed.add(p.name);
-      e.initializer(p.name, dataType, [cols, rows], () => transposeBytes(options.paramBytes(p), rows, cols, DTYPE_BYTES[p.type.dtype], options.allocate));
+      e.initializer(p.name, dataType, [cols, rows], () =>
+        transposeBytes(options.paramBytes(p), rows, cols, DTYPE_BYTES[p.type.dtype], options.allocate),
+      );
     } else e.initializer(p.name, dataType, dims, () => options.paramBytes(p));
   }
 
   // The first graph output a node result feeds is written directly under the output's name.
   const claimed = new Map<Value, string>();
-  for (const o of graph.outputs) if (o.value.source.kind === "node" && !claimed.has(o.value)) claimed.set(o.value, o.name);
+  for (const o of graph.outputs)
+    if (o.value.source.kind === "node" && !claimed.has(o.value)) claimed.set(o.value, o.name);
 
   graph.nodes.forEach((node, index) => {
     if (!live.has(node)) return;
@@ -317,9 +370,14 @@ export function lowerGraph(module: IrModule, graph: Graph, options: LowerOptions
     if (!lower) throw new InternalError(`no lowering for IR op ${node.op}`);
     const doc = options.location(node.span) + (node.rules.length > 0 ? `; rules: ${node.rules.join(",")}` : "");
     const inputs = node.inputs.map((v) => (v ? nameOf(v) : undefined));
-    const { result, emitted } = e.within(`${node.scope}/${node.op}_${index}`, doc, node.span, () => lower(e, node, inputs, { graph, transposed, options }));
+    const { result, emitted } = e.within(`${node.scope}/${node.op}_${index}`, doc, node.span, () =>
+      lower(e, node, inputs, { graph, transposed, options }),
+    );
     const results = typeof result === "string" ? [result] : result;
-    if (results.length !== node.outputs.length) throw new InternalError(`lowering of ${node.op} gave ${results.length} results for ${node.outputs.length} outputs`);
+    if (results.length !== node.outputs.length)
+      throw new InternalError(
+        `lowering of ${node.op} gave ${results.length} results for ${node.outputs.length} outputs`,
+      );
     node.outputs.forEach((value, i) => {
       const made = results[i]!;
       const want = claimed.get(value);
@@ -345,7 +403,8 @@ export function lowerGraph(module: IrModule, graph: Graph, options: LowerOptions
   }
 
   const params: Record<string, { component: string; role: string | null; frozen: boolean; buffer: boolean }> = {};
-  for (const p of uses.keys()) params[p.name] = { component: p.component, role: p.role ?? null, frozen: p.frozen, buffer: p.buffer };
+  for (const p of uses.keys())
+    params[p.name] = { component: p.component, role: p.role ?? null, frozen: p.frozen, buffer: p.buffer };
   const target = options.target ?? "portable";
   const domains = [...new Set(e.nodes.map((n) => n.domain ?? ""))].filter((d) => d !== "").sort();
   const model: OnnxModel = {
@@ -354,7 +413,10 @@ export function lowerGraph(module: IrModule, graph: Graph, options: LowerOptions
     outputs: graph.outputs.map((o) => valueInfo(o.name, o.value.type, `output ${o.name}`, o.value.producer?.span)),
     nodes: e.nodes,
     initializers: e.initializers,
-    opsetImports: [{ domain: "", version: PORTABLE_OPSET }, ...domains.map((domain) => ({ domain, version: domainVersion(domain) }))],
+    opsetImports: [
+      { domain: "", version: PORTABLE_OPSET },
+      ...domains.map((domain) => ({ domain, version: domainVersion(domain) })),
+    ],
     irVersion: PORTABLE_IR_VERSION,
     producerName: "vlmc",
     producerVersion: VERSION,

@@ -9,11 +9,11 @@
 
 import type { Graph, GraphOutput, IrModule, Node, Param, Value } from "../ir/graph.js";
 import { DTYPE_BYTES } from "../ir/types.js";
-import { permuteBytes } from "./layout.js";
+import { permuteBytes } from "../numerics/layout.js";
 import { lowerGraph, type LowerOptions } from "./lower.js";
-import { encodeOnnxModel, type OnnxModel } from "./onnx-writer.js";
-import { onnxruntime } from "./onnxruntime.js";
-import { freshBytes, ScratchRing } from "./scratch.js";
+import { encodeOnnxModel, type OnnxModel } from "../onnx/onnx-writer.js";
+import { onnxruntime } from "../runtime/onnxruntime.js";
+import { freshBytes, ScratchRing } from "../numerics/scratch.js";
 
 /** Ops that keep the bytes (Reshape and friends) or only reorder them (Transpose). */
 const LAYOUT_OPS = new Set(["Transpose", "Reshape", "Squeeze", "Unsqueeze"]);
@@ -37,11 +37,20 @@ function layoutChain(v: Value): { param: Param; transpose: Node | undefined } | 
   }
 }
 
-function evaluateLayout({ param, transpose }: { param: Param; transpose: Node | undefined }, options: LowerOptions): Uint8Array {
+function evaluateLayout(
+  { param, transpose }: { param: Param; transpose: Node | undefined },
+  options: LowerOptions,
+): Uint8Array {
   const bytes = options.paramBytes(param);
   if (!transpose) return bytes;
   const shape = transpose.inputs[0]!.type.shape as number[];
-  return permuteBytes(bytes, shape, transpose.attrs["perm"] as number[], DTYPE_BYTES[param.type.dtype], options.allocate);
+  return permuteBytes(
+    bytes,
+    shape,
+    transpose.attrs["perm"] as number[],
+    DTYPE_BYTES[param.type.dtype],
+    options.allocate,
+  );
 }
 
 type Chain = NonNullable<ReturnType<typeof layoutChain>>;
@@ -53,7 +62,10 @@ function concatOfChains(v: Value): { axis: number; parts: { chain: Chain; shape:
   const parts = n.inputs.map((i) => i && layoutChain(i));
   if (parts.some((c) => !c)) return undefined;
   const rank = v.type.shape.length;
-  return { axis: ((n.attrs["axis"] as number) + rank) % rank, parts: parts.map((chain, i) => ({ chain: chain!, shape: n.inputs[i]!.type.shape as number[] })) };
+  return {
+    axis: ((n.attrs["axis"] as number) + rank) % rank,
+    parts: parts.map((chain, i) => ({ chain: chain!, shape: n.inputs[i]!.type.shape as number[] })),
+  };
 }
 
 /**
@@ -61,7 +73,11 @@ function concatOfChains(v: Value): { axis: number; parts: { chain: Chain; shape:
  * one take for this tensor). The parts are read and transposed in a ring of their own and copied
  * in one after another, so they never reach the buffer of the tensor still being written.
  */
-function evaluateConcat(v: Value, { axis, parts }: NonNullable<ReturnType<typeof concatOfChains>>, options: LowerOptions): Uint8Array {
+function evaluateConcat(
+  v: Value,
+  { axis, parts }: NonNullable<ReturnType<typeof concatOfChains>>,
+  options: LowerOptions,
+): Uint8Array {
   const size = DTYPE_BYTES[v.type.dtype];
   const count = (dims: readonly number[]) => dims.reduce((a, d) => a * d, 1);
   const shape = v.type.shape as number[];
@@ -69,7 +85,11 @@ function evaluateConcat(v: Value, { axis, parts }: NonNullable<ReturnType<typeof
   const rowBytes = count(shape.slice(axis)) * size;
   const out = (options.allocate ?? freshBytes)(count(shape) * size);
   const scratch = new ScratchRing();
-  const partOptions: LowerOptions = { ...options, paramBytes: (p) => options.paramBytes(p, scratch.take), allocate: scratch.take };
+  const partOptions: LowerOptions = {
+    ...options,
+    paramBytes: (p) => options.paramBytes(p, scratch.take),
+    allocate: scratch.take,
+  };
   let offset = 0;
   for (const { chain, shape: partShape } of parts) {
     const bytes = evaluateLayout(chain, partOptions);
@@ -80,7 +100,11 @@ function evaluateConcat(v: Value, { axis, parts }: NonNullable<ReturnType<typeof
   return out;
 }
 
-async function evaluateInOnnxruntime(module: IrModule, sub: Graph, options: LowerOptions): Promise<Map<string, Uint8Array>> {
+async function evaluateInOnnxruntime(
+  module: IrModule,
+  sub: Graph,
+  options: LowerOptions,
+): Promise<Map<string, Uint8Array>> {
   const values = new Map<string, Uint8Array>();
   const ort = await onnxruntime();
   const model = lowerGraph(module, sub, { ...options, metadata: {} });
@@ -89,7 +113,11 @@ async function evaluateInOnnxruntime(module: IrModule, sub: Graph, options: Lowe
   try {
     const results = await session.run({});
     for (const o of sub.outputs) {
-      const data = results[o.name]!.data as ArrayLike<number> & { buffer: ArrayBufferLike; byteOffset: number; byteLength: number };
+      const data = results[o.name]!.data as ArrayLike<number> & {
+        buffer: ArrayBufferLike;
+        byteOffset: number;
+        byteLength: number;
+      };
       values.set(o.name, new Uint8Array(data.buffer, data.byteOffset, data.byteLength).slice());
     }
   } finally {
@@ -103,7 +131,11 @@ async function evaluateInOnnxruntime(module: IrModule, sub: Graph, options: Lowe
  * of them are computed when the writer reaches them, so only one is alive at a time; the others
  * (computed in onnxruntime) now.
  */
-export async function evaluatePrecomputed(module: IrModule, graph: Graph, options: LowerOptions): Promise<Map<string, () => Uint8Array>> {
+export async function evaluatePrecomputed(
+  module: IrModule,
+  graph: Graph,
+  options: LowerOptions,
+): Promise<Map<string, () => Uint8Array>> {
   const values = new Map<string, () => Uint8Array>();
   const sub = graph.precomputed;
   if (!sub) return values;

@@ -6,8 +6,8 @@ import path from "node:path";
 import * as ort from "onnxruntime-node";
 import { describe, expect, it } from "vitest";
 import { tempFolders } from "../../test/temp-folders.js";
-import { compile } from "./compile.js";
-import { decodeOnnxModel } from "./onnx-writer.js";
+import { compile } from "../driver/compile.js";
+import { decodeOnnxModel } from "../onnx/onnx-writer.js";
 import { writeSafetensors, type SafetensorsTensorInput } from "./safetensors.js";
 import { parseWeightSpec } from "./weights.js";
 
@@ -24,7 +24,12 @@ const SPEC = `model m {
 
 /** A full checkpoint of SPEC: vision.weight [[1,2,3],[4,5,6]], bias [0.5,-0.5], BN statistics. */
 function tensors(prefix = ""): SafetensorsTensorInput[] {
-  const t = (name: string, shape: number[], values: number[], dtype: "F32" | "F16" | "BF16" = "F32"): SafetensorsTensorInput => ({ name: prefix + name, dtype, shape, data: Float32Array.from(values) });
+  const t = (
+    name: string,
+    shape: number[],
+    values: number[],
+    dtype: "F32" | "F16" | "BF16" = "F32",
+  ): SafetensorsTensorInput => ({ name: prefix + name, dtype, shape, data: Float32Array.from(values) });
   return [
     t("vision.weight", [2, 3], [1, 2, 3, 4, 5, 6]),
     t("vision.bias", [2], [0.5, -0.5], "F16"),
@@ -60,7 +65,12 @@ describe("weights", () => {
     expect(result.diagnostics).toEqual([]);
 
     const model = decodeOnnxModel(fs.readFileSync(path.join(dir, "m.onnx")));
-    const init = new Map(model.graph!.initializer!.map((t) => [t.name!, { dims: t.dims!.map(Number), values: [...new Float32Array(Uint8Array.from(t.rawData!).buffer)] }]));
+    const init = new Map(
+      model.graph!.initializer!.map((t) => [
+        t.name!,
+        { dims: t.dims!.map(Number), values: [...new Float32Array(Uint8Array.from(t.rawData!).buffer)] },
+      ]),
+    );
     // Stored transposed, [in, out], under the parameter's name.
     expect(init.get("vision.weight")).toEqual({ dims: [3, 2], values: [1, 4, 2, 5, 3, 6] });
     expect(init.get("bn.running_var")).toEqual({ dims: [2], values: [4, 0.25] });
@@ -115,9 +125,19 @@ describe("weights", () => {
   it("list at most ten names, then a count", async () => {
     const { dir, spec } = setup();
     const file = path.join(dir, "w.safetensors");
-    writeSafetensors(file, [...tensors(), ...Array.from({ length: 12 }, (_, i) => ({ name: `stray.${String(i).padStart(2, "0")}`, dtype: "F32" as const, shape: [1], data: Float32Array.from([0]) }))]);
+    writeSafetensors(file, [
+      ...tensors(),
+      ...Array.from({ length: 12 }, (_, i) => ({
+        name: `stray.${String(i).padStart(2, "0")}`,
+        dtype: "F32" as const,
+        shape: [1],
+        data: Float32Array.from([0]),
+      })),
+    ]);
     const result = await compileWith(spec, dir, file);
-    expect(result.diagnostics.map((d) => d.message)).toEqual([expect.stringMatching(/has 12 tensors the model does not declare: stray\.00, .*, stray\.09 \(and 2 more\)$/)]);
+    expect(result.diagnostics.map((d) => d.message)).toEqual([
+      expect.stringMatching(/has 12 tensors the model does not declare: stray\.00, .*, stray\.09 \(and 2 more\)$/),
+    ]);
   });
 
   it("report unreadable files with the reason, and non-float tensors", async () => {
@@ -130,20 +150,32 @@ describe("weights", () => {
     expect(codes(await compileWith(spec, dir, path.join(dir, "absent.safetensors")))).toEqual(["VLM4001"]);
 
     const ints = path.join(dir, "ints.safetensors");
-    writeSafetensors(ints, tensors().map((t) => (t.name === "bn.bias" ? { name: t.name, dtype: "I32", shape: [2], data: new Uint8Array(8) } : t)));
+    writeSafetensors(
+      ints,
+      tensors().map((t) =>
+        t.name === "bn.bias" ? { name: t.name, dtype: "I32", shape: [2], data: new Uint8Array(8) } : t,
+      ),
+    );
     expect(codes(await compileWith(spec, dir, ints))).toEqual(["VLM4005"]);
   });
 
   it("load a component from COMPONENT=PATH, keyed without the component's name", async () => {
     const { dir, spec } = setup();
     const file = path.join(dir, "vision.safetensors");
-    writeSafetensors(file, tensors().filter((t) => t.name.startsWith("vision.")).map((t) => ({ ...t, name: t.name.slice("vision.".length) })));
+    writeSafetensors(
+      file,
+      tensors()
+        .filter((t) => t.name.startsWith("vision."))
+        .map((t) => ({ ...t, name: t.name.slice("vision.".length) })),
+    );
     expect((await compileWith(spec, dir, `vision=${file}`)).diagnostics).toEqual([]);
     expect(codes(await compileWith(spec, dir, `text=${file}`))).toEqual(["VLM2001"]);
   });
 
   it("follow the model's own `weights` declaration, whose prefix selects part of a larger checkpoint", async () => {
-    const { dir, spec } = setup(SPEC.replace("model m {", `model m {\n  weights vision from "clip.safetensors" prefix "vision_model."`));
+    const { dir, spec } = setup(
+      SPEC.replace("model m {", `model m {\n  weights vision from "clip.safetensors" prefix "vision_model."`),
+    );
     writeSafetensors(path.join(dir, "clip.safetensors"), [
       { name: "vision_model.weight", dtype: "F32", shape: [2, 3], data: Float32Array.from([1, 2, 3, 4, 5, 6]) },
       { name: "vision_model.bias", dtype: "F32", shape: [2], data: Float32Array.from([0, 0]) },
@@ -159,7 +191,15 @@ describe("weights", () => {
 
 describe("parseWeightSpec", () => {
   it("takes COMPONENT=PATH only when the left side is an identifier", () => {
-    expect(parseWeightSpec("vision=a.safetensors")).toEqual({ component: "vision", path: "a.safetensors", prefix: undefined });
-    expect(parseWeightSpec("/data/run=3/a.safetensors")).toEqual({ component: undefined, path: "/data/run=3/a.safetensors", prefix: undefined });
+    expect(parseWeightSpec("vision=a.safetensors")).toEqual({
+      component: "vision",
+      path: "a.safetensors",
+      prefix: undefined,
+    });
+    expect(parseWeightSpec("/data/run=3/a.safetensors")).toEqual({
+      component: undefined,
+      path: "/data/run=3/a.safetensors",
+      prefix: undefined,
+    });
   });
 });

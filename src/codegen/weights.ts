@@ -9,7 +9,7 @@ import { diagnostic, type Diagnostic } from "../diagnostics/diagnostic.js";
 import type { IrModule, Param } from "../ir/graph.js";
 import { shapeToString } from "../ir/types.js";
 import { openSafetensors, SafetensorsError, type SafetensorsFile, type SafetensorsTensorInfo } from "./safetensors.js";
-import type { Allocate } from "./scratch.js";
+import type { Allocate } from "../numerics/scratch.js";
 
 export interface WeightSource {
   /** Component the file belongs to; undefined for the whole model. */
@@ -22,12 +22,18 @@ export interface WeightSource {
 /** `PATH` or `COMPONENT=PATH` (the component an identifier, so paths with `=` still work). */
 export function parseWeightSpec(spec: string): WeightSource {
   const m = /^([A-Za-z_][A-Za-z0-9_]*)=(.+)$/.exec(spec);
-  return m ? { component: m[1], path: m[2]!, prefix: undefined } : { component: undefined, path: spec, prefix: undefined };
+  return m
+    ? { component: m[1], path: m[2]!, prefix: undefined }
+    : { component: undefined, path: spec, prefix: undefined };
 }
 
 /** The module's `weights` declarations, with paths resolved against the declaring file's folder. */
 export function declaredWeightSources(module: IrModule, modelFile: string): WeightSource[] {
-  return module.weights.map((w) => ({ component: w.target, path: path.resolve(path.dirname(modelFile), w.path), prefix: w.prefix }));
+  return module.weights.map((w) => ({
+    component: w.target,
+    path: path.resolve(path.dirname(modelFile), w.path),
+    prefix: w.prefix,
+  }));
 }
 
 export interface LoadedWeights {
@@ -76,7 +82,11 @@ function isDerivedBuffer(key: string, info: SafetensorsTensorInfo): boolean {
  * for the parameters they cover (declarations first, then command-line specs). Problems are
  * reported through `report`; the result is undefined when any source failed.
  */
-export function loadWeights(module: IrModule, sources: readonly WeightSource[], report: (d: Diagnostic) => void): LoadedWeights | undefined {
+export function loadWeights(
+  module: IrModule,
+  sources: readonly WeightSource[],
+  report: (d: Diagnostic) => void,
+): LoadedWeights | undefined {
   const assigned = new Map<Param, { file: SafetensorsFile; key: string }>();
   const files: SafetensorsFile[] = [];
   let failed = false;
@@ -87,14 +97,22 @@ export function loadWeights(module: IrModule, sources: readonly WeightSource[], 
   for (const source of sources) {
     if (source.component !== undefined && !module.components.some((c) => c.name === source.component)) {
       const known = module.components.map((c) => c.name).join(", ") || "none";
-      error(diagnostic("VLM2001", `weights for "${source.component}": model ${module.name} has no such component (components: ${known})`));
+      error(
+        diagnostic(
+          "VLM2001",
+          `weights for "${source.component}": model ${module.name} has no such component (components: ${known})`,
+        ),
+      );
       continue;
     }
     let file: SafetensorsFile;
     try {
       file = openSafetensors(source.path);
     } catch (e) {
-      const reason = e instanceof SafetensorsError ? e.message : `${source.path}: cannot read (${e instanceof Error ? e.message : String(e)})`;
+      const reason =
+        e instanceof SafetensorsError
+          ? e.message
+          : `${source.path}: cannot read (${e instanceof Error ? e.message : String(e)})`;
       error(diagnostic("VLM4001", `invalid weights file ${reason}`));
       continue;
     }
@@ -116,9 +134,15 @@ export function loadWeights(module: IrModule, sources: readonly WeightSource[], 
 }
 
 /** Checks one file against the parameters its source covers; returns parameter → key for the good ones. */
-function matchSource(module: IrModule, source: WeightSource, file: SafetensorsFile, error: (d: Diagnostic) => void): Map<Param, string> {
+function matchSource(
+  module: IrModule,
+  source: WeightSource,
+  file: SafetensorsFile,
+  error: (d: Diagnostic) => void,
+): Map<Param, string> {
   const prefix = source.prefix ?? "";
-  const owned = source.component === undefined ? module.params : module.params.filter((p) => p.component === source.component);
+  const owned =
+    source.component === undefined ? module.params : module.params.filter((p) => p.component === source.component);
   // A component's parameters are keyed without the component's own name: `vision.x.weight` → `x.weight`.
   const strip = source.component === undefined ? 0 : source.component.length + 1;
   const expected = new Map(owned.map((p) => [prefix + p.name.slice(strip), p]));
@@ -134,18 +158,42 @@ function matchSource(module: IrModule, source: WeightSource, file: SafetensorsFi
     if (!p && !isDerivedBuffer(key, info)) unexpected.push(key);
     else if (!p) continue;
     else if (!FLOAT_DTYPES.has(info.dtype)) badDtype.push(`${key} (${info.dtype})`);
-    else if (shapeToString(info.shape) !== shapeToString(p.type.shape)) misShaped.push(`${key}: file ${shapeToString(info.shape)}, model ${shapeToString(p.type.shape)}`);
+    else if (shapeToString(info.shape) !== shapeToString(p.type.shape))
+      misShaped.push(`${key}: file ${shapeToString(info.shape)}, model ${shapeToString(p.type.shape)}`);
     else matched.set(p, key);
   }
   const missing = [...expected].filter(([key]) => !file.tensors.has(key)).map(([key]) => key);
 
-  if (missing.length > 0) error(diagnostic("VLM4002", `${where} lacks ${plural(missing.length, "weight")}: ${listNames(missing)}`));
+  if (missing.length > 0)
+    error(diagnostic("VLM4002", `${where} lacks ${plural(missing.length, "weight")}: ${listNames(missing)}`));
   if (unexpected.length > 0) {
-    error(diagnostic("VLM4003", `${where} has ${plural(unexpected.length, "tensor")} the model does not declare: ${listNames(unexpected)}`, undefined, {
-      hint: prefix === "" ? "a checkpoint of a larger model loads with a key prefix (`weights vision from \"x.safetensors\" prefix \"vision_model.\"`)" : undefined,
-    }));
+    error(
+      diagnostic(
+        "VLM4003",
+        `${where} has ${plural(unexpected.length, "tensor")} the model does not declare: ${listNames(unexpected)}`,
+        undefined,
+        {
+          hint:
+            prefix === ""
+              ? 'a checkpoint of a larger model loads with a key prefix (`weights vision from "x.safetensors" prefix "vision_model."`)'
+              : undefined,
+        },
+      ),
+    );
   }
-  if (misShaped.length > 0) error(diagnostic("VLM4004", `${where} has ${plural(misShaped.length, "tensor")} of the wrong shape: ${listNames(misShaped)}`));
-  if (badDtype.length > 0) error(diagnostic("VLM4005", `${where} has ${plural(badDtype.length, "tensor")} that are not floating point: ${listNames(badDtype)}`));
+  if (misShaped.length > 0)
+    error(
+      diagnostic(
+        "VLM4004",
+        `${where} has ${plural(misShaped.length, "tensor")} of the wrong shape: ${listNames(misShaped)}`,
+      ),
+    );
+  if (badDtype.length > 0)
+    error(
+      diagnostic(
+        "VLM4005",
+        `${where} has ${plural(badDtype.length, "tensor")} that are not floating point: ${listNames(badDtype)}`,
+      ),
+    );
   return matched;
 }

@@ -74,7 +74,14 @@ export function renderGithub(diags: readonly Diagnostic[], sources: SourceLookup
     .join("\n");
 }
 
-const ANSI = { red: "\x1b[31m", yellow: "\x1b[33m", cyan: "\x1b[36m", bold: "\x1b[1m", dim: "\x1b[2m", reset: "\x1b[0m" };
+const ANSI = {
+  red: "\x1b[31m",
+  yellow: "\x1b[33m",
+  cyan: "\x1b[36m",
+  bold: "\x1b[1m",
+  dim: "\x1b[2m",
+  reset: "\x1b[0m",
+};
 
 export function renderPretty(diags: readonly Diagnostic[], sources: SourceLookup, color: boolean): string {
   const paint = (code: string, s: string) => (color ? `${code}${s}${ANSI.reset}` : s);
@@ -82,7 +89,9 @@ export function renderPretty(diags: readonly Diagnostic[], sources: SourceLookup
   for (const d of diags) {
     const at = locate(d.span, sources);
     const sevColor = d.severity === "error" ? ANSI.red : d.severity === "warning" ? ANSI.yellow : ANSI.cyan;
-    const where = at ? `${paint(ANSI.cyan, at.file)}:${paint(ANSI.yellow, String(at.line))}:${paint(ANSI.yellow, String(at.column))} - ` : "";
+    const where = at
+      ? `${paint(ANSI.cyan, at.file)}:${paint(ANSI.yellow, String(at.line))}:${paint(ANSI.yellow, String(at.column))} - `
+      : "";
     const lines = [`${where}${paint(sevColor, d.severity)} ${paint(ANSI.dim, d.code)}: ${d.message}`];
     if (d.span) lines.push(...excerpt(d.span, sources, (s) => paint(sevColor, s)));
     for (const r of d.related ?? []) {

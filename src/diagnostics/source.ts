@@ -52,7 +52,10 @@ export function spanFromTokens(
   first: { startOffset: number },
   last: { endOffset?: number; startOffset: number; image: string },
 ): Span {
-  const end = last.endOffset !== undefined && !Number.isNaN(last.endOffset) ? last.endOffset + 1 : last.startOffset + last.image.length;
+  const end =
+    last.endOffset !== undefined && !Number.isNaN(last.endOffset)
+      ? last.endOffset + 1
+      : last.startOffset + last.image.length;
   return { file, start: first.startOffset, end: Math.max(end, first.startOffset) };
 }
 

@@ -42,16 +42,20 @@ export function dimSub(a: Dim, b: Dim): Dim {
 }
 
 function mulKeys(a: string, b: string): string {
-  return [...a.split("*"), ...b.split("*")].filter((s) => s !== "").sort().join("*");
+  return [...a.split("*"), ...b.split("*")]
+    .filter((s) => s !== "")
+    .sort()
+    .join("*");
 }
 
 export function dimMul(a: Dim, b: Dim): Dim {
   if (typeof a === "number" && typeof b === "number") return a * b;
   const out = new Map<string, number>();
-  for (const [ka, va] of toPoly(a)) for (const [kb, vb] of toPoly(b)) {
-    const k = mulKeys(ka, kb);
-    out.set(k, (out.get(k) ?? 0) + va * vb);
-  }
+  for (const [ka, va] of toPoly(a))
+    for (const [kb, vb] of toPoly(b)) {
+      const k = mulKeys(ka, kb);
+      out.set(k, (out.get(k) ?? 0) + va * vb);
+    }
   return normalize(out);
 }
 

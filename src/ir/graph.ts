@@ -30,7 +30,10 @@ export interface Param {
 
 export type AttrValue = number | string | boolean | readonly number[] | readonly string[];
 
-export type ValueSource = { kind: "input"; name: string; span?: Span } | { kind: "param"; param: Param } | { kind: "node"; node: Node; index: number };
+export type ValueSource =
+  | { kind: "input"; name: string; span?: Span }
+  | { kind: "param"; param: Param }
+  | { kind: "node"; node: Node; index: number };
 
 export interface Use {
   readonly node: Node;
@@ -107,10 +110,19 @@ export class Graph {
 
   /** Parameters used by at least one node or output, in first-use order of creation. */
   usedParams(): Param[] {
-    return [...this.paramValues].filter(([, v]) => v.uses.length > 0 || this.outputs.some((o) => o.value === v)).map(([p]) => p);
+    return [...this.paramValues]
+      .filter(([, v]) => v.uses.length > 0 || this.outputs.some((o) => o.value === v))
+      .map(([p]) => p);
   }
 
-  addNode(op: string, inputs: (Value | undefined)[], outputTypes: TensorType[], attrs: Record<string, AttrValue>, scope: string, span: Span): Node {
+  addNode(
+    op: string,
+    inputs: (Value | undefined)[],
+    outputTypes: TensorType[],
+    attrs: Record<string, AttrValue>,
+    scope: string,
+    span: Span,
+  ): Node {
     const outputs: Value[] = [];
     const node = new Node(this.nextId++, op, attrs, inputs, outputs, scope, span);
     outputTypes.forEach((t, index) => outputs.push(new Value(this.nextId++, t, { kind: "node", node, index })));
@@ -169,7 +181,15 @@ export class Graph {
   }
 
   /** Inserts a new node right before `before` (keeps topological order for rewrites). */
-  insertBefore(before: Node, op: string, inputs: (Value | undefined)[], outputTypes: TensorType[], attrs: Record<string, AttrValue>, scope: string, span: Span): Node {
+  insertBefore(
+    before: Node,
+    op: string,
+    inputs: (Value | undefined)[],
+    outputTypes: TensorType[],
+    attrs: Record<string, AttrValue>,
+    scope: string,
+    span: Span,
+  ): Node {
     const node = this.addNode(op, inputs, outputTypes, attrs, scope, span);
     this.nodes.pop();
     this.nodes.splice(this.nodes.indexOf(before), 0, node);

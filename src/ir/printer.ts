@@ -15,19 +15,30 @@ export function printGraph(g: Graph): string {
     if (!v) return "_";
     let n = names.get(v);
     if (!n) {
-      n = v.source.kind === "param" ? `@${v.source.param.name}` : v.source.kind === "input" ? `%${v.source.name}` : `%${names.size}`;
+      n =
+        v.source.kind === "param"
+          ? `@${v.source.param.name}`
+          : v.source.kind === "input"
+            ? `%${v.source.name}`
+            : `%${names.size}`;
       names.set(v, n);
     }
     return n;
   };
   const lines: string[] = [];
   const bounds = [...g.bounds].sort(([a], [b]) => a.localeCompare(b)).map(([s, b]) => `${s} <= ${b}`);
-  lines.push(`graph ${g.name}(${g.inputs.map((i) => `${name(i)}: ${typeToString(i.type)}`).join(", ")})${bounds.length ? ` where ${bounds.join(", ")}` : ""} {`);
+  lines.push(
+    `graph ${g.name}(${g.inputs.map((i) => `${name(i)}: ${typeToString(i.type)}`).join(", ")})${bounds.length ? ` where ${bounds.join(", ")}` : ""} {`,
+  );
   for (const p of g.usedParams()) lines.push(`  param ${name(g.paramValue(p))}: ${typeToString(p.type)}`);
   for (const n of g.nodes) {
-    const attrs = Object.keys(n.attrs).sort().map((k) => `${k}=${attr(n.attrs[k]!)}`);
+    const attrs = Object.keys(n.attrs)
+      .sort()
+      .map((k) => `${k}=${attr(n.attrs[k]!)}`);
     const outs = n.outputs.map((o) => `${name(o)}: ${typeToString(o.type)}`).join(", ");
-    lines.push(`  ${outs} = ${n.op}${attrs.length ? `{${attrs.join(", ")}}` : ""}(${n.inputs.map(name).join(", ")})  // ${n.scope || "/"}`);
+    lines.push(
+      `  ${outs} = ${n.op}${attrs.length ? `{${attrs.join(", ")}}` : ""}(${n.inputs.map(name).join(", ")})  // ${n.scope || "/"}`,
+    );
   }
   lines.push(`  return ${g.outputs.map((o) => `${o.name}: ${name(o.value)}`).join(", ")}`);
   lines.push("}");

@@ -13,7 +13,17 @@ export function isFloat(d: DType): boolean {
   return d === "f32" || d === "f16" || d === "bf16" || d === "f64";
 }
 
-export const DTYPE_BYTES: Record<DType, number> = { f32: 4, f16: 2, bf16: 2, f64: 8, i64: 8, i32: 4, i8: 1, u8: 1, bool: 1 };
+export const DTYPE_BYTES: Record<DType, number> = {
+  f32: 4,
+  f16: 2,
+  bf16: 2,
+  f64: 8,
+  i64: 8,
+  i32: 4,
+  i8: 1,
+  u8: 1,
+  bool: 1,
+};
 
 export interface TensorType {
   readonly dtype: DType;

@@ -17,7 +17,8 @@ export class Constness {
   static of(module: IrModule, options: PassOptions): Constness {
     if (options.stage === undefined) return new Constness(() => false);
     const stage = module.stages.find((s) => s.name === options.stage);
-    if (!stage) throw new InternalError(`model ${module.name} has no stage "${options.stage}" (the pass manager checks this)`);
+    if (!stage)
+      throw new InternalError(`model ${module.name} has no stage "${options.stage}" (the pass manager checks this)`);
     const trained = new Set(stage.trains);
     return new Constness((p) => trained.has(p.component));
   }

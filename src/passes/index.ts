@@ -1,17 +1,17 @@
 // Public surface of the passes: the manager, the rewrite engine, every pass, and the default
 // pipeline `vlmc compile` runs.
 
-import { commonSubexpressionElimination } from "./common-subexpression-elimination.js";
-import { constantFolding } from "./constant-folding.js";
-import { deadCodeElimination } from "./dead-code-elimination.js";
+import { commonSubexpressionElimination } from "./cleanup/common-subexpression-elimination.js";
+import { constantFolding } from "./cleanup/constant-folding.js";
+import { deadCodeElimination } from "./cleanup/dead-code-elimination.js";
 import { fuseActivations } from "./fusion/fuse-activations.js";
 import { fuseAttention } from "./fusion/fuse-attention.js";
 import { fuseNorms } from "./fusion/fuse-norms.js";
 import { PassManager, type PipelineStep } from "./manager.js";
-import { outputDependence } from "./output-dependence.js";
-import { precomputeConstants } from "./precompute-constants.js";
+import { outputDependence } from "./checks/output-dependence.js";
+import { precomputeConstants } from "./cleanup/precompute-constants.js";
 import { convertPrecision, quantizeWeights } from "./quant/index.js";
-import { unusedValues } from "./unused-values.js";
+import { unusedValues } from "./checks/unused-values.js";
 
 export * from "./pass.js";
 export * from "./manager.js";
@@ -19,7 +19,17 @@ export * from "./rewrite.js";
 export { printModule, verifyModule, runtimeNodeCount } from "./module-ir.js";
 export { PRECOMPUTED, precomputedSource, verifyPrecomputed } from "./precomputed.js";
 export * from "./quant/index.js";
-export { commonSubexpressionElimination, constantFolding, deadCodeElimination, fuseActivations, fuseAttention, fuseNorms, outputDependence, precomputeConstants, unusedValues };
+export {
+  commonSubexpressionElimination,
+  constantFolding,
+  deadCodeElimination,
+  fuseActivations,
+  fuseAttention,
+  fuseNorms,
+  outputDependence,
+  precomputeConstants,
+  unusedValues,
+};
 
 /**
  * Checks first (they see the graph as written), then cleanup to a fixpoint, then hoisting of

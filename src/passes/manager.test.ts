@@ -5,7 +5,7 @@ import { describe, expect, it } from "vitest";
 import { InternalError } from "../diagnostics/diagnostic.js";
 import { Graph } from "../ir/graph.js";
 import { tensorType } from "../ir/types.js";
-import { node, SPAN, testModule } from "./graph-fixtures.js";
+import { node, SPAN, testModule } from "../../test/helpers/graph-fixtures.js";
 import { createPassManager, DEFAULT_PIPELINE } from "./index.js";
 import { PassManager, PassSelectionError, renderReport } from "./manager.js";
 import type { Pass } from "./pass.js";
@@ -58,18 +58,31 @@ describe("running passes", () => {
     const report = createPassManager().run(reluModule(), { passes: ["dce"], verify: true });
     expect(report.runs).toHaveLength(1);
     const [run] = report.runs;
-    expect(run).toMatchObject({ pass: "dead-code-elimination", changed: true, nodesBefore: 2, nodesAfter: 1, stats: { "nodes-removed": 1 } });
+    expect(run).toMatchObject({
+      pass: "dead-code-elimination",
+      changed: true,
+      nodesBefore: 2,
+      nodesAfter: 1,
+      stats: { "nodes-removed": 1 },
+    });
     expect(run!.timeMs).toBeGreaterThanOrEqual(0);
   });
 
   it("prints the IR after the chosen pass, or after every pass", () => {
     const texts: string[] = [];
-    createPassManager().run(reluModule(), { passes: ["cse", "dce"], printIrAfter: "dce", printIr: (t) => texts.push(t) });
+    createPassManager().run(reluModule(), {
+      passes: ["cse", "dce"],
+      printIrAfter: "dce",
+      printIr: (t) => texts.push(t),
+    });
     expect(texts).toHaveLength(1);
     expect(texts[0]).toMatch(/^\/\/ IR after dead-code-elimination\ngraph forward/);
     expect(texts[0]).not.toContain("Neg");
     const report = createPassManager().run(reluModule(), { passes: ["cse", "dce"], printIrAfter: "all" });
-    expect(report.irDumps.map((t) => t.split("\n")[0])).toEqual(["// IR after common-subexpression-elimination", "// IR after dead-code-elimination"]);
+    expect(report.irDumps.map((t) => t.split("\n")[0])).toEqual([
+      "// IR after common-subexpression-elimination",
+      "// IR after dead-code-elimination",
+    ]);
   });
 
   it("names the pass that broke the IR", () => {
@@ -96,33 +109,80 @@ describe("running passes", () => {
         return { changed: false };
       },
     };
-    expect(() => new PassManager(["liar"]).register(liar).run(reluModule(), { verify: true })).toThrow(/liar changed the IR but reported no change/);
+    expect(() => new PassManager(["liar"]).register(liar).run(reluModule(), { verify: true })).toThrow(
+      /liar changed the IR but reported no change/,
+    );
   });
 
   it("caps a fixpoint group that never settles and reports it", () => {
     const restless: Pass = { name: "restless", description: "always changes", run: () => ({ changed: true }) };
-    const report = new PassManager([{ fixpoint: ["restless", "noop"] }]).register(restless).register(noop).run(reluModule(), { maxIterations: 4 });
+    const report = new PassManager([{ fixpoint: ["restless", "noop"] }])
+      .register(restless)
+      .register(noop)
+      .run(reluModule(), { maxIterations: 4 });
     expect(report.fixpoints).toEqual([{ passes: ["restless", "noop"], iterations: 4, settled: false }]);
-    expect(report.runs.map((r) => `${r.pass}@${r.iteration}`)).toEqual(["restless@1", "noop@1", "restless@2", "noop@2", "restless@3", "noop@3", "restless@4", "noop@4"]);
+    expect(report.runs.map((r) => `${r.pass}@${r.iteration}`)).toEqual([
+      "restless@1",
+      "noop@1",
+      "restless@2",
+      "noop@2",
+      "restless@3",
+      "noop@3",
+      "restless@4",
+      "noop@4",
+    ]);
     expect(report.caps).toHaveLength(1);
     expect(renderReport(report)).toContain("warning: iteration cap reached: fixpoint restless, noop");
   });
 
   it("settles a fixpoint group when a round changes nothing", () => {
     const report = createPassManager().run(reluModule(), { passes: [] });
-    expect(report.fixpoints).toEqual([{ passes: ["constant-folding", "common-subexpression-elimination", "dead-code-elimination"], iterations: 2, settled: true }]);
+    expect(report.fixpoints).toEqual([
+      {
+        passes: ["constant-folding", "common-subexpression-elimination", "dead-code-elimination"],
+        iterations: 2,
+        settled: true,
+      },
+    ]);
   });
 });
 
 describe("renderReport", () => {
   it("tabulates runs with their fires, stats and near misses (repeats folded, across the layers of a repeat too)", () => {
-    const nearMiss = { rule: "r", op: "Add", scope: "/q/layer", span: SPAN, reason: "input 1 depends on a graph input" };
+    const nearMiss = {
+      rule: "r",
+      op: "Add",
+      scope: "/q/layer",
+      span: SPAN,
+      reason: "input 1 depends on a graph input",
+    };
     const nextLayer = { ...nearMiss, scope: "/q/layer.1" };
     const text = renderReport({
       module: "m",
       runs: [
-        { pass: "constant-folding", iteration: 1, timeMs: 1.25, changed: true, nodesBefore: 1200, nodesAfter: 1100, stats: { "flops-hoisted": 5000, zero: 0 }, fires: { r: 3 }, nearMisses: [nearMiss, nextLayer, nearMiss], diagnostics: 0 },
-        { pass: "unused-values", timeMs: 0.5, changed: false, nodesBefore: 1100, nodesAfter: 1100, stats: {}, fires: {}, nearMisses: [], diagnostics: 2 },
+        {
+          pass: "constant-folding",
+          iteration: 1,
+          timeMs: 1.25,
+          changed: true,
+          nodesBefore: 1200,
+          nodesAfter: 1100,
+          stats: { "flops-hoisted": 5000, zero: 0 },
+          fires: { r: 3 },
+          nearMisses: [nearMiss, nextLayer, nearMiss],
+          diagnostics: 0,
+        },
+        {
+          pass: "unused-values",
+          timeMs: 0.5,
+          changed: false,
+          nodesBefore: 1100,
+          nodesAfter: 1100,
+          stats: {},
+          fires: {},
+          nearMisses: [],
+          diagnostics: 2,
+        },
       ],
       fixpoints: [{ passes: ["constant-folding"], iterations: 1, settled: true }],
       caps: [],

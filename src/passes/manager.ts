@@ -111,7 +111,9 @@ export class PassManager {
     const canonical = this.aliases.get(name) ?? name;
     if (this.registry.has(canonical)) return canonical;
     const guess = closestName(name, [...this.registry.keys(), ...this.aliases.keys()]);
-    throw new PassSelectionError(`no pass named "${name}"${guess ? ` (did you mean "${guess}"?)` : ""}; passes: ${[...this.registry.keys()].join(", ")}`);
+    throw new PassSelectionError(
+      `no pass named "${name}"${guess ? ` (did you mean "${guess}"?)` : ""}; passes: ${[...this.registry.keys()].join(", ")}`,
+    );
   }
 
   /** The steps `run` takes for a selection. */
@@ -132,9 +134,14 @@ export class PassManager {
 
   run(module: IrModule, options: RunOptions = {}): PassReport {
     const steps = this.plan(options.passes);
-    const printAfter = options.printIrAfter === undefined || options.printIrAfter === "all" ? options.printIrAfter : this.resolve(options.printIrAfter);
+    const printAfter =
+      options.printIrAfter === undefined || options.printIrAfter === "all"
+        ? options.printIrAfter
+        : this.resolve(options.printIrAfter);
     if (options.stage !== undefined && !module.stages.some((s) => s.name === options.stage)) {
-      throw new PassSelectionError(`model ${module.name} has no stage "${options.stage}" (stages: ${module.stages.map((s) => s.name).join(", ") || "none"})`);
+      throw new PassSelectionError(
+        `model ${module.name} has no stage "${options.stage}" (stages: ${module.stages.map((s) => s.name).join(", ") || "none"})`,
+      );
     }
     const passOptions: PassOptions = {
       maxIterations: options.maxIterations ?? DEFAULT_MAX_ITERATIONS,
@@ -144,7 +151,15 @@ export class PassManager {
       quantize: options.quantize,
       precision: options.precision,
     };
-    const report: PassReport = { module: module.name, runs: [], fixpoints: [], caps: [], diagnostics: [], irDumps: [], totalMs: 0 };
+    const report: PassReport = {
+      module: module.name,
+      runs: [],
+      fixpoints: [],
+      caps: [],
+      diagnostics: [],
+      irDumps: [],
+      totalMs: 0,
+    };
     const start = performance.now();
     if (options.verify) this.verify(module, "before the first pass");
 
@@ -163,7 +178,8 @@ export class PassManager {
         },
         stat: (key, n = 1) => add(stats, key, n),
         fired: (rule) => add(fires, rule, 1),
-        nearMiss: ({ rule, node, reason }) => nearMisses.push({ rule, op: node.op, scope: node.scope, span: node.span, reason }),
+        nearMiss: ({ rule, node, reason }) =>
+          nearMisses.push({ rule, op: node.op, scope: node.scope, span: node.span, reason }),
         capped: (what) => report.caps.push(`${name}: ${what}`),
       };
       const nodesBefore = runtimeNodeCount(module);
@@ -171,10 +187,22 @@ export class PassManager {
       const t0 = performance.now();
       const { changed } = pass.run(module, ctx);
       const timeMs = performance.now() - t0;
-      report.runs.push({ pass: name, ...(iteration === undefined ? {} : { iteration }), timeMs, changed, nodesBefore, nodesAfter: runtimeNodeCount(module), stats, fires, nearMisses, diagnostics });
+      report.runs.push({
+        pass: name,
+        ...(iteration === undefined ? {} : { iteration }),
+        timeMs,
+        changed,
+        nodesBefore,
+        nodesAfter: runtimeNodeCount(module),
+        stats,
+        fires,
+        nearMisses,
+        diagnostics,
+      });
       if (options.verify) {
         this.verify(module, `after pass ${name}`);
-        if (!changed && printModule(module) !== irBefore) throw new InternalError(`pass ${name} changed the IR but reported no change`);
+        if (!changed && printModule(module) !== irBefore)
+          throw new InternalError(`pass ${name} changed the IR but reported no change`);
       }
       if (printAfter === "all" || printAfter === name) {
         const text = `// IR after ${name}${iteration === undefined ? "" : ` (iteration ${iteration})`}\n${printModule(module)}\n`;
@@ -197,7 +225,8 @@ export class PassManager {
         settled = step.fixpoint.map((name) => runPass(name, iterations)).every((changed) => !changed);
       }
       report.fixpoints.push({ passes: step.fixpoint, iterations, settled });
-      if (!settled) report.caps.push(`fixpoint ${step.fixpoint.join(", ")}: still changing after ${iterations} iterations`);
+      if (!settled)
+        report.caps.push(`fixpoint ${step.fixpoint.join(", ")}: still changing after ${iterations} iterations`);
     }
     report.totalMs = performance.now() - start;
     return report;
@@ -205,7 +234,8 @@ export class PassManager {
 
   private verify(module: IrModule, when: string): void {
     const problems = verifyModule(module);
-    if (problems.length > 0) throw new InternalError(`IR verification failed ${when}:\n  ${problems.slice(0, 20).join("\n  ")}`);
+    if (problems.length > 0)
+      throw new InternalError(`IR verification failed ${when}:\n  ${problems.slice(0, 20).join("\n  ")}`);
   }
 }
 
@@ -235,8 +265,15 @@ export function renderReport(report: PassReport, sources?: SourceLookup): string
   const rows = [["pass", "round", "ms", "changed", "nodes"]];
   const notes: string[][] = [];
   for (const r of report.runs) {
-    const nodes = r.nodesBefore === r.nodesAfter ? count(r.nodesAfter) : `${count(r.nodesBefore)} → ${count(r.nodesAfter)}`;
-    rows.push([r.pass, r.iteration === undefined ? "" : String(r.iteration), r.timeMs.toFixed(1), r.changed ? "yes" : "no", nodes]);
+    const nodes =
+      r.nodesBefore === r.nodesAfter ? count(r.nodesAfter) : `${count(r.nodesBefore)} → ${count(r.nodesAfter)}`;
+    rows.push([
+      r.pass,
+      r.iteration === undefined ? "" : String(r.iteration),
+      r.timeMs.toFixed(1),
+      r.changed ? "yes" : "no",
+      nodes,
+    ]);
     const lines: string[] = [];
     if (Object.keys(r.fires).length > 0) lines.push(`fired: ${tally(r.fires, "×")}`);
     const stats = tally(r.stats);
@@ -252,16 +289,25 @@ export function renderReport(report: PassReport, sources?: SourceLookup): string
       if (seen) seen.n++;
       else misses.set(key, { text: `${m.rule} at ${m.op} ${m.scope || "/"} (${at}): ${m.reason}`, n: 1 });
     }
-    for (const { text, n } of [...misses.values()].slice(0, NEAR_MISSES_SHOWN)) lines.push(`near miss: ${text}${n > 1 ? ` (×${n})` : ""}`);
+    for (const { text, n } of [...misses.values()].slice(0, NEAR_MISSES_SHOWN))
+      lines.push(`near miss: ${text}${n > 1 ? ` (×${n})` : ""}`);
     if (misses.size > NEAR_MISSES_SHOWN) lines.push(`… and ${misses.size - NEAR_MISSES_SHOWN} more near misses`);
     notes.push(lines);
   }
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
   const right = [false, true, true, false, true];
-  const line = (r: string[]) => r.map((c, i) => (right[i] ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join("  ").trimEnd();
+  const line = (r: string[]) =>
+    r
+      .map((c, i) => (right[i] ? c.padStart(widths[i]!) : c.padEnd(widths[i]!)))
+      .join("  ")
+      .trimEnd();
   const out = [`passes on model ${report.module} (${report.totalMs.toFixed(1)} ms)`, "", line(rows[0]!)];
   rows.slice(1).forEach((r, i) => out.push(line(r), ...notes[i]!.map((n) => `    ${n}`)));
-  for (const f of report.fixpoints) out.push("", `fixpoint ${f.passes.join(", ")}: ${f.settled ? "settled" : "stopped"} after ${f.iterations} round${f.iterations === 1 ? "" : "s"}`);
+  for (const f of report.fixpoints)
+    out.push(
+      "",
+      `fixpoint ${f.passes.join(", ")}: ${f.settled ? "settled" : "stopped"} after ${f.iterations} round${f.iterations === 1 ? "" : "s"}`,
+    );
   for (const c of report.caps) out.push(`warning: iteration cap reached: ${c}`);
   return out.join("\n");
 }

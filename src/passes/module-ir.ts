@@ -7,7 +7,9 @@ import { verifyGraph } from "../ir/verify.js";
 import { verifyPrecomputed } from "./precomputed.js";
 
 export function printModule(module: IrModule): string {
-  return module.graphs.map((g) => [printGraph(g), ...(g.precomputed ? [printGraph(g.precomputed)] : [])].join("\n")).join("\n\n");
+  return module.graphs
+    .map((g) => [printGraph(g), ...(g.precomputed ? [printGraph(g.precomputed)] : [])].join("\n"))
+    .join("\n\n");
 }
 
 /** Every broken invariant, each prefixed with its graph's name; empty when the module is sound. */

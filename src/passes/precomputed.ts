@@ -9,7 +9,7 @@ import { InternalError } from "../diagnostics/diagnostic.js";
 import { Graph, type Node, type Param, type Value } from "../ir/graph.js";
 import { shapesEqual, typeToString } from "../ir/types.js";
 import { verifyGraph } from "../ir/verify.js";
-import { nodeFlops } from "../summary.js";
+import { nodeFlops } from "../driver/summary.js";
 
 export const PRECOMPUTED = "Precomputed";
 
@@ -17,7 +17,10 @@ export const PRECOMPUTED = "Precomputed";
 export function precomputedSource(g: Graph, node: Node): Value {
   const name = node.attrs["name"];
   const out = g.precomputed?.outputs.find((o) => o.name === name);
-  if (!out) throw new InternalError(`${PRECOMPUTED} node #${node.id} of graph ${g.name} names "${String(name)}", which its precomputed graph does not compute`);
+  if (!out)
+    throw new InternalError(
+      `${PRECOMPUTED} node #${node.id} of graph ${g.name} names "${String(name)}", which its precomputed graph does not compute`,
+    );
   return out.value;
 }
 
@@ -55,7 +58,14 @@ export function hoist(g: Graph, frontier: readonly Value[], rule: string): Hoist
       clones.set(n.outputs[0]!, precomputedSource(g, n));
       continue;
     }
-    const c = sub.addNode(n.op, n.inputs.map((v) => v && inSub(v)), n.outputs.map((o) => o.type), { ...n.attrs }, n.scope, n.span);
+    const c = sub.addNode(
+      n.op,
+      n.inputs.map((v) => v && inSub(v)),
+      n.outputs.map((o) => o.type),
+      { ...n.attrs },
+      n.scope,
+      n.span,
+    );
     c.rules.push(...n.rules);
     n.outputs.forEach((o, i) => clones.set(o, c.outputs[i]!));
   }
@@ -95,9 +105,15 @@ export function verifyPrecomputed(g: Graph): string[] {
   for (const n of stands) {
     const out = sub.outputs.find((o) => o.name === n.attrs["name"]);
     if (n.inputs.length > 0) problems.push(`${PRECOMPUTED}#${n.id} has inputs`);
-    if (!out) problems.push(`${PRECOMPUTED}#${n.id} names "${String(n.attrs["name"])}", which ${sub.name} does not compute`);
-    else if (out.value.type.dtype !== n.outputs[0]!.type.dtype || !shapesEqual(out.value.type.shape, n.outputs[0]!.type.shape)) {
-      problems.push(`${PRECOMPUTED}#${n.id} is ${typeToString(n.outputs[0]!.type)} but ${sub.name} computes ${typeToString(out.value.type)}`);
+    if (!out)
+      problems.push(`${PRECOMPUTED}#${n.id} names "${String(n.attrs["name"])}", which ${sub.name} does not compute`);
+    else if (
+      out.value.type.dtype !== n.outputs[0]!.type.dtype ||
+      !shapesEqual(out.value.type.shape, n.outputs[0]!.type.shape)
+    ) {
+      problems.push(
+        `${PRECOMPUTED}#${n.id} is ${typeToString(n.outputs[0]!.type)} but ${sub.name} computes ${typeToString(out.value.type)}`,
+      );
     }
   }
   return problems;

@@ -7,7 +7,7 @@ import { Graph } from "../ir/graph.js";
 import { printGraph } from "../ir/printer.js";
 import { tensorType } from "../ir/types.js";
 import { verifyGraph } from "../ir/verify.js";
-import { constant, node, recordingContext } from "./graph-fixtures.js";
+import { constant, node, recordingContext } from "../../test/helpers/graph-fixtures.js";
 import { applyRules, match, op, v, type RewriteRule } from "./rewrite.js";
 
 function graphWithX(): { g: Graph; x: ReturnType<Graph["addInput"]> } {
@@ -36,11 +36,17 @@ describe("patterns", () => {
   it("try both orders of a commutative pattern, and apply `where` to the node", () => {
     const { g, x } = graphWithX();
     const one = constant(g, 1);
-    const pattern = op("Mul", v("x"), op("Constant").where((n) => n.attrs["value"] === 1));
+    const pattern = op(
+      "Mul",
+      v("x"),
+      op("Constant").where((n) => n.attrs["value"] === 1),
+    );
     expect(match(pattern, node(g, "Mul", [one, x], x.type.shape).producer!, g)).toBeUndefined();
     const m = match(pattern.commutative(), node(g, "Mul", [one, x], x.type.shape).producer!, g)!;
     expect(m.value("x")).toBe(x);
-    expect(match(pattern.commutative(), node(g, "Mul", [constant(g, 2), x], x.type.shape).producer!, g)).toBeUndefined();
+    expect(
+      match(pattern.commutative(), node(g, "Mul", [constant(g, 2), x], x.type.shape).producer!, g),
+    ).toBeUndefined();
   });
 
   it("refuse a commutative pattern that does not have two inputs", () => {
@@ -61,7 +67,9 @@ describe("applyRules", () => {
     };
     const { ctx, fires } = recordingContext();
     expect(applyRules(g, [negNeg, absOfRelu], ctx)).toBe(true);
-    expect(printGraph(g)).toBe(["graph g(%x: f32[2, 3]) {", "  %1: f32[2, 3] = Abs(%x)  // /test", "  return y: %1", "}"].join("\n"));
+    expect(printGraph(g)).toBe(
+      ["graph g(%x: f32[2, 3]) {", "  %1: f32[2, 3] = Abs(%x)  // /test", "  return y: %1", "}"].join("\n"),
+    );
     expect(g.nodes[0]!.rules).toEqual(["relu-to-abs"]);
     expect(Object.fromEntries(fires)).toEqual({ "neg-neg": 1, "relu-to-abs": 1 });
     expect(verifyGraph(g)).toEqual([]);
@@ -91,14 +99,24 @@ describe("applyRules", () => {
   it("throws an InternalError when a rewrite changes a type", () => {
     const { g, x } = graphWithX();
     g.setOutput("y", node(g, "Relu", [x]));
-    const bad: RewriteRule = { name: "bad", pattern: op("Relu", v("x")), rewrite: (m, b) => b.add("Relu", [m.value("x")], tensorType("f16", [2, 3])) };
-    expect(() => applyRules(g, [bad], recordingContext().ctx)).toThrow(/rule bad replaced f32\[2, 3\] with f16\[2, 3\]/);
+    const bad: RewriteRule = {
+      name: "bad",
+      pattern: op("Relu", v("x")),
+      rewrite: (m, b) => b.add("Relu", [m.value("x")], tensorType("f16", [2, 3])),
+    };
+    expect(() => applyRules(g, [bad], recordingContext().ctx)).toThrow(
+      /rule bad replaced f32\[2, 3\] with f16\[2, 3\]/,
+    );
   });
 
   it("stops at the iteration cap and says so", () => {
     const { g, x } = graphWithX();
     g.setOutput("y", node(g, "Relu", [x]));
-    const forever: RewriteRule = { name: "forever", pattern: op("Relu", v("x")), rewrite: (m, b) => b.add("Relu", [m.value("x")], m.root.outputs[0]!.type) };
+    const forever: RewriteRule = {
+      name: "forever",
+      pattern: op("Relu", v("x")),
+      rewrite: (m, b) => b.add("Relu", [m.value("x")], m.root.outputs[0]!.type),
+    };
     const { ctx, caps, fires } = recordingContext({ maxIterations: 3 });
     expect(applyRules(g, [forever], ctx)).toBe(true);
     expect(fires.get("forever")).toBe(3);

@@ -38,7 +38,8 @@ export class OpPattern {
   }
 
   commutative(): OpPattern {
-    if (this.spec.inputs.length !== 2) throw new InternalError(`a commutative pattern needs two inputs, not ${this.spec.inputs.length}`);
+    if (this.spec.inputs.length !== 2)
+      throw new InternalError(`a commutative pattern needs two inputs, not ${this.spec.inputs.length}`);
     return new OpPattern({ ...this.spec, commutative: true });
   }
 
@@ -103,7 +104,13 @@ export class Rewriter {
    * the ONNX node still points at the DSL line that asked for the computation, and the rules
    * that made `like` plus this one.
    */
-  add(op: string, inputs: (Value | undefined)[], type: TensorType, attrs: Record<string, AttrValue> = {}, like: Node = this.root): Value {
+  add(
+    op: string,
+    inputs: (Value | undefined)[],
+    type: TensorType,
+    attrs: Record<string, AttrValue> = {},
+    like: Node = this.root,
+  ): Value {
     const node = this.graph.insertBefore(this.root, op, inputs, [type], attrs, like.scope, like.span);
     node.rules.push(...new Set([...like.rules, this.rule]));
     return node.outputs[0]!;
@@ -131,7 +138,12 @@ function bindValue(b: Bindings, name: string | undefined, val: Value): Bindings 
 
 function matchOp({ spec: p }: OpPattern, n: Node, b: Bindings): Bindings | undefined {
   if (!p.ops.includes(n.op) || n.inputs.length < p.inputs.length || (p.where && !p.where(n))) return undefined;
-  const orders = p.commutative ? [[0, 1], [1, 0]] : [p.inputs.map((_, i) => i)];
+  const orders = p.commutative
+    ? [
+        [0, 1],
+        [1, 0],
+      ]
+    : [p.inputs.map((_, i) => i)];
   for (const order of orders) {
     let cur = bindNode(b, p.bind, n);
     for (let i = 0; i < p.inputs.length && cur; i++) cur = matchValue(p.inputs[i]!, n.inputs[order[i]!], cur);
@@ -169,10 +181,14 @@ function replaceRoot(g: Graph, rule: RewriteRule, m: Match): Set<Node> {
   const root = m.root;
   const built = rule.rewrite(m, new Rewriter(g, root, rule.name));
   const replacements: readonly Value[] = Array.isArray(built) ? built : [built as Value];
-  if (replacements.length !== root.outputs.length) throw new InternalError(`rule ${rule.name} gave ${replacements.length} values for ${root.outputs.length} outputs of ${root.op}`);
+  if (replacements.length !== root.outputs.length)
+    throw new InternalError(
+      `rule ${rule.name} gave ${replacements.length} values for ${root.outputs.length} outputs of ${root.op}`,
+    );
   root.outputs.forEach((out, i) => {
     const r = replacements[i]!;
-    if (root.outputs.includes(r)) throw new InternalError(`rule ${rule.name} replaced ${root.op}#${root.id} with itself`);
+    if (root.outputs.includes(r))
+      throw new InternalError(`rule ${rule.name} replaced ${root.op}#${root.id} with itself`);
     if (r.type.dtype !== out.type.dtype || !shapesEqual(r.type.shape, out.type.shape)) {
       throw new InternalError(`rule ${rule.name} replaced ${typeToString(out.type)} with ${typeToString(r.type)}`);
     }

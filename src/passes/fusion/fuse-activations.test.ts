@@ -6,9 +6,9 @@ import { describe, expect, it } from "vitest";
 import { sym } from "../../ir/dims.js";
 import { Graph } from "../../ir/graph.js";
 import { tensorType, type DType } from "../../ir/types.js";
-import { node, testParam } from "../graph-fixtures.js";
+import { node, testParam } from "../../../test/helpers/graph-fixtures.js";
 import { fuseActivations } from "./fuse-activations.js";
-import { fuseTwice, misses, nodeLines } from "./fusion-fixtures.js";
+import { fuseTwice, misses, nodeLines } from "../../../test/helpers/fusion-fixtures.js";
 
 const B = sym("B");
 
@@ -16,7 +16,10 @@ const B = sym("B");
 function linear(dtype: DType = "f32") {
   const g = new Graph("forward");
   const x = g.addInput("x", tensorType(dtype, [B, 8]));
-  const params = [testParam("fc.weight", [4, 8]), testParam("fc.bias", [4])].map((p) => ({ ...p, type: tensorType(dtype, p.type.shape) }));
+  const params = [testParam("fc.weight", [4, 8]), testParam("fc.bias", [4])].map((p) => ({
+    ...p,
+    type: tensorType(dtype, p.type.shape),
+  }));
   const [w, b] = params.map((p) => g.paramValue(p));
   return { g, x, params, y: node(g, "Linear", [x, w, b], [B, 4]) };
 }

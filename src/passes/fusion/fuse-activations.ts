@@ -3,9 +3,17 @@
 // lowering spells each one out in five to nine elementwise nodes.
 
 import type { AttrValue } from "../../ir/graph.js";
-import { missingKernel } from "../../codegen/target-ops.js";
+import { missingKernel } from "../../target/target-ops.js";
 import { op, v, type RewriteRule } from "../rewrite.js";
-import { biasedLinear, dtypeOf, ORT_PREFIX, ortFusionPass, readers, withoutBias, type OrtTarget } from "./ort-fusion.js";
+import {
+  biasedLinear,
+  dtypeOf,
+  ORT_PREFIX,
+  ortFusionPass,
+  readers,
+  withoutBias,
+  type OrtTarget,
+} from "./ort-fusion.js";
 
 /** CLIP's x·sigmoid(1.702·x), the IR's QuickGelu. */
 const QUICK_GELU_ALPHA = 1.702;
@@ -19,14 +27,27 @@ function biasRule(name: string, irOp: string, fused: string, target: OrtTarget):
       const refusal = missingKernel(target, fused, dtypeOf(m.root));
       if (refusal) return refusal;
       const y = m.node("linear").outputs[0]!;
-      return biasedLinear(m.graph, y) ? undefined : `the Linear's result has ${readers(m.graph, y)} readers, so its bias stays`;
+      return biasedLinear(m.graph, y)
+        ? undefined
+        : `the Linear's result has ${readers(m.graph, y)} readers, so its bias stays`;
     },
-    rewrite: (m, b) => b.add(ORT_PREFIX + fused, [withoutBias(m.graph, m.node("linear"), name), m.node("linear").inputs[2]], m.root.outputs[0]!.type),
+    rewrite: (m, b) =>
+      b.add(
+        ORT_PREFIX + fused,
+        [withoutBias(m.graph, m.node("linear"), name), m.node("linear").inputs[2]],
+        m.root.outputs[0]!.type,
+      ),
   };
 }
 
 /** `irOp(x)` → `fused(x)`. */
-function plainRule(name: string, irOp: string, fused: string, target: OrtTarget, attrs: Record<string, AttrValue> = {}): RewriteRule {
+function plainRule(
+  name: string,
+  irOp: string,
+  fused: string,
+  target: OrtTarget,
+  attrs: Record<string, AttrValue> = {},
+): RewriteRule {
   return {
     name,
     pattern: op(irOp, v("x")),
@@ -45,10 +66,14 @@ function plainRule(name: string, irOp: string, fused: string, target: OrtTarget,
  * The Linear stays a Linear (quantization still sees it). Every rule needs a kernel for the dtype
  * on the target (codegen/target-ops.ts): on the CPU these ops are f32 only.
  */
-export const fuseActivations = ortFusionPass("fuse-activations", "lower GELU variants to ONNX Runtime's fused ops, taking the bias of the Linear before them", (target) => [
-  biasRule("bias-gelu", "Gelu", "BiasGelu", target),
-  biasRule("fast-gelu-bias", "GeluTanh", "FastGelu", target),
-  plainRule("gelu", "Gelu", "Gelu", target),
-  plainRule("fast-gelu", "GeluTanh", "FastGelu", target),
-  plainRule("quick-gelu", "QuickGelu", "QuickGelu", target, { alpha: QUICK_GELU_ALPHA }),
-]);
+export const fuseActivations = ortFusionPass(
+  "fuse-activations",
+  "lower GELU variants to ONNX Runtime's fused ops, taking the bias of the Linear before them",
+  (target) => [
+    biasRule("bias-gelu", "Gelu", "BiasGelu", target),
+    biasRule("fast-gelu-bias", "GeluTanh", "FastGelu", target),
+    plainRule("gelu", "Gelu", "Gelu", target),
+    plainRule("fast-gelu", "GeluTanh", "FastGelu", target),
+    plainRule("quick-gelu", "QuickGelu", "QuickGelu", target, { alpha: QUICK_GELU_ALPHA }),
+  ],
+);

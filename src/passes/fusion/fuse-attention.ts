@@ -9,7 +9,7 @@
 import { dimEq, dimToString, type Dim } from "../../ir/dims.js";
 import type { Graph, Node, Value } from "../../ir/graph.js";
 import { tensorType, typeToString, type DType } from "../../ir/types.js";
-import { missingKernel } from "../../codegen/target-ops.js";
+import { missingKernel } from "../../target/target-ops.js";
 import { Constness } from "../constness.js";
 import { hoist, PRECOMPUTED } from "../precomputed.js";
 import { op, v, type Match, type Rewriter, type RewriteRule } from "../rewrite.js";
@@ -61,7 +61,9 @@ const KNOWN_ATTRIBUTES = new Set(["heads", "kv_heads", "causal", "scale", "rotar
 function unknownOptions(n: Node): string | undefined {
   const unknown = Object.keys(n.attrs).filter((k) => !KNOWN_ATTRIBUTES.has(k));
   if (unknown.length > 0) return `attention option ${unknown.join(", ")} has no fused form here`;
-  return n.inputs.length > 4 ? `attention has ${n.inputs.length} inputs; the fused forms take q, k, v and a mask` : undefined;
+  return n.inputs.length > 4
+    ? `attention has ${n.inputs.length} inputs; the fused forms take q, k, v and a mask`
+    : undefined;
 }
 
 /** The IR counts a causal mask and rotary positions from the end of the keys; the fused ops without a past, from the start. */
@@ -73,13 +75,18 @@ function misaligned(a: AttentionShape): string | undefined {
 }
 
 function rotaryRefusal(a: AttentionShape, target: OrtTarget): string | undefined {
-  return missingKernel(target, "RotaryEmbedding", a.dtype) ?? (a.d % 2 !== 0 ? `rotary positions need an even head size, not ${a.d}` : undefined);
+  return (
+    missingKernel(target, "RotaryEmbedding", a.dtype) ??
+    (a.d % 2 !== 0 ? `rotary positions need an even head size, not ${a.d}` : undefined)
+  );
 }
 
 /** A float mask is MultiHeadAttention's attention_bias as it is; a bool one becomes one when lowered. */
 function maskRefusal(a: AttentionShape): string | undefined {
   const m = a.mask?.type.dtype;
-  return m === undefined || m === "bool" || m === a.dtype ? undefined : `the mask is ${m} but the attention ${a.dtype}; attention_bias must match`;
+  return m === undefined || m === "bool" || m === a.dtype
+    ? undefined
+    : `the mask is ${m} but the attention ${a.dtype}; attention_bias must match`;
 }
 
 function rotate(b: Rewriter, x: Value, heads: number, theta: number): Value {
@@ -102,23 +109,34 @@ function qkvWidths(a: AttentionShape): [number, number, number] {
  */
 function attentionRefusal(n: Node, target: OrtTarget): string | undefined {
   const a = shapeOf(n);
-  const rotary = a.theta > 0 ? "rotary positions go to MultiHeadAttention with RotaryEmbedding; Attention's own rotary is not used" : undefined;
+  const rotary =
+    a.theta > 0
+      ? "rotary positions go to MultiHeadAttention with RotaryEmbedding; Attention's own rotary is not used"
+      : undefined;
   return unknownOptions(n) ?? missingKernel(target, "Attention", a.dtype) ?? rotary ?? maskRefusal(a);
 }
 
 /** True if the attention at `root` is the only reader of `x`. */
-const readOnlyBy = (g: Graph, x: Value, root: Node): boolean => readers(g, x) > 0 && x.uses.every((u) => u.node === root) && !g.outputs.some((o) => o.value === x);
+const readOnlyBy = (g: Graph, x: Value, root: Node): boolean =>
+  readers(g, x) > 0 && x.uses.every((u) => u.node === root) && !g.outputs.some((o) => o.value === x);
 
 /** Why the stored tensor `w` cannot be packed at build time: it is computed at run time, or this compile trains it. */
 function unpackable(w: Value, what: string, constness: Constness): string | undefined {
-  if (w.source.kind !== "param" && w.producer?.op !== PRECOMPUTED) return `the ${what} is ${w.producer ? `computed by ${w.producer.op}` : "a graph input"}, not a stored tensor to pack at build time`;
-  return constness.isConstant(w) ? undefined : `the ${what} is trained in this stage, so it cannot be packed at build time`;
+  if (w.source.kind !== "param" && w.producer?.op !== PRECOMPUTED)
+    return `the ${what} is ${w.producer ? `computed by ${w.producer.op}` : "a graph input"}, not a stored tensor to pack at build time`;
+  return constness.isConstant(w)
+    ? undefined
+    : `the ${what} is trained in this stage, so it cannot be packed at build time`;
 }
 
 /** Columns [start, end) that `slice` takes of the last axis of `h` (width `width`), or undefined for another slice. */
 function lastAxisColumns(slice: Node, rank: number, width: number): [number, number] | undefined {
   const axes = slice.attrs["axes"] as readonly number[];
-  const [start, end, step] = [(slice.attrs["starts"] as readonly number[])[0]!, (slice.attrs["ends"] as readonly number[])[0]!, (slice.attrs["steps"] as readonly number[] | undefined)?.[0] ?? 1];
+  const [start, end, step] = [
+    (slice.attrs["starts"] as readonly number[])[0]!,
+    (slice.attrs["ends"] as readonly number[])[0]!,
+    (slice.attrs["steps"] as readonly number[] | undefined)?.[0] ?? 1,
+  ];
   if (axes.length !== 1 || (axes[0]! + rank) % rank !== rank - 1 || step !== 1) return undefined;
   const clamp = (i: number) => Math.min(Math.max(i < 0 ? i + width : i, 0), width);
   return [clamp(start), clamp(end)];
@@ -139,18 +157,21 @@ function slicedProjection(m: Match, constness: Constness): SlicedProjection | st
   const h = m.value("h");
   const widths = qkvWidths(shapeOf(m.root));
   const total = widths[0] + widths[1] + widths[2];
-  if (h.type.shape.length !== 3 || h.type.shape[2] !== total) return `q, k and v take ${total} columns of the ${typeToString(h.type)} projection, not all of them`;
+  if (h.type.shape.length !== 3 || h.type.shape[2] !== total)
+    return `q, k and v take ${total} columns of the ${typeToString(h.type)} projection, not all of them`;
   const slices = QKV.map((name) => m.node(`${name}_slice`));
   let at = 0;
   for (const [i, name] of QKV.entries()) {
     const columns = lastAxisColumns(slices[i]!, 3, total);
-    if (!columns || columns[0] !== at || columns[1] !== at + widths[i]!) return `${name} is not columns ${at}:${at + widths[i]!} of the projection (Attention packs q, k, v in that order)`;
+    if (!columns || columns[0] !== at || columns[1] !== at + widths[i]!)
+      return `${name} is not columns ${at}:${at + widths[i]!} of the projection (Attention packs q, k, v in that order)`;
     if (!readOnlyBy(g, slices[i]!.outputs[0]!, m.root)) return `${name} is read elsewhere too`;
     at += widths[i]!;
   }
   if (readers(g, h) !== 3) return "the projection is read elsewhere too";
   const p = h.producer!;
-  const input = (x: Value) => (x.type.shape.length === 3 ? undefined : `Attention takes an input [B, T, in], not ${typeToString(x.type)}`);
+  const input = (x: Value) =>
+    x.type.shape.length === 3 ? undefined : `Attention takes an input [B, T, in], not ${typeToString(x.type)}`;
   if (p.op === "Linear") {
     const [x, w, bias] = p.inputs;
     return input(x!) ?? unpackable(w!, "projection's weight", constness) ?? { x: x!, weight: w!, bias, linear: p };
@@ -162,23 +183,29 @@ function slicedProjection(m: Match, constness: Constness): SlicedProjection | st
     if (i < 0) return "the projection adds no MatMul";
     matmul = p.inputs[i]!.producer!;
     bias = p.inputs[1 - i]!;
-    if (bias.type.shape.length !== 1 || bias.type.shape[0] !== total) return `the projection's bias is ${typeToString(bias.type)}; Attention takes [${total}]`;
+    if (bias.type.shape.length !== 1 || bias.type.shape[0] !== total)
+      return `the projection's bias is ${typeToString(bias.type)}; Attention takes [${total}]`;
     if (readers(g, matmul.outputs[0]!) !== 1) return "the projection's product without its bias is read elsewhere too";
   } else if (p.op !== "MatMul") return `the projection is ${p.op}, not MatMul, MatMul + bias or Linear`;
   const [x, w] = matmul.inputs;
-  if (w!.type.shape.length !== 2) return `the projection's weight is ${typeToString(w!.type)}; Attention takes [in, ${total}]`;
+  if (w!.type.shape.length !== 2)
+    return `the projection's weight is ${typeToString(w!.type)}; Attention takes [in, ${total}]`;
   return input(x!) ?? { x: x!, weight: w!, bias, linear: undefined };
 }
 
 /** The three Linears making q, k and v from one input, with their weights stored and their biases all there or all absent; or why not. */
 function linearsRefusal(m: Match, constness: Constness): string | undefined {
   const linears = QKV.map((name) => m.node(`${name}_linear`));
-  if (m.value("x").type.shape.length !== 3) return `Attention takes an input [B, T, in], not ${typeToString(m.value("x").type)}`;
+  if (m.value("x").type.shape.length !== 3)
+    return `Attention takes an input [B, T, in], not ${typeToString(m.value("x").type)}`;
   for (const [i, name] of QKV.entries()) {
     const l = linears[i]!;
-    if (Object.keys(l.attrs).length > 0) return `the ${name} projection has options (${Object.keys(l.attrs).join(", ")})`;
+    if (Object.keys(l.attrs).length > 0)
+      return `the ${name} projection has options (${Object.keys(l.attrs).join(", ")})`;
     if (!readOnlyBy(m.graph, l.outputs[0]!, m.root)) return `${name} is read elsewhere too`;
-    const refusal = unpackable(l.inputs[1]!, `${name} weight`, constness) ?? (l.inputs[2] ? unpackable(l.inputs[2], `${name} bias`, constness) : undefined);
+    const refusal =
+      unpackable(l.inputs[1]!, `${name} weight`, constness) ??
+      (l.inputs[2] ? unpackable(l.inputs[2], `${name} bias`, constness) : undefined);
     if (refusal) return refusal;
   }
   const biased = linears.filter((l) => l.inputs[2] !== undefined).length;
@@ -192,7 +219,15 @@ function transposed(b: Rewriter, w: Value): Value {
 }
 
 /** The fused node; then `pack` (values made before it from parameters alone) moves to the graph's precomputed values. */
-function packedAttention(m: Match, b: Rewriter, rule: string, x: Value, weight: Value, bias: Value | undefined, pack: Value[]): Value {
+function packedAttention(
+  m: Match,
+  b: Rewriter,
+  rule: string,
+  x: Value,
+  weight: Value,
+  bias: Value | undefined,
+  pack: Value[],
+): Value {
   const a = shapeOf(m.root);
   const attrs = { num_heads: a.heads, scale: a.scale, unidirectional: a.causal, qkv_hidden_sizes: qkvWidths(a) };
   const y = b.add(`${ORT_PREFIX}Attention`, trimmed([x, weight, bias, a.mask]), m.root.outputs[0]!.type, attrs);
@@ -233,7 +268,15 @@ export function packedAttentionRules(target: OrtTarget, constness: Constness): R
         const weight = b.add("Concat", parts, tensorType(dtype, [parts[0]!.type.shape[0]!, total]), { axis: 1 });
         const biases = linears.map((l) => l.inputs[2]);
         const bias = biases[0] ? b.add("Concat", biases, tensorType(dtype, [total]), { axis: 0 }) : undefined;
-        return packedAttention(m, b, "attention-qkv-linears", m.value("x"), weight, bias, bias ? [weight, bias] : [weight]);
+        return packedAttention(
+          m,
+          b,
+          "attention-qkv-linears",
+          m.value("x"),
+          weight,
+          bias,
+          bias ? [weight, bias] : [weight],
+        );
       },
     },
   ];
@@ -242,19 +285,34 @@ export function packedAttentionRules(target: OrtTarget, constness: Constness): R
 // ---- MultiHeadAttention and GroupQueryAttention: q, k and v as they are ----
 
 function attentionRules(target: OrtTarget): RewriteRule[] {
-  const attention = (grouped: boolean) => op("Attention", v("q"), v("k"), v("v")).where((n) => (n.attrs["kv_heads"] !== n.attrs["heads"]) === grouped);
+  const attention = (grouped: boolean) =>
+    op("Attention", v("q"), v("k"), v("v")).where((n) => (n.attrs["kv_heads"] !== n.attrs["heads"]) === grouped);
   return [
     {
       name: "multi-head-attention",
       pattern: attention(false),
       check: (m) => {
         const a = shapeOf(m.root);
-        return unknownOptions(m.root) ?? missingKernel(target, "MultiHeadAttention", a.dtype) ?? misaligned(a) ?? (a.theta > 0 ? rotaryRefusal(a, target) : undefined) ?? maskRefusal(a);
+        return (
+          unknownOptions(m.root) ??
+          missingKernel(target, "MultiHeadAttention", a.dtype) ??
+          misaligned(a) ??
+          (a.theta > 0 ? rotaryRefusal(a, target) : undefined) ??
+          maskRefusal(a)
+        );
       },
       rewrite: (m, b) => {
         const a = shapeOf(m.root);
-        const [q, k] = a.theta > 0 ? [rotate(b, m.value("q"), a.heads, a.theta), rotate(b, m.value("k"), a.heads, a.theta)] : [m.value("q"), m.value("k")];
-        return b.add(`${ORT_PREFIX}MultiHeadAttention`, trimmed([q, k, m.value("v"), a.mask]), m.root.outputs[0]!.type, { num_heads: a.heads, scale: a.scale, unidirectional: a.causal });
+        const [q, k] =
+          a.theta > 0
+            ? [rotate(b, m.value("q"), a.heads, a.theta), rotate(b, m.value("k"), a.heads, a.theta)]
+            : [m.value("q"), m.value("k")];
+        return b.add(
+          `${ORT_PREFIX}MultiHeadAttention`,
+          trimmed([q, k, m.value("v"), a.mask]),
+          m.root.outputs[0]!.type,
+          { num_heads: a.heads, scale: a.scale, unidirectional: a.causal },
+        );
       },
     },
     {
@@ -262,12 +320,15 @@ function attentionRules(target: OrtTarget): RewriteRule[] {
       pattern: attention(true),
       check: (m) => {
         const a = shapeOf(m.root);
-        const refusal = unknownOptions(m.root) ?? missingKernel(target, "GroupQueryAttention", a.dtype) ?? misaligned(a);
+        const refusal =
+          unknownOptions(m.root) ?? missingKernel(target, "GroupQueryAttention", a.dtype) ?? misaligned(a);
         if (refusal) return refusal;
         if (!a.causal) return "GroupQueryAttention is causal only, and this attention sees every key";
         if (a.mask) return "GroupQueryAttention takes no mask";
-        if (a.d % GQA_HEAD_MULTIPLE !== 0) return `head size ${a.d} is not a multiple of ${GQA_HEAD_MULTIPLE}, as GroupQueryAttention needs`;
-        if (a.dv !== a.d) return `values have ${a.dv}-wide heads and queries ${a.d}-wide ones; GroupQueryAttention needs one head size`;
+        if (a.d % GQA_HEAD_MULTIPLE !== 0)
+          return `head size ${a.d} is not a multiple of ${GQA_HEAD_MULTIPLE}, as GroupQueryAttention needs`;
+        if (a.dv !== a.d)
+          return `values have ${a.dv}-wide heads and queries ${a.d}-wide ones; GroupQueryAttention needs one head size`;
         return a.theta > 0 && a.d % GQA_ROTARY_HEAD_MULTIPLE !== 0 ? rotaryRefusal(a, target) : undefined;
       },
       rewrite: (m, b) => {
@@ -276,7 +337,12 @@ function attentionRules(target: OrtTarget): RewriteRule[] {
         const outside = a.theta > 0 && !inside;
         const q = outside ? rotate(b, m.value("q"), a.heads, a.theta) : m.value("q");
         const k = outside ? rotate(b, m.value("k"), a.kvHeads, a.theta) : m.value("k");
-        const attrs = { num_heads: a.heads, kv_num_heads: a.kvHeads, scale: a.scale, rotary_theta: inside ? a.theta : 0 };
+        const attrs = {
+          num_heads: a.heads,
+          kv_num_heads: a.kvHeads,
+          scale: a.scale,
+          rotary_theta: inside ? a.theta : 0,
+        };
         return b.add(`${ORT_PREFIX}GroupQueryAttention`, [q, k, m.value("v")], m.root.outputs[0]!.type, attrs);
       },
     },
@@ -317,7 +383,11 @@ function attentionRules(target: OrtTarget): RewriteRule[] {
  * kernel for the dtype on the target (codegen/target-ops.ts): GroupQueryAttention has none for f32
  * on CUDA. Rules 1 and 2 lower their mask as rule 3 does.
  */
-export const fuseAttention = ortFusionPass("fuse-attention", "lower attention to ONNX Runtime's Attention, MultiHeadAttention, GroupQueryAttention and RotaryEmbedding", (target, module, ctx) => [
-  ...packedAttentionRules(target, Constness.of(module, ctx.options)),
-  ...attentionRules(target),
-]);
+export const fuseAttention = ortFusionPass(
+  "fuse-attention",
+  "lower attention to ONNX Runtime's Attention, MultiHeadAttention, GroupQueryAttention and RotaryEmbedding",
+  (target, module, ctx) => [
+    ...packedAttentionRules(target, Constness.of(module, ctx.options)),
+    ...attentionRules(target),
+  ],
+);

@@ -7,9 +7,9 @@ import { describe, expect, it } from "vitest";
 import { sym, type Dim } from "../../ir/dims.js";
 import { Graph, type Param, type Value } from "../../ir/graph.js";
 import { tensorType, type DType } from "../../ir/types.js";
-import { constant, node, testParam } from "../graph-fixtures.js";
+import { constant, node, testParam } from "../../../test/helpers/graph-fixtures.js";
 import { fuseNorms } from "./fuse-norms.js";
-import { fuseTwice, misses, nodeLines } from "./fusion-fixtures.js";
+import { fuseTwice, misses, nodeLines } from "../../../test/helpers/fusion-fixtures.js";
 
 const B = sym("B");
 
@@ -47,7 +47,10 @@ describe("fuse-norms", () => {
   it("fuses a post-norm residual read by the norm alone into one output, and a sum that is a graph output", () => {
     const { g, x, p, params } = setup();
     const h = g.addInput("h", tensorType("f32", [B, 4, 8]));
-    g.setOutput("post", node(g, "LayerNorm", [node(g, "Add", [h, x]), p("a.weight"), undefined], undefined, { eps: 1e-12 }));
+    g.setOutput(
+      "post",
+      node(g, "LayerNorm", [node(g, "Add", [h, x]), p("a.weight"), undefined], undefined, { eps: 1e-12 }),
+    );
     const s = node(g, "Add", [x, h]);
     g.setOutput("sum", s);
     g.setOutput("normed", node(g, "RMSNorm", [s, p("b.weight")], undefined, { eps: 1e-6 }));
@@ -64,7 +67,9 @@ describe("fuse-norms", () => {
     const { g, x, p, params } = setup([B, 8]);
     g.setOutput("y", node(g, "RMSNorm", [x, p("n.weight")], undefined, { eps: 1e-6 }));
     const r = fuseTwice(fuseNorms, g, params);
-    expect(nodeLines(g)).toEqual(["  %2: f32[B, 8] = ort.SimplifiedLayerNormalization{epsilon=0.000001}(%x, @n.weight)  // /test"]);
+    expect(nodeLines(g)).toEqual([
+      "  %2: f32[B, 8] = ort.SimplifiedLayerNormalization{epsilon=0.000001}(%x, @n.weight)  // /test",
+    ]);
     expect(Object.fromEntries(r.fires)).toEqual({ "simplified-layer-norm": 1 });
   });
 
@@ -80,16 +85,31 @@ describe("fuse-norms", () => {
     // The input has the sum's shape; the positions are the skip.
     expect(g.nodes[0]!.inputs[0]).toBe(x);
     expect(g.nodes[0]!.inputs[1]).toBe(pos);
-    expect(misses(r)).toEqual([["skip-layer-norm", "the residual add of f32[B, 4, 8] and f32[B, 1, 8] broadcasts more than a skip may (only its batch axis)"]]);
+    expect(misses(r)).toEqual([
+      [
+        "skip-layer-norm",
+        "the residual add of f32[B, 4, 8] and f32[B, 1, 8] broadcasts more than a skip may (only its batch axis)",
+      ],
+    ]);
   });
 
   it("refuses rank 4, a dtype the target has no kernel for, and a scale computed after the sum", () => {
     const wide = setup([B, 2, 4, 8]);
-    wide.g.setOutput("y", node(wide.g, "LayerNorm", [node(wide.g, "Add", [wide.x, wide.x]), wide.p("w"), undefined], undefined, { eps: 1e-5 }));
-    expect(misses(fuseTwice(fuseNorms, wide.g, wide.params, "ort-cuda"))).toEqual([["skip-layer-norm", "SkipLayerNormalization takes rank 2 or 3, not 4"]]);
+    wide.g.setOutput(
+      "y",
+      node(wide.g, "LayerNorm", [node(wide.g, "Add", [wide.x, wide.x]), wide.p("w"), undefined], undefined, {
+        eps: 1e-5,
+      }),
+    );
+    expect(misses(fuseTwice(fuseNorms, wide.g, wide.params, "ort-cuda"))).toEqual([
+      ["skip-layer-norm", "SkipLayerNormalization takes rank 2 or 3, not 4"],
+    ]);
 
     const half = setup([B, 4, 8], "bf16");
-    half.g.setOutput("y", node(half.g, "RMSNorm", [node(half.g, "Add", [half.x, half.x]), half.p("w")], undefined, { eps: 1e-5 }));
+    half.g.setOutput(
+      "y",
+      node(half.g, "RMSNorm", [node(half.g, "Add", [half.x, half.x]), half.p("w")], undefined, { eps: 1e-5 }),
+    );
     expect(misses(fuseTwice(fuseNorms, half.g, half.params))).toEqual([
       ["skip-simplified-layer-norm", "dtype bf16 not supported by SkipSimplifiedLayerNormalization on ort-cpu"],
       ["simplified-layer-norm", "dtype bf16 not supported by SimplifiedLayerNormalization on ort-cpu"],
@@ -101,7 +121,9 @@ describe("fuse-norms", () => {
     const s = node(late.g, "Add", [late.x, late.x]);
     const scale = node(late.g, "Mul", [late.p("w"), constant(late.g, 2)]);
     late.g.setOutput("y", node(late.g, "LayerNorm", [s, scale, undefined], undefined, { eps: 1e-5 }));
-    expect(misses(fuseTwice(fuseNorms, late.g, late.params, "ort-cuda"))).toEqual([["skip-layer-norm", "the norm's scale or shift is computed after the residual sum"]]);
+    expect(misses(fuseTwice(fuseNorms, late.g, late.params, "ort-cuda"))).toEqual([
+      ["skip-layer-norm", "the norm's scale or shift is computed after the residual sum"],
+    ]);
   });
 
   it("leaves Add + LayerNorm to ONNX Runtime on ort-cpu, where SkipLayerNormalization ran slower, but fuses RMSNorm there", () => {
@@ -112,7 +134,12 @@ describe("fuse-norms", () => {
     const r = fuseTwice(fuseNorms, g, params);
     expect(r.problems).toEqual([]);
     expect(g.nodes.map((n) => n.op)).toEqual(["ort.SkipSimplifiedLayerNormalization", "LayerNorm"]);
-    expect(misses(r)).toEqual([["skip-layer-norm", "SkipLayerNormalization runs about twice as long as Add + LayerNormalization on ort-cpu (ONNX Runtime 1.30)"]]);
+    expect(misses(r)).toEqual([
+      [
+        "skip-layer-norm",
+        "SkipLayerNormalization runs about twice as long as Add + LayerNormalization on ort-cpu (ONNX Runtime 1.30)",
+      ],
+    ]);
   });
 
   it("does nothing on the portable target", () => {

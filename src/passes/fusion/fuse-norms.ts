@@ -5,9 +5,21 @@
 
 import { shapesEqual, typeToString } from "../../ir/types.js";
 import type { Node, Value } from "../../ir/graph.js";
-import { missingKernel, slowerThanUnfused } from "../../codegen/target-ops.js";
+import { missingKernel, slowerThanUnfused } from "../../target/target-ops.js";
 import { op, v, type Match, type RewriteRule } from "../rewrite.js";
-import { biasedLinear, definedBefore, dtypeOf, insertNode, ORT_PREFIX, ortFusionPass, readers, redirectUses, trimmed, withoutBias, type OrtTarget } from "./ort-fusion.js";
+import {
+  biasedLinear,
+  definedBefore,
+  dtypeOf,
+  insertNode,
+  ORT_PREFIX,
+  ortFusionPass,
+  readers,
+  redirectUses,
+  trimmed,
+  withoutBias,
+  type OrtTarget,
+} from "./ort-fusion.js";
 
 /** A norm IR op and its ONNX Runtime form with a residual add in front. */
 interface SkipNorm {
@@ -19,8 +31,18 @@ interface SkipNorm {
 }
 
 const SKIP_NORMS: readonly SkipNorm[] = [
-  { rule: "skip-layer-norm", norm: "LayerNorm", fused: "SkipLayerNormalization", operands: (n, bias) => [n.inputs[1], n.inputs[2], bias] },
-  { rule: "skip-simplified-layer-norm", norm: "RMSNorm", fused: "SkipSimplifiedLayerNormalization", operands: (n, bias) => [n.inputs[1], bias] },
+  {
+    rule: "skip-layer-norm",
+    norm: "LayerNorm",
+    fused: "SkipLayerNormalization",
+    operands: (n, bias) => [n.inputs[1], n.inputs[2], bias],
+  },
+  {
+    rule: "skip-simplified-layer-norm",
+    norm: "RMSNorm",
+    fused: "SkipSimplifiedLayerNormalization",
+    operands: (n, bias) => [n.inputs[1], bias],
+  },
 ];
 
 interface Operands {
@@ -40,9 +62,19 @@ function operands(m: Match): Operands | string {
   const [a, b] = [m.value("a"), m.value("b")];
   const full = (x: Value) => shapesEqual(x.type.shape, out.shape);
   const rows = out.shape.slice(1);
-  const skippable = (x: Value) => full(x) || (out.shape.length === 3 && (shapesEqual(x.type.shape, rows) || shapesEqual(x.type.shape, [1, ...rows])));
-  const orders = ([[a, b], [b, a]] as const).filter(([input, skip]) => input.type.dtype === out.dtype && skip.type.dtype === out.dtype && full(input) && skippable(skip));
-  if (orders.length === 0) return `the residual add of ${typeToString(a.type)} and ${typeToString(b.type)} broadcasts more than a skip may (only its batch axis)`;
+  const skippable = (x: Value) =>
+    full(x) || (out.shape.length === 3 && (shapesEqual(x.type.shape, rows) || shapesEqual(x.type.shape, [1, ...rows])));
+  const orders = (
+    [
+      [a, b],
+      [b, a],
+    ] as const
+  ).filter(
+    ([input, skip]) =>
+      input.type.dtype === out.dtype && skip.type.dtype === out.dtype && full(input) && skippable(skip),
+  );
+  if (orders.length === 0)
+    return `the residual add of ${typeToString(a.type)} and ${typeToString(b.type)} broadcasts more than a skip may (only its batch axis)`;
   const [input, skip] = orders.find(([x]) => biasedLinear(m.graph, x)) ?? orders[0]!;
   return { input, skip, linear: biasedLinear(m.graph, input) };
 }
@@ -59,7 +91,8 @@ function skipNormRule(s: SkipNorm, target: OrtTarget): RewriteRule {
       const ops = operands(m);
       if (typeof ops === "string") return ops;
       const add = m.node("add");
-      if (m.root.inputs.slice(1).some((w) => w && !definedBefore(m.graph, w, add))) return "the norm's scale or shift is computed after the residual sum";
+      if (m.root.inputs.slice(1).some((w) => w && !definedBefore(m.graph, w, add)))
+        return "the norm's scale or shift is computed after the residual sum";
       return undefined;
     },
     rewrite: (m) => {
@@ -69,8 +102,14 @@ function skipNormRule(s: SkipNorm, target: OrtTarget): RewriteRule {
       const { input, skip, linear } = operands(m) as Operands;
       // The sum leaves the fused node only when something besides this norm reads it.
       const types = readers(g, sum) > 1 ? [m.root.outputs[0]!.type, sum.type] : [m.root.outputs[0]!.type];
-      const inputs = trimmed([linear ? withoutBias(g, linear, s.rule) : input, skip, ...s.operands(m.root, linear?.inputs[2])]);
-      const fused = insertNode(g, add, m.root, s.rule, ORT_PREFIX + s.fused, inputs, types, { epsilon: m.root.attrs["eps"] as number });
+      const inputs = trimmed([
+        linear ? withoutBias(g, linear, s.rule) : input,
+        skip,
+        ...s.operands(m.root, linear?.inputs[2]),
+      ]);
+      const fused = insertNode(g, add, m.root, s.rule, ORT_PREFIX + s.fused, inputs, types, {
+        epsilon: m.root.attrs["eps"] as number,
+      });
       if (types.length > 1) redirectUses(g, sum, fused.outputs[1]!, m.root);
       return fused.outputs[0]!;
     },
@@ -90,12 +129,19 @@ function skipNormRule(s: SkipNorm, target: OrtTarget): RewriteRule {
  * does not run slower than the unfused ops: on ort-cpu, SkipLayerNormalization took twice as long
  * as Add + LayerNormalization, so rule 1 fires on ort-cuda only.
  */
-export const fuseNorms = ortFusionPass("fuse-norms", "fold residual adds into the norms after them and lower RMSNorm to ONNX Runtime's ops", (target) => [
-  ...SKIP_NORMS.map((s) => skipNormRule(s, target)),
-  {
-    name: "simplified-layer-norm",
-    pattern: op("RMSNorm", v("x"), v("gamma")),
-    check: (m) => missingKernel(target, "SimplifiedLayerNormalization", dtypeOf(m.root)),
-    rewrite: (m, b) => b.add(`${ORT_PREFIX}SimplifiedLayerNormalization`, [m.value("x"), m.value("gamma")], m.root.outputs[0]!.type, { epsilon: m.root.attrs["eps"] as number }),
-  },
-]);
+export const fuseNorms = ortFusionPass(
+  "fuse-norms",
+  "fold residual adds into the norms after them and lower RMSNorm to ONNX Runtime's ops",
+  (target) => [
+    ...SKIP_NORMS.map((s) => skipNormRule(s, target)),
+    {
+      name: "simplified-layer-norm",
+      pattern: op("RMSNorm", v("x"), v("gamma")),
+      check: (m) => missingKernel(target, "SimplifiedLayerNormalization", dtypeOf(m.root)),
+      rewrite: (m, b) =>
+        b.add(`${ORT_PREFIX}SimplifiedLayerNormalization`, [m.value("x"), m.value("gamma")], m.root.outputs[0]!.type, {
+          epsilon: m.root.attrs["eps"] as number,
+        }),
+    },
+  ],
+);

@@ -2,7 +2,7 @@
 // built for the target, so their checks can ask which kernels it has), and the graph edits the
 // rewriter has no word for: nodes with several outputs, placed before a node other than the root.
 
-import type { OrtTarget } from "../../codegen/target-ops.js";
+import type { OrtTarget } from "../../target/target-ops.js";
 import type { AttrValue, Graph, IrModule, Node, Value } from "../../ir/graph.js";
 import type { DType, TensorType } from "../../ir/types.js";
 import { eachGraph, type Pass, type PassContext } from "../pass.js";
@@ -14,7 +14,11 @@ export type { OrtTarget };
 export const ORT_PREFIX = "ort.";
 
 /** A pass applying `rules(target, module, ctx)` to every graph; on the portable target it does nothing. */
-export function ortFusionPass(name: string, description: string, rules: (target: OrtTarget, module: IrModule, ctx: PassContext) => readonly RewriteRule[]): Pass {
+export function ortFusionPass(
+  name: string,
+  description: string,
+  rules: (target: OrtTarget, module: IrModule, ctx: PassContext) => readonly RewriteRule[],
+): Pass {
   return {
     name,
     description,
@@ -37,7 +41,16 @@ export function definedBefore(g: Graph, v: Value, node: Node): boolean {
  * Adds a node right before `before` with `like`'s scope and span, stamped with `like`'s rules and
  * `rule` (what Rewriter.add does for one output before the root).
  */
-export function insertNode(g: Graph, before: Node, like: Node, rule: string, op: string, inputs: (Value | undefined)[], types: TensorType[], attrs: Record<string, AttrValue>): Node {
+export function insertNode(
+  g: Graph,
+  before: Node,
+  like: Node,
+  rule: string,
+  op: string,
+  inputs: (Value | undefined)[],
+  types: TensorType[],
+  attrs: Record<string, AttrValue>,
+): Node {
   const node = g.insertBefore(before, op, inputs, types, attrs, like.scope, like.span);
   node.rules.push(...new Set([...like.rules, rule]));
   return node;
@@ -72,5 +85,7 @@ export function biasedLinear(g: Graph, v: Value): Node | undefined {
 /** `linear` without its bias, added right before it (the old one dies with its last reader). */
 export function withoutBias(g: Graph, linear: Node, rule: string): Value {
   const [x, w] = linear.inputs;
-  return insertNode(g, linear, linear, rule, "Linear", [x, w, undefined], [linear.outputs[0]!.type], { ...linear.attrs }).outputs[0]!;
+  return insertNode(g, linear, linear, rule, "Linear", [x, w, undefined], [linear.outputs[0]!.type], {
+    ...linear.attrs,
+  }).outputs[0]!;
 }

@@ -11,13 +11,13 @@ import os from "node:os";
 import path from "node:path";
 import * as ort from "onnxruntime-node";
 import { afterAll, describe, expect, it } from "vitest";
-import { elaborate } from "../../api.js";
-import { compile } from "../../codegen/compile.js";
+import { elaborate } from "../../driver/check.js";
+import { compile } from "../../driver/compile.js";
 import { Rng } from "../../codegen/init.js";
-import { readNpy } from "../../codegen/npy.js";
-import { decodeOnnxModel } from "../../codegen/onnx-writer.js";
+import { readNpy } from "../../runtime/npy.js";
+import { decodeOnnxModel } from "../../onnx/onnx-writer.js";
 import { writeSafetensors } from "../../codegen/safetensors.js";
-import { FUSED_OP_KERNELS } from "../../codegen/target-ops.js";
+import { FUSED_OP_KERNELS } from "../../target/target-ops.js";
 import type { Target } from "../pass.js";
 
 const PARITY = path.join(import.meta.dirname, "..", "..", "..", "test", "fixtures", "parity");
@@ -43,7 +43,9 @@ function randomCheckpoint(spec: string, dir: string): string {
     file,
     params.map((p) => {
       const n = (p.type.shape as number[]).reduce((a, b) => a * b, 1);
-      const data = Float32Array.from({ length: n }, () => (p.name.endsWith("running_var") ? 0.5 + rng.uniform() : 0.5 * rng.normal()));
+      const data = Float32Array.from({ length: n }, () =>
+        p.name.endsWith("running_var") ? 0.5 + rng.uniform() : 0.5 * rng.normal(),
+      );
       return { name: p.name, dtype: "F32" as const, shape: p.type.shape as number[], data };
     }),
   );
@@ -61,7 +63,9 @@ async function run(file: string, feeds: Feeds, level: "disabled" | "all"): Promi
   const session = await ort.InferenceSession.create(file, { graphOptimizationLevel: level });
   try {
     const results = await session.run(feeds);
-    return Object.fromEntries(Object.entries(results).map(([name, t]) => [name, Float32Array.from(t.data as Float32Array)]));
+    return Object.fromEntries(
+      Object.entries(results).map(([name, t]) => [name, Float32Array.from(t.data as Float32Array)]),
+    );
   } finally {
     await session.release();
   }
@@ -70,7 +74,8 @@ async function run(file: string, feeds: Feeds, level: "disabled" | "all"): Promi
 /** ONNX Runtime ops in a model, by op name. */
 function fusedOps(file: string): Record<string, number> {
   const counts: Record<string, number> = {};
-  for (const n of decodeOnnxModel(fs.readFileSync(file)).graph!.node!) if (n.opType! in FUSED_OP_KERNELS) counts[n.opType!] = (counts[n.opType!] ?? 0) + 1;
+  for (const n of decodeOnnxModel(fs.readFileSync(file)).graph!.node!)
+    if (n.opType! in FUSED_OP_KERNELS) counts[n.opType!] = (counts[n.opType!] ?? 0) + 1;
   return counts;
 }
 
@@ -80,11 +85,26 @@ function randomFeeds(file: string, seed: number): Feeds {
   const feeds: Feeds = {};
   for (const input of decodeOnnxModel(fs.readFileSync(file)).graph!.input!) {
     const t = input.type!.tensorType!;
-    const dims = t.shape!.dim!.map((d) => (d.dimParam ? DIM_SIZES[d.dimParam] ?? 3 : Number(d.dimValue)));
+    const dims = t.shape!.dim!.map((d) => (d.dimParam ? (DIM_SIZES[d.dimParam] ?? 3) : Number(d.dimValue)));
     const n = dims.reduce((a, b) => a * b, 1);
-    if (t.elemType === 1) feeds[input.name!] = new ort.Tensor("float32", Float32Array.from({ length: n }, () => 2 * rng.uniform() - 1), dims);
-    else if (t.elemType === 7) feeds[input.name!] = new ort.Tensor("int64", BigInt64Array.from({ length: n }, () => BigInt(Math.floor(8 * rng.uniform()))), dims);
-    else if (t.elemType === 9) feeds[input.name!] = new ort.Tensor("bool", Uint8Array.from({ length: n }, () => (rng.uniform() < 0.8 ? 1 : 0)), dims);
+    if (t.elemType === 1)
+      feeds[input.name!] = new ort.Tensor(
+        "float32",
+        Float32Array.from({ length: n }, () => 2 * rng.uniform() - 1),
+        dims,
+      );
+    else if (t.elemType === 7)
+      feeds[input.name!] = new ort.Tensor(
+        "int64",
+        BigInt64Array.from({ length: n }, () => BigInt(Math.floor(8 * rng.uniform()))),
+        dims,
+      );
+    else if (t.elemType === 9)
+      feeds[input.name!] = new ort.Tensor(
+        "bool",
+        Uint8Array.from({ length: n }, () => (rng.uniform() < 0.8 ? 1 : 0)),
+        dims,
+      );
     else throw new Error(`no random input of ONNX type ${t.elemType}`);
   }
   return feeds;
@@ -92,7 +112,9 @@ function randomFeeds(file: string, seed: number): Feeds {
 
 /** The inputs a parity fixture commits for `graph`. */
 function fixtureFeeds(dir: string, graph: string): Feeds {
-  const manifest = JSON.parse(fs.readFileSync(path.join(dir, "case.json"), "utf8")) as { graphs: Record<string, { inputs: Record<string, string> }> };
+  const manifest = JSON.parse(fs.readFileSync(path.join(dir, "case.json"), "utf8")) as {
+    graphs: Record<string, { inputs: Record<string, string> }>;
+  };
   const types: Record<string, ort.Tensor.Type> = { "<f4": "float32", "<i8": "int64", "|b1": "bool" };
   return Object.fromEntries(
     Object.entries(manifest.graphs[graph]!.inputs).map(([name, npy]) => {
@@ -154,12 +176,22 @@ async function check(c: Case): Promise<void> {
     const tolerance = 1e-5 * Math.max(scale, 1);
     expect(abs, `${c.name} ${graph}: ${target} vs portable (outputs up to ${scale})`).toBeLessThanOrEqual(tolerance);
     const optimized = compare(await run(file, feeds, "all"), ours);
-    expect(optimized.abs, `${c.name} ${graph}: ${target} with ONNX Runtime's optimizations all vs disabled`).toBeLessThanOrEqual(tolerance);
-    worst = { abs: Math.max(worst.abs, abs), scale: Math.max(worst.scale, scale), optimized: Math.max(worst.optimized, optimized.abs) };
+    expect(
+      optimized.abs,
+      `${c.name} ${graph}: ${target} with ONNX Runtime's optimizations all vs disabled`,
+    ).toBeLessThanOrEqual(tolerance);
+    worst = {
+      abs: Math.max(worst.abs, abs),
+      scale: Math.max(worst.scale, scale),
+      optimized: Math.max(worst.optimized, optimized.abs),
+    };
   }
-  for (const [op, n] of Object.entries(c.expected)) expect(counts[op] ?? 0, `${c.name}: ${op} nodes`).toBeGreaterThanOrEqual(n);
+  for (const [op, n] of Object.entries(c.expected))
+    expect(counts[op] ?? 0, `${c.name}: ${op} nodes`).toBeGreaterThanOrEqual(n);
   const e = (x: number) => x.toExponential(1);
-  figures.push(`${c.name.padEnd(26)} |Δ| ${e(worst.abs)} (|y| ≤ ${worst.scale.toFixed(1)}), ORT all vs disabled ${e(worst.optimized)}  ${JSON.stringify(counts)}`);
+  figures.push(
+    `${c.name.padEnd(26)} |Δ| ${e(worst.abs)} (|y| ≤ ${worst.scale.toFixed(1)}), ORT all vs disabled ${e(worst.optimized)}  ${JSON.stringify(counts)}`,
+  );
 }
 
 // ---- hand-written specs, one per rule ----
@@ -184,8 +216,17 @@ const SKIP_NORMS_SPEC = `model m {
 
 const RULE_CASES: Case[] = [
   // SkipLayerNormalization only on ort-cuda: on ort-cpu it ran slower than Add + LayerNormalization.
-  { name: "skip norms", spec: SKIP_NORMS_SPEC, expected: { SkipSimplifiedLayerNormalization: 1, SimplifiedLayerNormalization: 2 } },
-  { name: "skip norms (ort-cuda)", spec: SKIP_NORMS_SPEC, target: "ort-cuda", expected: { SkipLayerNormalization: 2, SkipSimplifiedLayerNormalization: 1, SimplifiedLayerNormalization: 2 } },
+  {
+    name: "skip norms",
+    spec: SKIP_NORMS_SPEC,
+    expected: { SkipSimplifiedLayerNormalization: 1, SimplifiedLayerNormalization: 2 },
+  },
+  {
+    name: "skip norms (ort-cuda)",
+    spec: SKIP_NORMS_SPEC,
+    target: "ort-cuda",
+    expected: { SkipLayerNormalization: 2, SkipSimplifiedLayerNormalization: 1, SimplifiedLayerNormalization: 2 },
+  },
   {
     name: "gelus",
     spec: `model m {
@@ -267,7 +308,12 @@ describe("fusion keeps outputs (ort-cpu vs portable in onnxruntime)", () => {
   for (const c of RULE_CASES) it(c.name, () => check(c));
 
   // The tiny std models of the parity fixtures, on their committed inputs.
-  const fixtures = fs.existsSync(PARITY) ? fs.readdirSync(PARITY).filter((n) => fs.existsSync(path.join(PARITY, n, "spec.vlm"))).sort() : [];
+  const fixtures = fs.existsSync(PARITY)
+    ? fs
+        .readdirSync(PARITY)
+        .filter((n) => fs.existsSync(path.join(PARITY, n, "spec.vlm")))
+        .sort()
+    : [];
   const EXPECTED: Readonly<Record<string, Record<string, number>>> = {
     vit: { Attention: 2, BiasGelu: 2 },
     clip: { Attention: 4, QuickGelu: 4 },
@@ -279,6 +325,12 @@ describe("fusion keeps outputs (ort-cpu vs portable in onnxruntime)", () => {
     qformer: { Attention: 5, MultiHeadAttention: 2 },
   };
   for (const name of fixtures) {
-    it(`std ${name}`, () => check({ name, spec: path.join(PARITY, name, "spec.vlm"), fixture: path.join(PARITY, name), expected: EXPECTED[name] ?? {} }));
+    it(`std ${name}`, () =>
+      check({
+        name,
+        spec: path.join(PARITY, name, "spec.vlm"),
+        fixture: path.join(PARITY, name),
+        expected: EXPECTED[name] ?? {},
+      }));
   }
 });

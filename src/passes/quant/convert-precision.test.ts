@@ -7,13 +7,13 @@ import os from "node:os";
 import path from "node:path";
 import * as ort from "onnxruntime-node";
 import { afterAll, describe, expect, it } from "vitest";
-import { compile } from "../../codegen/compile.js";
-import { decodeOnnxModel } from "../../codegen/onnx-writer.js";
-import { compareTensors } from "../../codegen/verify.js";
+import { compile } from "../../driver/compile.js";
+import { decodeOnnxModel } from "../../onnx/onnx-writer.js";
+import { compareTensors } from "../../driver/verify.js";
 import { Graph, type Param } from "../../ir/graph.js";
 import { printGraph } from "../../ir/printer.js";
 import { tensorType } from "../../ir/types.js";
-import { constant, elaborateSpec, node, runPass, testModule, testParam } from "../graph-fixtures.js";
+import { constant, elaborateSpec, node, runPass, testModule, testParam } from "../../../test/helpers/graph-fixtures.js";
 import { createPassManager } from "../index.js";
 import type { PassOptions } from "../pass.js";
 import { convertPrecision, STORED_CAST } from "./convert-precision.js";
@@ -63,7 +63,12 @@ describe("convert-precision", () => {
   it("stores parameters converted, retypes the work, keeps LayerNorm fp32 and casts at the edges", () => {
     const g = new Graph("forward");
     const x = g.addInput("x", tensorType("f32", [2, 4]));
-    const [w, b, nw, nb] = [param("enc.fc.weight", [4, 4]), param("enc.fc.bias", [4]), param("enc.norm.weight", [4]), param("enc.norm.bias", [4])];
+    const [w, b, nw, nb] = [
+      param("enc.fc.weight", [4, 4]),
+      param("enc.fc.bias", [4]),
+      param("enc.norm.weight", [4]),
+      param("enc.norm.bias", [4]),
+    ];
     const h = node(g, "Linear", [x, g.paramValue(w), g.paramValue(b)]);
     const n = node(g, "LayerNorm", [h, g.paramValue(nw), g.paramValue(nb)], undefined, { eps: 1e-5 });
     g.setOutput("y", node(g, "Mul", [node(g, "Gelu", [n]), constant(g, 2)]));
@@ -87,8 +92,15 @@ describe("convert-precision", () => {
       "  return y: %15",
       "}",
     ]);
-    expect(Object.fromEntries(first.fires)).toEqual({ "convert-node": 3, "store-converted": 2, "cast-boundary": 4, "convert-constant": 1 });
-    expect(first.nearMisses.map((m) => [m.node.op, m.reason])).toEqual([["LayerNorm", "LayerNorm stays fp32 for accuracy"]]);
+    expect(Object.fromEntries(first.fires)).toEqual({
+      "convert-node": 3,
+      "store-converted": 2,
+      "cast-boundary": 4,
+      "convert-constant": 1,
+    });
+    expect(first.nearMisses.map((m) => [m.node.op, m.reason])).toEqual([
+      ["LayerNorm", "LayerNorm stays fp32 for accuracy"],
+    ]);
     expect(g.nodes.find((m) => m.op === "Linear")!.rules).toEqual(["convert-node"]);
 
     const second = runPass(convertPrecision, module, { precision: "fp16", target: "ort-cuda" });
@@ -99,7 +111,9 @@ describe("convert-precision", () => {
   it("converts only the components a policy names, with casts where they meet fp32 work", () => {
     const { g, report } = converted("  policy vision { precision: fp16 }\n", {});
     expect(report.diagnostics).toEqual([]);
-    const f16 = g.nodes.filter((n) => n.outputs[0]!.type.dtype === "f16" && n.op !== "Cast" && n.op !== STORED_CAST).map((n) => `${n.op} ${n.scope}`);
+    const f16 = g.nodes
+      .filter((n) => n.outputs[0]!.type.dtype === "f16" && n.op !== "Cast" && n.op !== STORED_CAST)
+      .map((n) => `${n.op} ${n.scope}`);
     expect(f16).toEqual(["Linear /vision/fc1", "Gelu /vision", "Linear /vision/fc2"]);
     // proj reads vision's result back in f32, and the output stays f32.
     expect(g.nodes.find((n) => n.scope === "/proj/fc1")!.inputs[0]!.producer!.op).toBe("Cast");
@@ -107,20 +121,28 @@ describe("convert-precision", () => {
   });
 
   it("--precision overrides the policies, and fp32 switches them off", () => {
-    expect(converted("  policy vision { precision: fp16 }\n", { precision: "fp32" }).report.runs.find((r) => r.pass === "convert-precision")!.changed).toBe(false);
+    expect(
+      converted("  policy vision { precision: fp16 }\n", { precision: "fp32" }).report.runs.find(
+        (r) => r.pass === "convert-precision",
+      )!.changed,
+    ).toBe(false);
     const { g } = converted("  policy vision { precision: fp16 }\n", { precision: "bf16" });
     expect(g.nodes.find((n) => n.scope === "/proj/fc2")!.outputs[0]!.type.dtype).toBe("bf16");
   });
 
   it("casts the parameters a training stage updates at run time instead of storing them converted", () => {
     const { g } = converted("", { precision: "fp16", stage: "tune" });
-    const weightCast = (scope: string) => g.nodes.find((n) => n.scope === scope && n.op === "Linear")!.inputs[1]!.producer!.op;
+    const weightCast = (scope: string) =>
+      g.nodes.find((n) => n.scope === scope && n.op === "Linear")!.inputs[1]!.producer!.op;
     expect(weightCast("/vision/fc1")).toBe(STORED_CAST);
     expect(weightCast("/proj/fc1")).toBe("Cast");
   });
 
   it("refuses reduced precision on ort-cpu (VLM2013) and changes nothing", () => {
-    for (const [policies, options] of [["", { precision: "fp16" }], ["  policy frozen { precision: bf16 }\n", {}]] as const) {
+    for (const [policies, options] of [
+      ["", { precision: "fp16" }],
+      ["  policy frozen { precision: bf16 }\n", {}],
+    ] as const) {
       const { g, report } = converted(policies, { ...options, target: "ort-cpu" });
       expect(report.diagnostics.map((d) => d.code)).toEqual(["VLM2013"]);
       expect(g.nodes.every((n) => n.outputs[0]!.type.dtype === "f32")).toBe(true);
@@ -131,17 +153,32 @@ describe("convert-precision", () => {
     const g = new Graph("forward");
     const x = g.addInput("x", tensorType("f32", [1, 3, 8, 8]));
     const w = param("enc.conv.weight", [4, 3, 2, 2]);
-    const conv = node(g, "Conv", [x, g.paramValue(w), undefined], [1, 4, 4, 4], { kernel: 2, stride: 2, padding: 0, groups: 1 });
+    const conv = node(g, "Conv", [x, g.paramValue(w), undefined], [1, 4, 4, 4], {
+      kernel: 2,
+      stride: 2,
+      padding: 0,
+      groups: 1,
+    });
     g.setOutput("y", node(g, "Relu", [conv]));
     const result = runPass(convertPrecision, testModule([g], [w]), { precision: "bf16", target: "ort-cuda" });
-    expect(g.nodes.map((n) => `${n.op}:${n.outputs[0]!.type.dtype}`)).toEqual(["Conv:f32", "Cast:bf16", "Relu:bf16", "Cast:f32"]);
+    expect(g.nodes.map((n) => `${n.op}:${n.outputs[0]!.type.dtype}`)).toEqual([
+      "Conv:f32",
+      "Cast:bf16",
+      "Relu:bf16",
+      "Cast:f32",
+    ]);
     expect(result.nearMisses.map((m) => m.reason)).toEqual(["Conv has no bfloat16 form in ONNX opset 17"]);
   });
 
   it("writes fp16 weights (no fp32 copies) that ONNX Runtime's CPU provider runs close to fp32", async () => {
     const file = specFile();
     const dir = path.dirname(file);
-    const half = await compile([file], { target: "ort-cuda", precision: "fp16", out: path.join(dir, "fp16"), verifyIr: true });
+    const half = await compile([file], {
+      target: "ort-cuda",
+      precision: "fp16",
+      out: path.join(dir, "fp16"),
+      verifyIr: true,
+    });
     const full = await compile([file], { out: path.join(dir, "fp32") });
     expect(half.diagnostics.filter((d) => d.severity === "error")).toEqual([]);
     const model = decodeOnnxModel(fs.readFileSync(half.files[0]!.path));
@@ -150,10 +187,15 @@ describe("convert-precision", () => {
     expect(types["proj.fc2.bias"]).toBe(10);
     expect(types["vision.norm.weight"]).toBe(1); // LayerNorm's parameters stay FLOAT
     expect(model.graph!.output![0]!.type!.tensorType!.elemType).toBe(1);
-    const weightBytes = (f: string) => decodeOnnxModel(fs.readFileSync(f)).graph!.initializer!.reduce((a, t) => a + (t.rawData?.length ?? 0), 0);
+    const weightBytes = (f: string) =>
+      decodeOnnxModel(fs.readFileSync(f)).graph!.initializer!.reduce((a, t) => a + (t.rawData?.length ?? 0), 0);
     expect(weightBytes(half.files[0]!.path)).toBeLessThan(0.55 * weightBytes(full.files[0]!.path));
 
-    const x = new ort.Tensor("float32", Float32Array.from({ length: 32 }, (_, i) => Math.sin(i)), [2, 16]);
+    const x = new ort.Tensor(
+      "float32",
+      Float32Array.from({ length: 32 }, (_, i) => Math.sin(i)),
+      [2, 16],
+    );
     const run = async (f: string) => {
       const s = await ort.InferenceSession.create(f);
       try {
@@ -169,7 +211,12 @@ describe("convert-precision", () => {
 
   it("writes bf16 weights for GPU targets (structure only: the CPU provider has no bf16 MatMul)", async () => {
     const file = specFile();
-    const out = await compile([file], { target: "ort-cuda", precision: "bf16", out: path.join(path.dirname(file), "bf16"), verifyIr: true });
+    const out = await compile([file], {
+      target: "ort-cuda",
+      precision: "bf16",
+      out: path.join(path.dirname(file), "bf16"),
+      verifyIr: true,
+    });
     expect(out.diagnostics.filter((d) => d.severity === "error")).toEqual([]);
     const model = decodeOnnxModel(fs.readFileSync(out.files[0]!.path));
     const types = Object.fromEntries(model.graph!.initializer!.map((t) => [t.name, t.dataType]));

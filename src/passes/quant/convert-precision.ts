@@ -25,7 +25,18 @@ const DTYPE_OF: Readonly<Record<Exclude<Precision, "fp32">, DType>> = { fp16: "f
  * mantissa), reductions, and exp/log/pow. Attention is converted: its scores' softmax is inside
  * the op and GPU kernels accumulate it in fp32.
  */
-export const KEEP_FP32: ReadonlySet<string> = new Set(["LayerNorm", "RMSNorm", "Softmax", "L2Normalize", "ReduceMean", "ReduceSum", "CumSum", "Exp", "Log", "Pow"]);
+export const KEEP_FP32: ReadonlySet<string> = new Set([
+  "LayerNorm",
+  "RMSNorm",
+  "Softmax",
+  "L2Normalize",
+  "ReduceMean",
+  "ReduceSum",
+  "CumSum",
+  "Exp",
+  "Log",
+  "Pow",
+]);
 
 /** Ops whose ONNX form (opset 17) has no bfloat16 type: Conv-11, MaxPool-12, AveragePool-11. */
 export const NO_BF16: ReadonlySet<string> = new Set(["Conv", "MaxPool", "AveragePool"]);
@@ -56,7 +67,8 @@ function convertible(n: Node, precision: Precision): boolean {
 }
 
 /** Inputs that follow the node's precision: f32 ones, except the weight a quant.Linear quantizes itself. */
-const followsPrecision = (n: Node, i: number, x: Value): boolean => x.type.dtype === "f32" && !(n.op === QUANT_LINEAR && i === 1);
+const followsPrecision = (n: Node, i: number, x: Value): boolean =>
+  x.type.dtype === "f32" && !(n.op === QUANT_LINEAR && i === 1);
 
 /**
  * convert-precision. Rules, each stamped on what it creates:
@@ -78,20 +90,27 @@ export const convertPrecision: Pass = {
   run: (module, ctx) => {
     const precisionOf = precisionResolver(module, ctx);
     const wanted = new Set<string>();
-    for (const g of module.graphs) for (const n of g.nodes) if (convertible(n, precisionOf(n))) wanted.add(precisionOf(n));
+    for (const g of module.graphs)
+      for (const n of g.nodes) if (convertible(n, precisionOf(n))) wanted.add(precisionOf(n));
     if (wanted.size === 0) return { changed: false };
     if (ctx.options.target === "ort-cpu") {
       ctx.accept(
-        diagnostic("VLM2013", `${[...wanted].sort().join(" and ")} precision is for GPU targets; ONNX Runtime's CPU provider has no ${[...wanted].sort().join("/")} MatMul kernels`, ctx.options.modelSpan, {
-          hint: "compile with --target ort-cuda (or portable for another GPU runtime), or pass --precision fp32",
-        }),
+        diagnostic(
+          "VLM2013",
+          `${[...wanted].sort().join(" and ")} precision is for GPU targets; ONNX Runtime's CPU provider has no ${[...wanted].sort().join("/")} MatMul kernels`,
+          ctx.options.modelSpan,
+          {
+            hint: "compile with --target ort-cuda (or portable for another GPU runtime), or pass --precision fp32",
+          },
+        ),
       );
       return { changed: false };
     }
     // Parameters a training stage updates keep their fp32 storage (the optimizer's master copy).
     const trained = new Set(module.stages.find((s) => s.name === ctx.options.stage)?.trains ?? []);
     let changed = false;
-    for (const g of module.graphs) changed = convertGraph(g, precisionOf, (p) => trained.has(p.component), ctx) || changed;
+    for (const g of module.graphs)
+      changed = convertGraph(g, precisionOf, (p) => trained.has(p.component), ctx) || changed;
     return { changed };
   },
 };
@@ -109,7 +128,12 @@ function precisionResolver(module: IrModule, ctx: PassContext): (n: Node) => Pre
   };
 }
 
-function convertGraph(g: Graph, precisionOf: (n: Node) => Precision, trained: (p: Param) => boolean, ctx: PassContext): boolean {
+function convertGraph(
+  g: Graph,
+  precisionOf: (n: Node) => Precision,
+  trained: (p: Param) => boolean,
+  ctx: PassContext,
+): boolean {
   /** Values this run retyped from f32: their consumers in fp32 read them through a cast back. */
   const retyped = new Set<Value>();
   const casts = new Map<Value, Map<DType, Value>>();
@@ -124,9 +148,16 @@ function convertGraph(g: Graph, precisionOf: (n: Node) => Precision, trained: (p
     const like = x.producer ?? at;
     const scope = like?.scope ?? "";
     const span = (like ?? at)!.span;
-    const add = (op: string, inputs: (Value | undefined)[], attrs: Record<string, string | number>, rule: string): Value => {
+    const add = (
+      op: string,
+      inputs: (Value | undefined)[],
+      attrs: Record<string, string | number>,
+      rule: string,
+    ): Value => {
       const type = tensorType(to, x.type.shape);
-      const node = at ? g.insertBefore(at, op, inputs, [type], attrs, scope, span) : g.addNode(op, inputs, [type], attrs, scope, span);
+      const node = at
+        ? g.insertBefore(at, op, inputs, [type], attrs, scope, span)
+        : g.addNode(op, inputs, [type], attrs, scope, span);
       node.rules.push(...new Set([...(x.producer?.rules ?? []), rule]));
       ctx.fired(rule);
       return node.outputs[0]!;
@@ -135,8 +166,17 @@ function convertGraph(g: Graph, precisionOf: (n: Node) => Precision, trained: (p
     let made: Value;
     if ((x.source.kind === "param" && !trained(x.source.param)) || producer?.op === PRECOMPUTED) {
       made = add(STORED_CAST, [x], { to }, PRECISION_RULES.storeConverted);
-    } else if (producer?.op === "Constant" && x.type.shape.length === 0 && typeof producer.attrs["value"] === "number") {
-      made = add("Constant", [], { value: producer.attrs["value"] as number, dtype: to }, PRECISION_RULES.convertConstant);
+    } else if (
+      producer?.op === "Constant" &&
+      x.type.shape.length === 0 &&
+      typeof producer.attrs["value"] === "number"
+    ) {
+      made = add(
+        "Constant",
+        [],
+        { value: producer.attrs["value"] as number, dtype: to },
+        PRECISION_RULES.convertConstant,
+      );
     } else {
       made = add("Cast", [x], { to }, PRECISION_RULES.castBoundary);
       ctx.stat("casts-inserted");

@@ -37,7 +37,11 @@ describe("quantize policy", () => {
   });
 
   it("lets a later rule of the same specificity win, and skips rules without the key", () => {
-    const rules: PolicyRule[] = [{ selector: "frozen", quantize: "int8" }, { selector: "frozen", quantize: "int4" }, { selector: "vision", precision: "fp16" }];
+    const rules: PolicyRule[] = [
+      { selector: "frozen", quantize: "int8" },
+      { selector: "frozen", quantize: "int4" },
+      { selector: "vision", precision: "fp16" },
+    ];
     expect(mode(rules, vision)).toBe("int4");
   });
 
@@ -48,7 +52,11 @@ describe("quantize policy", () => {
   });
 
   it("lets --quantize pick the mode and keeps an explicit none; --quantize none wins over everything", () => {
-    const rules: PolicyRule[] = [{ selector: "frozen", quantize: "int8" }, { selector: "vision", quantize: "none" }, { selector: "proj", quantize: "int8" }];
+    const rules: PolicyRule[] = [
+      { selector: "frozen", quantize: "int8" },
+      { selector: "vision", quantize: "none" },
+      { selector: "proj", quantize: "int8" },
+    ];
     expect(mode(rules, vision, "int4")).toBe("none");
     expect(mode(rules, proj, "int4")).toBe("int4");
     expect(mode(rules, { ...vision, component: "text" }, "int4")).toBe("int4");
@@ -59,7 +67,10 @@ describe("quantize policy", () => {
 
 describe("precision policy", () => {
   it("defaults to fp32, follows the most specific rule, and --precision overrides every rule", () => {
-    const rules: PolicyRule[] = [{ selector: "frozen", precision: "fp16" }, { selector: "vision", precision: "bf16" }];
+    const rules: PolicyRule[] = [
+      { selector: "frozen", precision: "fp16" },
+      { selector: "vision", precision: "bf16" },
+    ];
     expect(resolvePrecision([], vision, undefined).value).toBe("fp32");
     expect(resolvePrecision(rules, vision, undefined).value).toBe("bf16");
     expect(resolvePrecision(rules, head, undefined).value).toBe("fp16");

@@ -47,7 +47,8 @@ export function governingRule(rules: readonly PolicyRule[], owner: Owner, key: K
     (r) => owner.component !== "" && r.selector === owner.component,
     (r) => owner.role !== undefined && r.selector === owner.role,
   ];
-  if (!(key === "quantize" && owner.role === "head")) levels.push((r) => r.selector === (owner.frozen ? "frozen" : "trainable"));
+  if (!(key === "quantize" && owner.role === "head"))
+    levels.push((r) => r.selector === (owner.frozen ? "frozen" : "trainable"));
   for (const level of levels) {
     const found = rules.filter((r) => r[key] !== undefined && level(r));
     if (found.length > 0) return found[found.length - 1];
@@ -56,23 +57,37 @@ export function governingRule(rules: readonly PolicyRule[], owner: Owner, key: K
 }
 
 /** The quantization mode of a weight owned by `owner` (see rules 1–4 at the top of this file). */
-export function resolveQuantize(rules: readonly PolicyRule[], owner: Owner, flag: QuantizeMode | undefined): Resolved<QuantizeMode> {
+export function resolveQuantize(
+  rules: readonly PolicyRule[],
+  owner: Owner,
+  flag: QuantizeMode | undefined,
+): Resolved<QuantizeMode> {
   if (flag === "none") return { value: "none", why: "--quantize none" };
   const rule = governingRule(rules, owner, "quantize");
   if (rule) {
     const mode = rule.quantize!;
-    if (flag !== undefined && mode !== "none") return { value: flag, why: `policy ${rule.selector}, mode from --quantize ${flag}` };
+    if (flag !== undefined && mode !== "none")
+      return { value: flag, why: `policy ${rule.selector}, mode from --quantize ${flag}` };
     return { value: mode, why: `policy ${rule.selector} { quantize: ${mode} }` };
   }
   if (flag === undefined) return { value: "none", why: "no policy rule sets its quantization, and no --quantize" };
   const who = owner.component === "" ? "a model-level parameter" : `component ${owner.component}`;
-  if (owner.role === "head") return { value: "none", why: `${who} is a head (heads stay in full precision unless a policy names them)` };
-  if (!owner.frozen || owner.component === "") return { value: "none", why: `${who} is ${owner.component === "" ? "not in a component" : "trainable"} (--quantize quantizes frozen components unless a policy says otherwise)` };
+  if (owner.role === "head")
+    return { value: "none", why: `${who} is a head (heads stay in full precision unless a policy names them)` };
+  if (!owner.frozen || owner.component === "")
+    return {
+      value: "none",
+      why: `${who} is ${owner.component === "" ? "not in a component" : "trainable"} (--quantize quantizes frozen components unless a policy says otherwise)`,
+    };
   return { value: flag, why: `--quantize ${flag}: ${who} is frozen` };
 }
 
 /** The float precision of work owned by `owner` (see rules 1–3 at the top of this file). */
-export function resolvePrecision(rules: readonly PolicyRule[], owner: Owner, flag: Precision | undefined): Resolved<Precision> {
+export function resolvePrecision(
+  rules: readonly PolicyRule[],
+  owner: Owner,
+  flag: Precision | undefined,
+): Resolved<Precision> {
   if (flag !== undefined) return { value: flag, why: `--precision ${flag}` };
   const rule = governingRule(rules, owner, "precision");
   if (rule) return { value: rule.precision!, why: `policy ${rule.selector} { precision: ${rule.precision} }` };

@@ -10,13 +10,13 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { elaborate } from "../../api.js";
-import { compile, type CompileOptions } from "../../codegen/compile.js";
+import { elaborate } from "../../driver/check.js";
+import { compile, type CompileOptions } from "../../driver/compile.js";
 import { Rng } from "../../codegen/init.js";
-import { decodeOnnxModel } from "../../codegen/onnx-writer.js";
+import { decodeOnnxModel } from "../../onnx/onnx-writer.js";
 import { writeSafetensors } from "../../codegen/safetensors.js";
-import { verifyCompiled } from "../../codegen/verify.js";
-import { quantizeInt4Blockwise, quantizeInt8PerChannel } from "./quant-math.js";
+import { verifyCompiled } from "../../driver/verify.js";
+import { quantizeInt4Blockwise, quantizeInt8PerChannel } from "../../numerics/quant-math.js";
 
 /** One spec per model, so each has a checkpoint of its own (loading is strict). */
 const SPECS: Readonly<Record<string, string>> = {
@@ -62,7 +62,12 @@ function setup(model: string): { spec: string; weights: string; dir: string } {
       const shape = p.type.shape as number[];
       const n = shape.reduce((a, b) => a * b, 1);
       const fanIn = shape.length >= 2 ? n / shape[0]! : 1;
-      const draw = shape.length >= 2 && !p.name.includes("token") && !p.name.includes("pos") ? () => rng.normal() / Math.sqrt(fanIn) : p.name.endsWith("weight") ? () => 1 + 0.1 * rng.normal() : () => 0.5 * rng.normal();
+      const draw =
+        shape.length >= 2 && !p.name.includes("token") && !p.name.includes("pos")
+          ? () => rng.normal() / Math.sqrt(fanIn)
+          : p.name.endsWith("weight")
+            ? () => 1 + 0.1 * rng.normal()
+            : () => 0.5 * rng.normal();
       return { name: p.name, dtype: "F32" as const, shape, data: Float32Array.from({ length: n }, draw) };
     }),
   );
@@ -99,7 +104,8 @@ describe("quantized tiny models against fp32", () => {
    * much as trained ones do, so 4-bit error compounds: through LLaMA's 15 matrices (SwiGLU
    * multiplies two quantized products, and lm_head is quantized too) block-32 int4 measures 0.982.
    */
-  const checkpointFloor = (mode: string, model: string): number => (mode === "int8" ? 0.999 : model === "tiny_llama" ? 0.975 : 0.99);
+  const checkpointFloor = (mode: string, model: string): number =>
+    mode === "int8" ? 0.999 : model === "tiny_llama" ? 0.975 : 0.99;
 
   for (const [name, options, op] of cases) {
     for (const model of Object.keys(SPECS)) {
@@ -108,13 +114,19 @@ describe("quantized tiny models against fp32", () => {
         it(`${name} ${model}, ${weights} weights: cosine ≥ ${floor} to the unoptimized fp32 model`, async () => {
           const { spec, weights: file } = fixtures[model]!;
           const given = weights === "checkpoint" ? { weights: file } : {};
-          const result = await quantizedCompile(model, { ...options, ...given }, `${name}-${weights}`.replace(" ", "-"));
+          const result = await quantizedCompile(
+            model,
+            { ...options, ...given },
+            `${name}-${weights}`.replace(" ", "-"),
+          );
           expect(opsOf(result.files[0]!.path)[op]).toBe(matrices[model]);
           const report = await verifyCompiled([spec], given, result);
           expect(report.diagnostics).toEqual([]);
           expect(report.comparisons).toHaveLength(1);
           const c = report.comparisons[0]!;
-          figures.push(`${name.padEnd(14)} ${model.padEnd(11)} ${weights.padEnd(10)} cosine ${c.cosine.toFixed(6)}  max abs ${c.maxAbsError.toExponential(2)}  scale ${c.scale.toFixed(3)}  rel ${c.relativeError.toExponential(2)}`);
+          figures.push(
+            `${name.padEnd(14)} ${model.padEnd(11)} ${weights.padEnd(10)} cosine ${c.cosine.toFixed(6)}  max abs ${c.maxAbsError.toExponential(2)}  scale ${c.scale.toFixed(3)}  rel ${c.relativeError.toExponential(2)}`,
+          );
           expect(c.metric).toBe("cosine");
           expect(c.cosine).toBeGreaterThanOrEqual(floor);
           // The verifier's own verdict uses its default threshold, 0.99.
@@ -126,34 +138,53 @@ describe("quantized tiny models against fp32", () => {
 
   it("writes exactly quant-math's tensors of the checkpoint's values, and no float copy of them", async () => {
     const [int8, int4] = await Promise.all([
-      quantizedCompile("tiny_llama", { quantize: "int8", target: "ort-cpu", weights: fixtures["tiny_llama"]!.weights }, "exact-int8"),
-      quantizedCompile("tiny_llama", { quantize: "int4", target: "ort-cpu", weights: fixtures["tiny_llama"]!.weights }, "exact-int4"),
+      quantizedCompile(
+        "tiny_llama",
+        { quantize: "int8", target: "ort-cpu", weights: fixtures["tiny_llama"]!.weights },
+        "exact-int8",
+      ),
+      quantizedCompile(
+        "tiny_llama",
+        { quantize: "int4", target: "ort-cpu", weights: fixtures["tiny_llama"]!.weights },
+        "exact-int4",
+      ),
     ]);
     const checkpoint = new Map<string, Float32Array>();
     {
       const { openSafetensors } = await import("../../codegen/safetensors.js");
       const file = openSafetensors(fixtures["tiny_llama"]!.weights);
-      for (const key of ["llm.layers.0.mlp.down_proj.weight", "llm.layers.1.self_attn.k_proj.weight"]) checkpoint.set(key, file.readFloat32(key));
+      for (const key of ["llm.layers.0.mlp.down_proj.weight", "llm.layers.1.self_attn.k_proj.weight"])
+        checkpoint.set(key, file.readFloat32(key));
       file.close();
     }
-    const tensors = (f: string) => new Map(decodeOnnxModel(fs.readFileSync(f)).graph!.initializer!.map((t) => [t.name!, t]));
+    const tensors = (f: string) =>
+      new Map(decodeOnnxModel(fs.readFileSync(f)).graph!.initializer!.map((t) => [t.name!, t]));
     const t8 = tensors(int8.files[0]!.path);
     const t4 = tensors(int4.files[0]!.path);
-    for (const t of [t8, t4]) expect([...t.keys()].filter((k) => /_proj\.weight$|lm_head\.weight$/.test(k))).toEqual([]);
+    for (const t of [t8, t4])
+      expect([...t.keys()].filter((k) => /_proj\.weight$|lm_head\.weight$/.test(k))).toEqual([]);
 
     // down_proj: [out 64, in 128] → K = 128, N = 64.
     const down = quantizeInt8PerChannel(checkpoint.get("llm.layers.0.mlp.down_proj.weight")!, "out_in", 128, 64);
     const codes = t8.get("llm.layers.0.mlp.down_proj.weight.int8")!;
     expect(codes.dims!.map(Number)).toEqual([128, 64]);
     expect(Buffer.from(codes.rawData!).equals(Buffer.from(down.q.buffer))).toBe(true);
-    expect(Buffer.from(t8.get("llm.layers.0.mlp.down_proj.weight.int8_scale")!.rawData!).equals(Buffer.from(down.scales.buffer))).toBe(true);
+    expect(
+      Buffer.from(t8.get("llm.layers.0.mlp.down_proj.weight.int8_scale")!.rawData!).equals(
+        Buffer.from(down.scales.buffer),
+      ),
+    ).toBe(true);
 
     // k_proj: [out 32 (2 kv heads × 16), in 64] → K = 64, N = 32, two blocks of 32.
     const k = quantizeInt4Blockwise(checkpoint.get("llm.layers.1.self_attn.k_proj.weight")!, "out_in", 64, 32, 32);
     const packed = t4.get("llm.layers.1.self_attn.k_proj.weight.int4_b32")!;
     expect(packed.dims!.map(Number)).toEqual([32, 2, 16]);
     expect(Buffer.from(packed.rawData!).equals(Buffer.from(k.packed))).toBe(true);
-    expect(Buffer.from(t4.get("llm.layers.1.self_attn.k_proj.weight.int4_b32_scale")!.rawData!).equals(Buffer.from(k.scales.buffer))).toBe(true);
+    expect(
+      Buffer.from(t4.get("llm.layers.1.self_attn.k_proj.weight.int4_b32_scale")!.rawData!).equals(
+        Buffer.from(k.scales.buffer),
+      ),
+    ).toBe(true);
   });
 
   it("compiles the same bytes twice", async () => {

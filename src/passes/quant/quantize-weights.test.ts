@@ -6,7 +6,7 @@ import { describe, expect, it } from "vitest";
 import { Graph, type Param } from "../../ir/graph.js";
 import { printGraph } from "../../ir/printer.js";
 import { tensorType } from "../../ir/types.js";
-import { elaborateSpec, node, runPass, testModule, testParam } from "../graph-fixtures.js";
+import { elaborateSpec, node, runPass, testModule, testParam } from "../../../test/helpers/graph-fixtures.js";
 import { createPassManager } from "../index.js";
 import type { PassOptions } from "../pass.js";
 import { PRECOMPUTED } from "../precomputed.js";
@@ -47,7 +47,8 @@ function quantized(spec: string, options: Partial<Pick<PassOptions, "quantize" |
   const module = models[0]!.module!;
   const report = createPassManager().run(module, { verify: true, target: "ort-cpu", ...options });
   const modes: Record<string, string> = {};
-  for (const n of module.graphs[0]!.nodes) if (n.op === QUANT_LINEAR) modes[n.scope] = `${String(n.attrs["mode"])} ${String(n.attrs["kernel"])}`;
+  for (const n of module.graphs[0]!.nodes)
+    if (n.op === QUANT_LINEAR) modes[n.scope] = `${String(n.attrs["mode"])} ${String(n.attrs["kernel"])}`;
   return { modes, report, module };
 }
 
@@ -71,10 +72,17 @@ describe("quantize-weights", () => {
       '  %6: f32[2, 4] = quant.Linear{accuracy_level=4, block_size=32, kernel="matmul-nbits", mode="int4", per_channel=false, weight_layout="in_out"}(%5, @enc.proj, _)  // /test',
       "  %7: f32[4, 2] = Transpose{perm=[1, 0]}(%6)  // /test",
     ]);
-    expect(g.nodes.filter((n) => n.op === QUANT_LINEAR).map((n) => n.rules)).toEqual([["quantize-linear"], ["quantize-matmul"]]);
+    expect(g.nodes.filter((n) => n.op === QUANT_LINEAR).map((n) => n.rules)).toEqual([
+      ["quantize-linear"],
+      ["quantize-matmul"],
+    ]);
     expect(Object.fromEntries(first.fires)).toEqual({ "quantize-linear": 1, "quantize-matmul": 1 });
     // 16·8 and 16·4 weights: one block per column, 16 bytes of codes and a scale each.
-    expect(Object.fromEntries(first.stats)).toEqual({ "weights-int4": 2, "weight-bytes-fp32": 4 * (128 + 64), "weight-bytes-quantized": 16 * (16 + 4) + 4 * (16 + 4) });
+    expect(Object.fromEntries(first.stats)).toEqual({
+      "weights-int4": 2,
+      "weight-bytes-fp32": 4 * (128 + 64),
+      "weight-bytes-quantized": 16 * (16 + 4) + 4 * (16 + 4),
+    });
     expect(first.nearMisses).toEqual([]);
 
     const second = runPass(quantizeWeights, module, { quantize: "int4", target: "ort-cpu" });
@@ -124,19 +132,27 @@ describe("quantize-weights", () => {
 
   it("lets --quantize choose the mode within the policy's scope, and --quantize none switch it off", () => {
     const spec = policySpec("  policy frozen { quantize: int8 }\n  policy text { quantize: none }\n");
-    expect(quantized(spec, { quantize: "int4" }).modes).toEqual({ "/vision/fc1": "int4 matmul-nbits", "/vision/fc2": "int4 matmul-nbits" });
+    expect(quantized(spec, { quantize: "int4" }).modes).toEqual({
+      "/vision/fc1": "int4 matmul-nbits",
+      "/vision/fc2": "int4 matmul-nbits",
+    });
     expect(quantized(spec, { quantize: "none" }).modes).toEqual({});
   });
 
   it("picks the kernel from the target: QDQ on portable and CUDA, MatMulNBits at accuracy 0 on CUDA", () => {
     expect(quantized(policySpec(), { quantize: "int8", target: "portable" }).modes["/vision/fc1"]).toBe("int8 qdq");
     expect(quantized(policySpec(), { quantize: "int8", target: "ort-cuda" }).modes["/vision/fc1"]).toBe("int8 qdq");
-    const cuda = quantized(policySpec(), { quantize: "int4", target: "ort-cuda" }).module.graphs[0]!.nodes.find((n) => n.op === QUANT_LINEAR)!;
+    const cuda = quantized(policySpec(), { quantize: "int4", target: "ort-cuda" }).module.graphs[0]!.nodes.find(
+      (n) => n.op === QUANT_LINEAR,
+    )!;
     expect(cuda.attrs).toMatchObject({ kernel: "matmul-nbits", accuracy_level: 0, block_size: 32 });
   });
 
   it("reports int4 on the portable target as VLM2013 and leaves the graph alone", () => {
-    const { modes, report } = quantized(policySpec("  policy vision { quantize: int4 }\n  policy text { quantize: int8 }\n"), { target: "portable" });
+    const { modes, report } = quantized(
+      policySpec("  policy vision { quantize: int4 }\n  policy text { quantize: int8 }\n"),
+      { target: "portable" },
+    );
     expect(report.diagnostics.map((d) => d.code)).toEqual(["VLM2013"]);
     expect(report.diagnostics[0]!.message).toMatch(/vision/);
     // int8 where asked still goes ahead; the error stops the compile before anything is written.
@@ -147,8 +163,13 @@ describe("quantize-weights", () => {
     const { modes, report } = quantized(policySpec("  policy proj { quantize: int8 }\n"), { stage: "tune" });
     expect(modes).toEqual({});
     const misses = report.runs.find((r) => r.pass === "quantize-weights")!.nearMisses;
-    expect(misses.filter((m) => m.scope.startsWith("/proj")).map((m) => m.reason)).toEqual(["stage tune trains proj", "stage tune trains proj"]);
-    expect(misses.find((m) => m.scope === "/vision/fc1")!.reason).toBe("kept in full precision: no policy rule sets its quantization, and no --quantize");
+    expect(misses.filter((m) => m.scope.startsWith("/proj")).map((m) => m.reason)).toEqual([
+      "stage tune trains proj",
+      "stage tune trains proj",
+    ]);
+    expect(misses.find((m) => m.scope === "/vision/fc1")!.reason).toBe(
+      "kept in full precision: no policy rule sets its quantization, and no --quantize",
+    );
   });
 
   it("keeps a table shared with an embedding in full precision", () => {
@@ -160,7 +181,9 @@ describe("quantize-weights", () => {
     g.setOutput("logits", tied);
     const result = runPass(quantizeWeights, testModule([g], [table]), { quantize: "int8", target: "ort-cpu" });
     expect(result.changed).toBe(false);
-    expect(result.nearMisses.map((m) => m.reason)).toEqual(["its weight is also read by Embedding (a shared table stays in full precision)"]);
+    expect(result.nearMisses.map((m) => m.reason)).toEqual([
+      "its weight is also read by Embedding (a shared table stays in full precision)",
+    ]);
   });
 
   it("quantizes a packed projection whose transpose was precomputed (torchvision ViT)", () => {

@@ -9,7 +9,7 @@ import { eachGraph, type Pass, type PassContext, type QuantizeMode, type Target 
 import { PRECOMPUTED, precomputedSource } from "../precomputed.js";
 import { applyRules, op, v, type Match, type RewriteRule } from "../rewrite.js";
 import { resolveQuantize, type Owner } from "./policy.js";
-import { quantizedBytes, type WeightLayout } from "./quant-math.js";
+import { quantizedBytes, type WeightLayout } from "../../numerics/quant-math.js";
 
 /** The quantized matrix product: `quant.Linear{…}(x, w, b?)`, y = x·W + b with W from `w`. */
 export const QUANT_LINEAR = "quant.Linear";
@@ -34,12 +34,30 @@ export const CPU_INT4_ACCURACY_LEVEL = 4;
 const CANDIDATES = ["Linear", "MatMul"];
 
 /** The attributes of a quant.Linear for `mode` on `target`; undefined when the target cannot express the mode. */
-export function quantAttrs(mode: "int8" | "int4", target: Target, layout: WeightLayout): Record<string, string | number | boolean> | undefined {
+export function quantAttrs(
+  mode: "int8" | "int4",
+  target: Target,
+  layout: WeightLayout,
+): Record<string, string | number | boolean> | undefined {
   if (mode === "int4") {
     if (target === "portable") return undefined; // 4-bit types arrive in opset 21; portable is opset 17
-    return { mode, kernel: "matmul-nbits", block_size: INT4_BLOCK_SIZE, accuracy_level: target === "ort-cpu" ? CPU_INT4_ACCURACY_LEVEL : 0, per_channel: false, weight_layout: layout };
+    return {
+      mode,
+      kernel: "matmul-nbits",
+      block_size: INT4_BLOCK_SIZE,
+      accuracy_level: target === "ort-cpu" ? CPU_INT4_ACCURACY_LEVEL : 0,
+      per_channel: false,
+      weight_layout: layout,
+    };
   }
-  return { mode, kernel: target === "ort-cpu" ? "dynamic-quantize-matmul" : "qdq", block_size: 0, accuracy_level: 0, per_channel: true, weight_layout: layout };
+  return {
+    mode,
+    kernel: target === "ort-cpu" ? "dynamic-quantize-matmul" : "qdq",
+    block_size: 0,
+    accuracy_level: 0,
+    per_channel: true,
+    weight_layout: layout,
+  };
 }
 
 /** The stored tensor behind a weight operand: a parameter or a value computed at build time. */
@@ -89,17 +107,24 @@ interface Decision {
  */
 export const quantizeWeights: Pass = {
   name: "quantize-weights",
-  description: "quantize Linear/MatMul weights to int8 or int4 as the policy and --quantize ask (codegen quantizes the real values)",
+  description:
+    "quantize Linear/MatMul weights to int8 or int4 as the policy and --quantize ask (codegen quantizes the real values)",
   run: (module, ctx) => {
-    if (ctx.options.quantize === undefined && !module.policies.some((r) => r.quantize !== undefined)) return { changed: false };
+    if (ctx.options.quantize === undefined && !module.policies.some((r) => r.quantize !== undefined))
+      return { changed: false };
     const int4Refused = new Set<string>();
     const rules = quantizeRules(module, ctx, (owner) => int4Refused.add(owner));
     const result = eachGraph(module, (g) => applyRules(g, rules, ctx));
     if (int4Refused.size > 0) {
       ctx.accept(
-        diagnostic("VLM2013", `int4 quantization (asked for ${[...int4Refused].sort().join(", ")}) needs MatMulNBits, which the portable target (ONNX opset 17) does not have`, ctx.options.modelSpan, {
-          hint: "compile with --target ort-cpu or ort-cuda, or quantize to int8 (--quantize int8)",
-        }),
+        diagnostic(
+          "VLM2013",
+          `int4 quantization (asked for ${[...int4Refused].sort().join(", ")}) needs MatMulNBits, which the portable target (ONNX opset 17) does not have`,
+          ctx.options.modelSpan,
+          {
+            hint: "compile with --target ort-cpu or ort-cuda, or quantize to int8 (--quantize int8)",
+          },
+        ),
       );
     }
     return result;
@@ -154,7 +179,10 @@ function quantizeRules(module: IrModule, ctx: PassContext, refuseInt4: (owner: s
     rewrite: (m, b) => {
       const { attrs } = plan(m) as { attrs: Record<string, string | number | boolean> };
       const w = m.root.inputs[1]!;
-      const [K, N] = (layoutOf(m.root) === "out_in" ? [w.type.shape[1], w.type.shape[0]] : w.type.shape) as [number, number];
+      const [K, N] = (layoutOf(m.root) === "out_in" ? [w.type.shape[1], w.type.shape[0]] : w.type.shape) as [
+        number,
+        number,
+      ];
       const mode = attrs["mode"] as "int8" | "int4";
       ctx.stat(`weights-${mode}`);
       ctx.stat("weight-bytes-fp32", 4 * K * N);
