@@ -44,6 +44,11 @@ export const CATALOG = {
   VLM2110: { severity: "error", title: "compile-time evaluation failed" },
   VLM2111: { severity: "error", title: "recursion too deep" },
 
+  VLM2200: { severity: "error", title: "attention mask does not broadcast" },
+  VLM2201: { severity: "error", title: "attention batch sizes differ" },
+  VLM2202: { severity: "error", title: "invalid relative position buckets" },
+  VLM2203: { severity: "error", title: "embedding table too small" },
+
   VLM3001: { severity: "error", title: "expectation failed" },
   VLM3002: { severity: "error", title: "expectation cannot be proved" },
   VLM3003: { severity: "warning", title: "unused input" },

@@ -15,6 +15,7 @@ import {
   type DType,
   type TensorType,
 } from "../../ir/types.js";
+import { checkRelativeBuckets } from "./shape-rules.js";
 import { describeVal, INEXACT_DIVISIONS, int, NONE, type Val } from "./values.js";
 
 export interface OpCtx {
@@ -486,6 +487,7 @@ export const FUNCTIONS: Record<string, FnImpl> = {
     const buckets = asInt(a.get("buckets"), "buckets", ctx.span);
     const maxDistance = asInt(a.get("max_distance"), "max_distance", ctx.span);
     const bidirectional = a.has("bidirectional") ? asBool(a.get("bidirectional"), "bidirectional", ctx.span) : true;
+    checkRelativeBuckets(buckets, maxDistance, bidirectional, ctx);
     return {
       k: "tensor",
       v: emit1(ctx, "RelativePositionBucket", [], tensorType("i64", [q, k]), {

@@ -5,6 +5,7 @@ import { dimToString, isStatic, type Dim } from "../../ir/dims.js";
 import type { Initializer, Param } from "../../ir/graph.js";
 import { shapeToString, tensorType, type DType } from "../../ir/types.js";
 import { asBool, asInt, asNumber, asTensor, emit1, fail, type Bound, type OpCtx } from "./ops.js";
+import { checkAttentionShapes, checkTableRows } from "./shape-rules.js";
 import type { Val } from "./values.js";
 
 export type MakeParam = (local: string, shape: number[], init: Initializer, buffer?: boolean, dtype?: DType) => Param;
@@ -141,6 +142,7 @@ export function callPrimitive(
     case "embedding": {
       if (input.type.dtype !== "i64" && input.type.dtype !== "i32")
         fail("VLM2106", `embedding needs integer ids (i64), got ${input.type.dtype}`, ctx.span);
+      checkTableRows("embedding", weight.type.shape[0] as number, input, ctx);
       return {
         k: "tensor",
         v: emit1(
@@ -233,6 +235,7 @@ export function attention(a: Bound, ctx: OpCtx): Val {
       `attention: the mask must broadcast to [batch, heads, q, k], got ${shapeToString(mask.type.shape)}`,
       ctx.span,
     );
+  checkAttentionShapes(q, k, v, heads, mask, ctx);
   const outWidth = (vw / kvHeads) * heads;
   return {
     k: "tensor",
