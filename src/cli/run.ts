@@ -9,14 +9,12 @@ import type { Command } from "commander";
 import type { InferenceSession } from "onnxruntime-node";
 import { diagnostic, type Diagnostic } from "../diagnostics/diagnostic.js";
 import { NpyError, readNpy, writeNpy, type NpyArray } from "../runtime/npy.js";
+import { FeedError, planFeeds, QUIET_SESSION } from "../runtime/feeds.js";
 import {
   createSession,
-  modelInputs,
   numbers,
   onnxruntime,
   RandomInputError,
-  randomTensor,
-  TOKEN_SIZE,
   type Onnxruntime,
   type Tensor,
   type TensorType,
@@ -33,11 +31,6 @@ interface OutputStats {
   readonly std: number | null;
   readonly min: number | null;
   readonly max: number | null;
-}
-
-/** Symbolic sizes of random inputs: token counts (T, Tq, T_text…) get a few tokens, all else 1. */
-function symbolSize(symbol: string): number {
-  return /^T/.test(symbol) ? TOKEN_SIZE : 1;
 }
 
 const NPY_TYPES: Record<NpyArray["dtype"], TensorType> = {
@@ -100,46 +93,55 @@ interface RunOptions {
 }
 
 /** Runs one ONNX file; input and runtime problems are thrown as RunError. */
-async function runModel(modelPath: string, options: RunOptions): Promise<OutputStats[]> {
+async function runModel(
+  modelPath: string,
+  options: RunOptions,
+): Promise<{ sizes: Record<string, number>; outputs: OutputStats[] }> {
   const ort = await onnxruntime();
   let session: InferenceSession;
+  let sizes: Record<string, number> = {};
   try {
-    session = await createSession(modelPath);
+    session = await createSession(modelPath, QUIET_SESSION);
   } catch (e) {
     throw new RunError(
       diagnostic("VLM4007", `onnxruntime cannot load ${modelPath}: ${e instanceof Error ? e.message : String(e)}`),
     );
   }
   try {
-    const infos = modelInputs(modelPath, symbolSize);
     for (const name of options.inputs.keys()) {
-      if (!infos.some((i) => i.name === name))
+      if (!session.inputNames.includes(name))
         throw new RunError(
           diagnostic(
             "VLM4008",
-            `--input ${name}: the model has no input named "${name}" (inputs: ${infos.map((i) => i.name).join(", ")})`,
+            `--input ${name}: the model has no input named "${name}" (inputs: ${session.inputNames.join(", ")})`,
           ),
         );
     }
-    const feeds: Record<string, Tensor> = {};
-    for (const info of infos) {
-      const given = options.inputs.get(info.name);
+    const given: Record<string, Tensor> = {};
+    for (const [name, file] of options.inputs) {
+      if (file === "random") continue;
       try {
-        feeds[info.name] =
-          given === undefined || given === "random" ? await randomTensor(info, options.seed) : npyTensor(ort, given);
+        given[name] = npyTensor(ort, file);
       } catch (e) {
-        if (e instanceof RandomInputError)
-          throw new RunError(
-            diagnostic(
-              "VLM4008",
-              `cannot make a random value for input "${info.name}" of this element type; pass --input ${info.name}=FILE.npy`,
-            ),
-          );
-        if (e instanceof NpyError) throw new RunError(diagnostic("VLM4008", `--input ${info.name}: ${e.message}`));
+        if (e instanceof NpyError) throw new RunError(diagnostic("VLM4008", `--input ${name}: ${e.message}`));
         if (e instanceof Error && "code" in e)
-          throw new RunError(diagnostic("VLM4008", `--input ${info.name}: cannot read ${given}: ${e.message}`));
+          throw new RunError(diagnostic("VLM4008", `--input ${name}: cannot read ${file}: ${e.message}`));
         throw e;
       }
+    }
+    let feeds: Record<string, Tensor>;
+    try {
+      ({ feeds, sizes } = await planFeeds(modelPath, given, { seed: options.seed }));
+    } catch (e) {
+      if (e instanceof FeedError) throw new RunError(diagnostic("VLM4008", e.message));
+      if (e instanceof RandomInputError)
+        throw new RunError(
+          diagnostic(
+            "VLM4008",
+            `cannot make a random value for input "${e.input}" of this element type; pass --input ${e.input}=FILE.npy`,
+          ),
+        );
+      throw e;
     }
     let results: InferenceSession.ReturnType;
     try {
@@ -150,11 +152,12 @@ async function runModel(modelPath: string, options: RunOptions): Promise<OutputS
       );
     }
     if (options.saveOutputs !== undefined) fs.mkdirSync(options.saveOutputs, { recursive: true });
-    return session.outputNames.map((name) => {
+    const outputs = session.outputNames.map((name) => {
       const t = results[name] as Tensor;
       if (options.saveOutputs !== undefined) saveNpy(options.saveOutputs, name, t);
       return stats(name, t);
     });
+    return { sizes, outputs };
   } finally {
     await session.release();
   }
@@ -166,6 +169,12 @@ function fmt(v: number | null): string {
 
 function render(s: OutputStats): string {
   return `${s.name}  ${s.dtype}[${s.shape.join(", ")}]  mean ${fmt(s.mean)}  std ${fmt(s.std)}  min ${fmt(s.min)}  max ${fmt(s.max)}`;
+}
+
+/** The symbol sizes a run used (`sizes  B = 1, T = 8`); empty for a model without symbols. */
+function renderSizes(sizes: Record<string, number>): string {
+  const entries = Object.entries(sizes);
+  return entries.length === 0 ? "" : `sizes  ${entries.map(([s, n]) => `${s} = ${n}`).join(", ")}`;
 }
 
 function parseInputs(specs: readonly string[]): Map<string, string> | Diagnostic {
@@ -215,18 +224,18 @@ export function runCommand(program: Command, io: CliIo, setExit: (code: number) 
         }
         models = compiled.files.map((f) => ({ graph: f.graph, path: f.path }));
       }
-      const runs: { graph: string; outputs: OutputStats[] }[] = [];
+      const runs: { graph: string; sizes: Record<string, number>; outputs: OutputStats[] }[] = [];
       for (const m of models) {
         // Each graph's outputs go to their own folder when a .vlm has several graphs.
         const saveOutputs =
           opts.saveOutputs !== undefined && models.length > 1 ? path.join(opts.saveOutputs, m.graph) : opts.saveOutputs;
         runs.push({
           graph: m.graph,
-          outputs: await runModel(m.path, {
+          ...(await runModel(m.path, {
             inputs,
             seed: opts.seed,
             ...(saveOutputs !== undefined ? { saveOutputs } : {}),
-          }),
+          })),
         });
       }
       if (opts.json) io.out(JSON.stringify(runs.length === 1 ? runs[0] : runs, null, 2) + "\n");
@@ -236,7 +245,10 @@ export function runCommand(program: Command, io: CliIo, setExit: (code: number) 
             .map(
               (r) =>
                 (runs.length > 1 ? `${r.graph}:\n` : "") +
-                r.outputs.map((s) => (runs.length > 1 ? "  " : "") + render(s)).join("\n"),
+                [renderSizes(r.sizes), ...r.outputs.map(render)]
+                  .filter((line) => line !== "")
+                  .map((line) => (runs.length > 1 ? "  " : "") + line)
+                  .join("\n"),
             )
             .join("\n") + "\n",
         );

@@ -25,6 +25,7 @@ import { transposeBytes } from "../numerics/layout.js";
 import type { Allocate } from "../numerics/scratch.js";
 import type { OnnxAttribute, OnnxModel, OnnxValueInfo } from "../onnx/onnx-writer.js";
 import { relativePositionBuckets } from "../numerics/tables.js";
+import { BOUNDS_METADATA } from "../onnx/manifest.js";
 import { assertTargetOps, domainVersion } from "../target/target-ops.js";
 
 export const PORTABLE_OPSET = 17;
@@ -429,6 +430,7 @@ export function lowerGraph(module: IrModule, graph: Graph, options: LowerOptions
       "vlmc.target": target,
       "vlmc.params": JSON.stringify(params),
       "vlmc.stages": JSON.stringify(module.stages),
+      [BOUNDS_METADATA]: JSON.stringify(Object.fromEntries([...graph.bounds].sort(([a], [b]) => a.localeCompare(b)))),
       // Stored [in, out] (PyTorch keeps [out, in]): transpose back when exporting to a checkpoint.
       "vlmc.transposed": JSON.stringify([...transposed]),
     },

@@ -110,3 +110,6 @@ export function manifestProblem(value: unknown): string | undefined {
 export function layerName(pattern: string, layer: number): string {
   return pattern.replace("%d", String(layer));
 }
+
+/** ONNX metadata key of every vlmc model: the upper bounds of its input symbols (`{"T": 200}` for `T <= 200`), JSON. */
+export const BOUNDS_METADATA = "vlmc.bounds";
