@@ -48,6 +48,9 @@ export const CATALOG = {
   VLM2201: { severity: "error", title: "attention batch sizes differ" },
   VLM2202: { severity: "error", title: "invalid relative position buckets" },
   VLM2203: { severity: "error", title: "embedding table too small" },
+  VLM2204: { severity: "error", title: "rotary positions need an even head size" },
+  VLM2205: { severity: "error", title: "attention option not implemented" },
+  VLM2206: { severity: "error", title: "invalid pooling or convolution window" },
 
   VLM3001: { severity: "error", title: "expectation failed" },
   VLM3002: { severity: "error", title: "expectation cannot be proved" },
@@ -55,6 +58,8 @@ export const CATALOG = {
   VLM3004: { severity: "warning", title: "unused parameter" },
   VLM3005: { severity: "warning", title: "unused component" },
   VLM3006: { severity: "error", title: "output depends on no input" },
+
+  VLM3100: { severity: "warning", title: "quantization or precision request changed nothing" },
 
   VLM4001: { severity: "error", title: "invalid weights file" },
   VLM4002: { severity: "error", title: "missing weights" },

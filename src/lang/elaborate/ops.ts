@@ -15,7 +15,7 @@ import {
   type DType,
   type TensorType,
 } from "../../ir/types.js";
-import { checkRelativeBuckets } from "./shape-rules.js";
+import { checkRelativeBuckets, checkWindow } from "./shape-rules.js";
 import { describeVal, INEXACT_DIVISIONS, int, NONE, type Val } from "./values.js";
 
 export interface OpCtx {
@@ -351,6 +351,7 @@ function pool(op: string, a: Bound, ctx: OpCtx): Val {
   const k = asInt(a.get("kernel"), "kernel", ctx.span);
   const s = a.has("stride") && a.get("stride")!.k !== "none" ? asInt(a.get("stride"), "stride", ctx.span) : k;
   const p = a.has("padding") ? asInt(a.get("padding"), "padding", ctx.span) : 0;
+  checkWindow(op, x.type.shape.slice(2).filter(isStatic), k, s, p, true, ctx);
   const out = x.type.shape.map((d, i) => {
     if (i < 2) return d;
     const n = asInt(int(d), "spatial size", ctx.span);

@@ -5,7 +5,7 @@ import { dimToString, isStatic, type Dim } from "../../ir/dims.js";
 import type { Initializer, Param } from "../../ir/graph.js";
 import { shapeToString, tensorType, type DType } from "../../ir/types.js";
 import { asBool, asInt, asNumber, asTensor, emit1, fail, type Bound, type OpCtx } from "./ops.js";
-import { checkAttentionShapes, checkTableRows } from "./shape-rules.js";
+import { checkAttentionOptions, checkAttentionShapes, checkTableRows, checkWindow } from "./shape-rules.js";
 import type { Val } from "./values.js";
 
 export type MakeParam = (local: string, shape: number[], init: Initializer, buffer?: boolean, dtype?: DType) => Param;
@@ -121,6 +121,8 @@ export function callPrimitive(
         );
       const stride = config.has("stride") ? asInt(config.get("stride"), "stride", ctx.span) : 1;
       const padding = config.has("padding") ? asInt(config.get("padding"), "padding", ctx.span) : 0;
+      const sizes = input.type.shape.slice(2).filter(isStatic);
+      checkWindow("conv2d", sizes, k!, stride, padding, false, ctx);
       const spatial = input.type.shape.slice(2).map((d) => {
         if (!isStatic(d))
           return fail("VLM2109", `conv2d needs static spatial sizes, got ${shapeToString(input.type.shape)}`, ctx.span);
@@ -236,6 +238,7 @@ export function attention(a: Bound, ctx: OpCtx): Val {
       ctx.span,
     );
   checkAttentionShapes(q, k, v, heads, mask, ctx);
+  checkAttentionOptions(headDim, rotary !== 0, a, ctx);
   const outWidth = (vw / kvHeads) * heads;
   return {
     k: "tensor",

@@ -3,10 +3,10 @@
 // counts that give T5's table a meaning), checked here so that a spec `vlmc check` accepts also
 // runs, and the error points at the spec line instead of a node deep inside onnxruntime.
 
-import { dimEq, dimToString, type Dim } from "../../ir/dims.js";
+import { dimEq, dimMax, dimToString, symbolsOf, type Dim } from "../../ir/dims.js";
 import type { Value } from "../../ir/graph.js";
 import { shapeToString } from "../../ir/types.js";
-import { fail, type OpCtx } from "./ops.js";
+import { fail, type Bound, type OpCtx } from "./ops.js";
 
 /**
  * An attention's q, k and v agree on the batch; its mask broadcasts to [batch, heads, queries,
@@ -67,15 +67,74 @@ export function checkRelativeBuckets(buckets: number, maxDistance: number, bidir
     );
 }
 
-/** An embedding looked up with T5's relative position buckets needs a row for every bucket. */
+/**
+ * An embedding looked up with indices the compiler made needs a row for each: T5's relative
+ * position buckets, and positions `arange(n)` (learned position tables), n at its bound.
+ */
 export function checkTableRows(table: string, rows: number, ids: Value, ctx: OpCtx) {
   const producer = ids.producer;
-  if (producer?.op !== "RelativePositionBucket") return;
-  const buckets = producer.attrs["buckets"] as number;
-  if (rows < buckets)
-    fail(
-      "VLM2203",
-      `${table}: ${rows} rows cannot hold the ${buckets} relative position buckets it is looked up with`,
-      ctx.span,
-    );
+  if (producer?.op === "RelativePositionBucket") {
+    const buckets = producer.attrs["buckets"] as number;
+    if (rows < buckets)
+      fail(
+        "VLM2203",
+        `${table}: ${rows} rows cannot hold the ${buckets} relative position buckets it is looked up with`,
+        ctx.span,
+      );
+  }
+  if (producer?.op === "Range") {
+    const n = ids.type.shape[0]!;
+    const most = dimMax(n, ctx.graph?.bounds ?? new Map());
+    if (most === undefined || most > rows)
+      fail(
+        "VLM2203",
+        most === undefined
+          ? `${table}: positions arange(${dimToString(n)}) index a table of ${rows} rows, but ${dimToString(n)} has no bound; declare one (${symbolsOf(n)[0]} <= N) in the input type`
+          : `${table}: positions arange(${dimToString(n)}) reach ${most - 1}, past the ${rows} rows of the table`,
+        ctx.span,
+      );
+  }
+}
+
+/** Rotary positions rotate pairs of channels; the options the attention core does not implement are refused, not ignored. */
+export function checkAttentionOptions(headDim: number, rotary: boolean, a: Bound, ctx: OpCtx) {
+  if (rotary && headDim % 2 !== 0)
+    fail("VLM2204", `attention: rotary positions need an even head size, got ${headDim}`, ctx.span);
+  for (const key of ["rotary_dim", "positions"]) {
+    const v = a.get(key);
+    if (v && v.k !== "none")
+      fail(
+        "VLM2205",
+        `attention: the option ${key} is not implemented (rotary positions cover the whole head)`,
+        ctx.span,
+      );
+  }
+}
+
+/**
+ * A pooling or convolution window: kernel and stride at least 1, padding from 0 to below the
+ * kernel (ONNX pools refuse more; a convolution allows it), and at least one output position.
+ */
+export function checkWindow(
+  op: string,
+  sizes: readonly number[],
+  kernel: number,
+  stride: number,
+  padding: number,
+  padBelowKernel: boolean,
+  ctx: OpCtx,
+) {
+  const bad =
+    kernel < 1
+      ? `kernel ${kernel} must be at least 1`
+      : stride < 1
+        ? `stride ${stride} must be at least 1`
+        : padding < 0
+          ? `padding ${padding} must not be negative`
+          : padBelowKernel && padding >= kernel
+            ? `padding ${padding} must be smaller than the kernel ${kernel}`
+            : sizes.some((d) => d + 2 * padding < kernel)
+              ? `the input's spatial size ${Math.min(...sizes)} (padded by ${padding}) is smaller than the kernel ${kernel}`
+              : undefined;
+  if (bad) fail("VLM2206", `${op}: ${bad}`, ctx.span);
 }

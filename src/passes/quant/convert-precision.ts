@@ -9,6 +9,7 @@ import { tensorType, type DType } from "../../ir/types.js";
 import type { Pass, PassContext, Precision } from "../pass.js";
 import { PRECOMPUTED } from "../precomputed.js";
 import { componentOwner, resolvePrecision, scopeComponent } from "./policy.js";
+import { warnUnchanged } from "./unchanged.js";
 import { QUANT_LINEAR } from "./quantize-weights.js";
 
 /**
@@ -92,7 +93,10 @@ export const convertPrecision: Pass = {
     const wanted = new Set<string>();
     for (const g of module.graphs)
       for (const n of g.nodes) if (convertible(n, precisionOf(n))) wanted.add(precisionOf(n));
-    if (wanted.size === 0) return { changed: false };
+    if (wanted.size === 0) {
+      warnUnchanged(`--precision ${ctx.options.precision}`, ctx, []);
+      return { changed: false };
+    }
     if (ctx.options.target === "ort-cpu") {
       ctx.accept(
         diagnostic(

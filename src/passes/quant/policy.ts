@@ -14,7 +14,9 @@
 //     component with role `head` counts only rules that name it or the role `head`: a `frozen`
 //     rule does not quantize a frozen head.
 //  3. `--quantize MODE` without a governing rule: MODE for frozen components that are not heads;
-//     trainable components, heads and model-level parameters stay in full precision.
+//     trainable components, heads and model-level parameters stay in full precision. A model
+//     with no frozen component at all is deployed whole, so there MODE applies to every
+//     component that is not a head (ViT, BERT: the flag quantizes the encoder).
 //  4. Nothing quantized.
 // Embedding tables are never candidates (the quantize pass rewrites only Linear and MatMul).
 //
@@ -61,6 +63,7 @@ export function resolveQuantize(
   rules: readonly PolicyRule[],
   owner: Owner,
   flag: QuantizeMode | undefined,
+  nothingFrozen = false,
 ): Resolved<QuantizeMode> {
   if (flag === "none") return { value: "none", why: "--quantize none" };
   const rule = governingRule(rules, owner, "quantize");
@@ -74,6 +77,8 @@ export function resolveQuantize(
   const who = owner.component === "" ? "a model-level parameter" : `component ${owner.component}`;
   if (owner.role === "head")
     return { value: "none", why: `${who} is a head (heads stay in full precision unless a policy names them)` };
+  if (owner.component !== "" && nothingFrozen)
+    return { value: flag, why: `--quantize ${flag}: no component is frozen, so every one that is not a head` };
   if (!owner.frozen || owner.component === "")
     return {
       value: "none",

@@ -5,10 +5,11 @@
 
 import { diagnostic } from "../../diagnostics/diagnostic.js";
 import type { Graph, IrModule, Node, Param, Value } from "../../ir/graph.js";
-import { eachGraph, type Pass, type PassContext, type QuantizeMode, type Target } from "../pass.js";
+import { eachGraph, type NearMiss, type Pass, type PassContext, type QuantizeMode, type Target } from "../pass.js";
 import { PRECOMPUTED, precomputedSource } from "../precomputed.js";
 import { applyRules, op, v, type Match, type RewriteRule } from "../rewrite.js";
 import { resolveQuantize, type Owner } from "./policy.js";
+import { warnUnchanged } from "./unchanged.js";
 import { quantizedBytes, type WeightLayout } from "../../numerics/quant-math.js";
 
 /** The quantized matrix product: `quant.Linear{…}(x, w, b?)`, y = x·W + b with W from `w`. */
@@ -114,7 +115,10 @@ export const quantizeWeights: Pass = {
       return { changed: false };
     const int4Refused = new Set<string>();
     const rules = quantizeRules(module, ctx, (owner) => int4Refused.add(owner));
-    const result = eachGraph(module, (g) => applyRules(g, rules, ctx));
+    const reasons: string[] = [];
+    const counted = { ...ctx, nearMiss: (m: NearMiss) => (reasons.push(m.reason), ctx.nearMiss(m)) };
+    const result = eachGraph(module, (g) => applyRules(g, rules, counted));
+    if (!result.changed && int4Refused.size === 0) warnUnchanged(`--quantize ${ctx.options.quantize}`, ctx, reasons);
     if (int4Refused.size > 0) {
       ctx.accept(
         diagnostic(
@@ -154,7 +158,8 @@ function quantizeRules(module: IrModule, ctx: PassContext, refuseInt4: (owner: s
     if (trainedParam) return `stage ${ctx.options.stage} trains ${trainedParam.component}`;
     const p = params[0]!;
     const owner: Owner = { component: p.component, role: p.role, frozen: params.every((q) => q.frozen) };
-    const resolved = resolveQuantize(module.policies, owner, ctx.options.quantize);
+    const nothingFrozen = !module.components.some((c) => c.frozen);
+    const resolved = resolveQuantize(module.policies, owner, ctx.options.quantize, nothingFrozen);
     return { mode: resolved.value, why: resolved.why };
   };
 
