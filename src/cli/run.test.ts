@@ -78,7 +78,7 @@ describe("vlmc run", () => {
     const text = capture();
     expect(await runCli(["run", model], text.io)).toBe(0);
     expect(text.out).toMatch(
-      /^pooled {2}float32\[1, 4\] {2}mean \S+ {2}std \S+ {2}min \S+ {2}max \S+\ntwice {2}float32\[1, 4\]/,
+      /^sizes {2}B = 1, T = 8\npooled {2}float32\[1, 4\] {2}mean \S+ {2}std \S+ {2}min \S+ {2}max \S+\ntwice {2}float32\[1, 4\]/,
     );
     const json = capture();
     expect(await runCli(["run", model, "--json", "--seed", "3"], json.io)).toBe(0);
@@ -127,10 +127,11 @@ describe("vlmc run", () => {
     expect(await runCli(["run", model, "--input", `y=${junk}`], unknown.io)).toBe(1);
     expect(unknown.err).toContain('no input named "y"');
 
-    const wrong = path.join(dir, "wrong.npy");
-    writeNpy(wrong, { dtype: "<f4", shape: [1, 3], data: new Float32Array(3) });
+    // An id past the table's 50 rows passes every declared fact; onnxruntime's Gather refuses it.
+    const far = path.join(dir, "far.npy");
+    writeNpy(far, { dtype: "<i8", shape: [1, 2], data: BigInt64Array.from([1n, 99n]) });
     const failed = capture();
-    expect(await runCli(["run", model, "--input", `x=${wrong}`], failed.io)).toBe(1);
-    expect(failed.err).toContain("VLM4007");
+    expect(await runCli(["run", model, "--input", `ids=${far}`], failed.io)).toBe(1);
+    expect(failed.err).toMatch(/^error VLM4007: onnxruntime failed running .*Gather/);
   });
 });
