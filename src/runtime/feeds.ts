@@ -8,7 +8,15 @@ import * as fs from "node:fs";
 import type * as Ort from "onnxruntime-node";
 import { BOUNDS_METADATA } from "../onnx/manifest.js";
 import { decodeOnnxModel } from "../onnx/onnx-writer.js";
-import { ELEM_TYPES, modelInputs, randomTensor, TOKEN_SIZE, type ModelSource, type Tensor } from "./onnxruntime.js";
+import {
+  ELEM_TYPES,
+  modelInputs,
+  numbers,
+  randomTensor,
+  TOKEN_SIZE,
+  type ModelSource,
+  type Tensor,
+} from "./onnxruntime.js";
 
 /** Session options for the CLI: onnxruntime's own log lines stay quiet, its errors reach the user once, in vlmc's message. */
 export const QUIET_SESSION: Ort.InferenceSession.SessionOptions = { logSeverityLevel: 4 };
@@ -156,7 +164,23 @@ export async function planFeeds(
     });
   }
   const feeds: Record<string, Tensor> = {};
-  for (const spec of modelInputs(bytes, (s) => sizes.get(s) ?? 1))
-    feeds[spec.name] = given[spec.name] ?? (await randomTensor(spec, options.seed));
+  for (const spec of modelInputs(bytes, (s) => sizes.get(s) ?? 1)) {
+    const t = given[spec.name];
+    if (t && spec.rows !== undefined) checkIndices(spec.name, t, spec.rows);
+    feeds[spec.name] = t ?? (await randomTensor(spec, options.seed));
+  }
   return { feeds, sizes: Object.fromEntries([...sizes].sort(([a], [b]) => a.localeCompare(b))) };
+}
+
+/** Ids that index a table directly (an embedding's Gather) lie in [0, rows): a fact of the values, checked here. */
+function checkIndices(name: string, t: Tensor, rows: number): void {
+  const values = numbers(t);
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i]!;
+    if (v < 0 || v >= rows)
+      throw new FeedError(
+        `input "${name}" holds ${v} at flat index ${i}, but it indexes a table of ${rows} rows (ids from 0 to ${rows - 1})`,
+        name,
+      );
+  }
 }

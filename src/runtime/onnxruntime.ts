@@ -64,6 +64,8 @@ export interface InputSpec {
   readonly dims: readonly number[];
   /** Integer inputs used as Gather indices into an initializer stay below its first dim; others below 2. */
   readonly bound: number;
+  /** The rows of the smallest table the input indexes directly; undefined when it indexes none. */
+  readonly rows?: number;
 }
 
 /** The inputs of a model, symbolic dims sized by `symbolSize`. */
@@ -84,6 +86,7 @@ export function modelInputs(model: ModelSource, symbolSize: (symbol: string) => 
       ),
       // Ids of unknown range (masks, positions) are drawn from {0, 1}.
       bound: rows.length > 0 ? Math.min(...rows) : 2,
+      ...(rows.length > 0 ? { rows: Math.min(...rows) } : {}),
     };
   });
 }
