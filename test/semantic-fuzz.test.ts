@@ -20,7 +20,8 @@ describe("semantic fuzz: what check accepts runs", () => {
   }, async () => {
     const counts = await fuzz(seeds, SEED, 0, CASES);
     const report = `cases ${counts.cases}, rejected ${counts.rejected}, compiled+ran ${counts.ran}, broken ${counts.broken.length}`;
-    if (process.env["VLMC_SEMANTIC_FUZZ_CASES"]) console.log(`semantic fuzz (seed ${SEED}): ${report}`);
+    if (process.env["VLMC_SEMANTIC_FUZZ_CASES"])
+      console.log(`semantic fuzz (seed ${SEED}): ${report}\nrejections by code: ${JSON.stringify(counts.codes)}`);
     const broken = counts.broken.map(
       (b) => `case ${b.case.index} (${b.case.seed}; ${b.case.edits.join("; ")}): ${b.why}`,
     );

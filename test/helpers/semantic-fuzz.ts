@@ -3,8 +3,8 @@
 // false), and then either `check` rejects it with coded diagnostics, or it compiles for portable
 // and ort-cpu and every graph runs in onnxruntime at the smallest sizes (every symbol 1) and at the
 // largest its bounds allow (capped, so cases stay fast). Anything else is a broken promise: an
-// internal error (VLM9001), an exception, a compile that fails after check passed, or onnxruntime
-// refusing to load or run a graph.
+// internal error (VLM9001), an error without a source location, an exception, a compile that fails
+// after check passed, or onnxruntime refusing to load or run a graph.
 
 import fs from "node:fs";
 import os from "node:os";
@@ -114,6 +114,8 @@ export async function runCase(c: FuzzCase, dir: string): Promise<Outcome> {
     const internal = unsound(checked.diagnostics);
     if (internal) return { kind: "broken", why: `check: ${internal}` };
     const errors = checked.diagnostics.filter((d) => d.severity === "error");
+    const unplaced = errors.find((d) => d.span === undefined);
+    if (unplaced) return { kind: "broken", why: `check: ${unplaced.code} has no source location: ${unplaced.message}` };
     if (errors.length > 0) return { kind: "rejected", codes: [...new Set(errors.map((d) => d.code))] };
     let runs = 0;
     for (const target of TARGETS) {
@@ -159,20 +161,25 @@ export async function runCase(c: FuzzCase, dir: string): Promise<Outcome> {
 export interface FuzzCounts {
   cases: number;
   rejected: number;
+  /** How many rejected cases reported each code. */
+  codes: Record<string, number>;
   ran: number;
   broken: { case: FuzzCase; why: string }[];
 }
 
 /** Runs cases `from` … `to − 1` of the run seeded by `seed`. */
 export async function fuzz(seeds: readonly Seed[], seed: number, from: number, to: number): Promise<FuzzCounts> {
-  const counts: FuzzCounts = { cases: 0, rejected: 0, ran: 0, broken: [] };
+  const counts: FuzzCounts = { cases: 0, rejected: 0, codes: {}, ran: 0, broken: [] };
   for (let i = from; i < to; i++) {
     const c = makeCase(seeds, seed, i);
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "vlmc-semantic-fuzz-"));
     try {
       const outcome = await runCase(c, dir);
       counts.cases++;
-      if (outcome.kind === "rejected") counts.rejected++;
+      if (outcome.kind === "rejected") {
+        counts.rejected++;
+        for (const code of outcome.codes) counts.codes[code] = (counts.codes[code] ?? 0) + 1;
+      }
       else if (outcome.kind === "ran") counts.ran++;
       else counts.broken.push({ case: c, why: outcome.why });
     } finally {
