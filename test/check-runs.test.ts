@@ -133,6 +133,28 @@ describe("--verify fails what is off", () => {
   });
 });
 
+describe("--verify runs within the declared bounds", () => {
+  it("samples T within T <= 4, where a learned position table has 4 rows", async () => {
+    const dir = tempFolder();
+    const file = write(
+      dir,
+      "bounded.vlm",
+      `import { bert } from "std"
+model m {
+  encoder net = bert(vocab: 50, width: 16, depth: 1, heads: 2, ffn: 32, positions: 4, type_vocab: 2)
+  forward(ids: i64[B, T <= 4]) {
+    return hidden: net(ids)
+  }
+}
+`,
+    );
+    const compiled = await compile([file], { out: path.join(dir, "out") });
+    const report = await verifyCompiled([file], {}, compiled);
+    expect(report.diagnostics).toEqual([]);
+    expect(report.comparisons.map((c) => [c.shape, c.ok])).toEqual([[[1, 4, 16], true]]);
+  });
+});
+
 describe("vlmc run checks its inputs", () => {
   async function model(): Promise<{ dir: string; onnx: string }> {
     const dir = tempFolder();
