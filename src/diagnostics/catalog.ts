@@ -51,6 +51,7 @@ export const CATALOG = {
   VLM2204: { severity: "error", title: "rotary positions need an even head size" },
   VLM2205: { severity: "error", title: "attention option not implemented" },
   VLM2206: { severity: "error", title: "invalid pooling or convolution window" },
+  VLM2207: { severity: "error", title: "argmax over an empty axis" },
 
   VLM3001: { severity: "error", title: "expectation failed" },
   VLM3002: { severity: "error", title: "expectation cannot be proved" },

@@ -15,7 +15,7 @@ import {
   type DType,
   type TensorType,
 } from "../../ir/types.js";
-import { checkRelativeBuckets, checkWindow } from "./shape-rules.js";
+import { checkArgmaxAxis, checkRelativeBuckets, checkWindow } from "./shape-rules.js";
 import { describeVal, INEXACT_DIVISIONS, int, NONE, type Val } from "./values.js";
 
 export interface OpCtx {
@@ -436,6 +436,7 @@ export const FUNCTIONS: Record<string, FnImpl> = {
   argmax: (a, ctx) => {
     const x = asTensor(a.get("x"), "x", ctx);
     const at = axis(asInt(a.get("axis"), "axis", ctx.span), x.type.shape.length, ctx.span);
+    checkArgmaxAxis(x, at, ctx);
     const keep = a.has("keepdim") ? asBool(a.get("keepdim"), "keepdim", ctx.span) : false;
     const shape = keep ? x.type.shape.map((d, i) => (i === at ? 1 : d)) : x.type.shape.filter((_, i) => i !== at);
     return {

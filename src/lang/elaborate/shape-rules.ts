@@ -138,3 +138,13 @@ export function checkWindow(
               : undefined;
   if (bad) fail("VLM2206", `${op}: ${bad}`, ctx.span);
 }
+
+/** argmax over an axis of no elements has no answer (onnxruntime's ArgMax fails at run time). */
+export function checkArgmaxAxis(x: Value, axis: number, ctx: OpCtx) {
+  if (x.type.shape[axis] === 0)
+    fail(
+      "VLM2207",
+      `argmax: axis ${axis} of ${shapeToString(x.type.shape)} is empty; there is no largest element`,
+      ctx.span,
+    );
+}
