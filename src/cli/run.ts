@@ -9,7 +9,7 @@ import type { Command } from "commander";
 import type { InferenceSession } from "onnxruntime-node";
 import { diagnostic, type Diagnostic } from "../diagnostics/diagnostic.js";
 import { NpyError, readNpy, writeNpy, type NpyArray } from "../runtime/npy.js";
-import { FeedError, planFeeds, QUIET_SESSION } from "../runtime/feeds.js";
+import { FeedError, planFeeds, QUIET_SESSION, type PlannedFeeds } from "../runtime/feeds.js";
 import {
   createSession,
   numbers,
@@ -99,7 +99,6 @@ async function runModel(
 ): Promise<{ sizes: Record<string, number>; outputs: OutputStats[] }> {
   const ort = await onnxruntime();
   let session: InferenceSession;
-  let sizes: Record<string, number> = {};
   try {
     session = await createSession(modelPath, QUIET_SESSION);
   } catch (e) {
@@ -129,9 +128,9 @@ async function runModel(
         throw e;
       }
     }
-    let feeds: Record<string, Tensor>;
+    let planned: PlannedFeeds;
     try {
-      ({ feeds, sizes } = await planFeeds(modelPath, given, { seed: options.seed }));
+      planned = await planFeeds(modelPath, given, { seed: options.seed });
     } catch (e) {
       if (e instanceof FeedError) throw new RunError(diagnostic("VLM4008", e.message));
       if (e instanceof RandomInputError)
@@ -145,7 +144,7 @@ async function runModel(
     }
     let results: InferenceSession.ReturnType;
     try {
-      results = await session.run(feeds);
+      results = await session.run(planned.feeds);
     } catch (e) {
       throw new RunError(
         diagnostic("VLM4007", `onnxruntime failed running ${modelPath}: ${e instanceof Error ? e.message : String(e)}`),
@@ -157,7 +156,7 @@ async function runModel(
       if (options.saveOutputs !== undefined) saveNpy(options.saveOutputs, name, t);
       return stats(name, t);
     });
-    return { sizes, outputs };
+    return { sizes: planned.sizes, outputs };
   } finally {
     await session.release();
   }

@@ -128,7 +128,7 @@ export async function runCase(c: FuzzCase, dir: string): Promise<Outcome> {
           why: `check passed, compile --target ${target} failed: ${failed[0]!.code}: ${failed[0]!.message}`,
         };
       for (const file of compiled.files) {
-        let session;
+        let session: Awaited<ReturnType<typeof createSession>>;
         try {
           session = await createSession(file.path, QUIET_SESSION);
         } catch (e) {
@@ -179,8 +179,7 @@ export async function fuzz(seeds: readonly Seed[], seed: number, from: number, t
       if (outcome.kind === "rejected") {
         counts.rejected++;
         for (const code of outcome.codes) counts.codes[code] = (counts.codes[code] ?? 0) + 1;
-      }
-      else if (outcome.kind === "ran") counts.ran++;
+      } else if (outcome.kind === "ran") counts.ran++;
       else counts.broken.push({ case: c, why: outcome.why });
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
