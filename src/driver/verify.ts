@@ -9,7 +9,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { diagnostic, type Diagnostic } from "../diagnostics/diagnostic.js";
 import { createPassManager, type PassRunReport } from "../passes/index.js";
-import { planFeeds } from "../runtime/feeds.js";
+import { planFeeds, QUIET_SESSION } from "../runtime/feeds.js";
 import { compile, type CompiledFile, type CompileOptions, type CompileResult } from "./compile.js";
 import {
   createSession,
@@ -111,7 +111,7 @@ function symbolSizes(batch: number): (symbol: string) => number {
 }
 
 async function runModel(model: ModelSource, feeds: Record<string, Tensor>): Promise<Record<string, Tensor>> {
-  const session = await createSession(model);
+  const session = await createSession(model, QUIET_SESSION);
   try {
     const wanted = Object.fromEntries(session.inputNames.map((n) => [n, feeds[n]!]));
     return (await session.run(wanted)) as Record<string, Tensor>;
