@@ -173,7 +173,7 @@ export function compileCommand(program: Command, io: CliIo, setExit: (code: numb
     )
     .option(
       "--verify-tolerance <t>",
-      "threshold of --verify (implies it): max abs error relative to the output's scale for fp32 (default 1e-4), least cosine similarity when quantized or fp16/bf16 (default 0.99; beside it a relative error bound by mode, docs/verification.md)",
+      "threshold of --verify (implies it): max abs error relative to the output's scale for fp32 (default 1e-4), least cosine similarity when quantized or fp16/bf16 (default 0.99; with it the norm error √(2(1 − t)))",
       parseTolerance,
     )
     .action(

@@ -62,8 +62,10 @@ describe("compareTensors", () => {
     expect(c.maxAbsError).toBe(0.5);
     expect(c.scale).toBe(4);
     expect(c.relativeError).toBe(0.125);
+    expect(c.normError).toBeCloseTo(0.5 / Math.sqrt(21), 12);
     expect(c.cosine).toBeCloseTo((1 + 5 + 16) / Math.sqrt(21 * 23.25), 12);
-    expect(compareTensors([0, 0], [0, 0])).toMatchObject({ cosine: 1, relativeError: 0 });
+    expect(compareTensors([0, 0], [0, 0])).toMatchObject({ cosine: 1, relativeError: 0, normError: 0 });
+    expect(compareTensors([0, 0], [0, 1]).normError).toBe(Infinity);
     expect(compareTensors([1, 0], [0, 0]).cosine).toBe(0);
     expect(Number.isNaN(compareTensors([1, 2], [1, NaN]).maxAbsError)).toBe(true);
   });
@@ -86,7 +88,7 @@ describe("verifyCompiled", () => {
     ]);
     expect(report.ok).toBe(true);
     expect(renderVerifyReport(report).split("\n")[0]).toMatch(
-      /^model\s+graph\s+output\s+shape\s+max abs err\s+scale\s+rel err\s+cosine\s+threshold\s+result$/,
+      /^model\s+graph\s+output\s+shape\s+max abs err\s+scale\s+rel err\s+norm err\s+cosine\s+threshold\s+result$/,
     );
   });
 
@@ -140,7 +142,7 @@ describe("vlmc compile --verify", () => {
     );
     expect(c.err).toBe("");
     expect(code).toBe(0);
-    expect(c.out).toMatch(/tiny\s+forward\s+logits\s+\[1, 3\].*cos ≥ 0\.99, rel ≤ 0\.35\s+ok/);
+    expect(c.out).toMatch(/tiny\s+forward\s+logits\s+\[1, 3\].*cos ≥ 0\.99, norm ≤ 0\.1414\s+ok/);
     expect(c.out).toMatch(/verify: 2 outputs match the unoptimized fp32 reference/);
   });
 
@@ -152,7 +154,7 @@ describe("vlmc compile --verify", () => {
       c.io,
     );
     expect(code).toBe(1);
-    expect(c.out).toMatch(/cos ≥ 1, rel ≤ 0\.04\s+FAIL/);
+    expect(c.out).toMatch(/cos ≥ 1, norm ≤ 0\s+FAIL/);
     expect(c.out).toMatch(/verify: FAILED/);
   });
 
