@@ -10,20 +10,26 @@ import type { InferenceSession } from "onnxruntime-node";
 import { diagnostic, type Diagnostic } from "../diagnostics/diagnostic.js";
 import { NpyError, readNpy, writeNpy, type NpyArray } from "../runtime/npy.js";
 import {
-  createSession,
   modelInputs,
   numbers,
   onnxruntime,
   RandomInputError,
   randomTensor,
-  TOKEN_SIZE,
+  symbolSizes,
+  withSession,
   type Onnxruntime,
   type Tensor,
   type TensorType,
 } from "../runtime/onnxruntime.js";
-import { collect, compileFlags, compileWithFlags, type CompileFlags } from "./compile.js";
-import type { CliIo } from "./io.js";
-import { EXIT, printDiagnostics } from "./main.js";
+import {
+  collect,
+  compileFlags,
+  compileWithFlags,
+  EXIT,
+  printDiagnostics,
+  type CliIo,
+  type CompileFlags,
+} from "./common.js";
 
 interface OutputStats {
   readonly name: string;
@@ -33,11 +39,6 @@ interface OutputStats {
   readonly std: number | null;
   readonly min: number | null;
   readonly max: number | null;
-}
-
-/** Symbolic sizes of random inputs: token counts (T, Tq, T_text…) get a few tokens, all else 1. */
-function symbolSize(symbol: string): number {
-  return /^T/.test(symbol) ? TOKEN_SIZE : 1;
 }
 
 const NPY_TYPES: Record<NpyArray["dtype"], TensorType> = {
@@ -102,16 +103,12 @@ interface RunOptions {
 /** Runs one ONNX file; input and runtime problems are thrown as RunError. */
 async function runModel(modelPath: string, options: RunOptions): Promise<OutputStats[]> {
   const ort = await onnxruntime();
-  let session: InferenceSession;
-  try {
-    session = await createSession(modelPath);
-  } catch (e) {
-    throw new RunError(
+  const loadError = (e: unknown) =>
+    new RunError(
       diagnostic("VLM4007", `onnxruntime cannot load ${modelPath}: ${e instanceof Error ? e.message : String(e)}`),
     );
-  }
-  try {
-    const infos = modelInputs(modelPath, symbolSize);
+  return withSession(modelPath, { loadError }, async (session) => {
+    const infos = modelInputs(modelPath, symbolSizes());
     for (const name of options.inputs.keys()) {
       if (!infos.some((i) => i.name === name))
         throw new RunError(
@@ -155,9 +152,7 @@ async function runModel(modelPath: string, options: RunOptions): Promise<OutputS
       if (options.saveOutputs !== undefined) saveNpy(options.saveOutputs, name, t);
       return stats(name, t);
     });
-  } finally {
-    await session.release();
-  }
+  });
 }
 
 function fmt(v: number | null): string {

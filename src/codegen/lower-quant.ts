@@ -6,8 +6,7 @@
 import { InternalError } from "../diagnostics/diagnostic.js";
 import type { Node, Value } from "../ir/graph.js";
 import type { DType } from "../ir/types.js";
-import { QUANT_LINEAR, type QuantKernel } from "../passes/quant/quantize-weights.js";
-import { STORED_CAST } from "../passes/quant/convert-precision.js";
+import { PRECOMPUTED, QUANT_LINEAR, STORED_CAST, type QuantKernel } from "../ir/ops.js";
 import {
   int4Blocks,
   quantizeInt4Blockwise,
@@ -49,7 +48,7 @@ function storedValues(v: Value, ctx: Context): Float32Array {
     return floatsOf(ctx.options.paramBytes(v.source.param));
   }
   const p = v.producer;
-  if (p?.op === "Precomputed" && ctx.options.precomputed)
+  if (p?.op === PRECOMPUTED && ctx.options.precomputed)
     return floatsOf(ctx.options.precomputed(String(p.attrs["name"])));
   throw new InternalError(`operand #${v.id} of graph ${ctx.graph.name} is not a stored tensor`);
 }

@@ -17,7 +17,8 @@ import { InternalError } from "../diagnostics/diagnostic.js";
 import { dimEq, dimToString, type Dim } from "../ir/dims.js";
 import type { Graph, IrModule, Node, Param, Value } from "../ir/graph.js";
 import { DTYPE_BYTES, isFloat, type DType, type TensorType } from "../ir/types.js";
-import type { Target } from "../passes/pass.js";
+import type { Target } from "../target/target.js";
+import { coneOf } from "../ir/analysis.js";
 import { VERSION } from "../version.js";
 import { encodeValues, fail, float, int, ints, OnnxEmitter, ONNX_TYPE_CODES, onnxDataType } from "./emitter.js";
 import { lowerAttention } from "./lower-attention.js";
@@ -25,9 +26,8 @@ import { transposeBytes } from "../numerics/layout.js";
 import type { Allocate } from "../numerics/scratch.js";
 import type { OnnxAttribute, OnnxModel, OnnxValueInfo } from "../onnx/onnx-writer.js";
 import { relativePositionBuckets } from "../numerics/tables.js";
-import { assertTargetOps, domainVersion } from "../target/target-ops.js";
+import { domainVersion, opKey } from "../target/target-ops.js";
 
-export const PORTABLE_OPSET = 17;
 export const PORTABLE_IR_VERSION = 8;
 
 export interface LowerOptions {
@@ -47,8 +47,8 @@ export interface LowerOptions {
   readonly precomputed?: (name: string) => Uint8Array;
   /** Lowerings of target-specific IR ops (fused and quantized ops), consulted before the portable ones. */
   readonly targetLowerings?: Readonly<Record<string, Lowering>>;
-  /** What the model will run on (default portable); every emitted op must be one it implements. */
-  readonly target?: Target;
+  /** What the model will run on: every emitted op must be one it implements. */
+  readonly target: Target;
 }
 
 type Inputs = readonly (string | undefined)[];
@@ -272,17 +272,13 @@ const LOWERINGS: Record<string, Lowering> = {
   },
 };
 
-/** Nodes some graph output depends on; the rest (left over by elaboration) are not emitted. */
-function liveNodes(graph: Graph): Set<Node> {
-  const live = new Set<Node>();
-  const stack = graph.outputs.map((o) => o.value);
-  for (let v = stack.pop(); v !== undefined; v = stack.pop()) {
-    const producer = v.producer;
-    if (!producer || live.has(producer)) continue;
-    live.add(producer);
-    for (const input of producer.inputs) if (input) stack.push(input);
-  }
-  return live;
+/** Throws an InternalError naming every op in `model` that `target` does not implement. */
+export function assertTargetOps(model: OnnxModel, target: Target): void {
+  const missing = new Set(model.nodes.map((n) => opKey(n.domain ?? "", n.op)).filter((k) => !target.implements(k)));
+  if (missing.size > 0)
+    throw new InternalError(
+      `graph ${model.graphName} uses ${[...missing].sort().join(", ")}, which target ${target.name} does not implement`,
+    );
 }
 
 function valueInfo(name: string, type: TensorType, what: string, span?: Span): OnnxValueInfo {
@@ -303,7 +299,11 @@ export function lowerGraph(module: IrModule, graph: Graph, options: LowerOptions
     if (n === undefined) throw new InternalError(`value ${v.id} of graph ${graph.name} is used before it is computed`);
     return n;
   };
-  const live = liveNodes(graph);
+  // Nodes no graph output depends on (left over by elaboration) are not emitted.
+  const live = coneOf(
+    graph,
+    graph.outputs.map((o) => o.value),
+  ).nodes;
   const inputNames = new Set(graph.inputs.map((v) => (v.source as { name: string }).name));
 
   // Parameters in first-use order; Linear weights used only as such are stored transposed.
@@ -405,7 +405,7 @@ export function lowerGraph(module: IrModule, graph: Graph, options: LowerOptions
   const params: Record<string, { component: string; role: string | null; frozen: boolean; buffer: boolean }> = {};
   for (const p of uses.keys())
     params[p.name] = { component: p.component, role: p.role ?? null, frozen: p.frozen, buffer: p.buffer };
-  const target = options.target ?? "portable";
+  const target = options.target;
   const domains = [...new Set(e.nodes.map((n) => n.domain ?? ""))].filter((d) => d !== "").sort();
   const model: OnnxModel = {
     graphName: graph.name,
@@ -414,19 +414,19 @@ export function lowerGraph(module: IrModule, graph: Graph, options: LowerOptions
     nodes: e.nodes,
     initializers: e.initializers,
     opsetImports: [
-      { domain: "", version: PORTABLE_OPSET },
+      { domain: "", version: target.opset },
       ...domains.map((domain) => ({ domain, version: domainVersion(domain) })),
     ],
     irVersion: PORTABLE_IR_VERSION,
     producerName: "vlmc",
     producerVersion: VERSION,
-    docString: `${module.name}.${graph.name}, compiled by vlmc ${VERSION} for the ${target} target (ONNX opset ${PORTABLE_OPSET})`,
+    docString: `${module.name}.${graph.name}, compiled by vlmc ${VERSION} for the ${target.name} target (ONNX opset ${target.opset})`,
     metadata: {
       ...options.metadata,
       "vlmc.version": VERSION,
       "vlmc.model": module.name,
       "vlmc.graph": graph.name,
-      "vlmc.target": target,
+      "vlmc.target": target.name,
       "vlmc.params": JSON.stringify(params),
       "vlmc.stages": JSON.stringify(module.stages),
       // Stored [in, out] (PyTorch keeps [out, in]): transpose back when exporting to a checkpoint.

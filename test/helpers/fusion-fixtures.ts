@@ -4,10 +4,11 @@
 import { Graph, type Param } from "../../src/ir/graph.js";
 import { printGraph } from "../../src/ir/printer.js";
 import { runPass, testModule } from "./graph-fixtures.js";
-import type { Pass, Target } from "../../src/passes/pass.js";
+import type { Pass } from "../../src/passes/pass.js";
+import type { TargetName } from "../../src/target/target.js";
 
 /** The first run's report, plus `idempotent`: the second run changed nothing. */
-export function fuseTwice(pass: Pass, g: Graph, params: Param[], target: Target = "ort-cpu") {
+export function fuseTwice(pass: Pass, g: Graph, params: Param[], target: TargetName = "ort-cpu") {
   const module = testModule([g], params);
   const first = runPass(pass, module, { target });
   const second = runPass(pass, module, { target });

@@ -58,11 +58,6 @@ export interface TokenFact {
   readonly span: Span;
 }
 
-export interface ElaboratedGraph {
-  readonly graph: Graph;
-  readonly tokens: TokenFact[];
-}
-
 export interface ElaborationResult {
   readonly module: IrModule | undefined;
   readonly tokens: ReadonlyMap<Graph, TokenFact[]>;

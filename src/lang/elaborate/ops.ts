@@ -15,7 +15,7 @@ import {
   type DType,
   type TensorType,
 } from "../../ir/types.js";
-import { describeVal, INEXACT_DIVISIONS, int, NONE, type Val } from "./values.js";
+import { describeVal, INEXACT_DIVISIONS, int, type Val } from "./values.js";
 
 export interface OpCtx {
   readonly graph: Graph | undefined;
@@ -529,5 +529,3 @@ function extremum(a: Bound, ctx: OpCtx, pick: (...n: number[]) => number): Val {
   const r = pick(...nums);
   return items.every((v) => v.k === "int") ? int(r) : { k: "float", v: r };
 }
-
-export { NONE };
