@@ -65,7 +65,7 @@ function retireInitializer(
   ctx: Context,
   readers: (n: Node) => boolean,
 ): boolean {
-  if (ctx.graph.outputs.some((o) => o.value === v) || !v.uses.every((u) => readers(u.node))) return false;
+  if (ctx.graph.isOutput(v) || !v.uses.every((u) => readers(u.node))) return false;
   const at = e.initializers.findIndex((t) => t.name === name);
   if (at < 0) return false;
   e.initializers.splice(at, 1);
@@ -145,8 +145,7 @@ const lowerStoredCast: Lowering = (e, node, [x], ctx) => {
   const init = e.initializers.find((t) => t.name === x);
   if (init && init.dataType === data) return x!; // converted by an earlier cast of the same tensor
   const onlyCasts =
-    !ctx.graph.outputs.some((o) => o.value === v) &&
-    v.uses.every((u) => u.node.op === STORED_CAST && u.node.attrs["to"] === to);
+    !ctx.graph.isOutput(v) && v.uses.every((u) => u.node.op === STORED_CAST && u.node.attrs["to"] === to);
   if (init && init.dataType === "float32" && onlyCasts) {
     const bytes = init.bytes;
     init.dataType = data;

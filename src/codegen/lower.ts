@@ -19,6 +19,7 @@ import type { Graph, IrModule, Node, Param, Value } from "../ir/graph.js";
 import { DTYPE_BYTES, isFloat, type DType, type TensorType } from "../ir/types.js";
 import type { Target } from "../target/target.js";
 import { coneOf } from "../ir/analysis.js";
+import { PRECOMPUTED, type CoreOp } from "../ir/ops.js";
 import { VERSION } from "../version.js";
 import { encodeValues, fail, float, int, ints, OnnxEmitter, ONNX_TYPE_CODES, onnxDataType } from "./emitter.js";
 import { lowerAttention } from "./lower-attention.js";
@@ -105,10 +106,11 @@ const reduceWithAxesAttribute =
   (e, node, ins) =>
     e.op(op, ins, { axes: ints(list(node, "axes")), keepdims: int(attr(node, "keepdims")) });
 
-const LOWERINGS: Record<string, Lowering> = {
+/** Exactly the core ops and Precomputed (the type makes the table cover ir/ops.ts's CORE_OPS). */
+const LOWERINGS: Readonly<Record<CoreOp | typeof PRECOMPUTED, Lowering>> = {
   Constant: (e, node) => e.scalar(attr(node, "value"), node.attrs["dtype"] as DType),
   // A value computed once at build time (see src/passes/precomputed.ts): an initializer.
-  Precomputed: (e, node, _ins, ctx) => {
+  [PRECOMPUTED]: (e, node, _ins, ctx) => {
     const name = String(node.attrs["name"]);
     const t = outType(node);
     const evaluate = ctx.options.precomputed;
@@ -366,7 +368,7 @@ export function lowerGraph(module: IrModule, graph: Graph, options: LowerOptions
 
   graph.nodes.forEach((node, index) => {
     if (!live.has(node)) return;
-    const lower = options.targetLowerings?.[node.op] ?? LOWERINGS[node.op];
+    const lower = options.targetLowerings?.[node.op] ?? (LOWERINGS as Readonly<Record<string, Lowering>>)[node.op];
     if (!lower) throw new InternalError(`no lowering for IR op ${node.op}`);
     const doc = options.location(node.span) + (node.rules.length > 0 ? `; rules: ${node.rules.join(",")}` : "");
     const inputs = node.inputs.map((v) => (v ? nameOf(v) : undefined));

@@ -69,16 +69,11 @@ export function deadFrom(g: Graph, start: Node): Set<Node> {
   const dead = new Set<Node>();
   const stack = [start];
   for (let n = stack.pop(); n !== undefined; n = stack.pop()) {
-    if (dead.has(n) || n.outputs.some((o) => isOutput(g, o) || o.uses.some((u) => !dead.has(u.node)))) continue;
+    if (dead.has(n) || n.outputs.some((o) => g.isOutput(o) || o.uses.some((u) => !dead.has(u.node)))) continue;
     dead.add(n);
     for (const input of n.inputs) if (input?.producer) stack.push(input.producer);
   }
   return dead;
-}
-
-/** Whether `v` is an output of `g`. */
-export function isOutput(g: Graph, v: Value): boolean {
-  return g.outputs.some((o) => o.value === v);
 }
 
 /** How many places read `v`: node inputs and graph outputs. */

@@ -1,6 +1,67 @@
-// The IR's op names beyond the core ops the elaborator emits (those are the keys of codegen's
-// portable lowering table): each dialect op is declared here once, and passes, codegen and tests
-// name it through these constants. A dialect's ops are made by one pass family and lowered by codegen.
+// The IR's op vocabulary, declared once: the core ops the elaborator emits (codegen's portable
+// lowering table is typed by them, so it covers exactly these) and the dialect ops that one pass
+// family makes and codegen lowers. The verifier rejects any other op name.
+
+/** The ops elaboration emits and every target lowers. */
+export const CORE_OPS = [
+  "Constant",
+  "Linear",
+  "Conv",
+  "Embedding",
+  "LayerNorm",
+  "RMSNorm",
+  "BatchNorm",
+  "Attention",
+  "Gelu",
+  "GeluTanh",
+  "QuickGelu",
+  "Silu",
+  "SquaredRelu",
+  "Relu",
+  "Tanh",
+  "Sigmoid",
+  "Exp",
+  "Sqrt",
+  "Log",
+  "Abs",
+  "Neg",
+  "Not",
+  "Add",
+  "Sub",
+  "Mul",
+  "Div",
+  "MatMul",
+  "Pow",
+  "Mod",
+  "Equal",
+  "Less",
+  "LessOrEqual",
+  "Greater",
+  "GreaterOrEqual",
+  "And",
+  "Or",
+  "Where",
+  "Softmax",
+  "Concat",
+  "Unsqueeze",
+  "Squeeze",
+  "Slice",
+  "Transpose",
+  "Reshape",
+  "Expand",
+  "ReduceMean",
+  "ReduceMax",
+  "ArgMax",
+  "ReduceSum",
+  "MaxPool",
+  "AveragePool",
+  "L2Normalize",
+  "CumSum",
+  "Range",
+  "Cast",
+  "RelativePositionBucket",
+] as const;
+export type CoreOp = (typeof CORE_OPS)[number];
 
 /** `Precomputed{name}`: a value the graph's precomputed graph computes once, at build time (cleanup/precompute-constants). */
 export const PRECOMPUTED = "Precomputed";
@@ -29,3 +90,10 @@ export const ORT_PREFIX = "ort.";
  *  - matmul-nbits: com.microsoft MatMulNBits, 4-bit block-wise (CPU and CUDA).
  */
 export type QuantKernel = "dynamic-quantize-matmul" | "qdq" | "matmul-nbits";
+
+const CORE: ReadonlySet<string> = new Set(CORE_OPS);
+
+/** Whether `op` is an op of the IR: a core op or a dialect op declared above. */
+export function isIrOp(op: string): boolean {
+  return CORE.has(op) || op === PRECOMPUTED || op === QUANT_LINEAR || op === STORED_CAST || op.startsWith(ORT_PREFIX);
+}

@@ -120,7 +120,7 @@ function attentionRefusal(n: Node, target: Target): string | undefined {
 
 /** True if the attention at `root` is the only reader of `x`. */
 const readOnlyBy = (g: Graph, x: Value, root: Node): boolean =>
-  readers(g, x) > 0 && x.uses.every((u) => u.node === root) && !g.outputs.some((o) => o.value === x);
+  readers(g, x) > 0 && x.uses.every((u) => u.node === root) && !g.isOutput(x);
 
 /** Why the stored tensor `w` cannot be packed at build time: it is computed at run time, or this compile trains it. */
 function unpackable(w: Value, what: string, constness: Constness): string | undefined {

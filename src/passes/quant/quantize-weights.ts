@@ -118,7 +118,7 @@ function quantizeRules(module: IrModule, ctx: PassContext, refuseInt4: (owner: s
     if (x.type.dtype !== "f32") return `its input is ${x.type.dtype}; the quantized kernels take f32`;
     if (x.type.shape.length < 2) return "its input is a vector; the quantized kernels take a matrix or a batch of them";
     if (w.type.dtype !== "f32") return `its weight is ${w.type.dtype}, not f32`;
-    if (g.outputs.some((o) => o.value === w)) return "its weight is also a graph output";
+    if (g.isOutput(w)) return "its weight is also a graph output";
     const other = w.uses.find((u) => !isCandidateUse(u));
     if (other) return `its weight is also read by ${other.node.op} (a shared table stays in full precision)`;
     const layouts = new Set(w.uses.map((u) => layoutOf(u.node)));
