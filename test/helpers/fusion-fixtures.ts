@@ -1,7 +1,7 @@
 // Small graphs for the fusion pass tests: a pass run twice on a one-graph module for a target,
 // with the verifier's findings and whether the second run left the IR alone.
 
-import { Graph, type Param } from "../../src/ir/graph.js";
+import type { Graph, Param } from "../../src/ir/graph.js";
 import { printGraph } from "../../src/ir/printer.js";
 import { runPass, testModule } from "./graph-fixtures.js";
 import type { Pass } from "../../src/passes/pass.js";

@@ -276,7 +276,7 @@ function concatTensors(xs: Value[], ax: number, ctx: OpCtx): Value {
 
 export function reshape(x: Value, target: Dim[], ctx: OpCtx): Value {
   const total = x.type.shape.reduce<Dim>((p, d) => dimMul(p, d), 1);
-  const inferAt = target.findIndex((d) => d === -1);
+  const inferAt = target.indexOf(-1);
   if (target.filter((d) => d === -1).length > 1) fail("VLM2102", "reshape: at most one dimension may be -1", ctx.span);
   let dims = target;
   if (inferAt >= 0) {
