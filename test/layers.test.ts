@@ -119,6 +119,20 @@ describe("import direction (docs/architecture.md)", () => {
     for (const e of edges) expect(fs.existsSync(e.to), `${rel(e.from)} imports a missing ${rel(e.to)}`).toBe(true);
   });
 
+  it("src/ holds TypeScript sources only: fixtures and data live under test/", () => {
+    const walk = (dir: string): string[] =>
+      fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
+        const p = path.join(dir, e.name);
+        return e.isDirectory() ? walk(p) : [p];
+      });
+    expect(
+      walk(SRC)
+        .filter((f) => !f.endsWith(".ts"))
+        .map(rel),
+    ).toEqual([]);
+    expect(edges.filter((e) => !e.to.startsWith(SRC + path.sep)).map((e) => `${rel(e.from)} → ${e.to}`)).toEqual([]);
+  });
+
   it("every import between layers is an edge of the table", () => {
     const bad: string[] = [];
     for (const e of edges) {
