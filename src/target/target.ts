@@ -6,7 +6,14 @@
 import type { DType } from "../ir/types.js";
 import type { QuantKernel } from "../ir/ops.js";
 import { InternalError } from "../diagnostics/diagnostic.js";
-import { FUSED_OP_KERNELS, opKey, PORTABLE_OPS, QUANT_OP_KERNELS, QUANT_STANDARD_OPS } from "./target-ops.js";
+import {
+  FUSED_OP_KERNELS,
+  opKey,
+  PORTABLE_OPS,
+  QUANT_OP_KERNELS,
+  QUANT_STANDARD_OPS,
+  type OrtKernels,
+} from "./target-ops.js";
 
 export const TARGET_NAMES = ["portable", "ort-cpu", "ort-cuda"] as const;
 export type TargetName = (typeof TARGET_NAMES)[number];
@@ -44,7 +51,7 @@ const CPU_INT4_ACCURACY_LEVEL = 4;
 
 const standardOps: ReadonlySet<string> = new Set([...PORTABLE_OPS, ...QUANT_STANDARD_OPS]);
 
-function knownOrtOp(op: string) {
+function knownOrtOp(op: string): OrtKernels {
   const kernels = FUSED_OP_KERNELS[op] ?? QUANT_OP_KERNELS[op];
   if (!kernels) throw new InternalError(`${op} is not an ONNX Runtime op vlmc knows`);
   return kernels;
