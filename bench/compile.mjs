@@ -309,12 +309,12 @@ async function fullsizePart() {
           ...(await fullCompile(spec, f, path.join(dir, `${name}_llm${d}`), `${name} (LLM depth ${d})`)),
         });
       }
-      const fit = (k) =>
+      const fitOf = (k) =>
         linearFit(
           probes.map((p) => p.depth),
           probes.map((p) => p[k]),
         );
-      const at = (k, d) => fit(k).a + fit(k).b * d;
+      const at = (k, d) => fitOf(k).a + fitOf(k).b * d;
       const predicted = {
         wall: at("wall", f.llmDepth),
         bytes: at("bytes", f.llmDepth),

@@ -287,7 +287,7 @@ const ELEM_BYTES = { 1: 4, 2: 1, 3: 1, 4: 2, 5: 2, 6: 4, 7: 8, 9: 1, 10: 2, 11: 
 function tensorBytes(t) {
   const ext = (t.externalData ?? []).find((e) => e.key === "length");
   if (t.dataLocation === 1 && ext) return Number(ext.value);
-  if (t.rawData && t.rawData.length) return t.rawData.length;
+  if (t.rawData?.length) return t.rawData.length;
   const n = (t.dims ?? []).reduce((a, d) => a * Number(d), 1);
   const dt = t.dataType;
   if (dt === 21 || dt === 22) return Math.ceil(n / 2); // uint4 / int4

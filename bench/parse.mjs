@@ -15,7 +15,7 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, "..");
-const apiPath = path.join(root, "dist", "src", "api.js");
+const apiPath = path.join(root, "dist", "src", "index.js");
 if (!fs.existsSync(apiPath)) {
   console.error(`${path.relative(process.cwd(), apiPath)} is missing: run \`npm run build\` first.`);
   process.exit(2);

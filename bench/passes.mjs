@@ -95,7 +95,7 @@ const FULL_CASES = {
 function inputFor(name, type) {
   const m = type.match(/^(\w+)\[(.*)\]$/);
   const dtype = m ? m[1] : type;
-  const dims = m && m[2].trim() ? m[2].split(",").map((d) => d.trim().replace(/\s*<=.*$/, "")) : [];
+  const dims = m?.[2].trim() ? m[2].split(",").map((d) => d.trim().replace(/\s*<=.*$/, "")) : [];
   const values = { B: 1, N: 1, M: 1, T: 64 };
   const shape = dims.map((d) =>
     Number(

@@ -1,28 +1,42 @@
-// The package root: everything the CLI does is available here as a typed API.
+// The package root, `import … from "vlmc"`: what a user of the library needs and nothing internal.
+// The front end (parse, check, elaborate, format), compile, summary, the differential check that
+// `vlmc compile --verify` runs, running a compiled model, and the diagnostics every result carries.
+// Everything else (IR, passes, codegen) may change between releases without notice.
 export { VERSION } from "./version.js";
-export * from "./driver/check.js";
-export * from "./diagnostics/index.js";
-export * from "./lang/parser/index.js";
-export * from "./lang/check/index.js";
-export * from "./ir/index.js";
-export { Elaborator, MAX_PARAMETERS, compareDims, type TokenFact } from "./lang/elaborate/elaborate.js";
-export { BUILTINS, type BuiltinSig } from "./lang/builtins.js";
-export { summarize, renderSummary, type ModelSummary } from "./driver/summary.js";
+export {
+  check,
+  elaborate,
+  formatText,
+  parse,
+  type CheckResult,
+  type ElaboratedModel,
+  type ElaborateOptions,
+  type ElaborateResult,
+  type FormatResult,
+} from "./driver/check.js";
 export {
   compile,
-  type CompileOptions,
-  type CompileResult,
+  TARGET_NAMES,
   type CompiledFile,
+  type CompileOptions,
   type CompileProgress,
+  type CompileResult,
+  type Precision,
+  type QuantizeMode,
+  type TargetName,
 } from "./driver/compile.js";
-export { lowerGraph, PORTABLE_OPSET, PORTABLE_IR_VERSION, type LowerOptions } from "./codegen/lower.js";
-export { initialValues, encodeFloats, namedRng, Rng } from "./codegen/init.js";
+export { renderSummary, summarize, type ModelSummary } from "./driver/summary.js";
 export {
-  loadWeights,
-  parseWeightSpec,
-  declaredWeightSources,
-  type WeightSource,
-  type LoadedWeights,
-} from "./codegen/weights.js";
-export { formatText, type FormatResult } from "./lang/format/index.js";
-export * from "./passes/index.js";
+  compareModels,
+  renderVerifyReport,
+  verifyCompiled,
+  type OutputComparison,
+  type OutputDifference,
+  type VerifyOptions,
+  type VerifyReport,
+} from "./driver/verify.js";
+export { randomInputs, runModel, symbolSizes, type ModelSource, type Tensor } from "./runtime/onnxruntime.js";
+export { CATALOG, type DiagnosticCode, type Severity } from "./diagnostics/catalog.js";
+export { DiagnosticError, type Diagnostic, type Related } from "./diagnostics/diagnostic.js";
+export { renderGithub, renderPretty, toJson, type JsonDiagnostic, type SourceLookup } from "./diagnostics/render.js";
+export type { Span } from "./diagnostics/source.js";

@@ -9,6 +9,11 @@ describe("package root API", () => {
     const vlmc = await import("vlmc");
     for (const name of ["parse", "check", "elaborate", "compile", "summarize", "formatText", "VERSION"])
       expect(vlmc, name).toHaveProperty(name);
+    for (const name of ["verifyCompiled", "compareModels", "runModel", "randomInputs", "CATALOG", "TARGET_NAMES"])
+      expect(vlmc, name).toHaveProperty(name);
+    // Internals stay internal: the IR, the passes and codegen are not part of the API.
+    for (const name of ["Elaborator", "Graph", "createPassManager", "lowerGraph", "Rng", "loadWeights"])
+      expect(vlmc, name).not.toHaveProperty(name);
     const parsed = vlmc.parse("const A = 2 * 3\n");
     expect(parsed.diagnostics).toEqual([]);
     expect(parsed.ast.decls[0]).toMatchObject({ kind: "const", name: "A" });

@@ -7,7 +7,7 @@ import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import type { CliIo } from "../src/cli/io.js";
+import type { CliIo } from "../src/cli/common.js";
 import { runCli } from "../src/cli/main.js";
 import { check } from "../src/driver/check.js";
 import { compile } from "../src/driver/compile.js";

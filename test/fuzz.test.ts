@@ -25,8 +25,9 @@ import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { check } from "../src/driver/check.js";
 import { resolveProgram } from "../src/lang/check/resolve.js";
 import { runCli } from "../src/cli/main.js";
-import type { CliIo } from "../src/cli/io.js";
-import { CATALOG, type Diagnostic } from "../src/diagnostics/index.js";
+import type { CliIo } from "../src/cli/common.js";
+import { CATALOG } from "../src/diagnostics/catalog.js";
+import type { Diagnostic } from "../src/diagnostics/diagnostic.js";
 import { renderGithub, renderPretty, toJson, type SourceLookup } from "../src/diagnostics/render.js";
 import { Elaborator } from "../src/lang/elaborate/elaborate.js";
 import { BUILTINS } from "../src/lang/builtins.js";
@@ -361,14 +362,12 @@ interface Tok {
 }
 
 function lex(text: string): Tok[] {
-  return vlmLexer
-    .tokenize(text)
-    .tokens.map((t) => ({
-      start: t.startOffset,
-      end: t.startOffset + t.image.length,
-      image: t.image,
-      kind: t.tokenType.name,
-    }));
+  return vlmLexer.tokenize(text).tokens.map((t) => ({
+    start: t.startOffset,
+    end: t.startOffset + t.image.length,
+    image: t.image,
+    kind: t.tokenType.name,
+  }));
 }
 
 const KEYWORD_WORDS = KEYWORDS.map((k) => (k.PATTERN as RegExp).source);

@@ -24,6 +24,7 @@ import { lowerGraph } from "../src/codegen/lower.js";
 import { readNpy } from "../src/runtime/npy.js";
 import { decodeOnnxModel, encodeOnnxModel, type OnnxTensor } from "../src/onnx/onnx-writer.js";
 import type { Graph, IrModule } from "../src/ir/graph.js";
+import { TARGETS } from "../src/target/target.js";
 
 const PYTHON = "/usr/bin/python3";
 const SCRIPTS = path.join(import.meta.dirname, "..", "scripts", "parity");
@@ -73,6 +74,7 @@ function writeSkeleton(module: IrModule, graph: Graph, file: string): void {
     paramBytes: (p) => encodeFloats(initialValues(p, 0), p.type.dtype),
     location: () => "",
     metadata: {},
+    target: TARGETS.portable,
   });
   const size = (t: OnnxTensor) => t.dims.reduce((a, b) => a * b, 1) * ELEMENT_BYTES[t.dataType];
   const large = model.initializers.filter((t) => size(t) > SKELETON_INLINE_BYTES);

@@ -3,7 +3,8 @@
 
 import { describe, expect, it } from "vitest";
 import { elaborate } from "../src/driver/check.js";
-import { paramCount, summarize } from "../src/driver/summary.js";
+import { summarize } from "../src/driver/summary.js";
+import { paramCount } from "../src/ir/analysis.js";
 
 const PUBLISHED: Record<string, { total: number; parts?: Record<string, number> }> = {
   resnet18: { total: 11_689_512 },

@@ -8,7 +8,7 @@ import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { check, parse } from "../src/driver/check.js";
 import { runCli } from "../src/cli/main.js";
-import type { CliIo } from "../src/cli/io.js";
+import type { CliIo } from "../src/cli/common.js";
 import type { Diagnostic } from "../src/diagnostics/diagnostic.js";
 import { MAX_NESTING } from "../src/lang/parser/parse.js";
 

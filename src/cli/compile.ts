@@ -1,149 +1,19 @@
-// `vlmc compile`: .vlm → ONNX, one file per graph, with a progress bar on a terminal; also the
-// option parsing and progress display that `vlmc run` shares when it compiles a .vlm first.
+// `vlmc compile`: .vlm → ONNX, one file per graph, with a progress bar on a terminal (the flags
+// and the call it shares with `vlmc run` are in common.ts).
 
 import { InvalidArgumentError, Option, type Command } from "commander";
-import { compile, type CompileOptions, type CompileProgress, type CompileResult } from "../driver/compile.js";
-import { renderReport, TARGETS, type Precision, type QuantizeMode, type Target } from "../passes/index.js";
+import { renderReport } from "../driver/compile.js";
 import { renderVerifyReport, verifyCompiled } from "../driver/verify.js";
-import type { CliIo } from "./io.js";
-import { EXIT, printDiagnostics } from "./main.js";
-
-/** Options that compile a .vlm, common to `compile` and `run`. */
-export interface CompileFlags {
-  model?: string;
-  graph?: string;
-  weights: string[];
-  seed: number;
-  target: Target;
-  passes?: string;
-  quantize?: QuantizeMode;
-  precision?: Precision;
-}
-
-export function collect(value: string, previous: string[]): string[] {
-  return [...previous, value];
-}
-
-/** A finite non-negative number (--verify-tolerance). */
-export function parseTolerance(value: string): number {
-  const n = Number(value);
-  if (value.trim() === "" || !Number.isFinite(n) || n < 0)
-    throw new InvalidArgumentError("expected a non-negative number");
-  return n;
-}
-
-export function parseInteger(value: string): number {
-  if (!/^-?\d+$/.test(value)) throw new InvalidArgumentError("expected an integer");
-  return Number(value);
-}
-
-/** Adds --model, --graph, --weights, --seed and the pass options (target, passes, quantization). */
-export function compileFlags(command: Command, seedHelp: string): Command {
-  return command
-    .option("--model <name>", "the model to compile (default: every model in the file)")
-    .option("--graph <name>", "only this graph (forward or a graph name)")
-    .option(
-      "--weights <spec>",
-      "safetensors checkpoint: PATH for the whole model or COMPONENT=PATH (repeatable)",
-      collect,
-      [],
-    )
-    .option("--seed <n>", seedHelp, parseInteger, 0)
-    .addOption(
-      new Option(
-        "--target <target>",
-        "what the ONNX runs on: portable (standard ONNX), ort-cpu or ort-cuda (ONNX Runtime's fused ops)",
-      )
-        .choices([...TARGETS])
-        .default("portable"),
-    )
-    .option(
-      "--passes <list>",
-      "comma-separated pass selection: names replace the pipeline, -name skips one (e.g. -cse)",
-    )
-    .addOption(
-      new Option("--quantize <mode>", "weight quantization, overriding the model's policy").choices([
-        "none",
-        "int8",
-        "int4",
-      ]),
-    )
-    .addOption(
-      new Option("--precision <p>", "floating-point precision for GPU targets, overriding the model's policy").choices([
-        "fp32",
-        "fp16",
-        "bf16",
-      ]),
-    );
-}
-
-/** The pass-related compile options from the CLI flags. */
-export function passOptions(flags: CompileFlags): Pick<CompileOptions, "target" | "passes" | "quantize" | "precision"> {
-  return {
-    target: flags.target,
-    ...(flags.passes !== undefined
-      ? {
-          passes: flags.passes
-            .split(",")
-            .map((p) => p.trim())
-            .filter((p) => p !== ""),
-        }
-      : {}),
-    ...(flags.quantize !== undefined ? { quantize: flags.quantize } : {}),
-    ...(flags.precision !== undefined ? { precision: flags.precision } : {}),
-  };
-}
-
-function megabytes(bytes: number): string {
-  return `${(bytes / 1e6).toFixed(1)} MB`;
-}
-
-/** A one-line bar on stderr, redrawn at most every 100 ms; `onProgress` for compile(). */
-function progressBar(io: CliIo): { onProgress: (p: CompileProgress) => void; done: () => void } {
-  let started = { path: "", at: 0 };
-  let drawnAt = 0;
-  let drawn = false;
-  return {
-    onProgress: (p) => {
-      const now = Date.now();
-      if (p.path !== started.path) started = { path: p.path, at: now };
-      if (now - drawnAt < 100 && p.writtenBytes < p.totalBytes) return;
-      drawnAt = now;
-      drawn = true;
-      const width = 24;
-      const filled = p.totalBytes === 0 ? width : Math.round((p.writtenBytes / p.totalBytes) * width);
-      const seconds = Math.max((now - started.at) / 1000, 1e-3);
-      io.err(
-        `\r\x1b[K${p.path} [${"#".repeat(filled)}${"-".repeat(width - filled)}] ${megabytes(p.writtenBytes)} / ${megabytes(p.totalBytes)} ${megabytes(p.writtenBytes / seconds)}/s`,
-      );
-    },
-    done: () => {
-      if (drawn) io.err("\r\x1b[K");
-    },
-  };
-}
-
-/** compile() with the CLI's flags, a progress bar on a terminal, and diagnostics printed. */
-export async function compileWithFlags(
-  io: CliIo,
-  file: string,
-  flags: CompileFlags,
-  extra: Pick<CompileOptions, "out" | "externalData" | "printIrAfter" | "printIr" | "emit">,
-): Promise<CompileResult> {
-  const bar = io.isTty ? progressBar(io) : undefined;
-  const result = await compile([file], {
-    ...extra,
-    ...passOptions(flags),
-    ...(flags.model !== undefined ? { model: flags.model } : {}),
-    ...(flags.graph !== undefined ? { graph: flags.graph } : {}),
-    weights: flags.weights,
-    seed: flags.seed,
-    ...(bar ? { onProgress: bar.onProgress } : {}),
-  });
-  bar?.done();
-  printDiagnostics(io, result.diagnostics, result.sources, "pretty");
-  return result;
-}
+import {
+  compileFlags,
+  compileWithFlags,
+  EXIT,
+  parseTolerance,
+  passOptions,
+  printDiagnostics,
+  type CliIo,
+  type CompileFlags,
+} from "./common.js";
 
 export function compileCommand(program: Command, io: CliIo, setExit: (code: number) => void): void {
   compileFlags(

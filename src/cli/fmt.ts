@@ -2,10 +2,9 @@
 
 import * as fs from "node:fs";
 import type { Command } from "commander";
-import { formatText } from "../lang/format/index.js";
+import { formatText } from "../driver/check.js";
 import { SourceFile } from "../diagnostics/source.js";
-import type { CliIo } from "./io.js";
-import { printDiagnostics } from "./main.js";
+import { EXIT, printDiagnostics, type CliIo } from "./common.js";
 import { writeFileAtomic } from "../fs/atomic-write.js";
 
 export function fmtCommand(program: Command, io: CliIo, setExit: (code: number) => void): void {
@@ -42,6 +41,6 @@ export function fmtCommand(program: Command, io: CliIo, setExit: (code: number) 
           if (result.text !== text) writeFileAtomic(file, result.text);
         } else io.out(result.text);
       }
-      setExit(failed ? 1 : 0);
+      setExit(failed ? EXIT.userError : EXIT.ok);
     });
 }

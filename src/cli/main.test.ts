@@ -5,7 +5,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
 import { VERSION } from "../version.js";
-import type { CliIo } from "./io.js";
+import type { CliIo } from "./common.js";
 import { runCli } from "./main.js";
 
 function capture(env: Record<string, string | undefined> = {}, isTty = false) {

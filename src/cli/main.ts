@@ -1,33 +1,16 @@
-// The `vlmc` command line, built on the typed API. Exit codes: 0 success, 1 user errors
-// (diagnostics printed), 2 usage errors, 3 internal compiler errors.
+// The `vlmc` command line, built on the typed API: wires the commands (exit codes and what the
+// command files share are in common.ts).
 
 import { Command, CommanderError, Option } from "commander";
 import { check, elaborate } from "../driver/check.js";
 import { renderSummary, summarize } from "../driver/summary.js";
 import { InternalError, type Diagnostic } from "../diagnostics/diagnostic.js";
-import { renderGithub, renderPretty, toJson, type DiagnosticFormat, type SourceLookup } from "../diagnostics/render.js";
+import type { DiagnosticFormat } from "../diagnostics/render.js";
 import { VERSION } from "../version.js";
-import { processIo, useColor, type CliIo } from "./io.js";
+import { EXIT, printDiagnostics, processIo, type CliIo } from "./common.js";
 import { fmtCommand } from "./fmt.js";
 import { compileCommand } from "./compile.js";
 import { runCommand } from "./run.js";
-
-export const EXIT = { ok: 0, userError: 1, usage: 2, internal: 3 } as const;
-
-export function printDiagnostics(
-  io: CliIo,
-  diags: readonly Diagnostic[],
-  sources: SourceLookup,
-  format: DiagnosticFormat,
-): void {
-  if (format === "json") {
-    io.out(JSON.stringify(toJson(diags, sources), null, 2) + "\n");
-    return;
-  }
-  if (diags.length === 0) return;
-  if (format === "github") io.out(renderGithub(diags, sources) + "\n");
-  else io.err(renderPretty(diags, sources, useColor(io)) + "\n");
-}
 
 function summaryLine(diags: readonly Diagnostic[]): string {
   const errors = diags.filter((d) => d.severity === "error").length;

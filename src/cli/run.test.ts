@@ -6,7 +6,7 @@ import os from "node:os";
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { readNpy, writeNpy } from "../runtime/npy.js";
-import type { CliIo } from "./io.js";
+import type { CliIo } from "./common.js";
 import { runCli } from "./main.js";
 
 const folders: string[] = [];

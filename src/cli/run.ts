@@ -9,19 +9,25 @@ import type { Command } from "commander";
 import type { InferenceSession } from "onnxruntime-node";
 import { diagnostic, type Diagnostic } from "../diagnostics/diagnostic.js";
 import { NpyError, readNpy, writeNpy, type NpyArray } from "../runtime/npy.js";
-import { FeedError, planFeeds, QUIET_SESSION, type PlannedFeeds } from "../runtime/feeds.js";
+import { FeedError, planFeeds, type PlannedFeeds } from "../runtime/feeds.js";
 import {
-  createSession,
   numbers,
   onnxruntime,
   RandomInputError,
+  withSession,
   type Onnxruntime,
   type Tensor,
   type TensorType,
 } from "../runtime/onnxruntime.js";
-import { collect, compileFlags, compileWithFlags, type CompileFlags } from "./compile.js";
-import type { CliIo } from "./io.js";
-import { EXIT, printDiagnostics } from "./main.js";
+import {
+  collect,
+  compileFlags,
+  compileWithFlags,
+  EXIT,
+  printDiagnostics,
+  type CliIo,
+  type CompileFlags,
+} from "./common.js";
 
 interface OutputStats {
   readonly name: string;
@@ -98,15 +104,11 @@ async function runModel(
   options: RunOptions,
 ): Promise<{ sizes: Record<string, number>; outputs: OutputStats[] }> {
   const ort = await onnxruntime();
-  let session: InferenceSession;
-  try {
-    session = await createSession(modelPath, QUIET_SESSION);
-  } catch (e) {
-    throw new RunError(
+  const loadError = (e: unknown) =>
+    new RunError(
       diagnostic("VLM4007", `onnxruntime cannot load ${modelPath}: ${e instanceof Error ? e.message : String(e)}`),
     );
-  }
-  try {
+  return withSession(modelPath, { loadError }, async (session) => {
     for (const name of options.inputs.keys()) {
       if (!session.inputNames.includes(name))
         throw new RunError(
@@ -157,9 +159,7 @@ async function runModel(
       return stats(name, t);
     });
     return { sizes: planned.sizes, outputs };
-  } finally {
-    await session.release();
-  }
+  });
 }
 
 function fmt(v: number | null): string {

@@ -4,7 +4,8 @@
 import { describe, expect, it } from "vitest";
 import type { Initializer, Param } from "../ir/graph.js";
 import { tensorType } from "../ir/types.js";
-import { encodeFloats, fnv1a, initialValues, Rng } from "./init.js";
+import { encodeFloats, initialValues } from "./init.js";
+import { fnv1a, Rng } from "../numerics/rng.js";
 
 function param(name: string, shape: number[], init: Initializer): Param {
   return {

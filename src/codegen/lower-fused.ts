@@ -6,6 +6,7 @@
 import { dimEq, dimToString, type Dim } from "../ir/dims.js";
 import type { Node } from "../ir/graph.js";
 import type { DType } from "../ir/types.js";
+import { ORT_PREFIX } from "../ir/ops.js";
 import { encodeValues, float, int, ints, onnxDataType, type OnnxEmitter } from "./emitter.js";
 import { LOWEST, rotaryPositions } from "./lower-attention.js";
 import type { Lowering } from "./lower.js";
@@ -101,9 +102,10 @@ const plain =
   (e, _node, ins) =>
     ortOp(e, op, ins, {});
 
-export const FUSED_LOWERINGS: Readonly<Record<string, Lowering>> = {
+/** Lowerings by ONNX Runtime op name; the IR op is that name with ORT_PREFIX. */
+const BY_ORT_OP: Readonly<Record<string, Lowering>> = {
   // Self-attention: the input [B, T, in], the packed weight [in, q + k + v widths] and bias, and the mask as attention_bias.
-  "ort.Attention": (e, node, ins) => {
+  Attention: (e, node, ins) => {
     const [x, w, b, mask] = ins;
     const widths = node.attrs["qkv_hidden_sizes"] as readonly number[];
     const total = widths.reduce((s, n) => s + n, 0);
@@ -123,7 +125,7 @@ export const FUSED_LOWERINGS: Readonly<Record<string, Lowering>> = {
       attributes,
     );
   },
-  "ort.MultiHeadAttention": (e, node, ins) => {
+  MultiHeadAttention: (e, node, ins) => {
     const [q, k, v, mask] = ins;
     const attributes = {
       num_heads: int(attr(node, "num_heads")),
@@ -137,7 +139,7 @@ export const FUSED_LOWERINGS: Readonly<Record<string, Lowering>> = {
       attributes,
     );
   },
-  "ort.GroupQueryAttention": (e, node, [q, k, v], ctx) => {
+  GroupQueryAttention: (e, node, [q, k, v], ctx) => {
     const heads = attr(node, "num_heads");
     const theta = attr(node, "rotary_theta");
     const { seqlensK, total } = sequenceLengths(e, node, k!);
@@ -166,7 +168,7 @@ export const FUSED_LOWERINGS: Readonly<Record<string, Lowering>> = {
     );
   },
   // Positions start at 0 ([1]-shaped position_ids are an offset), as the rule only fuses self-attention over the whole sequence.
-  "ort.RotaryEmbedding": (e, node, [x], ctx) => {
+  RotaryEmbedding: (e, node, [x], ctx) => {
     const heads = attr(node, "num_heads");
     const xt = node.inputs[0]!.type;
     const caches = rotaryCaches(
@@ -178,12 +180,16 @@ export const FUSED_LOWERINGS: Readonly<Record<string, Lowering>> = {
     );
     return ortOp(e, "RotaryEmbedding", [x, e.int64s([0]), caches.cos, caches.sin], { num_heads: int(heads) });
   },
-  "ort.SkipLayerNormalization": skipNorm("SkipLayerNormalization"),
-  "ort.SkipSimplifiedLayerNormalization": skipNorm("SkipSimplifiedLayerNormalization"),
-  "ort.SimplifiedLayerNormalization": (e, node, ins) =>
+  SkipLayerNormalization: skipNorm("SkipLayerNormalization"),
+  SkipSimplifiedLayerNormalization: skipNorm("SkipSimplifiedLayerNormalization"),
+  SimplifiedLayerNormalization: (e, node, ins) =>
     ortOp(e, "SimplifiedLayerNormalization", ins, { axis: int(-1), epsilon: float(attr(node, "epsilon")) }),
-  "ort.Gelu": plain("Gelu"),
-  "ort.BiasGelu": plain("BiasGelu"),
-  "ort.FastGelu": plain("FastGelu"),
-  "ort.QuickGelu": (e, node, ins) => ortOp(e, "QuickGelu", ins, { alpha: float(attr(node, "alpha")) }),
+  Gelu: plain("Gelu"),
+  BiasGelu: plain("BiasGelu"),
+  FastGelu: plain("FastGelu"),
+  QuickGelu: (e, node, ins) => ortOp(e, "QuickGelu", ins, { alpha: float(attr(node, "alpha")) }),
 };
+
+export const FUSED_LOWERINGS: Readonly<Record<string, Lowering>> = Object.fromEntries(
+  Object.entries(BY_ORT_OP).map(([op, lower]) => [ORT_PREFIX + op, lower]),
+);

@@ -6,8 +6,7 @@
 import { InternalError } from "../diagnostics/diagnostic.js";
 import type { Node, Value } from "../ir/graph.js";
 import type { DType } from "../ir/types.js";
-import { QUANT_LINEAR, type QuantKernel } from "../passes/quant/quantize-weights.js";
-import { STORED_CAST } from "../passes/quant/convert-precision.js";
+import { PRECOMPUTED, QUANT_LINEAR, STORED_CAST, type QuantKernel } from "../ir/ops.js";
 import {
   int4Blocks,
   quantizeInt4Blockwise,
@@ -49,7 +48,7 @@ function storedValues(v: Value, ctx: Context): Float32Array {
     return floatsOf(ctx.options.paramBytes(v.source.param));
   }
   const p = v.producer;
-  if (p?.op === "Precomputed" && ctx.options.precomputed)
+  if (p?.op === PRECOMPUTED && ctx.options.precomputed)
     return floatsOf(ctx.options.precomputed(String(p.attrs["name"])));
   throw new InternalError(`operand #${v.id} of graph ${ctx.graph.name} is not a stored tensor`);
 }
@@ -66,7 +65,7 @@ function retireInitializer(
   ctx: Context,
   readers: (n: Node) => boolean,
 ): boolean {
-  if (ctx.graph.outputs.some((o) => o.value === v) || !v.uses.every((u) => readers(u.node))) return false;
+  if (ctx.graph.isOutput(v) || !v.uses.every((u) => readers(u.node))) return false;
   const at = e.initializers.findIndex((t) => t.name === name);
   if (at < 0) return false;
   e.initializers.splice(at, 1);
@@ -146,8 +145,7 @@ const lowerStoredCast: Lowering = (e, node, [x], ctx) => {
   const init = e.initializers.find((t) => t.name === x);
   if (init && init.dataType === data) return x!; // converted by an earlier cast of the same tensor
   const onlyCasts =
-    !ctx.graph.outputs.some((o) => o.value === v) &&
-    v.uses.every((u) => u.node.op === STORED_CAST && u.node.attrs["to"] === to);
+    !ctx.graph.isOutput(v) && v.uses.every((u) => u.node.op === STORED_CAST && u.node.attrs["to"] === to);
   if (init && init.dataType === "float32" && onlyCasts) {
     const bytes = init.bytes;
     init.dataType = data;

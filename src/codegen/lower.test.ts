@@ -10,7 +10,7 @@ import { describe, expect, it } from "vitest";
 import { tempFolders } from "../../test/temp-folders.js";
 import { elaborate } from "../driver/check.js";
 import { compile } from "../driver/compile.js";
-import { Rng } from "./init.js";
+import { Rng } from "../numerics/rng.js";
 import { decodeOnnxModel } from "../onnx/onnx-writer.js";
 import { writeSafetensors } from "./safetensors.js";
 
@@ -128,7 +128,7 @@ function map(x: Tensor, f: (v: number, i: number) => number): Tensor {
 
 /** y = x · Wt + b with the weight as stored, [in, out]. */
 function linear(x: Tensor, wt: Tensor, b?: Tensor): Tensor {
-  const [inF, outF] = wt.shape as [number, number];
+  const outF = (wt.shape as [number, number])[1];
   return rows(x, (r) =>
     Array.from({ length: outF }, (_, o) => r.reduce((s, v, i) => s + v * wt.data[i * outF + o]!, b?.data[o] ?? 0)),
   );

@@ -17,7 +17,9 @@ import { InternalError } from "../diagnostics/diagnostic.js";
 import { dimEq, dimToString, type Dim } from "../ir/dims.js";
 import type { Graph, IrModule, Node, Param, Value } from "../ir/graph.js";
 import { DTYPE_BYTES, isFloat, type DType, type TensorType } from "../ir/types.js";
-import type { Target } from "../passes/pass.js";
+import type { Target } from "../target/target.js";
+import { coneOf } from "../ir/analysis.js";
+import { PRECOMPUTED, type CoreOp } from "../ir/ops.js";
 import { VERSION } from "../version.js";
 import { encodeValues, fail, float, int, ints, OnnxEmitter, ONNX_TYPE_CODES, onnxDataType } from "./emitter.js";
 import { lowerAttention } from "./lower-attention.js";
@@ -26,9 +28,8 @@ import type { Allocate } from "../numerics/scratch.js";
 import type { OnnxAttribute, OnnxModel, OnnxValueInfo } from "../onnx/onnx-writer.js";
 import { relativePositionBuckets } from "../numerics/tables.js";
 import { BOUNDS_METADATA } from "../onnx/manifest.js";
-import { assertTargetOps, domainVersion } from "../target/target-ops.js";
+import { domainVersion, opKey } from "../target/target-ops.js";
 
-export const PORTABLE_OPSET = 17;
 export const PORTABLE_IR_VERSION = 8;
 
 export interface LowerOptions {
@@ -48,8 +49,8 @@ export interface LowerOptions {
   readonly precomputed?: (name: string) => Uint8Array;
   /** Lowerings of target-specific IR ops (fused and quantized ops), consulted before the portable ones. */
   readonly targetLowerings?: Readonly<Record<string, Lowering>>;
-  /** What the model will run on (default portable); every emitted op must be one it implements. */
-  readonly target?: Target;
+  /** What the model will run on: every emitted op must be one it implements. */
+  readonly target: Target;
 }
 
 type Inputs = readonly (string | undefined)[];
@@ -106,10 +107,11 @@ const reduceWithAxesAttribute =
   (e, node, ins) =>
     e.op(op, ins, { axes: ints(list(node, "axes")), keepdims: int(attr(node, "keepdims")) });
 
-const LOWERINGS: Record<string, Lowering> = {
+/** Exactly the core ops and Precomputed (the type makes the table cover ir/ops.ts's CORE_OPS). */
+const LOWERINGS: Readonly<Record<CoreOp | typeof PRECOMPUTED, Lowering>> = {
   Constant: (e, node) => e.scalar(attr(node, "value"), node.attrs["dtype"] as DType),
   // A value computed once at build time (see src/passes/precomputed.ts): an initializer.
-  Precomputed: (e, node, _ins, ctx) => {
+  [PRECOMPUTED]: (e, node, _ins, ctx) => {
     const name = String(node.attrs["name"]);
     const t = outType(node);
     const evaluate = ctx.options.precomputed;
@@ -273,17 +275,13 @@ const LOWERINGS: Record<string, Lowering> = {
   },
 };
 
-/** Nodes some graph output depends on; the rest (left over by elaboration) are not emitted. */
-function liveNodes(graph: Graph): Set<Node> {
-  const live = new Set<Node>();
-  const stack = graph.outputs.map((o) => o.value);
-  for (let v = stack.pop(); v !== undefined; v = stack.pop()) {
-    const producer = v.producer;
-    if (!producer || live.has(producer)) continue;
-    live.add(producer);
-    for (const input of producer.inputs) if (input) stack.push(input);
-  }
-  return live;
+/** Throws an InternalError naming every op in `model` that `target` does not implement. */
+export function assertTargetOps(model: OnnxModel, target: Target): void {
+  const missing = new Set(model.nodes.map((n) => opKey(n.domain ?? "", n.op)).filter((k) => !target.implements(k)));
+  if (missing.size > 0)
+    throw new InternalError(
+      `graph ${model.graphName} uses ${[...missing].sort().join(", ")}, which target ${target.name} does not implement`,
+    );
 }
 
 function valueInfo(name: string, type: TensorType, what: string, span?: Span): OnnxValueInfo {
@@ -304,7 +302,11 @@ export function lowerGraph(module: IrModule, graph: Graph, options: LowerOptions
     if (n === undefined) throw new InternalError(`value ${v.id} of graph ${graph.name} is used before it is computed`);
     return n;
   };
-  const live = liveNodes(graph);
+  // Nodes no graph output depends on (left over by elaboration) are not emitted.
+  const live = coneOf(
+    graph,
+    graph.outputs.map((o) => o.value),
+  ).nodes;
   const inputNames = new Set(graph.inputs.map((v) => (v.source as { name: string }).name));
 
   // Parameters in first-use order; Linear weights used only as such are stored transposed.
@@ -367,7 +369,7 @@ export function lowerGraph(module: IrModule, graph: Graph, options: LowerOptions
 
   graph.nodes.forEach((node, index) => {
     if (!live.has(node)) return;
-    const lower = options.targetLowerings?.[node.op] ?? LOWERINGS[node.op];
+    const lower = options.targetLowerings?.[node.op] ?? (LOWERINGS as Readonly<Record<string, Lowering>>)[node.op];
     if (!lower) throw new InternalError(`no lowering for IR op ${node.op}`);
     const doc = options.location(node.span) + (node.rules.length > 0 ? `; rules: ${node.rules.join(",")}` : "");
     const inputs = node.inputs.map((v) => (v ? nameOf(v) : undefined));
@@ -406,7 +408,7 @@ export function lowerGraph(module: IrModule, graph: Graph, options: LowerOptions
   const params: Record<string, { component: string; role: string | null; frozen: boolean; buffer: boolean }> = {};
   for (const p of uses.keys())
     params[p.name] = { component: p.component, role: p.role ?? null, frozen: p.frozen, buffer: p.buffer };
-  const target = options.target ?? "portable";
+  const target = options.target;
   const domains = [...new Set(e.nodes.map((n) => n.domain ?? ""))].filter((d) => d !== "").sort();
   const model: OnnxModel = {
     graphName: graph.name,
@@ -415,19 +417,19 @@ export function lowerGraph(module: IrModule, graph: Graph, options: LowerOptions
     nodes: e.nodes,
     initializers: e.initializers,
     opsetImports: [
-      { domain: "", version: PORTABLE_OPSET },
+      { domain: "", version: target.opset },
       ...domains.map((domain) => ({ domain, version: domainVersion(domain) })),
     ],
     irVersion: PORTABLE_IR_VERSION,
     producerName: "vlmc",
     producerVersion: VERSION,
-    docString: `${module.name}.${graph.name}, compiled by vlmc ${VERSION} for the ${target} target (ONNX opset ${PORTABLE_OPSET})`,
+    docString: `${module.name}.${graph.name}, compiled by vlmc ${VERSION} for the ${target.name} target (ONNX opset ${target.opset})`,
     metadata: {
       ...options.metadata,
       "vlmc.version": VERSION,
       "vlmc.model": module.name,
       "vlmc.graph": graph.name,
-      "vlmc.target": target,
+      "vlmc.target": target.name,
       "vlmc.params": JSON.stringify(params),
       "vlmc.stages": JSON.stringify(module.stages),
       [BOUNDS_METADATA]: JSON.stringify(Object.fromEntries([...graph.bounds].sort(([a], [b]) => a.localeCompare(b)))),

@@ -10,6 +10,7 @@ import { SPAN, testModule, testParam } from "../../test/helpers/graph-fixtures.j
 import type { LowerOptions } from "./lower.js";
 import { evaluatePrecomputed } from "./precompute.js";
 import { ScratchRing } from "../numerics/scratch.js";
+import { TARGETS } from "../target/target.js";
 
 describe("precomputed values on the bytes", () => {
   it("concatenates transposed parameters along axis 1 and plain ones along axis 0, as onnxruntime does", async () => {
@@ -47,6 +48,7 @@ describe("precomputed values on the bytes", () => {
         return out;
       },
       allocate: transposes.take,
+      target: TARGETS.portable,
       location: () => "",
       metadata: {},
     };

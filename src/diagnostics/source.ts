@@ -45,20 +45,3 @@ export class SourceFile {
     return this.lineStarts;
   }
 }
-
-/** The one place chevrotain's inclusive end offset becomes a half-open span end. */
-export function spanFromTokens(
-  file: string,
-  first: { startOffset: number },
-  last: { endOffset?: number; startOffset: number; image: string },
-): Span {
-  const end =
-    last.endOffset !== undefined && !Number.isNaN(last.endOffset)
-      ? last.endOffset + 1
-      : last.startOffset + last.image.length;
-  return { file, start: first.startOffset, end: Math.max(end, first.startOffset) };
-}
-
-export function joinSpans(a: Span, b: Span): Span {
-  return { file: a.file, start: Math.min(a.start, b.start), end: Math.max(a.end, b.end) };
-}

@@ -1,4 +1,4 @@
-// The typed API the CLI is built on: parse, check (and, as the pipeline grows, compile).
+// The front end's entry points: parse, check, elaborate and format (compile is in compile.ts).
 
 import { DiagnosticBag, type Diagnostic } from "../diagnostics/diagnostic.js";
 import type { SourceLookup } from "../diagnostics/render.js";
@@ -9,6 +9,8 @@ import { Elaborator, type ElaborationResult } from "../lang/elaborate/elaborate.
 import { diagnostic } from "../diagnostics/diagnostic.js";
 import type { ModelDecl } from "../lang/parser/ast.js";
 import { CHECK_PIPELINE, createPassManager } from "../passes/index.js";
+
+export { formatText, type FormatResult } from "../lang/format/format.js";
 
 export function parse(text: string, path = "<input>"): ParseResult {
   return parseText(path, text);

@@ -9,22 +9,17 @@ import * as path from "node:path";
 import { elaborate, type CheckResult } from "./check.js";
 import { DiagnosticError, diagnostic, type Diagnostic } from "../diagnostics/diagnostic.js";
 import type { Span } from "../diagnostics/source.js";
-import type { Param } from "../ir/graph.js";
 import type { LoadOptions, Program } from "../lang/parser/program.js";
-import { encodeFloats, initialValues } from "../codegen/init.js";
+import { parameterBytes } from "../codegen/init.js";
 import type { LowerOptions } from "../codegen/lower.js";
 import { lowerWithPrecomputed } from "../codegen/precompute.js";
-import { ScratchRing } from "../numerics/scratch.js";
 import { targetLowerings } from "../codegen/targets.js";
-import {
-  createPassManager,
-  printModule,
-  type PassReport,
-  type Precision,
-  type QuantizeMode,
-  type Target,
-} from "../passes/index.js";
+import { targetNamed, type TargetName } from "../target/target.js";
+import { createPassManager, printModule, type PassReport, type Precision, type QuantizeMode } from "../passes/index.js";
 import { writeOnnxModel, type OnnxModel } from "../onnx/onnx-writer.js";
+
+export { TARGET_NAMES, type TargetName } from "../target/target.js";
+export { renderReport, type Precision, type QuantizeMode } from "../passes/index.js";
 import { declaredWeightSources, loadWeights, parseWeightSpec, type LoadedWeights } from "../codegen/weights.js";
 
 export interface CompileProgress {
@@ -51,7 +46,7 @@ export interface CompileOptions extends LoadOptions {
   readonly externalData?: "auto" | "always" | "never";
   readonly onProgress?: (progress: CompileProgress) => void;
   /** What the graphs will run on (default portable: standard ONNX only). */
-  readonly target?: Target;
+  readonly target?: TargetName;
   /** Pass selection (`["-cse"]` skips one; names replace the pipeline); see `vlmc compile --passes help`. */
   readonly passes?: readonly string[];
   readonly quantize?: QuantizeMode;
@@ -162,7 +157,7 @@ export async function compile(paths: readonly string[], options: CompileOptions 
         ...(options.printIr ? { printIr: options.printIr } : {}),
         verify: options.verifyIr ?? false,
         modelSpan: decl.nameSpan,
-        target: options.target ?? "portable",
+        ...(options.target ? { target: options.target } : {}),
         ...(options.quantize ? { quantize: options.quantize } : {}),
         ...(options.precision ? { precision: options.precision } : {}),
         accept: (d) => diagnostics.push(d),
@@ -184,6 +179,7 @@ export async function compile(paths: readonly string[], options: CompileOptions 
     parseWeightSpec,
   );
   const seed = options.seed ?? 0;
+  const runsOn = targetNamed(options.target);
   const opened: LoadedWeights[] = [];
   try {
     const planned: Planned[] = [];
@@ -195,11 +191,7 @@ export async function compile(paths: readonly string[], options: CompileOptions 
       );
       if (!weights) continue;
       opened.push(weights);
-      // Each tensor is read (or drawn) and transposed into reused memory, alive until it is written.
-      const reads = new ScratchRing();
-      const paramBytes = (p: Param, allocate = reads.take) =>
-        encodeFloats(weights.values(p, allocate) ?? initialValues(p, seed, allocate), p.type.dtype);
-      const transposes = new ScratchRing();
+      const params = parameterBytes(weights, seed);
       for (const graph of module.graphs) {
         const target = outputPath(options.out, modules.length, module.name, module.graphs.length, graph.name);
         if (typeof target !== "string") {
@@ -208,12 +200,11 @@ export async function compile(paths: readonly string[], options: CompileOptions 
         }
         try {
           const lowerOptions: LowerOptions = {
-            paramBytes,
-            allocate: transposes.take,
+            ...params,
             location,
             metadata,
-            target: options.target ?? "portable",
-            targetLowerings: targetLowerings(options.target ?? "portable"),
+            target: runsOn,
+            targetLowerings: targetLowerings(runsOn),
           };
           const onnx = await lowerWithPrecomputed(module, graph, lowerOptions);
           planned.push({ model: module.name, graph: graph.name, path: target, onnx });

@@ -1,8 +1,9 @@
 // `vlmc summary`: parameters per component, trainable/frozen totals for deployment and per stage,
 // and per graph its inputs, outputs, token facts and an estimate of FLOPs.
 
-import { dimMax, dimToString, isStatic, type Dim } from "../ir/dims.js";
-import type { Graph, IrModule, Node, Param } from "../ir/graph.js";
+import { dimToString } from "../ir/dims.js";
+import { nodeFlops, paramCount } from "../ir/analysis.js";
+import type { Graph, IrModule } from "../ir/graph.js";
 import { typeToString } from "../ir/types.js";
 import type { TokenFact } from "../lang/elaborate/elaborate.js";
 
@@ -18,48 +19,6 @@ export interface ModelSummary {
     tokens: { label: string; value: string }[];
     flops: number;
   }[];
-}
-
-export function paramCount(p: Param): number {
-  return p.type.shape.reduce<number>((a, d) => a * (d as number), 1);
-}
-
-/** Symbols count as their bound when they have one, else as 1 (batch 1). */
-function concrete(d: Dim, g: Graph): number {
-  if (isStatic(d)) return d;
-  const bounds = new Map(g.bounds);
-  for (const k of d.keys()) for (const s of k.split("*")) if (s && !bounds.has(s)) bounds.set(s, 1);
-  return dimMax(d, bounds) ?? 1;
-}
-
-function elements(shape: readonly Dim[], g: Graph): number {
-  return shape.reduce<number>((a, d) => a * concrete(d, g), 1);
-}
-
-export function nodeFlops(n: Node, g: Graph): number {
-  const out = n.outputs[0];
-  if (!out) return 0;
-  switch (n.op) {
-    case "Linear": {
-      const w = n.inputs[1]!.type.shape;
-      return 2 * elements(out.type.shape, g) * concrete(w[1]!, g);
-    }
-    case "MatMul": {
-      const a = n.inputs[0]!.type.shape;
-      return 2 * elements(out.type.shape, g) * concrete(a[a.length - 1]!, g);
-    }
-    case "Conv": {
-      const w = n.inputs[1]!.type.shape;
-      return 2 * elements(out.type.shape, g) * concrete(w[1]!, g) * concrete(w[2]!, g) * concrete(w[3]!, g);
-    }
-    case "Attention": {
-      const q = n.inputs[0]!.type.shape;
-      const k = n.inputs[1]!.type.shape;
-      return 4 * concrete(q[0]!, g) * concrete(q[1]!, g) * concrete(k[1]!, g) * concrete(q[2]!, g);
-    }
-    default:
-      return 0;
-  }
 }
 
 export function summarize(module: IrModule, tokens: ReadonlyMap<Graph, TokenFact[]>): ModelSummary {

@@ -6,7 +6,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { tempFolders } from "../../test/temp-folders.js";
-import type { CliIo } from "../cli/io.js";
+import type { CliIo } from "../cli/common.js";
 import { runCli } from "../cli/main.js";
 import { compile } from "./compile.js";
 import { compareTensors, evalDimParam, renderVerifyReport, verifyCompiled } from "./verify.js";

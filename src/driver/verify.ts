@@ -11,15 +11,14 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { diagnostic, type Diagnostic } from "../diagnostics/diagnostic.js";
 import { createPassManager } from "../passes/index.js";
-import { planFeeds, QUIET_SESSION } from "../runtime/feeds.js";
+import { planFeeds } from "../runtime/feeds.js";
 import { compile, type CompiledFile, type CompileOptions, type CompileResult } from "./compile.js";
 import {
-  createSession,
   evalDimParam as evalDimParamAt,
   numbers,
-  TOKEN_SIZE,
+  runModel,
+  symbolSizes,
   type ModelSource,
-  type Tensor,
 } from "../runtime/onnxruntime.js";
 
 /** fp32 pipelines: the largest |optimized − reference| may be this fraction of the largest |reference|. */
@@ -109,21 +108,6 @@ export function compareTensors(
 /** Evaluates a dim_param the compiler wrote (`B`, `B*N`, `2*T + 1`, `T - 1`) at the verification sizes. */
 export function evalDimParam(text: string): number {
   return evalDimParamAt(text, symbolSizes(1));
-}
-
-/** Sizes of symbolic dims: token counts (T, Tq, T_text…) of TOKEN_SIZE, every other symbol of `batch`. */
-function symbolSizes(batch: number): (symbol: string) => number {
-  return (symbol) => (/^T/.test(symbol) ? TOKEN_SIZE : batch);
-}
-
-async function runModel(model: ModelSource, feeds: Record<string, Tensor>): Promise<Record<string, Tensor>> {
-  const session = await createSession(model, QUIET_SESSION);
-  try {
-    const wanted = Object.fromEntries(session.inputNames.map((n) => [n, feeds[n]!]));
-    return (await session.run(wanted)) as Record<string, Tensor>;
-  } finally {
-    await session.release();
-  }
 }
 
 /** One output of a reference model against the same output of another. */

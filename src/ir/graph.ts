@@ -108,11 +108,14 @@ export class Graph {
     return v;
   }
 
+  /** Whether `v` is an output of this graph (O(outputs)). */
+  isOutput(v: Value): boolean {
+    return this.outputs.some((o) => o.value === v);
+  }
+
   /** Parameters used by at least one node or output, in first-use order of creation. */
   usedParams(): Param[] {
-    return [...this.paramValues]
-      .filter(([, v]) => v.uses.length > 0 || this.outputs.some((o) => o.value === v))
-      .map(([p]) => p);
+    return [...this.paramValues].filter(([, v]) => v.uses.length > 0 || this.isOutput(v)).map(([p]) => p);
   }
 
   addNode(

@@ -1,15 +1,17 @@
 // The IR's invariants, checked after elaboration and after every pass in tests:
 // use lists match inputs exactly, every input is defined before use (topological order),
-// values have one producer, outputs are defined, and types are well-formed.
+// values have one producer, outputs are defined, types are well-formed, and every op is declared in ops.ts.
 
 import type { Graph, Value } from "./graph.js";
 import { isStatic } from "./dims.js";
+import { isIrOp } from "./ops.js";
 
 export function verifyGraph(g: Graph): string[] {
   const problems: string[] = [];
   const defined = new Set<Value>(g.inputs);
   const expectedUses = new Map<Value, number>();
   for (const n of g.nodes) {
+    if (!isIrOp(n.op)) problems.push(`${n.op}#${n.id} is not an op of the IR (ir/ops.ts)`);
     n.inputs.forEach((v, i) => {
       if (!v) return;
       expectedUses.set(v, (expectedUses.get(v) ?? 0) + 1);

@@ -2,7 +2,7 @@
 // ranks 1–4, shapes with size-1 axes, and buffers taken from a ScratchRing.
 
 import { describe, expect, it } from "vitest";
-import { Rng } from "../codegen/init.js";
+import { Rng } from "./rng.js";
 import { permuteBytes, transposeBytes } from "./layout.js";
 import { ScratchRing } from "./scratch.js";
 

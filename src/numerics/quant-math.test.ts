@@ -3,11 +3,10 @@
 // weight layouts).
 
 import { describe, expect, it } from "vitest";
-import { namedRng } from "../codegen/init.js";
+import { namedRng } from "./rng.js";
 import {
   dequantizeInt4,
   dequantizeInt8,
-  INT4_ZERO_POINT,
   quantizeInt4Blockwise,
   quantizeInt8PerChannel,
   quantizedBytes,

@@ -13,7 +13,7 @@ const f = Math.fround;
 export function rotaryTables(theta: number, dim: number, positions: number): { cos: Float32Array; sin: Float32Array } {
   const half = dim / 2;
   // inv_freq = 1 / (base ** (arange(0, dim, 2).float() / dim)), all in float32.
-  const invFreq = Array.from({ length: half }, (_, i) => f(1 / f(Math.pow(theta, f((2 * i) / dim)))));
+  const invFreq = Array.from({ length: half }, (_, i) => f(1 / f(theta ** f((2 * i) / dim))));
   const cos = new Float32Array(positions * dim);
   const sin = new Float32Array(positions * dim);
   for (let p = 0; p < positions; p++) {

@@ -12,7 +12,7 @@ import { typeToString } from "../ir/types.js";
 import { randomModule } from "../../test/helpers/graph-fixtures.js";
 import { createPassManager } from "./index.js";
 import { relativeErrors } from "../../test/helpers/numeric-fixtures.js";
-import { coneOf } from "./reach.js";
+import { coneOf } from "../ir/analysis.js";
 
 const printedNodes = (g: Graph): number =>
   printGraph(g)

@@ -16,8 +16,7 @@ import { unusedValues } from "./checks/unused-values.js";
 export * from "./pass.js";
 export * from "./manager.js";
 export * from "./rewrite.js";
-export { printModule, verifyModule, runtimeNodeCount } from "./module-ir.js";
-export { PRECOMPUTED, precomputedSource, verifyPrecomputed } from "./precomputed.js";
+export { printModule } from "./module-ir.js";
 export * from "./quant/index.js";
 export {
   commonSubexpressionElimination,

@@ -7,7 +7,8 @@ import type { SourceLookup } from "../diagnostics/render.js";
 import type { Span } from "../diagnostics/source.js";
 import type { IrModule } from "../ir/graph.js";
 import { printModule, runtimeNodeCount, verifyModule } from "./module-ir.js";
-import type { Pass, PassContext, PassOptions, Precision, QuantizeMode, Target } from "./pass.js";
+import { targetNamed, type TargetName } from "../target/target.js";
+import type { Pass, PassContext, PassOptions, Precision, QuantizeMode } from "./pass.js";
 
 export const DEFAULT_MAX_ITERATIONS = 10;
 
@@ -29,7 +30,8 @@ export interface RunOptions {
   readonly maxIterations?: number;
   readonly stage?: string;
   readonly modelSpan?: Span;
-  readonly target?: Target;
+  /** The target the passes rewrite for (default portable). */
+  readonly target?: TargetName;
   readonly quantize?: QuantizeMode;
   readonly precision?: Precision;
   /** Receives each diagnostic as a pass reports it (the report keeps them too). */
@@ -147,7 +149,7 @@ export class PassManager {
       maxIterations: options.maxIterations ?? DEFAULT_MAX_ITERATIONS,
       stage: options.stage,
       modelSpan: options.modelSpan,
-      target: options.target ?? "portable",
+      target: targetNamed(options.target),
       quantize: options.quantize,
       precision: options.precision,
     };

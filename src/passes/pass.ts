@@ -4,6 +4,7 @@
 import type { Diagnostic } from "../diagnostics/diagnostic.js";
 import type { Span } from "../diagnostics/source.js";
 import type { Graph, IrModule, Node } from "../ir/graph.js";
+import type { Target } from "../target/target.js";
 
 /** Options every pass may read; the manager fills them from the compile options. */
 export interface PassOptions {
@@ -17,15 +18,13 @@ export interface PassOptions {
   readonly maxIterations: number;
   /** Where diagnostics about things without a span of their own point (the model declaration). */
   readonly modelSpan?: Span;
-  /** What the graph will run on: fusion passes emit only ops this target implements. */
+  /** What the graph will run on: passes ask it which ops, kernels and quantization it has. */
   readonly target: Target;
   /** Command-line quantization and precision; they override the model's `policy` rules. */
   readonly quantize?: QuantizeMode;
   readonly precision?: Precision;
 }
 
-export const TARGETS = ["portable", "ort-cpu", "ort-cuda"] as const;
-export type Target = (typeof TARGETS)[number];
 export type QuantizeMode = "none" | "int8" | "int4";
 export type Precision = "fp32" | "fp16" | "bf16";
 

@@ -5,24 +5,11 @@
 // onnxruntime, or by an interpreter) and writes each named output as an initializer, so a
 // deployed model computes the learned-query path of a Q-Former once at build time, not per call.
 
-import { InternalError } from "../diagnostics/diagnostic.js";
 import { Graph, type Node, type Param, type Value } from "../ir/graph.js";
 import { shapesEqual, typeToString } from "../ir/types.js";
 import { verifyGraph } from "../ir/verify.js";
-import { nodeFlops } from "../driver/summary.js";
-
-export const PRECOMPUTED = "Precomputed";
-
-/** The value in `g.precomputed` that a `Precomputed` node of `g` stands for. */
-export function precomputedSource(g: Graph, node: Node): Value {
-  const name = node.attrs["name"];
-  const out = g.precomputed?.outputs.find((o) => o.name === name);
-  if (!out)
-    throw new InternalError(
-      `${PRECOMPUTED} node #${node.id} of graph ${g.name} names "${String(name)}", which its precomputed graph does not compute`,
-    );
-  return out.value;
-}
+import { nodeFlops, precomputedSource } from "../ir/analysis.js";
+import { PRECOMPUTED } from "../ir/ops.js";
 
 export interface Hoisted {
   /** Nodes taken out of the graph. */

@@ -9,6 +9,7 @@
 import { InternalError } from "../diagnostics/diagnostic.js";
 import type { AttrValue, Graph, Node, Value } from "../ir/graph.js";
 import { shapesEqual, typeToString, type TensorType } from "../ir/types.js";
+import { deadFrom } from "../ir/analysis.js";
 import type { NearMiss, PassContext } from "./pass.js";
 
 /** Matches any value; binds it to `bind` when given. */
@@ -164,19 +165,6 @@ export function match(pattern: OpPattern, root: Node, graph: Graph): Match | und
   return b && new Match(graph, root, b.nodes, b.values);
 }
 
-/** Removes `start` and then every producer that only dead nodes used; returns what went. */
-function removeDeadFrom(g: Graph, start: Node, outputs: ReadonlySet<Value>): Set<Node> {
-  const dead = new Set<Node>();
-  const stack = [start];
-  for (let n = stack.pop(); n !== undefined; n = stack.pop()) {
-    if (dead.has(n) || n.outputs.some((o) => outputs.has(o) || o.uses.some((u) => !dead.has(u.node)))) continue;
-    dead.add(n);
-    for (const input of n.inputs) if (input?.producer) stack.push(input.producer);
-  }
-  g.removeNodes(dead);
-  return dead;
-}
-
 function replaceRoot(g: Graph, rule: RewriteRule, m: Match): Set<Node> {
   const root = m.root;
   const built = rule.rewrite(m, new Rewriter(g, root, rule.name));
@@ -194,7 +182,9 @@ function replaceRoot(g: Graph, rule: RewriteRule, m: Match): Set<Node> {
     }
     g.replaceAllUses(out, r);
   });
-  return removeDeadFrom(g, root, new Set(g.outputs.map((o) => o.value)));
+  const dead = deadFrom(g, root);
+  g.removeNodes(dead);
+  return dead;
 }
 
 /**

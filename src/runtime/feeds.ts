@@ -18,9 +18,6 @@ import {
   type Tensor,
 } from "./onnxruntime.js";
 
-/** Session options for the CLI: onnxruntime's own log lines stay quiet, its errors reach the user once, in vlmc's message. */
-export const QUIET_SESSION: Ort.InferenceSession.SessionOptions = { logSeverityLevel: 4 };
-
 /** A given input that does not fit the model, named with its axis and symbol where it has them. */
 export class FeedError extends Error {
   constructor(

@@ -6,7 +6,7 @@
 import * as fs from "node:fs";
 import type * as Ort from "onnxruntime-node";
 import { float16ToFloat32, float32ToFloat16 } from "../numerics/float-convert.js";
-import { namedRng } from "../codegen/init.js";
+import { namedRng } from "../numerics/rng.js";
 import { decodeOnnxModel } from "../onnx/onnx-writer.js";
 
 export type Onnxruntime = typeof Ort;
@@ -42,6 +42,14 @@ export function numbers(t: Tensor): ArrayLike<number> {
 
 /** Size of token-count symbols (T, Tq, T_text…) in random inputs. */
 export const TOKEN_SIZE = 8;
+
+/**
+ * The one rule for sizing the symbolic dims of random inputs (`vlmc run`, `--verify`): token counts
+ * (T, Tq, T_text…) are TOKEN_SIZE, every other symbol (batch, images…) is `batch`.
+ */
+export function symbolSizes(batch = 1): (symbol: string) => number {
+  return (symbol) => (/^T/.test(symbol) ? TOKEN_SIZE : batch);
+}
 
 /** Evaluates a dim_param the compiler wrote (`B`, `B*N`, `2*T + 1`, `T - 1`) with each symbol of size `symbolSize(symbol)`; at least 1. */
 export function evalDimParam(text: string, symbolSize: (symbol: string) => number): number {
@@ -159,12 +167,47 @@ export async function randomInputs(
   return feeds;
 }
 
-/** A session on a model file or its bytes. */
+/**
+ * A session on a model file or its bytes. onnxruntime's own log is off unless `options` ask for it:
+ * every failure is thrown with its message, which vlmc reports once, and the log would repeat it
+ * first, with raw ANSI colour escapes even into a pipe.
+ */
 export async function createSession(
   model: ModelSource,
   options: Ort.InferenceSession.SessionOptions = {},
 ): Promise<Ort.InferenceSession> {
   const { InferenceSession } = await onnxruntime();
+  const quiet = { logSeverityLevel: 4 as const, ...options };
   // Two calls: create's overloads take a path or bytes, not a union of them.
-  return typeof model === "string" ? InferenceSession.create(model, options) : InferenceSession.create(model, options);
+  return typeof model === "string" ? InferenceSession.create(model, quiet) : InferenceSession.create(model, quiet);
+}
+
+/**
+ * Creates a session on `model`, hands it to `use` and releases it however `use` ends. A failure to
+ * create the session is thrown as `loadError(e)` when given, so callers can tell it from their own.
+ */
+export async function withSession<T>(
+  model: ModelSource,
+  { loadError }: { readonly loadError?: (e: unknown) => Error },
+  use: (session: Ort.InferenceSession) => Promise<T>,
+): Promise<T> {
+  let session: Ort.InferenceSession;
+  try {
+    session = await createSession(model);
+  } catch (e) {
+    throw loadError ? loadError(e) : e;
+  }
+  try {
+    return await use(session);
+  } finally {
+    await session.release();
+  }
+}
+
+/** Runs `model` once on the feeds it reads (any others are left out) and returns its outputs. */
+export function runModel(model: ModelSource, feeds: Readonly<Record<string, Tensor>>): Promise<Record<string, Tensor>> {
+  return withSession(model, {}, async (session) => {
+    const wanted = Object.fromEntries(session.inputNames.map((n) => [n, feeds[n]!]));
+    return (await session.run(wanted)) as Record<string, Tensor>;
+  });
 }

@@ -22,6 +22,10 @@ import { shapesEqual, tensorType, type DType } from "../../src/ir/types.js";
 import { DEFAULT_MAX_ITERATIONS } from "../../src/passes/manager.js";
 import { printModule, verifyModule } from "../../src/passes/module-ir.js";
 import type { NearMiss, Pass, PassContext, PassOptions } from "../../src/passes/pass.js";
+import { targetNamed, type TargetName } from "../../src/target/target.js";
+
+/** Pass options as tests write them: the target by name. */
+type TestPassOptions = Partial<Omit<PassOptions, "target">> & { readonly target?: TargetName };
 
 const B = sym("B");
 
@@ -62,7 +66,7 @@ export function elaborateSpec(text: string): ElaborateResult & { text: string } 
 }
 
 /** A context that keeps what a pass reports, for running a pass without the manager. */
-export function recordingContext(options: Partial<PassOptions> = {}) {
+export function recordingContext(options: TestPassOptions = {}) {
   const record = {
     diagnostics: [] as Diagnostic[],
     stats: new Map<string, number>(),
@@ -71,7 +75,7 @@ export function recordingContext(options: Partial<PassOptions> = {}) {
     caps: [] as string[],
   };
   const ctx: PassContext = {
-    options: { maxIterations: DEFAULT_MAX_ITERATIONS, target: "portable", ...options },
+    options: { maxIterations: DEFAULT_MAX_ITERATIONS, ...options, target: targetNamed(options.target) },
     accept: (d) => record.diagnostics.push(d),
     stat: (key, n = 1) => record.stats.set(key, (record.stats.get(key) ?? 0) + n),
     fired: (rule) => record.fires.set(rule, (record.fires.get(rule) ?? 0) + 1),
@@ -82,7 +86,7 @@ export function recordingContext(options: Partial<PassOptions> = {}) {
 }
 
 /** Runs one pass without the manager: its result, what it reported, the IR after it and the verifier's findings. */
-export function runPass(pass: Pass, module: IrModule, options: Partial<PassOptions> = {}) {
+export function runPass(pass: Pass, module: IrModule, options: TestPassOptions = {}) {
   const record = recordingContext(options);
   const { changed } = pass.run(module, record.ctx);
   return { changed, ...record, ir: printModule(module), problems: verifyModule(module) };

@@ -7,6 +7,7 @@ import type { LowerOptions } from "../../src/codegen/lower.js";
 import { encodeOnnxModel } from "../../src/onnx/onnx-writer.js";
 import { lowerWithPrecomputed } from "../../src/codegen/precompute.js";
 import { targetLowerings } from "../../src/codegen/targets.js";
+import { TARGETS } from "../../src/target/target.js";
 import { compareModels } from "../../src/driver/verify.js";
 import { InternalError } from "../../src/diagnostics/diagnostic.js";
 import type { Graph, IrModule } from "../../src/ir/graph.js";
@@ -23,8 +24,8 @@ export async function onnxBytes(module: IrModule, graph: Graph, seed = 0): Promi
     paramBytes: (p, allocate) => encodeFloats(initialValues(p, seed, allocate), p.type.dtype),
     location: () => "",
     metadata: {},
-    target: "portable",
-    targetLowerings: targetLowerings("portable"),
+    target: TARGETS.portable,
+    targetLowerings: targetLowerings(TARGETS.portable),
   };
   return encodeOnnxModel(await lowerWithPrecomputed(module, graph, options));
 }

@@ -9,14 +9,14 @@
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { namedRng, type Rng } from "../../src/codegen/init.js";
+import { namedRng, type Rng } from "../../src/numerics/rng.js";
 import { CATALOG } from "../../src/diagnostics/catalog.js";
 import type { Diagnostic } from "../../src/diagnostics/diagnostic.js";
 import { check } from "../../src/driver/check.js";
 import { compile } from "../../src/driver/compile.js";
 import { createSession } from "../../src/runtime/onnxruntime.js";
-import { planFeeds, QUIET_SESSION } from "../../src/runtime/feeds.js";
-import type { Target } from "../../src/passes/pass.js";
+import { planFeeds } from "../../src/runtime/feeds.js";
+import type { TargetName } from "../../src/target/target.js";
 
 export interface Seed {
   readonly file: string;
@@ -35,7 +35,7 @@ export interface FuzzCase {
   readonly edits: readonly string[];
 }
 
-const TARGETS: readonly Target[] = ["portable", "ort-cpu"];
+const TARGETS: readonly TargetName[] = ["portable", "ort-cpu"];
 /** The largest size a symbol takes in a run (its bound when smaller): big enough to differ from 1, small enough to be quick. */
 const MAX_SIZE = 6;
 
@@ -130,7 +130,7 @@ export async function runCase(c: FuzzCase, dir: string): Promise<Outcome> {
       for (const file of compiled.files) {
         let session: Awaited<ReturnType<typeof createSession>>;
         try {
-          session = await createSession(file.path, QUIET_SESSION);
+          session = await createSession(file.path);
         } catch (e) {
           return { kind: "broken", why: `${target} ${file.graph}: onnxruntime cannot load it: ${message(e)}` };
         }

@@ -314,7 +314,7 @@ class FileResolver {
       return;
     }
     const sig = BUILTINS.get(callee.name);
-    if (!sig || sig.kind !== "initializer") {
+    if (sig?.kind !== "initializer") {
       if (!sig && !scope.get(callee.name) && !this.lookupTop(callee.name)) {
         const hint = closestName(
           callee.name,
@@ -585,7 +585,7 @@ class FileResolver {
   private member(e: Extract<A.Expr, { kind: "member" }>, scope: Scope, ctx: "config" | "forward"): void {
     this.expr(e.object, scope, ctx);
     const block = this.componentBlock(e.object, scope);
-    if (!block || block.kind !== "block" || e.name === MISSING) return;
+    if (block?.kind !== "block" || e.name === MISSING) return;
     const names = new Set([...block.decl.params.map((p) => p.name), ...memberNames(block.decl.members)]);
     if (names.has(e.name)) return;
     const hint = closestName(e.name, names);

@@ -58,11 +58,6 @@ export interface TokenFact {
   readonly span: Span;
 }
 
-export interface ElaboratedGraph {
-  readonly graph: Graph;
-  readonly tokens: TokenFact[];
-}
-
 export interface ElaborationResult {
   readonly module: IrModule | undefined;
   readonly tokens: ReadonlyMap<Graph, TokenFact[]>;
@@ -160,7 +155,7 @@ export class Elaborator {
     const ctx: Ctx = { graph, scope: "", span: entry.span, file, tokens: facts };
     try {
       for (const p of entry.params) {
-        if (!p.type || !p.type.dims)
+        if (!p.type?.dims)
           fail("VLM2109", `input "${p.name}" of ${name} needs a tensor type such as f32[B, 3, 224, 224]`, p.span);
         if (!isDType(p.type.name))
           fail("VLM2011", `"${p.type.name}" is not a dtype (f32, f16, bf16, i64, i32, bool…)`, p.type.nameSpan);

@@ -16,7 +16,7 @@ import {
   type TensorType,
 } from "../../ir/types.js";
 import { checkArgmaxAxis, checkRelativeBuckets, checkWindow } from "./shape-rules.js";
-import { describeVal, INEXACT_DIVISIONS, int, NONE, type Val } from "./values.js";
+import { describeVal, INEXACT_DIVISIONS, int, type Val } from "./values.js";
 
 export interface OpCtx {
   readonly graph: Graph | undefined;
@@ -277,7 +277,7 @@ function concatTensors(xs: Value[], ax: number, ctx: OpCtx): Value {
 
 export function reshape(x: Value, target: Dim[], ctx: OpCtx): Value {
   const total = x.type.shape.reduce<Dim>((p, d) => dimMul(p, d), 1);
-  const inferAt = target.findIndex((d) => d === -1);
+  const inferAt = target.indexOf(-1);
   if (target.filter((d) => d === -1).length > 1) fail("VLM2102", "reshape: at most one dimension may be -1", ctx.span);
   let dims = target;
   if (inferAt >= 0) {
@@ -351,7 +351,7 @@ function pool(op: string, a: Bound, ctx: OpCtx): Val {
   const k = asInt(a.get("kernel"), "kernel", ctx.span);
   const s = a.has("stride") && a.get("stride")!.k !== "none" ? asInt(a.get("stride"), "stride", ctx.span) : k;
   const p = a.has("padding") ? asInt(a.get("padding"), "padding", ctx.span) : 0;
-  checkWindow(op, x.type.shape.slice(2).filter(isStatic), k, s, p, true, ctx);
+  checkWindow(op, x.type.shape.slice(2).filter(isStatic), k, s, p, true, ctx.span);
   const out = x.type.shape.map((d, i) => {
     if (i < 2) return d;
     const n = asInt(int(d), "spatial size", ctx.span);
@@ -436,7 +436,7 @@ export const FUNCTIONS: Record<string, FnImpl> = {
   argmax: (a, ctx) => {
     const x = asTensor(a.get("x"), "x", ctx);
     const at = axis(asInt(a.get("axis"), "axis", ctx.span), x.type.shape.length, ctx.span);
-    checkArgmaxAxis(x, at, ctx);
+    checkArgmaxAxis(x, at, ctx.span);
     const keep = a.has("keepdim") ? asBool(a.get("keepdim"), "keepdim", ctx.span) : false;
     const shape = keep ? x.type.shape.map((d, i) => (i === at ? 1 : d)) : x.type.shape.filter((_, i) => i !== at);
     return {
@@ -489,7 +489,7 @@ export const FUNCTIONS: Record<string, FnImpl> = {
     const buckets = asInt(a.get("buckets"), "buckets", ctx.span);
     const maxDistance = asInt(a.get("max_distance"), "max_distance", ctx.span);
     const bidirectional = a.has("bidirectional") ? asBool(a.get("bidirectional"), "bidirectional", ctx.span) : true;
-    checkRelativeBuckets(buckets, maxDistance, bidirectional, ctx);
+    checkRelativeBuckets(buckets, maxDistance, bidirectional, ctx.span);
     return {
       k: "tensor",
       v: emit1(ctx, "RelativePositionBucket", [], tensorType("i64", [q, k]), {
@@ -533,5 +533,3 @@ function extremum(a: Bound, ctx: OpCtx, pick: (...n: number[]) => number): Val {
   const r = pick(...nums);
   return items.every((v) => v.k === "int") ? int(r) : { k: "float", v: r };
 }
-
-export { NONE };

@@ -122,7 +122,7 @@ export function callPrimitive(
       const stride = config.has("stride") ? asInt(config.get("stride"), "stride", ctx.span) : 1;
       const padding = config.has("padding") ? asInt(config.get("padding"), "padding", ctx.span) : 0;
       const sizes = input.type.shape.slice(2).filter(isStatic);
-      checkWindow("conv2d", sizes, k!, stride, padding, false, ctx);
+      checkWindow("conv2d", sizes, k!, stride, padding, false, ctx.span);
       const spatial = input.type.shape.slice(2).map((d) => {
         if (!isStatic(d))
           return fail("VLM2109", `conv2d needs static spatial sizes, got ${shapeToString(input.type.shape)}`, ctx.span);
@@ -144,7 +144,7 @@ export function callPrimitive(
     case "embedding": {
       if (input.type.dtype !== "i64" && input.type.dtype !== "i32")
         fail("VLM2106", `embedding needs integer ids (i64), got ${input.type.dtype}`, ctx.span);
-      checkTableRows("embedding", weight.type.shape[0] as number, input, ctx);
+      checkTableRows("embedding", weight.type.shape[0] as number, input, g.bounds, ctx.span);
       return {
         k: "tensor",
         v: emit1(
@@ -237,8 +237,8 @@ export function attention(a: Bound, ctx: OpCtx): Val {
       `attention: the mask must broadcast to [batch, heads, q, k], got ${shapeToString(mask.type.shape)}`,
       ctx.span,
     );
-  checkAttentionShapes(q, k, v, heads, mask, ctx);
-  checkAttentionOptions(headDim, rotary !== 0, a, ctx);
+  checkAttentionShapes(q, k, v, heads, mask, ctx.span);
+  checkAttentionOptions(headDim, rotary !== 0, a, ctx.span);
   const outWidth = (vw / kvHeads) * heads;
   return {
     k: "tensor",

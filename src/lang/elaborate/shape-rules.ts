@@ -6,14 +6,22 @@
 import { dimEq, dimMax, dimToString, symbolsOf, type Dim } from "../../ir/dims.js";
 import type { Value } from "../../ir/graph.js";
 import { shapeToString } from "../../ir/types.js";
-import { fail, type Bound, type OpCtx } from "./ops.js";
+import type { DiagnosticCode } from "../../diagnostics/catalog.js";
+import { DiagnosticError, diagnostic } from "../../diagnostics/diagnostic.js";
+import type { Span } from "../../diagnostics/source.js";
+import type { Val } from "./values.js";
+
+// Not ops.ts's fail: ops.ts calls these rules, and the two must not import each other.
+function fail(code: DiagnosticCode, message: string, span: Span): never {
+  throw new DiagnosticError(diagnostic(code, message, span));
+}
 
 /**
  * An attention's q, k and v agree on the batch; its mask broadcasts to [batch, heads, queries,
  * keys]: each of its axes (aligned from the right) is 1 or that size, as the portable Add and ONNX
  * Runtime's attention_bias ([B|1, N|1, S, T]) both need.
  */
-export function checkAttentionShapes(q: Value, k: Value, v: Value, heads: number, mask: Value | undefined, ctx: OpCtx) {
+export function checkAttentionShapes(q: Value, k: Value, v: Value, heads: number, mask: Value | undefined, span: Span) {
   const batch = q.type.shape[0]!;
   for (const [what, t] of [
     ["keys", k],
@@ -23,7 +31,7 @@ export function checkAttentionShapes(q: Value, k: Value, v: Value, heads: number
       fail(
         "VLM2201",
         `attention: queries ${shapeToString(q.type.shape)} and ${what} ${shapeToString(t.type.shape)} have different batch sizes`,
-        ctx.span,
+        span,
       );
   }
   if (!mask) return;
@@ -40,7 +48,7 @@ export function checkAttentionShapes(q: Value, k: Value, v: Value, heads: number
       fail(
         "VLM2200",
         `attention: mask ${shapeToString(shape)} does not broadcast to [batch, heads, queries, keys] = ${shapeToString(full.map(([, s]) => s))}: its ${name} axis is ${dimToString(d)}, which must be 1 or ${dimToString(size)}`,
-        ctx.span,
+        span,
       );
   });
 }
@@ -50,20 +58,20 @@ export function checkAttentionShapes(q: Value, k: Value, v: Value, heads: number
  * and a max_distance beyond the exact ones: otherwise log(max_distance / exact) is 0 or undefined
  * and every far position lands in a NaN bucket.
  */
-export function checkRelativeBuckets(buckets: number, maxDistance: number, bidirectional: boolean, ctx: OpCtx) {
+export function checkRelativeBuckets(buckets: number, maxDistance: number, bidirectional: boolean, span: Span) {
   const least = bidirectional ? 4 : 2;
   if (buckets < least)
     fail(
       "VLM2202",
       `relative_position_bucket: ${buckets} buckets are too few; ${bidirectional ? "bidirectional" : "causal"} bucketing needs at least ${least}`,
-      ctx.span,
+      span,
     );
   const exact = Math.floor((bidirectional ? Math.floor(buckets / 2) : buckets) / 2);
   if (maxDistance <= exact)
     fail(
       "VLM2202",
       `relative_position_bucket: max_distance ${maxDistance} must exceed the ${exact} exact buckets of ${buckets} ${bidirectional ? "bidirectional" : "causal"} buckets`,
-      ctx.span,
+      span,
     );
 }
 
@@ -71,7 +79,13 @@ export function checkRelativeBuckets(buckets: number, maxDistance: number, bidir
  * An embedding looked up with indices the compiler made needs a row for each: T5's relative
  * position buckets, and positions `arange(n)` (learned position tables), n at its bound.
  */
-export function checkTableRows(table: string, rows: number, ids: Value, ctx: OpCtx) {
+export function checkTableRows(
+  table: string,
+  rows: number,
+  ids: Value,
+  bounds: ReadonlyMap<string, number>,
+  span: Span,
+) {
   const producer = ids.producer;
   if (producer?.op === "RelativePositionBucket") {
     const buckets = producer.attrs["buckets"] as number;
@@ -79,35 +93,31 @@ export function checkTableRows(table: string, rows: number, ids: Value, ctx: OpC
       fail(
         "VLM2203",
         `${table}: ${rows} rows cannot hold the ${buckets} relative position buckets it is looked up with`,
-        ctx.span,
+        span,
       );
   }
   if (producer?.op === "Range") {
     const n = ids.type.shape[0]!;
-    const most = dimMax(n, ctx.graph?.bounds ?? new Map());
+    const most = dimMax(n, bounds);
     if (most === undefined || most > rows)
       fail(
         "VLM2203",
         most === undefined
           ? `${table}: positions arange(${dimToString(n)}) index a table of ${rows} rows, but ${dimToString(n)} has no bound; declare one (${symbolsOf(n)[0]} <= N) in the input type`
           : `${table}: positions arange(${dimToString(n)}) reach ${most - 1}, past the ${rows} rows of the table`,
-        ctx.span,
+        span,
       );
   }
 }
 
 /** Rotary positions rotate pairs of channels; the options the attention core does not implement are refused, not ignored. */
-export function checkAttentionOptions(headDim: number, rotary: boolean, a: Bound, ctx: OpCtx) {
+export function checkAttentionOptions(headDim: number, rotary: boolean, a: ReadonlyMap<string, Val>, span: Span) {
   if (rotary && headDim % 2 !== 0)
-    fail("VLM2204", `attention: rotary positions need an even head size, got ${headDim}`, ctx.span);
+    fail("VLM2204", `attention: rotary positions need an even head size, got ${headDim}`, span);
   for (const key of ["rotary_dim", "positions"]) {
     const v = a.get(key);
     if (v && v.k !== "none")
-      fail(
-        "VLM2205",
-        `attention: the option ${key} is not implemented (rotary positions cover the whole head)`,
-        ctx.span,
-      );
+      fail("VLM2205", `attention: the option ${key} is not implemented (rotary positions cover the whole head)`, span);
   }
 }
 
@@ -122,7 +132,7 @@ export function checkWindow(
   stride: number,
   padding: number,
   padBelowKernel: boolean,
-  ctx: OpCtx,
+  span: Span,
 ) {
   const bad =
     kernel < 1
@@ -136,15 +146,15 @@ export function checkWindow(
             : sizes.some((d) => d + 2 * padding < kernel)
               ? `the input's spatial size ${Math.min(...sizes)} (padded by ${padding}) is smaller than the kernel ${kernel}`
               : undefined;
-  if (bad) fail("VLM2206", `${op}: ${bad}`, ctx.span);
+  if (bad) fail("VLM2206", `${op}: ${bad}`, span);
 }
 
 /** argmax over an axis of no elements has no answer (onnxruntime's ArgMax fails at run time). */
-export function checkArgmaxAxis(x: Value, axis: number, ctx: OpCtx) {
+export function checkArgmaxAxis(x: Value, axis: number, span: Span) {
   if (x.type.shape[axis] === 0)
     fail(
       "VLM2207",
       `argmax: axis ${axis} of ${shapeToString(x.type.shape)} is empty; there is no largest element`,
-      ctx.span,
+      span,
     );
 }

@@ -57,7 +57,7 @@ function render(doc: Doc, start: number): string {
   const out: string[] = [" ".repeat(start)];
   let col = start;
   const cmds: Cmd[] = [[start, "break", doc]];
-  for (let cmd; (cmd = cmds.pop()); ) {
+  for (let cmd: Cmd | undefined; (cmd = cmds.pop()); ) {
     const [ind, mode, d] = cmd;
     if (typeof d === "string") {
       out.push(d);
@@ -433,7 +433,7 @@ class Printer {
   private item(span: Span, headerEnd: number, print: () => void): void {
     this.flush(span.start);
     this.separate(span.start);
-    for (let c; (c = this.pending(headerEnd)); ) this.ownLine(c);
+    for (let c: A.Comment | undefined; (c = this.pending(headerEnd)); ) this.ownLine(c);
     print();
     this.lastEnd = span.end;
   }
@@ -483,7 +483,7 @@ class Printer {
 
   /** Prints the comments that start before `limit`: one written after code on its line goes on the end of the last line. */
   private flush(limit: number): void {
-    for (let c; (c = this.pending(limit)); ) {
+    for (let c: A.Comment | undefined; (c = this.pending(limit)); ) {
       if (this.canAppend && this.followsCode(c)) {
         this.lines[this.lines.length - 1] += ` ${text(c)}`;
         this.taken(c);

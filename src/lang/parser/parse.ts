@@ -156,7 +156,7 @@ export function parseText(path: string, text: string): ParseResult {
   const builder = new AstBuilder(path, (d) => diagnostics.push(d));
   for (const chunk of topLevelChunks(lexed.tokens)) {
     vlmParser.input = chunk;
-    let cst;
+    let cst: ReturnType<typeof vlmParser.file>;
     try {
       cst = vlmParser.file();
     } catch (e) {

@@ -217,6 +217,7 @@ export class AstBuilder {
         return {
           kind: "if",
           cond: this.expression(this.node(c, "expression"), span),
+          // biome-ignore lint/suspicious/noThenProperty: the AST names an if\'s branch `then`; AST nodes are never awaited
           then: this.memberBody(this.node(c, "then")),
           ...(elseMembers ? { else: elseMembers } : {}),
           span,
@@ -350,6 +351,7 @@ export class AstBuilder {
         return {
           kind: "if",
           cond: this.expression(this.node(c, "expression"), span),
+          // biome-ignore lint/suspicious/noThenProperty: the AST names an if\'s branch `then`; AST nodes are never awaited
           then: this.body(this.node(c, "then")),
           ...(elseStmts ? { else: elseStmts } : {}),
           span,

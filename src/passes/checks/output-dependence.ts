@@ -3,7 +3,7 @@
 
 import { diagnostic } from "../../diagnostics/diagnostic.js";
 import type { Pass } from "../pass.js";
-import { coneOf } from "../reach.js";
+import { coneOf } from "../../ir/analysis.js";
 
 /**
  * output-dependence. Check:

@@ -4,9 +4,9 @@
 
 import { diagnostic } from "../../diagnostics/diagnostic.js";
 import type { Graph, IrModule, Param, Value } from "../../ir/graph.js";
-import { paramCount } from "../../driver/summary.js";
+import { paramCount } from "../../ir/analysis.js";
 import type { Pass, PassContext } from "../pass.js";
-import { coneOf, inputSymbols } from "../reach.js";
+import { coneOf, inputSymbols } from "../../ir/analysis.js";
 
 /** The component a node's scope (`/vision/encoder/layers/3`) belongs to. */
 const componentOfScope = (scope: string): string => scope.split("/").find((s) => s !== "") ?? "";

@@ -15,7 +15,6 @@ import {
   testModule,
   testParam,
 } from "../../../test/helpers/graph-fixtures.js";
-import type { PassOptions } from "../pass.js";
 
 const B = sym("B");
 
@@ -23,7 +22,7 @@ const B = sym("B");
 function fold(
   g: Graph,
   params: Param[] = [],
-  options: Partial<PassOptions> = {},
+  options: Parameters<typeof runPass>[2] = {},
   stages: { name: string; trains: string[] }[] = [],
 ) {
   const module = testModule([g], params, [], stages);

@@ -4,6 +4,7 @@
 
 import { dimEq, isStatic, type Dim } from "../../ir/dims.js";
 import type { Node, Value } from "../../ir/graph.js";
+import type { CoreOp } from "../../ir/ops.js";
 import { shapesEqual, tensorType, typeToString, type DType } from "../../ir/types.js";
 import { Constness } from "../constness.js";
 import { eachGraph, type Pass } from "../pass.js";
@@ -48,7 +49,7 @@ const UNARY_OPS = [
   "Cast",
 ];
 /** Ops applied element by element to two broadcast tensors. */
-const BINARY_OPS = [
+const BINARY_OPS: CoreOp[] = [
   "Add",
   "Sub",
   "Mul",
@@ -64,7 +65,7 @@ const BINARY_OPS = [
   "Or",
 ];
 /** Ops that treat each row (the last axis) on its own. */
-const ROW_OPS = ["LayerNorm", "RMSNorm", "Linear", "Softmax", "L2Normalize"];
+const ROW_OPS: CoreOp[] = ["LayerNorm", "RMSNorm", "Linear", "Softmax", "L2Normalize"];
 
 /** A number as the IR's dtype holds it: integer division truncates, f32 rounds. */
 function toDType(x: number, dtype: DType): number {

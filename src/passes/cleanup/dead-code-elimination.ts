@@ -4,8 +4,8 @@
 
 import type { Graph } from "../../ir/graph.js";
 import { eachGraph, type Pass } from "../pass.js";
-import { PRECOMPUTED } from "../precomputed.js";
-import { coneOf } from "../reach.js";
+import { PRECOMPUTED } from "../../ir/ops.js";
+import { coneOf } from "../../ir/analysis.js";
 
 export interface Eliminated {
   readonly nodes: number;

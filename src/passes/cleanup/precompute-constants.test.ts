@@ -16,7 +16,7 @@ import {
 } from "../../../test/helpers/graph-fixtures.js";
 import { createPassManager } from "../index.js";
 import { precomputeConstants } from "./precompute-constants.js";
-import { PRECOMPUTED } from "../precomputed.js";
+import { PRECOMPUTED } from "../../ir/ops.js";
 
 describe("precompute-constants", () => {
   it("moves the learned-query path into the precomputed graph and reports what it saved", () => {

@@ -3,28 +3,22 @@
 // lowering spells each one out in five to nine elementwise nodes.
 
 import type { AttrValue } from "../../ir/graph.js";
-import { missingKernel } from "../../target/target-ops.js";
+import { ORT_PREFIX } from "../../ir/ops.js";
+import { readers } from "../../ir/analysis.js";
+import type { Target } from "../../target/target.js";
 import { op, v, type RewriteRule } from "../rewrite.js";
-import {
-  biasedLinear,
-  dtypeOf,
-  ORT_PREFIX,
-  ortFusionPass,
-  readers,
-  withoutBias,
-  type OrtTarget,
-} from "./ort-fusion.js";
+import { biasedLinear, dtypeOf, ortFusionPass, withoutBias } from "./ort-fusion.js";
 
 /** CLIP's x·sigmoid(1.702·x), the IR's QuickGelu. */
 const QUICK_GELU_ALPHA = 1.702;
 
 /** `irOp(Linear(x, W, bias))` → `fused(Linear(x, W), bias)`. */
-function biasRule(name: string, irOp: string, fused: string, target: OrtTarget): RewriteRule {
+function biasRule(name: string, irOp: string, fused: string, target: Target): RewriteRule {
   return {
     name,
     pattern: op(irOp, op("Linear", v(), v(), v()).as("linear")),
     check: (m) => {
-      const refusal = missingKernel(target, fused, dtypeOf(m.root));
+      const refusal = target.missingKernel(fused, dtypeOf(m.root));
       if (refusal) return refusal;
       const y = m.node("linear").outputs[0]!;
       return biasedLinear(m.graph, y)
@@ -45,13 +39,13 @@ function plainRule(
   name: string,
   irOp: string,
   fused: string,
-  target: OrtTarget,
+  target: Target,
   attrs: Record<string, AttrValue> = {},
 ): RewriteRule {
   return {
     name,
     pattern: op(irOp, v("x")),
-    check: (m) => missingKernel(target, fused, dtypeOf(m.root)),
+    check: (m) => target.missingKernel(fused, dtypeOf(m.root)),
     rewrite: (m, b) => b.add(ORT_PREFIX + fused, [m.value("x")], m.root.outputs[0]!.type, attrs),
   };
 }
@@ -64,7 +58,7 @@ function plainRule(
  *  4. fast-gelu:       GeluTanh(x) → FastGelu(x)
  *  5. quick-gelu:      QuickGelu(x) → QuickGelu{alpha = 1.702}(x)
  * The Linear stays a Linear (quantization still sees it). Every rule needs a kernel for the dtype
- * on the target (codegen/target-ops.ts): on the CPU these ops are f32 only.
+ * on the target (target/target-ops.ts): on the CPU these ops are f32 only.
  */
 export const fuseActivations = ortFusionPass(
   "fuse-activations",

@@ -9,11 +9,13 @@
 import { dimEq, dimToString, type Dim } from "../../ir/dims.js";
 import type { Graph, Node, Value } from "../../ir/graph.js";
 import { tensorType, typeToString, type DType } from "../../ir/types.js";
-import { missingKernel } from "../../target/target-ops.js";
+import { PRECOMPUTED, ORT_PREFIX } from "../../ir/ops.js";
+import { readers } from "../../ir/analysis.js";
+import type { Target } from "../../target/target.js";
 import { Constness } from "../constness.js";
-import { hoist, PRECOMPUTED } from "../precomputed.js";
+import { hoist } from "../precomputed.js";
 import { op, v, type Match, type Rewriter, type RewriteRule } from "../rewrite.js";
-import { ORT_PREFIX, ortFusionPass, readers, trimmed, type OrtTarget } from "./ort-fusion.js";
+import { ortFusionPass, trimmed } from "./ort-fusion.js";
 
 /** GroupQueryAttention's CPU kernel wants head sizes in multiples of 8, and of 16 for its own rotary. */
 const GQA_HEAD_MULTIPLE = 8;
@@ -74,9 +76,9 @@ function misaligned(a: AttentionShape): string | undefined {
   return undefined;
 }
 
-function rotaryRefusal(a: AttentionShape, target: OrtTarget): string | undefined {
+function rotaryRefusal(a: AttentionShape, target: Target): string | undefined {
   return (
-    missingKernel(target, "RotaryEmbedding", a.dtype) ??
+    target.missingKernel("RotaryEmbedding", a.dtype) ??
     (a.d % 2 !== 0 ? `rotary positions need an even head size, not ${a.d}` : undefined)
   );
 }
@@ -107,18 +109,18 @@ function qkvWidths(a: AttentionShape): [number, number, number] {
  * form for, the kernel, rotary positions (MultiHeadAttention with RotaryEmbedding takes those),
  * the mask.
  */
-function attentionRefusal(n: Node, target: OrtTarget): string | undefined {
+function attentionRefusal(n: Node, target: Target): string | undefined {
   const a = shapeOf(n);
   const rotary =
     a.theta > 0
       ? "rotary positions go to MultiHeadAttention with RotaryEmbedding; Attention's own rotary is not used"
       : undefined;
-  return unknownOptions(n) ?? missingKernel(target, "Attention", a.dtype) ?? rotary ?? maskRefusal(a);
+  return unknownOptions(n) ?? target.missingKernel("Attention", a.dtype) ?? rotary ?? maskRefusal(a);
 }
 
 /** True if the attention at `root` is the only reader of `x`. */
 const readOnlyBy = (g: Graph, x: Value, root: Node): boolean =>
-  readers(g, x) > 0 && x.uses.every((u) => u.node === root) && !g.outputs.some((o) => o.value === x);
+  readers(g, x) > 0 && x.uses.every((u) => u.node === root) && !g.isOutput(x);
 
 /** Why the stored tensor `w` cannot be packed at build time: it is computed at run time, or this compile trains it. */
 function unpackable(w: Value, what: string, constness: Constness): string | undefined {
@@ -236,7 +238,7 @@ function packedAttention(
 }
 
 /** Rules 1 and 2 below (exported for tests: where they refuse, rule 3 usually fires, and its fire drops their near misses). */
-export function packedAttentionRules(target: OrtTarget, constness: Constness): RewriteRule[] {
+export function packedAttentionRules(target: Target, constness: Constness): RewriteRule[] {
   const self = (n: Node) => n.attrs["kv_heads"] === n.attrs["heads"];
   const slice = (name: string) => op("Slice", v("h")).as(`${name}_slice`);
   const linear = (name: string) => op("Linear", v("x"), v()).as(`${name}_linear`);
@@ -284,7 +286,7 @@ export function packedAttentionRules(target: OrtTarget, constness: Constness): R
 
 // ---- MultiHeadAttention and GroupQueryAttention: q, k and v as they are ----
 
-function attentionRules(target: OrtTarget): RewriteRule[] {
+function attentionRules(target: Target): RewriteRule[] {
   const attention = (grouped: boolean) =>
     op("Attention", v("q"), v("k"), v("v")).where((n) => (n.attrs["kv_heads"] !== n.attrs["heads"]) === grouped);
   return [
@@ -295,7 +297,7 @@ function attentionRules(target: OrtTarget): RewriteRule[] {
         const a = shapeOf(m.root);
         return (
           unknownOptions(m.root) ??
-          missingKernel(target, "MultiHeadAttention", a.dtype) ??
+          target.missingKernel("MultiHeadAttention", a.dtype) ??
           misaligned(a) ??
           (a.theta > 0 ? rotaryRefusal(a, target) : undefined) ??
           maskRefusal(a)
@@ -320,8 +322,7 @@ function attentionRules(target: OrtTarget): RewriteRule[] {
       pattern: attention(true),
       check: (m) => {
         const a = shapeOf(m.root);
-        const refusal =
-          unknownOptions(m.root) ?? missingKernel(target, "GroupQueryAttention", a.dtype) ?? misaligned(a);
+        const refusal = unknownOptions(m.root) ?? target.missingKernel("GroupQueryAttention", a.dtype) ?? misaligned(a);
         if (refusal) return refusal;
         if (!a.causal) return "GroupQueryAttention is causal only, and this attention sees every key";
         if (a.mask) return "GroupQueryAttention takes no mask";
@@ -380,7 +381,7 @@ function attentionRules(target: OrtTarget): RewriteRule[] {
  *                            RotaryEmbedding nodes first; seqlens_k and total_sequence_length are
  *                            computed from k's shape when lowered, for a prompt without a past)
  * Causal masks and rotary positions need as many queries as keys (no past). Every rule needs a
- * kernel for the dtype on the target (codegen/target-ops.ts): GroupQueryAttention has none for f32
+ * kernel for the dtype on the target (target/target-ops.ts): GroupQueryAttention has none for f32
  * on CUDA. Rules 1 and 2 lower their mask as rule 3 does.
  */
 export const fuseAttention = ortFusionPass(

@@ -5,20 +5,19 @@
 
 import { shapesEqual, typeToString } from "../../ir/types.js";
 import type { Node, Value } from "../../ir/graph.js";
-import { missingKernel, slowerThanUnfused } from "../../target/target-ops.js";
+import { ORT_PREFIX } from "../../ir/ops.js";
+import { readers } from "../../ir/analysis.js";
+import type { Target } from "../../target/target.js";
 import { op, v, type Match, type RewriteRule } from "../rewrite.js";
 import {
   biasedLinear,
   definedBefore,
   dtypeOf,
   insertNode,
-  ORT_PREFIX,
   ortFusionPass,
-  readers,
   redirectUses,
   trimmed,
   withoutBias,
-  type OrtTarget,
 } from "./ort-fusion.js";
 
 /** A norm IR op and its ONNX Runtime form with a residual add in front. */
@@ -79,13 +78,13 @@ function operands(m: Match): Operands | string {
   return { input, skip, linear: biasedLinear(m.graph, input) };
 }
 
-function skipNormRule(s: SkipNorm, target: OrtTarget): RewriteRule {
+function skipNormRule(s: SkipNorm, target: Target): RewriteRule {
   return {
     name: s.rule,
     pattern: op(s.norm, op("Add", v("a"), v("b")).as("add")),
     check: (m) => {
       const out = m.root.outputs[0]!.type;
-      const refusal = missingKernel(target, s.fused, out.dtype) ?? slowerThanUnfused(target, s.fused);
+      const refusal = target.missingKernel(s.fused, out.dtype) ?? target.slowerThanUnfused(s.fused);
       if (refusal) return refusal;
       if (out.shape.length < 2 || out.shape.length > 3) return `${s.fused} takes rank 2 or 3, not ${out.shape.length}`;
       const ops = operands(m);
@@ -125,7 +124,7 @@ function skipNormRule(s: SkipNorm, target: OrtTarget): RewriteRule {
  * and the bias of a Linear making a or b (read by the add alone) moves into the fused node's bias
  * input, leaving Linear(x, W). Both need rank 2 or 3 and one operand of the sum's own shape; the
  * other (the skip) may lack the batch axis, as learned positions do. Every
- * rule needs a kernel for the dtype on the target (codegen/target-ops.ts), and one the target
+ * rule needs a kernel for the dtype on the target (target/target-ops.ts), and one the target
  * does not run slower than the unfused ops: on ort-cpu, SkipLayerNormalization took twice as long
  * as Add + LayerNormalization, so rule 1 fires on ort-cuda only.
  */
@@ -137,7 +136,7 @@ export const fuseNorms = ortFusionPass(
     {
       name: "simplified-layer-norm",
       pattern: op("RMSNorm", v("x"), v("gamma")),
-      check: (m) => missingKernel(target, "SimplifiedLayerNormalization", dtypeOf(m.root)),
+      check: (m) => target.missingKernel("SimplifiedLayerNormalization", dtypeOf(m.root)),
       rewrite: (m, b) =>
         b.add(`${ORT_PREFIX}SimplifiedLayerNormalization`, [m.value("x"), m.value("gamma")], m.root.outputs[0]!.type, {
           epsilon: m.root.attrs["eps"] as number,

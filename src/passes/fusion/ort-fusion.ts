@@ -2,29 +2,25 @@
 // built for the target, so their checks can ask which kernels it has), and the graph edits the
 // rewriter has no word for: nodes with several outputs, placed before a node other than the root.
 
-import type { OrtTarget } from "../../target/target-ops.js";
 import type { AttrValue, Graph, IrModule, Node, Value } from "../../ir/graph.js";
 import type { DType, TensorType } from "../../ir/types.js";
+import { readers } from "../../ir/analysis.js";
+import type { Target } from "../../target/target.js";
 import { eachGraph, type Pass, type PassContext } from "../pass.js";
 import { applyRules, type RewriteRule } from "../rewrite.js";
 
-export type { OrtTarget };
-
-/** The prefix of the IR ops fusion creates: `ort.X` lowers 1:1 to ONNX Runtime's op X. */
-export const ORT_PREFIX = "ort.";
-
-/** A pass applying `rules(target, module, ctx)` to every graph; on the portable target it does nothing. */
+/** A pass applying `rules(target, module, ctx)` to every graph; on a target without ONNX Runtime's ops it does nothing. */
 export function ortFusionPass(
   name: string,
   description: string,
-  rules: (target: OrtTarget, module: IrModule, ctx: PassContext) => readonly RewriteRule[],
+  rules: (target: Target, module: IrModule, ctx: PassContext) => readonly RewriteRule[],
 ): Pass {
   return {
     name,
     description,
     run: (module, ctx) => {
       const target = ctx.options.target;
-      if (target === "portable") return { changed: false };
+      if (!target.runsOrtOps) return { changed: false };
       const built = rules(target, module, ctx);
       return eachGraph(module, (g) => applyRules(g, built, ctx));
     },
@@ -67,11 +63,6 @@ export function trimmed(inputs: readonly (Value | undefined)[]): (Value | undefi
   const out = [...inputs];
   while (out.length > 0 && out[out.length - 1] === undefined) out.pop();
   return out;
-}
-
-/** How many places read `v`: node inputs and graph outputs. */
-export function readers(g: Graph, v: Value): number {
-  return v.uses.length + g.outputs.filter((o) => o.value === v).length;
 }
 
 export const dtypeOf = (n: Node): DType => n.outputs[0]!.type.dtype;

@@ -13,12 +13,12 @@ import * as ort from "onnxruntime-node";
 import { afterAll, describe, expect, it } from "vitest";
 import { elaborate } from "../../driver/check.js";
 import { compile } from "../../driver/compile.js";
-import { Rng } from "../../codegen/init.js";
+import { Rng } from "../../numerics/rng.js";
 import { readNpy } from "../../runtime/npy.js";
 import { decodeOnnxModel } from "../../onnx/onnx-writer.js";
 import { writeSafetensors } from "../../codegen/safetensors.js";
 import { FUSED_OP_KERNELS } from "../../target/target-ops.js";
-import type { Target } from "../pass.js";
+import type { TargetName as Target } from "../../target/target.js";
 
 const PARITY = path.join(import.meta.dirname, "..", "..", "..", "test", "fixtures", "parity");
 /** Sizes of symbolic dims in generated inputs. */

@@ -15,8 +15,9 @@ import { printGraph } from "../../ir/printer.js";
 import { tensorType } from "../../ir/types.js";
 import { constant, elaborateSpec, node, runPass, testModule, testParam } from "../../../test/helpers/graph-fixtures.js";
 import { createPassManager } from "../index.js";
-import type { PassOptions } from "../pass.js";
-import { convertPrecision, STORED_CAST } from "./convert-precision.js";
+import type { RunOptions } from "../manager.js";
+import { STORED_CAST } from "../../ir/ops.js";
+import { convertPrecision } from "./convert-precision.js";
 
 const folders: string[] = [];
 afterAll(() => {
@@ -52,7 +53,7 @@ function specFile(policies = ""): string {
   return file;
 }
 
-function converted(policies: string, options: Partial<Pick<PassOptions, "precision" | "target" | "stage">>) {
+function converted(policies: string, options: Partial<Pick<RunOptions, "precision" | "target" | "stage">>) {
   const { models } = elaborateSpec(SPEC.replace("POLICIES", policies));
   const module = models[0]!.module!;
   const report = createPassManager().run(module, { verify: true, target: "portable", ...options });

@@ -7,16 +7,9 @@ import { diagnostic } from "../../diagnostics/diagnostic.js";
 import type { Graph, IrModule, Node, Param, Value } from "../../ir/graph.js";
 import { tensorType, type DType } from "../../ir/types.js";
 import type { Pass, PassContext, Precision } from "../pass.js";
-import { PRECOMPUTED } from "../precomputed.js";
+import { PRECOMPUTED, QUANT_LINEAR, STORED_CAST } from "../../ir/ops.js";
 import { componentOwner, resolvePrecision, scopeComponent } from "./policy.js";
 import { warnUnchanged } from "./unchanged.js";
-import { QUANT_LINEAR } from "./quantize-weights.js";
-
-/**
- * `precision.Cast{to}(w)`: a parameter or precomputed value in another float type. Codegen stores
- * the tensor converted (no run-time Cast) when nothing else reads it in its own type.
- */
-export const STORED_CAST = "precision.Cast";
 
 const DTYPE_OF: Readonly<Record<Exclude<Precision, "fp32">, DType>> = { fp16: "f16", bf16: "bf16" };
 
@@ -97,7 +90,7 @@ export const convertPrecision: Pass = {
       warnUnchanged(`--precision ${ctx.options.precision}`, ctx, []);
       return { changed: false };
     }
-    if (ctx.options.target === "ort-cpu") {
+    if (!ctx.options.target.reducedPrecision) {
       ctx.accept(
         diagnostic(
           "VLM2013",

@@ -12,7 +12,7 @@ import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { elaborate } from "../../driver/check.js";
 import { compile, type CompileOptions } from "../../driver/compile.js";
-import { Rng } from "../../codegen/init.js";
+import { Rng } from "../../numerics/rng.js";
 import { decodeOnnxModel } from "../../onnx/onnx-writer.js";
 import { writeSafetensors } from "../../codegen/safetensors.js";
 import { verifyCompiled } from "../../driver/verify.js";

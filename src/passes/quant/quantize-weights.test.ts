@@ -8,9 +8,9 @@ import { printGraph } from "../../ir/printer.js";
 import { tensorType } from "../../ir/types.js";
 import { elaborateSpec, node, runPass, testModule, testParam } from "../../../test/helpers/graph-fixtures.js";
 import { createPassManager } from "../index.js";
-import type { PassOptions } from "../pass.js";
-import { PRECOMPUTED } from "../precomputed.js";
-import { QUANT_LINEAR, quantizeWeights } from "./quantize-weights.js";
+import type { RunOptions } from "../manager.js";
+import { PRECOMPUTED, QUANT_LINEAR } from "../../ir/ops.js";
+import { quantizeWeights } from "./quantize-weights.js";
 
 const frozen = (name: string, shape: number[]): Param => ({ ...testParam(name, shape), frozen: true, role: "encoder" });
 
@@ -41,7 +41,7 @@ ${policies}}
 }
 
 /** Runs the default pipeline on the spec's model; returns `scope → mode` of every quant.Linear, and the report. */
-function quantized(spec: string, options: Partial<Pick<PassOptions, "quantize" | "target" | "stage">> = {}) {
+function quantized(spec: string, options: Partial<Pick<RunOptions, "quantize" | "target" | "stage">> = {}) {
   const { models, diagnostics } = elaborateSpec(spec);
   expect(diagnostics.filter((d) => d.severity === "error")).toEqual([]);
   const module = models[0]!.module!;

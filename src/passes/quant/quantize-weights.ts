@@ -5,32 +5,17 @@
 
 import { diagnostic } from "../../diagnostics/diagnostic.js";
 import type { Graph, IrModule, Node, Param, Value } from "../../ir/graph.js";
-import { eachGraph, type NearMiss, type Pass, type PassContext, type QuantizeMode, type Target } from "../pass.js";
-import { PRECOMPUTED, precomputedSource } from "../precomputed.js";
+import type { Target } from "../../target/target.js";
+import { eachGraph, type NearMiss, type Pass, type PassContext, type QuantizeMode } from "../pass.js";
+import { PRECOMPUTED, QUANT_LINEAR } from "../../ir/ops.js";
+import { precomputedSource } from "../../ir/analysis.js";
 import { applyRules, op, v, type Match, type RewriteRule } from "../rewrite.js";
 import { resolveQuantize, type Owner } from "./policy.js";
 import { warnUnchanged } from "./unchanged.js";
 import { quantizedBytes, type WeightLayout } from "../../numerics/quant-math.js";
 
-/** The quantized matrix product: `quant.Linear{…}(x, w, b?)`, y = x·W + b with W from `w`. */
-export const QUANT_LINEAR = "quant.Linear";
-
-/**
- * How codegen computes a quant.Linear, chosen from the target here so lowering needs no target:
- *  - dynamic-quantize-matmul: com.microsoft DynamicQuantizeMatMul (ONNX Runtime CPU only):
- *    symmetric int8 weights with per-column scales, activations quantized to uint8 per call
- *    (ONNX Runtime's own default, QInt8 weights; on x86 CPUs without VNNI its u8·s8 kernel can
- *    saturate on rare large pairs — ONNX Runtime documents the same caveat).
- *  - qdq: standard DequantizeLinear (per-axis, opset 13+) of the int8 weight, then MatMul in
- *    float: weight-only quantization that any runtime reads (portable, CUDA).
- *  - matmul-nbits: com.microsoft MatMulNBits, 4-bit block-wise (CPU and CUDA).
- */
-export type QuantKernel = "dynamic-quantize-matmul" | "qdq" | "matmul-nbits";
-
 /** MatMulNBits block along K: 32 is ONNX Runtime's most accurate common choice for 4 bits. */
 export const INT4_BLOCK_SIZE = 32;
-/** MatMulNBits accuracy_level 4: activations quantized to int8 per block, the fast CPU path. */
-export const CPU_INT4_ACCURACY_LEVEL = 4;
 
 const CANDIDATES = ["Linear", "MatMul"];
 
@@ -40,23 +25,15 @@ export function quantAttrs(
   target: Target,
   layout: WeightLayout,
 ): Record<string, string | number | boolean> | undefined {
-  if (mode === "int4") {
-    if (target === "portable") return undefined; // 4-bit types arrive in opset 21; portable is opset 17
-    return {
-      mode,
-      kernel: "matmul-nbits",
-      block_size: INT4_BLOCK_SIZE,
-      accuracy_level: target === "ort-cpu" ? CPU_INT4_ACCURACY_LEVEL : 0,
-      per_channel: false,
-      weight_layout: layout,
-    };
-  }
+  const choice = target.quantKernel(mode);
+  if (!choice) return undefined;
+  const int4 = mode === "int4";
   return {
     mode,
-    kernel: target === "ort-cpu" ? "dynamic-quantize-matmul" : "qdq",
-    block_size: 0,
-    accuracy_level: 0,
-    per_channel: true,
+    kernel: choice.kernel,
+    block_size: int4 ? INT4_BLOCK_SIZE : 0,
+    accuracy_level: choice.accuracyLevel,
+    per_channel: !int4,
     weight_layout: layout,
   };
 }
@@ -116,7 +93,11 @@ export const quantizeWeights: Pass = {
     const int4Refused = new Set<string>();
     const rules = quantizeRules(module, ctx, (owner) => int4Refused.add(owner));
     const reasons: string[] = [];
-    const counted = { ...ctx, nearMiss: (m: NearMiss) => (reasons.push(m.reason), ctx.nearMiss(m)) };
+    const nearMiss = (m: NearMiss) => {
+      reasons.push(m.reason);
+      ctx.nearMiss(m);
+    };
+    const counted = { ...ctx, nearMiss };
     const result = eachGraph(module, (g) => applyRules(g, rules, counted));
     if (!result.changed && int4Refused.size === 0) warnUnchanged(`--quantize ${ctx.options.quantize}`, ctx, reasons);
     if (int4Refused.size > 0) {
@@ -145,7 +126,7 @@ function quantizeRules(module: IrModule, ctx: PassContext, refuseInt4: (owner: s
     if (x.type.dtype !== "f32") return `its input is ${x.type.dtype}; the quantized kernels take f32`;
     if (x.type.shape.length < 2) return "its input is a vector; the quantized kernels take a matrix or a batch of them";
     if (w.type.dtype !== "f32") return `its weight is ${w.type.dtype}, not f32`;
-    if (g.outputs.some((o) => o.value === w)) return "its weight is also a graph output";
+    if (g.isOutput(w)) return "its weight is also a graph output";
     const other = w.uses.find((u) => !isCandidateUse(u));
     if (other) return `its weight is also read by ${other.node.op} (a shared table stays in full precision)`;
     const layouts = new Set(w.uses.map((u) => layoutOf(u.node)));
@@ -171,7 +152,7 @@ function quantizeRules(module: IrModule, ctx: PassContext, refuseInt4: (owner: s
     const attrs = quantAttrs(d.mode, ctx.options.target, layoutOf(m.root));
     if (attrs) return { attrs };
     refuseInt4(weightParams(m.graph, m.root.inputs[1]!)[0]?.component || "model-level parameters");
-    return { refusal: `${d.mode} (${d.why}) is not expressible on the ${ctx.options.target} target` };
+    return { refusal: `${d.mode} (${d.why}) is not expressible on the ${ctx.options.target.name} target` };
   };
 
   const rule = (name: string, root: string): RewriteRule => ({

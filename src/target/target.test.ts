@@ -9,18 +9,11 @@ import { describe, expect, it } from "vitest";
 import { elaborate } from "../driver/check.js";
 import { InternalError } from "../diagnostics/diagnostic.js";
 import type { Graph, IrModule } from "../ir/graph.js";
-import { createPassManager, fuseActivations, fuseAttention, fuseNorms, TARGETS, type Target } from "../passes/index.js";
-import { lowerGraph, type LowerOptions } from "../codegen/lower.js";
+import { createPassManager, fuseActivations, fuseAttention, fuseNorms } from "../passes/index.js";
+import { assertTargetOps, lowerGraph, type LowerOptions } from "../codegen/lower.js";
 import type { OnnxModel } from "../onnx/onnx-writer.js";
-import {
-  assertTargetOps,
-  FUSED_OP_KERNELS,
-  missingKernel,
-  MS_DOMAIN,
-  opKey,
-  slowerThanUnfused,
-  TARGET_OPS,
-} from "./target-ops.js";
+import { FUSED_OP_KERNELS, MS_DOMAIN, opKey, PORTABLE_OPS } from "./target-ops.js";
+import { TARGET_NAMES, TARGETS, targetNamed, type TargetName } from "./target.js";
 import { targetLowerings } from "../codegen/targets.js";
 
 const ROOT = path.join(import.meta.dirname, "..", "..");
@@ -36,7 +29,8 @@ const unread = (what: string) => (): never => {
 };
 
 /** Every graph of `module` and the precomputed graph beside it, lowered for `target`. */
-function lowerAll(module: IrModule, target: Target): OnnxModel[] {
+function lowerAll(module: IrModule, name: TargetName): OnnxModel[] {
+  const target = TARGETS[name];
   const options: LowerOptions = {
     paramBytes: unread("parameter bytes"),
     precomputed: unread("a precomputed value"),
@@ -53,7 +47,7 @@ describe("every example stays inside its target's ops", () => {
   for (const file of EXAMPLES) {
     it(file, () => {
       const fused: Record<string, number> = {};
-      for (const target of TARGETS) {
+      for (const target of TARGET_NAMES) {
         const result = elaborate([path.join(ROOT, file)]);
         expect(result.ok).toBe(true);
         let contrib = 0;
@@ -67,7 +61,7 @@ describe("every example stays inside its target's ops", () => {
           });
           expect(again.runs.filter((r) => r.changed).map((r) => r.pass)).toEqual([]);
           for (const model of lowerAll(m.module!, target)) {
-            assertTargetOps(model, target);
+            assertTargetOps(model, TARGETS[target]);
             contrib += model.nodes.filter((n) => n.op in FUSED_OP_KERNELS).length;
           }
         }
@@ -82,10 +76,12 @@ describe("every example stays inside its target's ops", () => {
 
 describe("target op sets", () => {
   it("portable is standard ONNX; the ONNX Runtime targets add the ops their provider has kernels for", () => {
-    expect([...TARGET_OPS.portable].every((k) => !k.includes(":"))).toBe(true);
-    expect(TARGET_OPS.portable.has("SimplifiedLayerNormalization")).toBe(false);
-    expect(TARGET_OPS["ort-cpu"].has(opKey(MS_DOMAIN, "DynamicQuantizeMatMul"))).toBe(true);
-    expect(TARGET_OPS["ort-cuda"].has(opKey(MS_DOMAIN, "DynamicQuantizeMatMul"))).toBe(false);
+    for (const target of Object.values(TARGETS))
+      for (const op of PORTABLE_OPS) expect(target.implements(op), `${target.name} ${op}`).toBe(true);
+    expect(TARGETS.portable.implements(opKey(MS_DOMAIN, "QuickGelu"))).toBe(false);
+    expect(TARGETS.portable.implements("SimplifiedLayerNormalization")).toBe(false);
+    expect(TARGETS["ort-cpu"].implements(opKey(MS_DOMAIN, "DynamicQuantizeMatMul"))).toBe(true);
+    expect(TARGETS["ort-cuda"].implements(opKey(MS_DOMAIN, "DynamicQuantizeMatMul"))).toBe(false);
     for (const target of ["ort-cpu", "ort-cuda"] as const) {
       for (const op of [
         "Attention",
@@ -94,29 +90,57 @@ describe("target op sets", () => {
         "SkipLayerNormalization",
         "QuickGelu",
       ])
-        expect(TARGET_OPS[target].has(opKey(MS_DOMAIN, op))).toBe(true);
-      expect(TARGET_OPS[target].has("SimplifiedLayerNormalization")).toBe(true);
+        expect(TARGETS[target].implements(opKey(MS_DOMAIN, op))).toBe(true);
+      expect(TARGETS[target].implements("SimplifiedLayerNormalization")).toBe(true);
     }
   });
 
   it("names the dtypes a provider lacks", () => {
-    expect(missingKernel("ort-cpu", "QuickGelu", "f16")).toBe("dtype f16 not supported by QuickGelu on ort-cpu");
-    expect(missingKernel("ort-cuda", "QuickGelu", "f16")).toBeUndefined();
-    expect(missingKernel("ort-cuda", "GroupQueryAttention", "f32")).toBe(
+    expect(TARGETS["ort-cpu"].missingKernel("QuickGelu", "f16")).toBe(
+      "dtype f16 not supported by QuickGelu on ort-cpu",
+    );
+    expect(TARGETS["ort-cuda"].missingKernel("QuickGelu", "f16")).toBeUndefined();
+    expect(TARGETS["ort-cuda"].missingKernel("GroupQueryAttention", "f32")).toBe(
       "dtype f32 not supported by GroupQueryAttention on ort-cuda",
     );
-    expect(missingKernel("ort-cpu", "Attention", "f16")).toBe("dtype f16 not supported by Attention on ort-cpu");
-    expect(missingKernel("ort-cuda", "Attention", "f16")).toBeUndefined();
+    expect(TARGETS["ort-cpu"].missingKernel("Attention", "f16")).toBe(
+      "dtype f16 not supported by Attention on ort-cpu",
+    );
+    expect(TARGETS["ort-cuda"].missingKernel("Attention", "f16")).toBeUndefined();
   });
 
   it("names the fused ops a target runs slower than their unfused form", () => {
-    expect(slowerThanUnfused("ort-cpu", "SkipLayerNormalization")).toMatch(
+    expect(TARGETS["ort-cpu"].slowerThanUnfused("SkipLayerNormalization")).toMatch(
       /twice as long as Add \+ LayerNormalization/,
     );
-    expect(slowerThanUnfused("ort-cuda", "SkipLayerNormalization")).toBeUndefined();
-    expect(slowerThanUnfused("ort-cpu", "SkipSimplifiedLayerNormalization")).toBeUndefined();
+    expect(TARGETS["ort-cuda"].slowerThanUnfused("SkipLayerNormalization")).toBeUndefined();
+    expect(TARGETS["ort-cpu"].slowerThanUnfused("SkipSimplifiedLayerNormalization")).toBeUndefined();
     for (const target of ["ort-cpu", "ort-cuda"] as const)
-      for (const op of ["Attention", "MultiHeadAttention"]) expect(slowerThanUnfused(target, op)).toBeUndefined();
+      for (const op of ["Attention", "MultiHeadAttention"])
+        expect(TARGETS[target].slowerThanUnfused(op)).toBeUndefined();
+  });
+
+  it("picks the quantized matrix product's kernel; portable has no 4-bit one", () => {
+    expect(TARGETS.portable.quantKernel("int8")).toEqual({ kernel: "qdq", accuracyLevel: 0 });
+    expect(TARGETS.portable.quantKernel("int4")).toBeUndefined();
+    expect(TARGETS["ort-cpu"].quantKernel("int8")).toEqual({ kernel: "dynamic-quantize-matmul", accuracyLevel: 0 });
+    expect(TARGETS["ort-cpu"].quantKernel("int4")).toEqual({ kernel: "matmul-nbits", accuracyLevel: 4 });
+    expect(TARGETS["ort-cuda"].quantKernel("int4")).toEqual({ kernel: "matmul-nbits", accuracyLevel: 0 });
+    expect(() => TARGETS.portable.missingKernel("NoSuchOp", "f32")).toThrow(InternalError);
+  });
+
+  it("defaults to portable and computes reduced precision only where it has the kernels", () => {
+    expect(targetNamed(undefined)).toBe(TARGETS.portable);
+    expect(
+      Object.values(TARGETS)
+        .filter((t) => !t.reducedPrecision)
+        .map((t) => t.name),
+    ).toEqual(["ort-cpu"]);
+    expect(
+      Object.values(TARGETS)
+        .filter((t) => t.runsOrtOps)
+        .map((t) => t.name),
+    ).toEqual(["ort-cpu", "ort-cuda"]);
   });
 
   it("rejects a model with an op its target lacks", () => {
@@ -132,10 +156,10 @@ describe("target op sets", () => {
       producerVersion: "0",
       metadata: {},
     });
-    expect(() => assertTargetOps(model(MS_DOMAIN, "QuickGelu"), "portable")).toThrow(InternalError);
-    expect(() => assertTargetOps(model(MS_DOMAIN, "DynamicQuantizeMatMul"), "ort-cuda")).toThrow(
+    expect(() => assertTargetOps(model(MS_DOMAIN, "QuickGelu"), TARGETS["portable"])).toThrow(InternalError);
+    expect(() => assertTargetOps(model(MS_DOMAIN, "DynamicQuantizeMatMul"), TARGETS["ort-cuda"])).toThrow(
       /com.microsoft:DynamicQuantizeMatMul/,
     );
-    expect(() => assertTargetOps(model(MS_DOMAIN, "QuickGelu"), "ort-cpu")).not.toThrow();
+    expect(() => assertTargetOps(model(MS_DOMAIN, "QuickGelu"), TARGETS["ort-cpu"])).not.toThrow();
   });
 });

@@ -1,2 +1,0 @@
-// Public surface of the static checks.
-export * from "./resolve.js";

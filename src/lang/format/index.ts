@@ -1,2 +1,0 @@
-// Public surface of the formatter.
-export * from "./format.js";
