@@ -16,7 +16,7 @@ const seeds = fuzzSeeds(path.join(FIXTURES, "parity"), path.join(FIXTURES, "sema
 
 describe("semantic fuzz: what check accepts runs", () => {
   it(`${CASES} mutated specs are rejected with codes or run on portable and ort-cpu`, {
-    timeout: 600_000,
+    timeout: Math.max(120_000, CASES * 2000),
   }, async () => {
     const counts = await fuzz(seeds, SEED, 0, CASES);
     const report = `cases ${counts.cases}, rejected ${counts.rejected}, compiled+ran ${counts.ran}, broken ${counts.broken.length}`;
