@@ -32,6 +32,7 @@ import {
   type StagePlan,
 } from "../../ir/graph.js";
 import { isDType, shapeToString, tensorType, type DType } from "../../ir/types.js";
+import { bindArguments, type Binding, type CallArg, type Callee } from "../bind.js";
 import { BUILTINS } from "../builtins.js";
 import {
   asBool,
@@ -344,13 +345,7 @@ export class Elaborator {
   private initializer(e: A.Expr, env: Env, ctx: Ctx): Initializer {
     const name = e.kind === "call" && e.callee.kind === "name" ? e.callee.name : e.kind === "name" ? e.name : undefined;
     const args =
-      e.kind === "call"
-        ? this.bindBuiltin(
-            name ?? "",
-            e.args.map((a) => ({ name: a.name, value: this.eval(a.value, env, ctx), span: a.span })),
-            ctx,
-          )
-        : new Map<string, Val>();
+      e.kind === "call" ? this.bindBuiltin(name ?? "", this.evalArgs(e.args, env, ctx), ctx) : new Map<string, Val>();
     const num = (key: string, fallback: number) => (args.has(key) ? asNumber(args.get(key), key, e.span) : fallback);
     switch (name) {
       case "zeros":
@@ -408,7 +403,7 @@ export class Elaborator {
     const call = value.kind === "call" ? value : undefined;
     const callee = call ? call.callee : value;
     if (callee.kind !== "name") return fail("VLM2005", "a component must be an instance of a block", value.span);
-    const args = (call?.args ?? []).map((a) => ({ name: a.name, value: this.eval(a.value, env, ctx), span: a.span }));
+    const args = this.evalArgs(call?.args ?? [], env, ctx);
     const sym = this.top(ctx.file, callee.name);
     if (this.depth > MAX_CALL_DEPTH)
       fail("VLM2111", `blocks nest more than ${MAX_CALL_DEPTH} deep (is "${callee.name}" recursive?)`, value.span);
@@ -480,24 +475,11 @@ export class Elaborator {
     what: string,
     span: Span,
   ): Map<string, Val> {
-    const given = new Map<string, Val>();
-    let pos = 0;
-    for (const a of args) {
-      if (a.name === undefined) {
-        const p = params[pos++];
-        if (!p) fail("VLM2009", `${what} takes at most ${params.length} positional arguments`, a.span);
-        given.set(p.name, a.value);
-      } else {
-        if (!params.some((p) => p.name === a.name)) fail("VLM2003", `${what} has no parameter "${a.name}"`, a.span);
-        if (given.has(a.name)) fail("VLM2012", `argument "${a.name}" is given twice`, a.span);
-        given.set(a.name, a.value);
-      }
-    }
+    const sigs = params.map((p) => ({ name: p.name, required: p.default === undefined }));
+    const { bound } = bindOrFail(args, { what, params: sigs }, span);
     const config = new Map<string, Val>();
     for (const p of params) {
-      const v =
-        given.get(p.name) ??
-        (p.default ? this.eval(p.default, env, ctx) : fail("VLM2004", `${what} is missing argument "${p.name}"`, span));
+      const v = bound.get(p.name) ?? this.eval(p.default!, env, ctx);
       env.set(p.name, v);
       config.set(p.name, v);
     }
@@ -507,26 +489,14 @@ export class Elaborator {
   private bindBuiltin(name: string, args: readonly ArgVal[], ctx: Ctx): Bound {
     const sig = BUILTINS.get(name);
     if (!sig) return fail("VLM2001", `"${name}" is not defined`, ctx.span);
-    const bound: Bound = new Map();
-    const rest: Val[] = [];
-    let pos = 0;
-    for (const a of args) {
-      if (a.name === undefined) {
-        // Positional arguments of a variadic builtin are its operands; its parameters are named.
-        const p = sig.variadic ? undefined : sig.params[pos++];
-        if (p) bound.set(p.name, a.value);
-        else if (sig.variadic) rest.push(a.value);
-        else fail("VLM2009", `"${name}" takes at most ${sig.params.length} positional arguments`, a.span);
-      } else {
-        if (!sig.params.some((p) => p.name === a.name))
-          fail("VLM2003", `"${name}" has no parameter "${a.name}"`, a.span);
-        bound.set(a.name, a.value);
-      }
-    }
-    for (const p of sig.params)
-      if (p.required && !bound.has(p.name)) fail("VLM2004", `"${name}" is missing argument "${p.name}"`, ctx.span);
-    bound.rest = rest;
-    return bound;
+    const { bound, rest } = bindOrFail(
+      args,
+      { what: `"${name}"`, params: sig.params, variadic: sig.variadic },
+      ctx.span,
+    );
+    const out: Bound = bound;
+    out.rest = rest;
+    return out;
   }
 
   // ---- statements ----
@@ -841,8 +811,12 @@ export class Elaborator {
 
   private call(e: Extract<A.Expr, { kind: "call" }>, env: Env, ctx: Ctx): Val {
     const callee = this.eval(e.callee, env, ctx);
-    const args: ArgVal[] = e.args.map((a) => ({ name: a.name, value: this.eval(a.value, env, ctx), span: a.span }));
+    const args: ArgVal[] = this.evalArgs(e.args, env, ctx);
     return this.apply(callee, args, ctx, e.callee.span);
+  }
+
+  private evalArgs(args: readonly A.Arg[], env: Env, ctx: Ctx): ArgVal[] {
+    return args.map((a) => ({ name: a.name, nameSpan: a.nameSpan, value: this.eval(a.value, env, ctx), span: a.span }));
   }
 
   private apply(callee: Val, args: readonly ArgVal[], ctx: Ctx, span: Span): Val {
@@ -874,9 +848,9 @@ export class Elaborator {
   private callInst(inst: Inst, args: readonly ArgVal[], ctx: Ctx): Val {
     const scope = "/" + inst.path.replace(/\./g, "/");
     if (!inst.decl) {
-      if (args.length !== 1 || args[0]!.name !== undefined)
-        fail("VLM2009", `${inst.blockName} takes exactly one positional input`, ctx.span);
-      return callPrimitive(inst.blockName, inst.config, inst.params, args[0]!.value, { ...ctx, scope });
+      const forward = BUILTINS.get(inst.blockName)?.forward ?? [];
+      const { bound } = bindOrFail(args, { what: `"${inst.path}" (${inst.blockName})`, params: forward }, ctx.span);
+      return callPrimitive(inst.blockName, inst.config, inst.params, bound.get(forward[0]!.name), { ...ctx, scope });
     }
     const forward = inst.decl.members.find((m): m is A.ForwardDecl => m.kind === "forward");
     if (!forward) return fail("VLM2010", `block "${inst.blockName}" has no forward, so it cannot be called`, ctx.span);
@@ -896,10 +870,13 @@ export class Elaborator {
   }
 }
 
-interface ArgVal {
-  readonly name?: string | undefined;
-  readonly value: Val;
-  readonly span: Span;
+type ArgVal = CallArg<Val>;
+
+/** Elaboration stops at the first fault the binder finds (the checker has reported them all). */
+function bindOrFail(args: readonly ArgVal[], callee: Callee, span: Span): Binding<Val> {
+  const binding = bindArguments(args, callee, span);
+  if (binding.errors.length > 0) throw new DiagnosticError(binding.errors[0]!);
+  return binding;
 }
 
 /** Errors inside a block point at the failing line; notes lead back to the user's text (innermost first, capped). */

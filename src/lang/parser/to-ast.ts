@@ -413,6 +413,15 @@ export class AstBuilder {
           const ac = a.children as Children;
           const aspan = this.nodeSpan(a);
           const name = this.token(ac, "name");
+          const pythonStyle = this.token(ac, "pythonStyle");
+          if (name && pythonStyle)
+            this.report(
+              diagnostic(
+                "VLM1010",
+                `named arguments are written \`${name.image}: value\`, not \`${name.image}=value\``,
+                this.tokenSpan(pythonStyle, aspan),
+              ),
+            );
           return {
             ...(name ? { name: name.image, nameSpan: this.tokenSpan(name, aspan) } : {}),
             value: this.expression(this.node(ac, "expression"), aspan),
