@@ -86,7 +86,7 @@ export function resolveProgram(program: Program, accept: (d: Diagnostic) => void
         const sym = exports.get(item.name);
         const local = item.alias?.name ?? item.name;
         if (!sym) {
-          const hint = closestName(item.name, exports.keys());
+          const hint = suggestExport(item.name, [...exports.keys()]);
           accept(
             diagnostic(
               "VLM2008",
@@ -107,6 +107,31 @@ export function resolveProgram(program: Program, accept: (d: Diagnostic) => void
 
   for (const file of program.files.values()) new FileResolver(file, scopes.get(file.path)!, accept).run();
   return { scopes, std };
+}
+
+/**
+ * "Did you mean" for an import: a near spelling, else the export sharing the longest prefix
+ * (`clip_vit` → `clip_vision`), since exported names often differ in their ending only.
+ */
+export function suggestExport(name: string, exports: readonly string[]): string | undefined {
+  const near = closestName(name, exports);
+  if (near) return near;
+  const prefix = (a: string, b: string) => {
+    let i = 0;
+    while (i < a.length && i < b.length && a[i] === b[i]) i++;
+    return i;
+  };
+  const needed = Math.max(4, Math.ceil(name.length * 0.6));
+  let best: string | undefined;
+  let bestLength = needed - 1;
+  for (const e of exports) {
+    const n = prefix(name, e);
+    if (n > bestLength || (n === bestLength && best !== undefined && e.length < best.length)) {
+      best = e;
+      bestLength = n;
+    }
+  }
+  return best;
 }
 
 function duplicate(name: string, span: Span, prior: Span): Diagnostic {

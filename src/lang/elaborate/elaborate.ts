@@ -3,7 +3,13 @@
 // owners), and runs each entry point's body to build a typed graph. User errors become
 // diagnostics at the DSL text that caused them.
 
-import { DiagnosticError, InternalError, diagnostic, type Diagnostic } from "../../diagnostics/diagnostic.js";
+import {
+  DiagnosticError,
+  InternalError,
+  diagnostic,
+  type Diagnostic,
+  type Related,
+} from "../../diagnostics/diagnostic.js";
 import type { Span } from "../../diagnostics/source.js";
 import type * as A from "../parser/ast.js";
 import type { Program } from "../parser/program.js";
@@ -38,9 +44,11 @@ import {
   asBool,
   asInt,
   asNumber,
+  asDim,
   asTensor,
   emit1,
   fail,
+  failWith,
   FUNCTIONS,
   tensorBinary,
   type Bound,
@@ -52,6 +60,7 @@ import { bool, describeVal, Env, INEXACT_DIVISIONS, int, NONE, type Inst, type O
 /** Elaboration refuses models beyond this many parameters before allocating anything. */
 export const MAX_PARAMETERS = 1e12;
 const MAX_CALL_DEPTH = 200;
+const MAX_NOTES = 8;
 
 export interface TokenFact {
   readonly label: string;
@@ -82,6 +91,8 @@ export class Elaborator {
   private depth = 0;
   private readonly constCache = new Map<A.ConstDecl, Val | "pending">();
   private readonly constFiles = new Set<string>();
+  /** Where the block being elaborated was instantiated or called, outermost first. */
+  private readonly sites: Related[] = [];
 
   constructor(
     private readonly program: Program,
@@ -161,15 +172,14 @@ export class Elaborator {
     const ctx: Ctx = { graph, scope: "", span: entry.span, file, tokens: facts };
     try {
       for (const p of entry.params) {
-        if (!p.type || !p.type.dims)
-          fail("VLM2109", `input "${p.name}" of ${name} needs a tensor type such as f32[B, 3, 224, 224]`, p.span);
+        if (!p.type || !p.type.dims) failWith("VLM2300", { input: p.name, entry: name }, p.span);
         if (!isDType(p.type.name))
           fail("VLM2011", `"${p.type.name}" is not a dtype (f32, f16, bf16, i64, i32, bool…)`, p.type.nameSpan);
         const dims = p.type.dims.map((d) => this.inputDim(d, env, ctx, graph));
         env.set(p.name, { k: "tensor", v: graph.addInput(p.name, tensorType(p.type.name as DType, dims), p.span) });
       }
       const flow = this.exec(entry.body, env, ctx);
-      if (!flow) fail("VLM2109", `${name} does not return anything`, entry.span);
+      if (!flow) failWith("VLM2301", { entry: name }, entry.span);
       const outputs = this.outputs(entry.body, flow.returned, ctx);
       for (const [outName, v] of outputs) graph.setOutput(outName, asTensor(v, `output "${outName}"`, ctx));
       return graph;
@@ -191,12 +201,11 @@ export class Elaborator {
     ) {
       value = sym(d.value.name);
       env.set(d.value.name, int(value));
-    } else value = asIntDim(this.eval(d.value, env, ctx), "dimension", d.span);
+    } else value = asDim(this.eval(d.value, env, ctx), "dimension", d.span);
     if (d.bound) {
-      if (isStatic(value) || d.value.kind !== "name")
-        fail("VLM2109", "only a symbolic dimension can have a bound", d.span);
+      if (isStatic(value) || d.value.kind !== "name") failWith("VLM2302", {}, d.span);
       const bound = asInt(this.eval(d.bound, env, ctx), "bound", d.bound.span);
-      if (bound < 1) fail("VLM2109", `bound ${bound} must be at least 1`, d.bound.span);
+      if (bound < 1) failWith("VLM2303", { bound }, d.bound.span);
       graph.bounds.set(d.value.name, bound);
     }
     return value;
@@ -212,7 +221,7 @@ export class Elaborator {
         item?.name?.name ??
         (item?.value.kind === "name" ? item.value.name : items.length === 1 ? "output" : `output_${i}`);
       if (v.k !== "tensor" && v.k !== "param")
-        fail("VLM2109", `output "${name}" must be a tensor, got ${describeVal(v)}`, item?.value.span ?? ctx.span);
+        failWith("VLM2304", { output: name, got: describeVal(v) }, item?.value.span ?? ctx.span);
       return [name, v];
     });
   }
@@ -228,7 +237,7 @@ export class Elaborator {
     if (local) return local;
     const sym = this.top(ctx.file, name);
     if (sym?.kind === "const") return this.constValue(sym);
-    if (sym) fail("VLM2109", `${sym.kind} "${name}" is not a value here`, span);
+    if (sym) failWith("VLM2305", { kind: sym.kind, name }, span);
     if (BUILTINS.has(name)) return { k: "fn", name };
     return fail("VLM2001", `"${name}" is not defined`, span);
   }
@@ -291,8 +300,7 @@ export class Elaborator {
           const role = m.role ? (m.role.name as Role) : owner?.role;
           const paramOwner: Owner = owner ?? { component: m.role ? m.name : "", role, frozen: m.frozen };
           const shape = m.shape.map((d) => asInt(this.eval(d, env, mctx), "a parameter dimension", d.span));
-          if (shape.some((d) => d < 0))
-            fail("VLM2109", `parameter ${m.name} has a negative dimension ${shapeToString(shape)}`, m.span);
+          if (shape.some((d) => d < 0)) failWith("VLM2306", { param: m.name, shape: shapeToString(shape) }, m.span);
           const init = m.init ? this.initializer(m.init, env, mctx) : ({ kind: "zeros" } as Initializer);
           const p = this.makeParam(
             join(inst.path, m.name),
@@ -428,12 +436,15 @@ export class Elaborator {
         config,
         span: value.span,
       };
+      const site = { span: value.span, message: `in ${path} (${decl.name}) instantiated here` };
       this.depth++;
+      this.sites.push(site);
       try {
         this.members(decl.members, inst, owner, { ...ctx, file: sym.file });
       } catch (e) {
-        throw withNote(e, value.span, `in ${path} (${decl.name}) instantiated here`);
+        throw withNote(e, site);
       } finally {
+        this.sites.pop();
         this.depth--;
       }
       return inst;
@@ -514,7 +525,7 @@ export class Elaborator {
           else {
             const items = v.k === "tuple" || v.k === "list" ? v.items : undefined;
             if (!items || items.length !== s.targets.length)
-              fail("VLM2109", `cannot unpack ${describeVal(v)} into ${s.targets.length} names`, s.span);
+              failWith("VLM2307", { got: describeVal(v), count: s.targets.length }, s.span);
             s.targets.forEach((t, i) => env.set(t.name, items[i]!));
           }
           break;
@@ -539,7 +550,7 @@ export class Elaborator {
               ? it.items.map((inst) => ({ k: "module", inst }))
               : it.k === "list" || it.k === "tuple"
                 ? it.items
-                : fail("VLM2109", `cannot iterate over ${describeVal(it)}`, s.iterable.span);
+                : failWith("VLM2308", { got: describeVal(it) }, s.iterable.span);
           for (const item of items) {
             env.set(s.name.name, item);
             const flow = this.exec(s.body, env, ctx);
@@ -579,7 +590,9 @@ export class Elaborator {
         const allBounded = [...symbolsIn(l.v), ...symbolsIn(r.v)].every((s) => bounds.has(s));
         if (verdict === false || allBounded)
           this.accept(
-            diagnostic("VLM3001", `expectation failed: ${text(cond)} — ${shown} does not hold${boundNote}`, cond.span),
+            diagnostic("VLM3001", `expectation failed: ${text(cond)} — ${shown} does not hold${boundNote}`, cond.span, {
+              related: this.callSites(),
+            }),
           );
         else
           this.accept(
@@ -587,15 +600,21 @@ export class Elaborator {
               "VLM3002",
               `cannot prove ${text(cond)} — ${shown}${boundNote}; bound the symbols in the input types (e.g. T <= 3520)`,
               cond.span,
+              { related: this.callSites() },
             ),
           );
         return;
       }
     }
     const v = this.eval(cond, env, ctx);
-    if (v.k !== "bool")
-      fail("VLM2109", `expect needs a condition known at compile time, got ${describeVal(v)}`, cond.span);
-    if (!v.v) this.accept(diagnostic("VLM3001", `expectation failed: ${text(cond)}`, cond.span));
+    if (v.k !== "bool") failWith("VLM2309", { got: describeVal(v) }, cond.span);
+    if (!v.v)
+      this.accept(diagnostic("VLM3001", `expectation failed: ${text(cond)}`, cond.span, { related: this.callSites() }));
+  }
+
+  /** Notes leading from an expectation inside a block back to the user's call, innermost first. */
+  private callSites(): Related[] {
+    return this.sites.slice(-MAX_NOTES).reverse();
   }
 
   // ---- expressions ----
@@ -672,7 +691,7 @@ export class Elaborator {
     }
     if (e.op === "+" && l.k === "str" && r.k === "str") return { k: "str", v: l.v + r.v };
     if (e.op === "+" && l.k === "list" && r.k === "list") return { k: "list", items: [...l.items, ...r.items] };
-    return fail("VLM2109", `operator ${e.op} does not apply to ${describeVal(l)} and ${describeVal(r)}`, e.span);
+    return failWith("VLM2310", { op: e.op, left: describeVal(l), right: describeVal(r) }, e.span);
   }
 
   private member(obj: Val, name: string, span: Span): Val {
@@ -691,7 +710,7 @@ export class Elaborator {
       return { k: "list", items: t.shape.map((d) => int(d)) };
     }
     if (obj.k === "stack" && name === "length") return int(obj.items.length);
-    return fail("VLM2109", `${describeVal(obj)} has no member "${name}"`, span);
+    return failWith("VLM2311", { got: describeVal(obj), name }, span);
   }
 
   private index(obj: Val, items: readonly A.IndexItem[], env: Env, ctx: Ctx): Val {
@@ -833,7 +852,7 @@ export class Elaborator {
     }
     if (callee.k === "module") return this.callInst(callee.inst, args, ctx);
     if (callee.k === "stack") {
-      if (callee.items.length === 0) fail("VLM2109", "calling an empty stack", span);
+      if (callee.items.length === 0) failWith("VLM2312", {}, span);
       let x = args;
       let out: Val = NONE;
       for (const inst of callee.items) {
@@ -856,6 +875,8 @@ export class Elaborator {
     if (!forward) return fail("VLM2010", `block "${inst.blockName}" has no forward, so it cannot be called`, ctx.span);
     if (++this.depth > MAX_CALL_DEPTH)
       fail("VLM2111", `calls nest more than ${MAX_CALL_DEPTH} deep (is "${inst.blockName}" recursive?)`, ctx.span);
+    const site = { span: ctx.span, message: `in ${inst.path || inst.blockName} (${inst.blockName}) called here` };
+    this.sites.push(site);
     try {
       const fenv = new Env(inst.env);
       const fctx: Ctx = { ...ctx, scope, file: inst.file };
@@ -863,8 +884,9 @@ export class Elaborator {
       const flow = this.exec(forward.body, fenv, fctx);
       return flow ? flow.returned : NONE;
     } catch (e) {
-      throw withNote(e, ctx.span, `in ${inst.path || inst.blockName} (${inst.blockName}) called here`);
+      throw withNote(e, site);
     } finally {
+      this.sites.pop();
       this.depth--;
     }
   }
@@ -880,10 +902,10 @@ function bindOrFail(args: readonly ArgVal[], callee: Callee, span: Span): Bindin
 }
 
 /** Errors inside a block point at the failing line; notes lead back to the user's text (innermost first, capped). */
-function withNote(e: unknown, span: Span, message: string): unknown {
-  if (!(e instanceof DiagnosticError) || (e.diagnostic.related?.length ?? 0) >= 8) return e;
+function withNote(e: unknown, site: Related): unknown {
+  if (!(e instanceof DiagnosticError) || (e.diagnostic.related?.length ?? 0) >= MAX_NOTES) return e;
   const d = e.diagnostic;
-  return new DiagnosticError({ ...d, related: [...(d.related ?? []), { span, message }] });
+  return new DiagnosticError({ ...d, related: [...(d.related ?? []), site] });
 }
 
 function join(path: string, name: string): string {
@@ -892,11 +914,6 @@ function join(path: string, name: string): string {
 
 function isTensorLike(v: Val): boolean {
   return v.k === "tensor" || v.k === "param";
-}
-
-function asIntDim(v: Val, what: string, span: Span): Dim {
-  if (v.k === "int") return v.v;
-  return fail("VLM2109", `${what} must be an integer, got ${describeVal(v)}`, span);
 }
 
 function plain(v: Val): unknown {
@@ -942,7 +959,7 @@ function intBinary(op: string, a: Dim, b: Dim, ctx: Ctx): Val {
     case "%":
     case "**":
       if (!isStatic(a) || !isStatic(b))
-        return fail("VLM2109", `${op} needs known integers, got ${dimToString(a)} and ${dimToString(b)}`, ctx.span);
+        return failWith("VLM2314", { op, left: dimToString(a), right: dimToString(b) }, ctx.span);
       if (op === "%" && b === 0) fail("VLM2110", "modulo by zero", ctx.span);
       return int(op === "%" ? ((a % b) + b) % b : a ** b);
     default: {
@@ -982,7 +999,7 @@ function numBinary(op: string, a: number, b: number, ctx: Ctx): Val {
     case ">=":
       return bool(a >= b);
     default:
-      return fail("VLM2109", `operator ${op} does not apply to numbers`, ctx.span);
+      return failWith("VLM2310", { op, left: "numbers", right: "numbers" }, ctx.span);
   }
 }
 

@@ -1,7 +1,7 @@
 // The primitives implemented in TypeScript: shape/type inference and IR emission for each
 // builtin function and module primitive listed in signatures.ts.
 
-import { DiagnosticError, diagnostic } from "../../diagnostics/diagnostic.js";
+import { DiagnosticError, diagnostic, message } from "../../diagnostics/diagnostic.js";
 import type { DiagnosticCode } from "../../diagnostics/catalog.js";
 import type { Span } from "../../diagnostics/source.js";
 import { dimAdd, dimDiv, dimEq, dimMul, dimToString, isStatic, type Dim } from "../../ir/dims.js";
@@ -27,8 +27,15 @@ export function fail(code: DiagnosticCode, message: string, span: Span): never {
   throw new DiagnosticError(diagnostic(code, message, span));
 }
 
+/** Fails with the catalog's message for `code`. */
+export function failWith(code: DiagnosticCode, fields: Readonly<Record<string, string | number>>, span: Span): never {
+  return fail(code, message(code, fields), span);
+}
+
+const got = (v: Val | undefined) => (v ? describeVal(v) : "nothing");
+
 export function needGraph(ctx: OpCtx, what: string): Graph {
-  if (!ctx.graph) fail("VLM2109", `${what} needs tensors and can only be used in a forward body`, ctx.span);
+  if (!ctx.graph) failWith("VLM2315", { what }, ctx.span);
   return ctx.graph;
 }
 
@@ -60,44 +67,41 @@ export function asTensor(v: Val | undefined, what: string, ctx: OpCtx): Value {
   if (v?.k === "param") return needGraph(ctx, `parameter ${v.p.name}`).paramValue(v.p);
   if (v && ((v.k === "int" && isStatic(v.v)) || v.k === "float"))
     return constant(ctx, v.k === "int" ? (v.v as number) : v.v, "f32");
-  return fail("VLM2109", `${what} must be a tensor, got ${v ? describeVal(v) : "nothing"}`, ctx.span);
+  return failWith("VLM2316", { what, got: got(v) }, ctx.span);
 }
 
 export function asInt(v: Val | undefined, what: string, span: Span): number {
   if (v?.k === "int" && isStatic(v.v)) return v.v;
-  if (v?.k === "int") fail("VLM2109", `${what} must be a known integer, got the symbolic ${dimToString(v.v)}`, span);
+  if (v?.k === "int") failWith("VLM2317", { what, got: dimToString(v.v) }, span);
   const division = v && INEXACT_DIVISIONS.get(v);
   if (division)
     fail("VLM2104", `${what} must be an integer, but ${division.a} is not divisible by ${division.b}`, span);
-  return fail("VLM2109", `${what} must be an integer, got ${v ? describeVal(v) : "nothing"}`, span);
+  return asDim(v, what, span) as never;
 }
 
 export function asDim(v: Val | undefined, what: string, span: Span): Dim {
   if (v?.k === "int") return v.v;
-  return fail("VLM2109", `${what} must be an integer, got ${v ? describeVal(v) : "nothing"}`, span);
+  return failWith("VLM2313", { what, got: got(v) }, span);
 }
 
 export function asNumber(v: Val | undefined, what: string, span: Span): number {
   if (v?.k === "float") return v.v;
   if (v?.k === "int" && isStatic(v.v)) return v.v;
-  return fail("VLM2109", `${what} must be a number, got ${v ? describeVal(v) : "nothing"}`, span);
+  return failWith("VLM2318", { what, got: got(v) }, span);
 }
 
 export function asBool(v: Val | undefined, what: string, span: Span): boolean {
   if (v?.k === "bool") return v.v;
-  return fail("VLM2109", `${what} must be true or false, got ${v ? describeVal(v) : "nothing"}`, span);
+  return failWith("VLM2319", { what, got: got(v) }, span);
 }
 
 function asIntList(v: Val | undefined, what: string, span: Span): number[] {
   if (v?.k === "int") return [asInt(v, what, span)];
-  if (v?.k !== "list" && v?.k !== "tuple")
-    return fail("VLM2109", `${what} must be a list of integers, got ${v ? describeVal(v) : "nothing"}`, span);
-  return v.items.map((i) => asInt(i, what, span));
+  return asDimList(v, what, span).map((d) => asInt(int(d), what, span));
 }
 
 function asDimList(v: Val | undefined, what: string, span: Span): Dim[] {
-  if (v?.k !== "list" && v?.k !== "tuple")
-    return fail("VLM2109", `${what} must be a list of integers, got ${v ? describeVal(v) : "nothing"}`, span);
+  if (v?.k !== "list" && v?.k !== "tuple") return failWith("VLM2320", { what, got: got(v) }, span);
   return v.items.map((i) => asDim(i, what, span));
 }
 
@@ -169,7 +173,7 @@ export function tensorBinary(op: string, a: Value, b: Value, ctx: OpCtx): Value 
     return emit1(ctx, cmp, [a, b], tensorType("bool", shape));
   }
   const onnxOp = BINARY_OPS[op];
-  if (!onnxOp) return fail("VLM2109", `operator ${op} does not apply to tensors`, ctx.span);
+  if (!onnxOp) return failWith("VLM2310", { op, left: "tensors", right: "tensors" }, ctx.span);
   const aa = castScalarTo(a, b, ctx);
   const bb = castScalarTo(b, a, ctx);
   return emit1(ctx, onnxOp, [aa, bb], tensorType(resultDType(aa.type, bb.type, ctx, op), shape));
@@ -231,7 +235,7 @@ const ACTIVATIONS: Record<string, string> = {
 
 export function applyActivation(name: string, x: Value, ctx: OpCtx): Value {
   const op = ACTIVATIONS[name];
-  if (!op) return fail("VLM2109", `"${name}" is not an activation`, ctx.span);
+  if (!op) return failWith("VLM2321", { name }, ctx.span);
   if (!isFloat(x.type.dtype))
     fail("VLM2106", `${name} needs a floating-point tensor, got ${typeToString(x.type)}`, ctx.span);
   return emit1(ctx, op, [x], x.type);
@@ -511,7 +515,7 @@ export const FUNCTIONS: Record<string, FnImpl> = {
     const x = a.get("x");
     if (x?.k === "stack") return int(x.items.length);
     if (x?.k === "list" || x?.k === "tuple") return int(x.items.length);
-    return fail("VLM2109", `len() needs a list or a repeat stack, got ${x ? describeVal(x) : "nothing"}`, ctx.span);
+    return failWith("VLM2322", { got: got(x) }, ctx.span);
   },
   range: (a, ctx) => {
     const n = asInt(a.get("n"), "n", ctx.span);

@@ -4,7 +4,7 @@
 import { dimToString, isStatic, type Dim } from "../../ir/dims.js";
 import type { Initializer, Param } from "../../ir/graph.js";
 import { shapeToString, tensorType, type DType } from "../../ir/types.js";
-import { asBool, asInt, asNumber, asTensor, emit1, fail, type Bound, type OpCtx } from "./ops.js";
+import { asBool, asInt, asNumber, asTensor, emit1, fail, failWith, needGraph, type Bound, type OpCtx } from "./ops.js";
 import type { Val } from "./values.js";
 
 export type MakeParam = (local: string, shape: number[], init: Initializer, buffer?: boolean, dtype?: DType) => Param;
@@ -15,7 +15,7 @@ export function instantiatePrimitive(name: string, a: Bound, make: MakeParam, sp
     a.has(key) && a.get(key)!.k !== "none" ? asInt(a.get(key), key, span) : (fallback ?? asInt(undefined, key, span));
   const flag = (key: string, fallback: boolean) => (a.has(key) ? asBool(a.get(key), key, span) : fallback);
   const positive = (key: string, v: number) => {
-    if (v <= 0) fail("VLM2109", `${name}: ${key} must be positive, got ${v}`, span);
+    if (v <= 0) failWith("VLM2323", { op: name, what: key, got: v }, span);
     return v;
   };
   const config = new Map<string, Val>(a);
@@ -76,8 +76,7 @@ export function callPrimitive(
   x: Val | undefined,
   ctx: OpCtx,
 ): Val {
-  const g = ctx.graph;
-  if (!g) return fail("VLM2109", `${name} can only be called in a forward body`, ctx.span);
+  const g = needGraph(ctx, name);
   const input = asTensor(x, "input", ctx);
   const p = (local: string) => (params.has(local) ? g.paramValue(params.get(local)!) : undefined);
   const weight = params.get("weight")!;
@@ -122,7 +121,11 @@ export function callPrimitive(
       const padding = config.has("padding") ? asInt(config.get("padding"), "padding", ctx.span) : 0;
       const spatial = input.type.shape.slice(2).map((d) => {
         if (!isStatic(d))
-          return fail("VLM2109", `conv2d needs static spatial sizes, got ${shapeToString(input.type.shape)}`, ctx.span);
+          return failWith(
+            "VLM2324",
+            { op: "conv2d", what: "spatial sizes", shape: shapeToString(input.type.shape) },
+            ctx.span,
+          );
         const o = Math.floor((d + 2 * padding - k!) / stride) + 1;
         if (o <= 0) fail("VLM2104", `conv2d: input size ${d} is smaller than the kernel ${k}`, ctx.span);
         return o;
@@ -200,7 +203,11 @@ export function attention(a: Bound, ctx: OpCtx): Val {
   const kw = lastDim(k);
   const vw = lastDim(v);
   if (!isStatic(qw) || !isStatic(kw) || !isStatic(vw))
-    return fail("VLM2109", "attention needs static widths", ctx.span);
+    return failWith(
+      "VLM2324",
+      { op: "attention", what: "widths", shape: [q, k, v].map((t) => shapeToString(t.type.shape)).join(", ") },
+      ctx.span,
+    );
   if (heads <= 0 || qw % heads !== 0)
     fail("VLM2103", `attention: width ${qw} is not divisible by ${heads} heads`, ctx.span);
   if (kvHeads <= 0 || heads % kvHeads !== 0)
