@@ -25,9 +25,13 @@ import zlib
 
 import numpy as np
 import torch
-import torchvision
 from torch import nn
-from torchvision.models.resnet import BasicBlock, Bottleneck, ResNet
+
+try:
+    import torchvision
+    from torchvision.models.resnet import BasicBlock, Bottleneck, ResNet
+except ImportError:  # only the torchvision cases need it; the others run with torch and transformers alone
+    torchvision = BasicBlock = Bottleneck = ResNet = None
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -777,6 +781,88 @@ model parity_projectors_heads {
         parts,
         renamer(),
         {"forward": ({"x": x, "a": a, "b": b}, forward)},
+    )
+
+
+@case
+def lang_primitives(rng):
+    """The primitives issue 16 added, each against torch's own function or HF's class."""
+    from transformers.models.gemma.modeling_gemma import GemmaRMSNorm
+
+    parts = Container(
+        conv=nn.Conv2d(3, 4, 3, padding=1),
+        norm=GemmaRMSNorm(8, eps=1e-6),
+        q=nn.Linear(8, 8),
+        k=nn.Linear(8, 8),
+        v=nn.Linear(8, 8),
+    )
+    img = rng.standard_normal((2, 3, 10, 10), dtype=np.float32)
+    x = rng.standard_normal((2, 6, 8), dtype=np.float32)
+    lengths = np.array([2, 4], dtype=np.int64)
+
+    def prefix_attention(x, prefix):
+        b, t, _ = x.shape
+        heads = lambda y: y.view(b, t, 2, 4).transpose(1, 2)  # noqa: E731
+        i = torch.arange(t).view(t, 1)
+        j = torch.arange(t).view(1, t)
+        allowed = (j <= i) | (j < prefix.view(-1, 1, 1, 1))
+        y = nn.functional.scaled_dot_product_attention(heads(parts.q(x)), heads(parts.k(x)), heads(parts.v(x)), attn_mask=allowed)
+        return y.transpose(1, 2).reshape(b, t, 8)
+
+    def forward(img, x, lengths):
+        h = parts.conv(img)
+        t = x.shape[1]
+        keep = (torch.arange(t) < t - 2).to(x.dtype)
+        return {
+            "hardswish": nn.functional.hardswish(h),
+            "hardsigmoid": nn.functional.hardsigmoid(h),
+            "relu6": nn.functional.relu6(h * 4),
+            "clamp": torch.clamp(h, min=-0.5, max=0.25),
+            "clamp_min": torch.clamp(h, min=0.1),
+            "pool_uneven": nn.functional.adaptive_avg_pool2d(h, 3),
+            "pool_grid": nn.functional.adaptive_avg_pool2d(h, (5, 2)).flatten(2).transpose(1, 2),
+            "gemma_norm": parts.norm(x),
+            "prefix_per_sample": prefix_attention(x, lengths),
+            "prefix_static": prefix_attention(x, torch.tensor([3, 3])),
+            "symbol_scalar": x * keep.view(1, t, 1) / t,
+        }
+
+    return Case(
+        "primitives for PaliGemma and MobileVLM: hardswish, hardsigmoid, relu6, clamp, adaptive_avg_pool2d (even and uneven "
+        "windows), isqrt, Gemma's (1 + weight) RMSNorm, prefix-LM attention (per-sample and static prefix), sizes as scalars",
+        "torch.nn.functional (hardswish, hardsigmoid, relu6, adaptive_avg_pool2d, scaled_dot_product_attention with a bool "
+        "mask), torch.clamp, transformers' GemmaRMSNorm",
+        """model parity_lang_primitives {
+  encoder conv = conv2d(3, 4, 3, padding: 1)
+  encoder norm = rms_norm(8, offset: 1.0)
+  encoder q = linear(8, 8)
+  encoder k = linear(8, 8)
+  encoder v = linear(8, 8)
+
+  forward(img: f32[B, 3, 10, 10], x: f32[B, T, 8], lengths: i64[B]) {
+    h = conv(img)
+    grid = isqrt(10)                                     // 3: the pooled grid's side
+    keep = cast(arange(T) < T - 2, f32)                  // a size meets a tensor
+    hq = q(x)
+    hk = k(x)
+    hv = v(x)
+    return hardswish: hardswish(h),
+      hardsigmoid: hardsigmoid(h),
+      relu6: relu6(h * 4),
+      clamp: clamp(h, min: -0.5, max: 0.25),
+      clamp_min: clamp(h, min: 0.1),
+      pool_uneven: adaptive_avg_pool2d(h, grid),
+      pool_grid: transpose(flatten(adaptive_avg_pool2d(h, [5, 2]), start: 2), [0, 2, 1]),
+      gemma_norm: norm(x),
+      prefix_per_sample: attention(hq, hk, hv, heads: 2, causal: true, prefix: lengths),
+      prefix_static: attention(hq, hk, hv, heads: 2, causal: true, prefix: 3),
+      symbol_scalar: x * unsqueeze(unsqueeze(keep, 0), 2) / T
+  }
+}
+""",
+        parts,
+        renamer(),
+        {"forward": ({"img": img, "x": x, "lengths": lengths}, forward)},
     )
 
 

@@ -131,6 +131,22 @@ export const CATALOG = {
     template:
       "the size {symbol} is needed at run time, but no graph input has an axis of exactly {symbol} to read it from",
   },
+  VLM2326: { severity: "error", title: "empty clamp range", template: "clamp: min {lo} is above max {hi}" },
+  VLM2327: {
+    severity: "error",
+    title: "pooled size out of range",
+    template: "adaptive_avg_pool2d: output {size} must be between 1×1 and the input's {input}",
+  },
+  VLM2328: {
+    severity: "error",
+    title: "prefix without causal",
+    template: "attention: prefix: makes the keys after the prefix causal; add causal: true",
+  },
+  VLM2329: {
+    severity: "error",
+    title: "prefix of the wrong type",
+    template: "attention: prefix must be an integer or an i64 tensor of shape [{batch}], got {got}",
+  },
 
   VLM3001: { severity: "error", title: "expectation failed" },
   VLM3002: { severity: "error", title: "expectation cannot be proved" },

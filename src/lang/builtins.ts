@@ -40,7 +40,7 @@ export const BUILTINS: ReadonlyMap<string, BuiltinSig> = new Map<string, Builtin
   ],
   ["embedding", { kind: "module", params: req("num", "dim"), forward: req("ids") }],
   ["layer_norm", { kind: "module", params: [...req("dim"), ...opt("eps", "bias")], forward: req("x") }],
-  ["rms_norm", { kind: "module", params: [...req("dim"), ...opt("eps")], forward: req("x") }],
+  ["rms_norm", { kind: "module", params: [...req("dim"), ...opt("eps", "offset")], forward: req("x") }],
   ["batch_norm", { kind: "module", params: [...req("dim"), ...opt("eps")], forward: req("x") }],
 
   // activations
@@ -56,6 +56,10 @@ export const BUILTINS: ReadonlyMap<string, BuiltinSig> = new Map<string, Builtin
   ["sqrt", unary],
   ["log", unary],
   ["abs", unary],
+  ["hardswish", unary],
+  ["hardsigmoid", unary],
+  ["relu6", unary],
+  ["clamp", { kind: "function", params: [...req("x"), ...opt("min", "max")] }],
 
   // tensor ops
   [
@@ -64,7 +68,7 @@ export const BUILTINS: ReadonlyMap<string, BuiltinSig> = new Map<string, Builtin
       kind: "function",
       params: [
         ...req("q", "k", "v", "heads"),
-        ...opt("kv_heads", "causal", "mask", "rotary", "rotary_dim", "scale", "positions"),
+        ...opt("kv_heads", "causal", "mask", "rotary", "rotary_dim", "scale", "positions", "prefix"),
       ],
     },
   ],
@@ -83,6 +87,7 @@ export const BUILTINS: ReadonlyMap<string, BuiltinSig> = new Map<string, Builtin
   ["argmax", { kind: "function", params: [...req("x", "axis"), ...opt("keepdim")] }],
   ["max_pool2d", { kind: "function", params: [...req("x", "kernel"), ...opt("stride", "padding")] }],
   ["avg_pool2d", { kind: "function", params: [...req("x", "kernel"), ...opt("stride", "padding")] }],
+  ["adaptive_avg_pool2d", { kind: "function", params: req("x", "size") }],
   ["l2_normalize", { kind: "function", params: [...req("x"), ...opt("axis")] }],
   ["where", { kind: "function", params: req("cond", "a", "b") }],
   ["cumsum", { kind: "function", params: [...req("x"), ...opt("axis")] }],
@@ -100,6 +105,7 @@ export const BUILTINS: ReadonlyMap<string, BuiltinSig> = new Map<string, Builtin
   ["max", { kind: "function", params: [], variadic: true }],
   ["len", { kind: "function", params: req("x") }],
   ["range", { kind: "function", params: [...req("n")] }],
+  ["isqrt", { kind: "function", params: req("n") }],
 
   // initialisers
   ["zeros", { kind: "initializer", params: [] }],

@@ -4,7 +4,7 @@
 import { DiagnosticError, diagnostic, message } from "../../diagnostics/diagnostic.js";
 import type { DiagnosticCode } from "../../diagnostics/catalog.js";
 import type { Span } from "../../diagnostics/source.js";
-import { dimAdd, dimDiv, dimEq, dimMul, dimToString, isStatic, type Dim } from "../../ir/dims.js";
+import { dimAdd, dimDiv, dimEq, dimMul, dimToString, isStatic, type Dim, type Poly } from "../../ir/dims.js";
 import type { AttrValue, Graph, Value } from "../../ir/graph.js";
 import {
   isDType,
@@ -67,6 +67,7 @@ export function asTensor(v: Val | undefined, what: string, ctx: OpCtx): Value {
   if (v?.k === "param") return needGraph(ctx, `parameter ${v.p.name}`).paramValue(v.p);
   if (v && ((v.k === "int" && isStatic(v.v)) || v.k === "float"))
     return constant(ctx, v.k === "int" ? (v.v as number) : v.v, "f32");
+  if (v?.k === "int") return sizeValue(ctx, v.v as Poly, "i64");
   return failWith("VLM2316", { what, got: got(v) }, ctx.span);
 }
 
@@ -109,6 +110,18 @@ function axis(a: number, rank: number, span: Span, what = "axis"): number {
   const r = a < 0 ? a + rank : a;
   if (r < 0 || r >= rank) fail("VLM2105", `${what} ${a} is out of range for a tensor of rank ${rank}`, span);
   return r;
+}
+
+/**
+ * A symbolic size as a rank-0 tensor, read from the graph inputs at run time, so sizes meet tensors
+ * in arithmetic (`where(col < IMAGE_TOKENS + P, …)`). The polynomial travels as two attributes.
+ */
+function sizeValue(ctx: OpCtx, d: Poly, dtype: DType): Value {
+  return emit1(ctx, "SizeValue", [], tensorType(dtype, []), {
+    monomials: [...d.keys()],
+    coefficients: [...d.values()],
+    dtype,
+  });
 }
 
 export function constant(ctx: OpCtx, value: number, dtype: DType): Value {
@@ -185,6 +198,11 @@ function castScalarTo(x: Value, other: Value, ctx: OpCtx): Value {
   if (x.type.shape.length === 0 && producer?.op === "Constant" && x.type.dtype !== other.type.dtype) {
     return constant(ctx, producer.attrs["value"] as number, other.type.dtype);
   }
+  if (producer?.op === "SizeValue" && x.type.dtype !== other.type.dtype) {
+    const monomials = producer.attrs["monomials"] as readonly string[];
+    const coefficients = producer.attrs["coefficients"] as readonly number[];
+    return sizeValue(ctx, new Map(monomials.map((m, i) => [m, coefficients[i]!])), other.type.dtype);
+  }
   return x;
 }
 
@@ -231,6 +249,9 @@ const ACTIVATIONS: Record<string, string> = {
   sqrt: "Sqrt",
   log: "Log",
   abs: "Abs",
+  hardswish: "HardSwish",
+  hardsigmoid: "HardSigmoid",
+  relu6: "Relu6",
 };
 
 export function applyActivation(name: string, x: Value, ctx: OpCtx): Value {
@@ -445,6 +466,54 @@ export const FUNCTIONS: Record<string, FnImpl> = {
       v: emit1(ctx, "ArgMax", [x], tensorType("i64", shape), { axis: at, keepdims: keep ? 1 : 0 }),
     };
   },
+  clamp: (a, ctx) => {
+    const x = asTensor(a.get("x"), "x", ctx);
+    if (!isFloat(x.type.dtype))
+      fail("VLM2106", `clamp needs a floating-point tensor, got ${typeToString(x.type)}`, ctx.span);
+    const bound = (key: string) => {
+      const v = a.get(key);
+      return v === undefined || v.k === "none" ? undefined : asNumber(v, key, ctx.span);
+    };
+    const [lo, hi] = [bound("min"), bound("max")];
+    if (lo === undefined && hi === undefined) fail("VLM2004", "clamp needs min:, max: or both", ctx.span);
+    if (lo !== undefined && hi !== undefined && lo > hi) failWith("VLM2326", { lo, hi }, ctx.span);
+    return {
+      k: "tensor",
+      v: emit1(ctx, "Clip", [x], x.type, {
+        ...(lo !== undefined ? { min: lo } : {}),
+        ...(hi !== undefined ? { max: hi } : {}),
+      }),
+    };
+  },
+  adaptive_avg_pool2d: (a, ctx) => {
+    const x = asTensor(a.get("x"), "x", ctx);
+    if (x.type.shape.length !== 4)
+      fail(
+        "VLM2107",
+        `adaptive_avg_pool2d needs an NCHW tensor of rank 4, got ${shapeToString(x.type.shape)}`,
+        ctx.span,
+      );
+    const size = asIntList(a.get("size"), "size", ctx.span);
+    if (size.length < 1 || size.length > 2)
+      failWith("VLM2320", { what: "size", got: `${size.length} integers` }, ctx.span);
+    const [oh, ow] = [size[0]!, size[1] ?? size[0]!];
+    const [h, w] = x.type.shape.slice(2);
+    if (!isStatic(h!) || !isStatic(w!))
+      failWith(
+        "VLM2324",
+        { op: "adaptive_avg_pool2d", what: "spatial sizes", shape: shapeToString(x.type.shape) },
+        ctx.span,
+      );
+    if (oh < 1 || ow < 1 || oh > h || ow > w)
+      failWith("VLM2327", { size: `${oh}×${ow}`, input: `${h}×${w}` }, ctx.span);
+    return {
+      k: "tensor",
+      v: emit1(ctx, "AdaptiveAvgPool", [x], tensorType(x.type.dtype, [x.type.shape[0]!, x.type.shape[1]!, oh, ow]), {
+        out_h: oh,
+        out_w: ow,
+      }),
+    };
+  },
   max_pool2d: (a, ctx) => pool("MaxPool", a, ctx),
   avg_pool2d: (a, ctx) => pool("AveragePool", a, ctx),
   l2_normalize: (a, ctx) => {
@@ -521,6 +590,15 @@ export const FUNCTIONS: Record<string, FnImpl> = {
     const n = asInt(a.get("n"), "n", ctx.span);
     if (n > 100_000) fail("VLM2108", `range(${n}) is too long to unroll`, ctx.span);
     return { k: "list", items: Array.from({ length: Math.max(0, n) }, (_, i) => int(i)) };
+  },
+  // Python's math.isqrt: the largest r with r² ≤ n, for grid sides (`isqrt(576)` is 24).
+  isqrt: (a, ctx) => {
+    const n = asInt(a.get("n"), "n", ctx.span);
+    if (n < 0) failWith("VLM2323", { op: "isqrt", what: "n", got: n }, ctx.span);
+    let r = Math.floor(Math.sqrt(n));
+    while (r * r > n) r--;
+    while ((r + 1) * (r + 1) <= n) r++;
+    return int(r);
   },
   min: (a, ctx) => extremum(a, ctx, Math.min),
   max: (a, ctx) => extremum(a, ctx, Math.max),

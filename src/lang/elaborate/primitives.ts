@@ -3,8 +3,20 @@
 
 import { dimToString, isStatic, type Dim } from "../../ir/dims.js";
 import type { Initializer, Param } from "../../ir/graph.js";
-import { shapeToString, tensorType, type DType } from "../../ir/types.js";
-import { asBool, asInt, asNumber, asTensor, emit1, fail, failWith, needGraph, type Bound, type OpCtx } from "./ops.js";
+import { shapeToString, tensorType, typeToString, type DType } from "../../ir/types.js";
+import {
+  asBool,
+  asInt,
+  asNumber,
+  asTensor,
+  constant,
+  emit1,
+  fail,
+  failWith,
+  needGraph,
+  type Bound,
+  type OpCtx,
+} from "./ops.js";
 import type { Val } from "./values.js";
 
 export type MakeParam = (local: string, shape: number[], init: Initializer, buffer?: boolean, dtype?: DType) => Param;
@@ -47,9 +59,16 @@ export function instantiatePrimitive(name: string, a: Bound, make: MakeParam, sp
       if (flag("bias", true)) make("bias", [d], { kind: "zeros" });
       break;
     }
-    case "rms_norm":
-      make("weight", [positive("dim", n("dim"))], { kind: "ones" });
+    case "rms_norm": {
+      // Gemma scales by (1 + weight) and starts its weight at zero: with an offset the scale starts at one.
+      const offset = a.has("offset") ? asNumber(a.get("offset"), "offset", span) : 0;
+      make(
+        "weight",
+        [positive("dim", n("dim"))],
+        offset === 0 ? { kind: "ones" } : { kind: "full", value: 1 - offset },
+      );
       break;
+    }
     case "batch_norm": {
       const d = positive("dim", n("dim"));
       make("weight", [d], { kind: "ones" });
@@ -160,9 +179,15 @@ export function callPrimitive(
         k: "tensor",
         v: emit1(ctx, "LayerNorm", [input, p("weight"), p("bias")], input.type, { eps: eps(1e-5) }),
       };
-    case "rms_norm":
+    case "rms_norm": {
       feature(weight.type.shape[0] as number, "RMS norm");
-      return { k: "tensor", v: emit1(ctx, "RMSNorm", [input, p("weight")], input.type, { eps: eps(1e-6) }) };
+      const offset = config.has("offset") ? asNumber(config.get("offset"), "offset", ctx.span) : 0;
+      // (offset + weight) is an ordinary Add on the weight: frozen, it is precomputed, and the
+      // norm stays the RMSNorm the fusions know.
+      const w = p("weight")!;
+      const scale = offset === 0 ? w : emit1(ctx, "Add", [w, constant(ctx, offset, w.type.dtype)], w.type);
+      return { k: "tensor", v: emit1(ctx, "RMSNorm", [input, scale], input.type, { eps: eps(1e-6) }) };
+    }
     case "batch_norm": {
       const c = input.type.shape[1];
       if (input.type.shape.length < 2 || c === undefined || !isStatic(c) || c !== weight.type.shape[0])
@@ -234,6 +259,21 @@ export function attention(a: Bound, ctx: OpCtx): Val {
   const rotary = rotArg && rotArg.k !== "none" ? asNumber(rotArg, "rotary", ctx.span) : 0;
   const maskArg = a.get("mask");
   const mask = maskArg && maskArg.k !== "none" ? asTensor(maskArg, "mask", ctx) : undefined;
+  // Prefix-LM (PaliGemma): the first `prefix` keys are seen by every query, the rest causally.
+  const prefixArg = a.get("prefix");
+  const prefix =
+    prefixArg?.k === "int" && isStatic(prefixArg.v)
+      ? constant(ctx, prefixArg.v, "i64")
+      : prefixArg && prefixArg.k !== "none"
+        ? asTensor(prefixArg, "prefix", ctx)
+        : undefined;
+  if (prefix) {
+    if (!causal) failWith("VLM2328", {}, ctx.span);
+    const batch = q.type.shape[0]!;
+    const perBatch = prefix.type.shape.length === 1 && sameDim(prefix.type.shape[0]!, batch);
+    if (prefix.type.dtype !== "i64" || (prefix.type.shape.length !== 0 && !perBatch))
+      failWith("VLM2329", { got: typeToString(prefix.type), batch: dimToString(batch) }, ctx.span);
+  }
   if (mask && mask.type.shape.length > 4)
     fail(
       "VLM2107",
@@ -246,7 +286,7 @@ export function attention(a: Bound, ctx: OpCtx): Val {
     v: emit1(
       ctx,
       "Attention",
-      [q, k, v, mask],
+      prefix ? [q, k, v, mask, prefix] : [q, k, v, mask],
       tensorType(q.type.dtype, [q.type.shape[0]!, q.type.shape[1]!, outWidth]),
       { heads, kv_heads: kvHeads, causal, scale, rotary_theta: rotary },
     ),
