@@ -539,6 +539,7 @@ export class Elaborator {
           break;
         case "if": {
           const cond = asBool(this.eval(s.cond, env, sctx), "an `if` condition (known at compile time)", s.cond.span);
+          this.markOptional(cond ? (s.else ?? []) : s.then, env, ctx);
           const flow = this.exec(cond ? s.then : (s.else ?? []), env, ctx);
           if (flow) return flow;
           break;
@@ -561,6 +562,25 @@ export class Elaborator {
       }
     }
     return undefined;
+  }
+
+  /** The modules an untaken `if` branch names are left out of this graph by design. */
+  private markOptional(branch: readonly A.Stmt[], env: Env, ctx: Ctx): void {
+    const graph = ctx.graph;
+    if (!graph) return;
+    const visit = (node: unknown): void => {
+      if (Array.isArray(node)) node.forEach(visit);
+      else if (node && typeof node === "object") {
+        const n = node as { kind?: string; name?: string };
+        if (n.kind === "name" && typeof n.name === "string") {
+          const v = env.get(n.name);
+          if (v?.k === "module") graph.optional.add(v.inst.path);
+          if (v?.k === "stack") graph.optional.add(v.path);
+        }
+        for (const [key, child] of Object.entries(node)) if (key !== "span" && key !== "nameSpan") visit(child);
+      }
+    };
+    visit(branch);
   }
 
   private expect(cond: A.Expr, env: Env, ctx: Ctx): void {
@@ -714,6 +734,8 @@ export class Elaborator {
   }
 
   private index(obj: Val, items: readonly A.IndexItem[], env: Env, ctx: Ctx): Val {
+    // Picking elements of a stack is a choice: the ones not picked are left out by design.
+    if (obj.k === "stack") ctx.graph?.optional.add(obj.path);
     if (obj.k === "list" || obj.k === "tuple" || obj.k === "stack") {
       const seq: Val[] = obj.k === "stack" ? obj.items.map((inst) => ({ k: "module", inst })) : obj.items;
       if (items.length !== 1) fail("VLM2107", `a ${obj.k} takes one index`, ctx.span);
