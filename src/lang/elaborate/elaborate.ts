@@ -66,6 +66,8 @@ export interface TokenFact {
   readonly label: string;
   readonly value: Dim;
   readonly span: Span;
+  /** Set on an `expect` over bounded symbols that held: the inequality as proved, with the bounds. */
+  readonly proved?: string;
 }
 
 export interface ElaboratedGraph {
@@ -604,9 +606,13 @@ export class Elaborator {
       if (l.k === "int" && r.k === "int") {
         // Proved means: holds for every allowed value of the symbols (1 ≤ S ≤ bound).
         const verdict = compareDims(cond.op, l.v, r.v, bounds);
-        if (verdict === true) return;
         const shown = `${dimToString(l.v)} ${cond.op} ${dimToString(r.v)}`;
         const boundNote = symbolNote(l.v, r.v, bounds);
+        if (verdict === true) {
+          if (symbolsIn(l.v).length + symbolsIn(r.v).length > 0)
+            ctx.tokens?.push({ label: text(cond), value: l.v, span: cond.span, proved: `${shown}${boundNote}` });
+          return;
+        }
         const allBounded = [...symbolsIn(l.v), ...symbolsIn(r.v)].every((s) => bounds.has(s));
         if (verdict === false || allBounded)
           this.accept(
