@@ -1,11 +1,11 @@
 // The docs keep their promises: docs/language.md is what the generator makes from builtins.ts and
-// std/, every builtin has an example, and every ```vlm sample in the docs compiles without a
-// diagnostic (fragments of syntax are fenced ```vlm-fragment and only parsed... not at all: they
-// stay out of this test, and each page says which of its samples are fragments).
+// std/ (and docs/diagnostics.md from the catalog), every builtin and std block is documented, and
+// every ```vlm sample in README.md, grammar/, std/ and docs/ compiles without a diagnostic.
 
 import fs from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
+import { diagnosticsReference } from "../src/diagnostics/reference.js";
 import { check } from "../src/driver/check.js";
 import { BUILTINS } from "../src/lang/builtins.js";
 import { STD_DIR } from "../src/lang/parser/program.js";
@@ -49,6 +49,15 @@ describe("docs/language.md", () => {
     for (const f of fs.readdirSync(STD_DIR).filter((n) => n.endsWith(".vlm")))
       for (const m of fs.readFileSync(path.join(STD_DIR, f), "utf8").matchAll(/^block (\w+)/gm))
         expect(page, m[1]).toContain(`- \`${m[1]}(`);
+  });
+});
+
+describe("docs/diagnostics.md", () => {
+  it("is generated from the catalog (run `npm run docs:language`)", () => {
+    const committed = fs.readFileSync(path.join(ROOT, "docs", "diagnostics.md"), "utf8");
+    expect(committed === diagnosticsReference(), "docs/diagnostics.md is stale: run `npm run docs:language`").toBe(
+      true,
+    );
   });
 });
 

@@ -43,7 +43,7 @@ export const CATALOG = {
   VLM2106: { severity: "error", title: "dtype mismatch" },
   VLM2107: { severity: "error", title: "wrong rank" },
   VLM2108: { severity: "error", title: "model too large" },
-  VLM2109: { severity: "error", title: "type error" },
+  VLM2109: { severity: "error", title: "type error (retired: now VLM2300–VLM2329, one per fault)" },
   VLM2110: { severity: "error", title: "compile-time evaluation failed" },
   VLM2111: { severity: "error", title: "recursion too deep" },
 
