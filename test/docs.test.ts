@@ -52,6 +52,14 @@ describe("docs/language.md", () => {
   });
 });
 
+describe("examples/", () => {
+  // A newcomer's first command: no example may warn (llava.vlm once warned four times).
+  const examples = fs.readdirSync(path.join(ROOT, "examples")).filter((f) => f.endsWith(".vlm"));
+  for (const f of examples)
+    it(`${f} checks without a diagnostic`, () =>
+      expect(check([path.join("examples", f)]).diagnostics.map((d) => `${d.code} ${d.message}`)).toEqual([]));
+});
+
 describe("docs/diagnostics.md", () => {
   it("is generated from the catalog (run `npm run docs:language`)", () => {
     const committed = fs.readFileSync(path.join(ROOT, "docs", "diagnostics.md"), "utf8");

@@ -1,4 +1,5 @@
-// Suggestions for imports: a near spelling first, else the longest shared prefix.
+// Hints: imports suggest a near spelling first, else the longest shared prefix; a list of blocks
+// points at repeat(n, i).
 
 import { describe, expect, it } from "vitest";
 import { check } from "../../driver/check.js";
@@ -17,5 +18,13 @@ describe("unknown std import", () => {
     const result = check(["test/diagnostics/std-imports.vlm"]);
     const d = result.diagnostics.find((x) => x.code === "VLM2008");
     expect(d?.hint).toBe('did you mean "clip_vision"?');
+  });
+});
+
+describe("a list of blocks as a component", () => {
+  it("points at repeat(n, i)", () => {
+    const result = check(["test/diagnostics/arg-spelling.vlm"]);
+    const d = result.diagnostics.find((x) => x.code === "VLM2005");
+    expect(d?.hint).toContain("repeat(n, i)");
   });
 });
