@@ -866,6 +866,71 @@ def lang_primitives(rng):
     )
 
 
+@case
+def paligemma(rng):
+    """std siglip_vision + paligemma_projector + gemma (prefix-LM) against HF PaliGemmaForConditionalGeneration."""
+    from transformers import PaliGemmaConfig, PaliGemmaForConditionalGeneration
+
+    image_token = 299
+    config = PaliGemmaConfig(
+        text_config=dict(
+            model_type="gemma", vocab_size=300, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+            num_attention_heads=4, num_key_value_heads=1, head_dim=8, max_position_embeddings=64, num_image_tokens=4,
+        ),
+        vision_config=dict(
+            model_type="siglip_vision_model", image_size=28, patch_size=14, hidden_size=16, intermediate_size=32,
+            num_hidden_layers=1, num_attention_heads=2, projection_dim=32, num_image_tokens=4, vision_use_head=False,
+        ),
+        projection_dim=32, image_token_index=image_token, hidden_size=32,
+    )
+    config._attn_implementation = "eager"
+    net = PaliGemmaForConditionalGeneration(config)
+    pixels = rng.standard_normal((2, 3, 28, 28), dtype=np.float32)
+    prompt = rng.integers(0, image_token, (2, 3)).astype(np.int64)
+    suffix = rng.integers(0, image_token, (2, 4)).astype(np.int64)
+
+    def forward(pixels, prompt, suffix):
+        # build() randomises every float buffer too; these two are derived, not learned: restore them.
+        lm = net.model.language_model
+        lm.embed_tokens.embed_scale.fill_(32**0.5)
+        inv_freq = 1.0 / (10000.0 ** (torch.arange(0, 8, 2, dtype=torch.float64) / 8))
+        lm.rotary_emb.inv_freq.copy_(inv_freq)
+        lm.rotary_emb.original_inv_freq.copy_(inv_freq)
+        b = prompt.shape[0]
+        ids = torch.cat([torch.full((b, 4), image_token), prompt, suffix], dim=1)
+        token_type_ids = torch.cat([torch.zeros(b, 4 + prompt.shape[1]), torch.ones(b, suffix.shape[1])], dim=1).long()
+        out = net(input_ids=ids, pixel_values=pixels, token_type_ids=token_type_ids)
+        return {"logits": out.logits}
+
+    return Case(
+        "PaliGemma at tiny size: std siglip_vision, paligemma_projector and gemma with prefix-LM attention over the "
+        "image and the prompt, causal over the suffix; Gemma's (1 + weight) norms, tied head, √width embedding scale",
+        "HF PaliGemmaForConditionalGeneration (token_type_ids 0 on image and prompt, 1 on the suffix)",
+        """import { siglip_vision, paligemma_projector, gemma } from "std"
+
+model parity_paligemma {
+  encoder vision = siglip_vision(image: 28, patch: 14, width: 16, depth: 1, heads: 2, mlp: 32)
+  fusion projector = paligemma_projector(16, 32)
+  encoder llm = gemma(vocab: 300, width: 32, depth: 2, heads: 4, kv_heads: 1, head_dim: 8, mlp: 64, context: 64)
+
+  forward(pixels: f32[B, 3, 28, 28], prompt: i64[B, P], suffix: i64[B, S]) {
+    image = projector(vision(pixels)) / 32 ** 0.5
+    text = concat(llm.embed_tokens(prompt), llm.embed_tokens(suffix), axis: 1)
+    return logits: llm(concat(image, text, axis: 1), prefix: 4 + P)
+  }
+}
+""",
+        net,
+        renamer(
+            (r"^lm_head\.", None),
+            (r"^model\.vision_tower\.", "vision."),
+            (r"^model\.multi_modal_projector\.", "projector."),
+            (r"^model\.language_model\.", "llm."),
+        ),
+        {"forward": ({"pixels": pixels, "prompt": prompt, "suffix": suffix}, forward)},
+    )
+
+
 # ---- seed systems (examples/*.vlm at tiny sizes) --------------------------------------------------
 
 
