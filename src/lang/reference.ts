@@ -41,14 +41,14 @@ const HARNESS_INPUTS: readonly [string, string][] = [
   ["ids", "i64[B, T]"],
 ];
 
-export function signature(name: string, sig: BuiltinSig): string {
+function signature(name: string, sig: BuiltinSig): string {
   const show = (p: ParamSig) => (p.required ? p.name : `${p.name}: ${p.default ?? "none"}`);
   const call = `${name}(${[...(sig.variadic ? ["operands…"] : []), ...sig.params.map(show)].join(", ")})`;
   return sig.forward ? `${call}  →  forward(${sig.forward.map(show).join(", ")})` : call;
 }
 
 /** A builtin's example as a complete model: its members, the harness inputs it uses, `return y`. */
-export function exampleModel(name: string, doc: BuiltinDoc): string {
+function exampleModel(name: string, doc: BuiltinDoc): string {
   const body = doc.example.replace(/\bNAME\b/g, name);
   const used = HARNESS_INPUTS.filter(([input]) => new RegExp(`\\b${input}\\b`).test(`${doc.members ?? ""}\n${body}`));
   const indent = (text: string, by: string) =>
