@@ -91,17 +91,22 @@ function stdSection(file: StdSource): string {
     .filter((_, i, all) => all.slice(0, i + 1).every((l) => l.startsWith("//")))
     .map((l) => l.replace(/^\/\/ ?/, ""));
   const lines = [`### ${file.name}`, "", header.join(" ").trim(), ""];
-  for (const decl of parsed.ast.decls) {
-    if (decl.kind !== "block") continue;
-    const open = file.text.indexOf("{", decl.nameSpan.end);
-    const params = file.text
-      .slice(decl.nameSpan.end, open)
+  // A parameter list as written, on one line: from `from` up to the `{` that opens the body.
+  const paramList = (from: number) =>
+    file.text
+      .slice(from, file.text.indexOf("{", from))
       .replace(/\s+/g, " ")
       .replace(/\( /, "(")
       .replace(/,? \)/, ")")
       .trim();
+  for (const decl of parsed.ast.decls) {
+    if (decl.kind !== "block") continue;
+    const forward = decl.members.find((m) => m.kind === "forward");
+    const call = forward ? ` → ${paramList(forward.span.start)}` : "";
     const start = file.text.lastIndexOf("\n", decl.span.start) + 1;
-    lines.push(`- \`${decl.name}${params}\` ${commentAbove(file.text, start + 1).join(" ")}`.trimEnd());
+    lines.push(
+      `- \`${decl.name}${paramList(decl.nameSpan.end)}${call}\` ${commentAbove(file.text, start + 1).join(" ")}`.trimEnd(),
+    );
   }
   lines.push("");
   return lines.join("\n");
@@ -130,8 +135,9 @@ export function languageReference(std: readonly StdSource[]): string {
   out.push(
     "## Standard library",
     "",
-    'Written in the language itself (std/); `import { name } from "std"` brings any of these blocks in. Field',
-    "names follow the Hugging Face transformers class each block names, so a checkpoint loads with a prefix map.",
+    'Written in the language itself (std/); `import { name } from "std"` brings any of these blocks in. Each',
+    "entry shows the block's parameters, then its `forward`'s. Field names follow the Hugging Face",
+    "transformers class each block names, so a checkpoint loads with a prefix map.",
     "",
   );
   for (const file of [...std].sort((a, b) => a.name.localeCompare(b.name))) out.push(stdSection(file));
