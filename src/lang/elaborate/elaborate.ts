@@ -502,13 +502,14 @@ export class Elaborator {
   private bindBuiltin(name: string, args: readonly ArgVal[], ctx: Ctx): Bound {
     const sig = BUILTINS.get(name);
     if (!sig) return fail("VLM2001", `"${name}" is not defined`, ctx.span);
-    const { bound, rest } = bindOrFail(
+    const { bound, rest, spans } = bindOrFail(
       args,
       { what: `"${name}"`, params: sig.params, variadic: sig.variadic },
       ctx.span,
     );
     const out: Bound = bound;
     out.rest = rest;
+    out.spans = spans;
     return out;
   }
 

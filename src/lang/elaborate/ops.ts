@@ -232,7 +232,11 @@ export function matmul(a: Value, b: Value, ctx: OpCtx): Value {
 
 // ---- builtin functions ----
 
-export type Bound = Map<string, Val> & { rest?: Val[] };
+/** Bound arguments by parameter name; `spans` says where each was written, for precise errors. */
+export type Bound = Map<string, Val> & { rest?: Val[]; spans?: ReadonlyMap<string, Span> };
+
+/** Where argument `key` was written (the call when it was left out). */
+export const argSpan = (a: Bound, key: string, ctx: OpCtx): Span => a.spans?.get(key) ?? ctx.span;
 
 type FnImpl = (a: Bound, ctx: OpCtx) => Val;
 
@@ -355,7 +359,7 @@ function reduce(op: string, a: Bound, ctx: OpCtx): Val {
     ax === undefined || ax.k === "none"
       ? x.type.shape.map((_, i) => i)
       : asIntList(ax, "axis", ctx.span).map((i) => axis(i, rank, ctx.span));
-  const keep = a.has("keepdim") ? asBool(a.get("keepdim"), "keepdim", ctx.span) : false;
+  const keep = a.has("keepdim") ? asBool(a.get("keepdim"), "keepdim", argSpan(a, "keepdim", ctx)) : false;
   const shape = keep
     ? x.type.shape.map((d, i) => (axes.includes(i) ? 1 : d))
     : x.type.shape.filter((_, i) => !axes.includes(i));
@@ -372,9 +376,10 @@ function pool(op: string, a: Bound, ctx: OpCtx): Val {
   const x = asTensor(a.get("x"), "x", ctx);
   if (x.type.shape.length !== 4)
     fail("VLM2107", `${op} needs an NCHW tensor of rank 4, got ${shapeToString(x.type.shape)}`, ctx.span);
-  const k = asInt(a.get("kernel"), "kernel", ctx.span);
-  const s = a.has("stride") && a.get("stride")!.k !== "none" ? asInt(a.get("stride"), "stride", ctx.span) : k;
-  const p = a.has("padding") ? asInt(a.get("padding"), "padding", ctx.span) : 0;
+  const k = asInt(a.get("kernel"), "kernel", argSpan(a, "kernel", ctx));
+  const s =
+    a.has("stride") && a.get("stride")!.k !== "none" ? asInt(a.get("stride"), "stride", argSpan(a, "stride", ctx)) : k;
+  const p = a.has("padding") ? asInt(a.get("padding"), "padding", argSpan(a, "padding", ctx)) : 0;
   const out = x.type.shape.map((d, i) => {
     if (i < 2) return d;
     const n = asInt(int(d), "spatial size", ctx.span);
@@ -393,16 +398,23 @@ export const FUNCTIONS: Record<string, FnImpl> = {
   matmul: (a, ctx) => ({ k: "tensor", v: matmul(asTensor(a.get("a"), "a", ctx), asTensor(a.get("b"), "b", ctx), ctx) }),
   softmax: (a, ctx) => {
     const x = asTensor(a.get("x"), "x", ctx);
-    const ax = axis(a.has("axis") ? asInt(a.get("axis"), "axis", ctx.span) : -1, x.type.shape.length, ctx.span);
+    const ax = axis(
+      a.has("axis") ? asInt(a.get("axis"), "axis", argSpan(a, "axis", ctx)) : -1,
+      x.type.shape.length,
+      ctx.span,
+    );
     return { k: "tensor", v: emit1(ctx, "Softmax", [x], x.type, { axis: ax }) };
   },
   concat: (a, ctx) => {
     const xs = tensorList(a, ctx, "concat");
-    return { k: "tensor", v: concatTensors(xs, a.has("axis") ? asInt(a.get("axis"), "axis", ctx.span) : 0, ctx) };
+    return {
+      k: "tensor",
+      v: concatTensors(xs, a.has("axis") ? asInt(a.get("axis"), "axis", argSpan(a, "axis", ctx)) : 0, ctx),
+    };
   },
   stack: (a, ctx) => {
     const xs = tensorList(a, ctx, "stack");
-    const ax = a.has("axis") ? asInt(a.get("axis"), "axis", ctx.span) : 0;
+    const ax = a.has("axis") ? asInt(a.get("axis"), "axis", argSpan(a, "axis", ctx)) : 0;
     const rank = xs[0]!.type.shape.length + 1;
     const at = axis(ax, rank, ctx.span);
     const expanded = xs.map((x) =>
@@ -418,21 +430,25 @@ export const FUNCTIONS: Record<string, FnImpl> = {
   },
   reshape: (a, ctx) => ({
     k: "tensor",
-    v: reshape(asTensor(a.get("x"), "x", ctx), asDimList(a.get("shape"), "shape", ctx.span), ctx),
+    v: reshape(asTensor(a.get("x"), "x", ctx), asDimList(a.get("shape"), "shape", argSpan(a, "shape", ctx)), ctx),
   }),
   transpose: (a, ctx) => ({
     k: "tensor",
-    v: transpose(asTensor(a.get("x"), "x", ctx), asIntList(a.get("perm"), "perm", ctx.span), ctx),
+    v: transpose(asTensor(a.get("x"), "x", ctx), asIntList(a.get("perm"), "perm", argSpan(a, "perm", ctx)), ctx),
   }),
   flatten: (a, ctx) => {
     const x = asTensor(a.get("x"), "x", ctx);
-    const start = axis(a.has("start") ? asInt(a.get("start"), "start", ctx.span) : 1, x.type.shape.length, ctx.span);
+    const start = axis(
+      a.has("start") ? asInt(a.get("start"), "start", argSpan(a, "start", ctx)) : 1,
+      x.type.shape.length,
+      ctx.span,
+    );
     const rest = x.type.shape.slice(start).reduce<Dim>((p, d) => dimMul(p, d), 1);
     return { k: "tensor", v: reshape(x, [...x.type.shape.slice(0, start), rest], ctx) };
   },
   unsqueeze: (a, ctx) => {
     const x = asTensor(a.get("x"), "x", ctx);
-    const at = axis(asInt(a.get("axis"), "axis", ctx.span), x.type.shape.length + 1, ctx.span);
+    const at = axis(asInt(a.get("axis"), "axis", argSpan(a, "axis", ctx)), x.type.shape.length + 1, ctx.span);
     return {
       k: "tensor",
       v: emit1(
@@ -446,7 +462,7 @@ export const FUNCTIONS: Record<string, FnImpl> = {
   },
   expand: (a, ctx) => {
     const x = asTensor(a.get("x"), "x", ctx);
-    const shape = asDimList(a.get("shape"), "shape", ctx.span);
+    const shape = asDimList(a.get("shape"), "shape", argSpan(a, "shape", ctx));
     const out = broadcast(x.type, { dtype: x.type.dtype, shape }, ctx, "expand");
     return {
       k: "tensor",
@@ -458,8 +474,8 @@ export const FUNCTIONS: Record<string, FnImpl> = {
   reduce_max: (a, ctx) => reduce("ReduceMax", a, ctx),
   argmax: (a, ctx) => {
     const x = asTensor(a.get("x"), "x", ctx);
-    const at = axis(asInt(a.get("axis"), "axis", ctx.span), x.type.shape.length, ctx.span);
-    const keep = a.has("keepdim") ? asBool(a.get("keepdim"), "keepdim", ctx.span) : false;
+    const at = axis(asInt(a.get("axis"), "axis", argSpan(a, "axis", ctx)), x.type.shape.length, ctx.span);
+    const keep = a.has("keepdim") ? asBool(a.get("keepdim"), "keepdim", argSpan(a, "keepdim", ctx)) : false;
     const shape = keep ? x.type.shape.map((d, i) => (i === at ? 1 : d)) : x.type.shape.filter((_, i) => i !== at);
     return {
       k: "tensor",
@@ -493,7 +509,7 @@ export const FUNCTIONS: Record<string, FnImpl> = {
         `adaptive_avg_pool2d needs an NCHW tensor of rank 4, got ${shapeToString(x.type.shape)}`,
         ctx.span,
       );
-    const size = asIntList(a.get("size"), "size", ctx.span);
+    const size = asIntList(a.get("size"), "size", argSpan(a, "size", ctx));
     if (size.length < 1 || size.length > 2)
       failWith("VLM2320", { what: "size", got: `${size.length} integers` }, ctx.span);
     const [oh, ow] = [size[0]!, size[1] ?? size[0]!];
@@ -518,7 +534,11 @@ export const FUNCTIONS: Record<string, FnImpl> = {
   avg_pool2d: (a, ctx) => pool("AveragePool", a, ctx),
   l2_normalize: (a, ctx) => {
     const x = asTensor(a.get("x"), "x", ctx);
-    const ax = axis(a.has("axis") ? asInt(a.get("axis"), "axis", ctx.span) : -1, x.type.shape.length, ctx.span);
+    const ax = axis(
+      a.has("axis") ? asInt(a.get("axis"), "axis", argSpan(a, "axis", ctx)) : -1,
+      x.type.shape.length,
+      ctx.span,
+    );
     return { k: "tensor", v: emit1(ctx, "L2Normalize", [x], x.type, { axis: ax }) };
   },
   where: (a, ctx) => {
@@ -535,13 +555,17 @@ export const FUNCTIONS: Record<string, FnImpl> = {
   },
   cumsum: (a, ctx) => {
     const x = asTensor(a.get("x"), "x", ctx);
-    const ax = axis(a.has("axis") ? asInt(a.get("axis"), "axis", ctx.span) : -1, x.type.shape.length, ctx.span);
+    const ax = axis(
+      a.has("axis") ? asInt(a.get("axis"), "axis", argSpan(a, "axis", ctx)) : -1,
+      x.type.shape.length,
+      ctx.span,
+    );
     const dtype = x.type.dtype === "bool" ? "i64" : x.type.dtype;
     const input = x.type.dtype === "bool" ? emit1(ctx, "Cast", [x], tensorType("i64", x.type.shape), { to: "i64" }) : x;
     return { k: "tensor", v: emit1(ctx, "CumSum", [input], tensorType(dtype, x.type.shape), { axis: ax }) };
   },
   arange: (a, ctx) => {
-    const n = asDim(a.get("n"), "n", ctx.span);
+    const n = asDim(a.get("n"), "n", argSpan(a, "n", ctx));
     const d = a.get("dtype");
     const dtype = d?.k === "fn" && isDType(d.name) ? d.name : "i64";
     return { k: "tensor", v: emit1(ctx, "Range", [], tensorType(dtype, [n]), { n: isStatic(n) ? n : -1, dtype }) };
@@ -554,11 +578,13 @@ export const FUNCTIONS: Record<string, FnImpl> = {
     return { k: "tensor", v: emit1(ctx, "Cast", [x], tensorType(d.name, x.type.shape), { to: d.name }) };
   },
   relative_position_bucket: (a, ctx) => {
-    const q = asInt(a.get("q_len"), "q_len", ctx.span);
-    const k = asInt(a.get("k_len"), "k_len", ctx.span);
-    const buckets = asInt(a.get("buckets"), "buckets", ctx.span);
-    const maxDistance = asInt(a.get("max_distance"), "max_distance", ctx.span);
-    const bidirectional = a.has("bidirectional") ? asBool(a.get("bidirectional"), "bidirectional", ctx.span) : true;
+    const q = asInt(a.get("q_len"), "q_len", argSpan(a, "q_len", ctx));
+    const k = asInt(a.get("k_len"), "k_len", argSpan(a, "k_len", ctx));
+    const buckets = asInt(a.get("buckets"), "buckets", argSpan(a, "buckets", ctx));
+    const maxDistance = asInt(a.get("max_distance"), "max_distance", argSpan(a, "max_distance", ctx));
+    const bidirectional = a.has("bidirectional")
+      ? asBool(a.get("bidirectional"), "bidirectional", argSpan(a, "bidirectional", ctx))
+      : true;
     return {
       k: "tensor",
       v: emit1(ctx, "RelativePositionBucket", [], tensorType("i64", [q, k]), {
@@ -578,7 +604,9 @@ export const FUNCTIONS: Record<string, FnImpl> = {
   },
   dim: (a, ctx) => {
     const x = asTensor(a.get("x"), "x", ctx);
-    return int(x.type.shape[axis(asInt(a.get("axis"), "axis", ctx.span), x.type.shape.length, ctx.span)]!);
+    return int(
+      x.type.shape[axis(asInt(a.get("axis"), "axis", argSpan(a, "axis", ctx)), x.type.shape.length, ctx.span)]!,
+    );
   },
   len: (a, ctx) => {
     const x = a.get("x");
@@ -587,13 +615,13 @@ export const FUNCTIONS: Record<string, FnImpl> = {
     return failWith("VLM2322", { got: got(x) }, ctx.span);
   },
   range: (a, ctx) => {
-    const n = asInt(a.get("n"), "n", ctx.span);
+    const n = asInt(a.get("n"), "n", argSpan(a, "n", ctx));
     if (n > 100_000) fail("VLM2108", `range(${n}) is too long to unroll`, ctx.span);
     return { k: "list", items: Array.from({ length: Math.max(0, n) }, (_, i) => int(i)) };
   },
   // Python's math.isqrt: the largest r with r² ≤ n, for grid sides (`isqrt(576)` is 24).
   isqrt: (a, ctx) => {
-    const n = asInt(a.get("n"), "n", ctx.span);
+    const n = asInt(a.get("n"), "n", argSpan(a, "n", ctx));
     if (n < 0) failWith("VLM2323", { op: "isqrt", what: "n", got: n }, ctx.span);
     let r = Math.floor(Math.sqrt(n));
     while (r * r > n) r--;

@@ -9,6 +9,7 @@ import {
   asInt,
   asNumber,
   asTensor,
+  argSpan,
   constant,
   emit1,
   fail,
@@ -213,9 +214,9 @@ export function attention(a: Bound, ctx: OpCtx): Val {
   const q = asTensor(a.get("q"), "q", ctx);
   const k = asTensor(a.get("k"), "k", ctx);
   const v = asTensor(a.get("v"), "v", ctx);
-  const heads = asInt(a.get("heads"), "heads", ctx.span);
+  const heads = asInt(a.get("heads"), "heads", argSpan(a, "heads", ctx));
   const kvArg = a.get("kv_heads");
-  const kvHeads = kvArg && kvArg.k !== "none" ? asInt(kvArg, "kv_heads", ctx.span) : heads;
+  const kvHeads = kvArg && kvArg.k !== "none" ? asInt(kvArg, "kv_heads", argSpan(a, "kv_heads", ctx)) : heads;
   for (const [nm, t] of [
     ["q", q],
     ["k", k],
@@ -252,11 +253,12 @@ export function attention(a: Bound, ctx: OpCtx): Val {
       `attention: keys ${shapeToString(k.type.shape)} and values ${shapeToString(v.type.shape)} have different token counts`,
       ctx.span,
     );
-  const causal = a.has("causal") ? asBool(a.get("causal"), "causal", ctx.span) : false;
+  const causal = a.has("causal") ? asBool(a.get("causal"), "causal", argSpan(a, "causal", ctx)) : false;
   const scaleArg = a.get("scale");
-  const scale = scaleArg && scaleArg.k !== "none" ? asNumber(scaleArg, "scale", ctx.span) : 1 / Math.sqrt(headDim);
+  const scale =
+    scaleArg && scaleArg.k !== "none" ? asNumber(scaleArg, "scale", argSpan(a, "scale", ctx)) : 1 / Math.sqrt(headDim);
   const rotArg = a.get("rotary");
-  const rotary = rotArg && rotArg.k !== "none" ? asNumber(rotArg, "rotary", ctx.span) : 0;
+  const rotary = rotArg && rotArg.k !== "none" ? asNumber(rotArg, "rotary", argSpan(a, "rotary", ctx)) : 0;
   const maskArg = a.get("mask");
   const mask = maskArg && maskArg.k !== "none" ? asTensor(maskArg, "mask", ctx) : undefined;
   // Prefix-LM (PaliGemma): the first `prefix` keys are seen by every query, the rest causally.
