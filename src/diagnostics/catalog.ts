@@ -18,7 +18,11 @@ export const CATALOG = {
   VLM1004: { severity: "error", title: "invalid number literal" },
   VLM1005: { severity: "error", title: "unknown component role" },
   VLM1006: { severity: "error", title: "declaration not allowed here" },
-  VLM1010: { severity: "error", title: "named argument written name=value" },
+  VLM1010: {
+    severity: "error",
+    title: "named argument written name=value",
+    template: "named arguments are written `{name}: value`, not `{name}=value`",
+  },
 
   VLM2001: { severity: "error", title: "undefined name" },
   VLM2002: { severity: "error", title: "duplicate definition" },

@@ -2,7 +2,7 @@
 // read tolerates absence and falls back to a placeholder the checker never reports on twice.
 
 import type { CstElement, CstNode, IToken } from "chevrotain";
-import { diagnostic, type Diagnostic } from "../../diagnostics/diagnostic.js";
+import { diagnostic, message, type Diagnostic } from "../../diagnostics/diagnostic.js";
 import type { Span } from "../../diagnostics/source.js";
 import type * as A from "./ast.js";
 
@@ -416,11 +416,7 @@ export class AstBuilder {
           const pythonStyle = this.token(ac, "pythonStyle");
           if (name && pythonStyle)
             this.report(
-              diagnostic(
-                "VLM1010",
-                `named arguments are written \`${name.image}: value\`, not \`${name.image}=value\``,
-                this.tokenSpan(pythonStyle, aspan),
-              ),
+              diagnostic("VLM1010", message("VLM1010", { name: name.image }), this.tokenSpan(pythonStyle, aspan)),
             );
           return {
             ...(name ? { name: name.image, nameSpan: this.tokenSpan(name, aspan) } : {}),

@@ -2,8 +2,8 @@
 // points at repeat(n, i).
 
 import { describe, expect, it } from "vitest";
-import { check } from "../../driver/check.js";
-import { suggestExport } from "./resolve.js";
+import { check } from "../src/driver/check.js";
+import { suggestExport } from "../src/lang/check/resolve.js";
 
 describe("suggestExport", () => {
   const std = ["clip_vision", "clip_vision_embeddings", "clip_text", "eva_vit", "mlp2x_gelu", "llama"];
