@@ -17,6 +17,7 @@ With case names, only those folders are rewritten.
 """
 
 import json
+import math
 import os
 import re
 import shutil
@@ -25,9 +26,13 @@ import zlib
 
 import numpy as np
 import torch
-import torchvision
 from torch import nn
-from torchvision.models.resnet import BasicBlock, Bottleneck, ResNet
+
+try:
+    import torchvision
+    from torchvision.models.resnet import BasicBlock, Bottleneck, ResNet
+except ImportError:  # only the torchvision cases need it; the others run with torch and transformers alone
+    torchvision = BasicBlock = Bottleneck = ResNet = None
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -777,6 +782,238 @@ model parity_projectors_heads {
         parts,
         renamer(),
         {"forward": ({"x": x, "a": a, "b": b}, forward)},
+    )
+
+
+@case
+def lang_primitives(rng):
+    """The primitives issue 16 added, each against torch's own function or HF's class."""
+    from transformers.models.gemma.modeling_gemma import GemmaRMSNorm
+
+    parts = Container(
+        conv=nn.Conv2d(3, 4, 3, padding=1),
+        norm=GemmaRMSNorm(8, eps=1e-6),
+        q=nn.Linear(8, 8),
+        k=nn.Linear(8, 8),
+        v=nn.Linear(8, 8),
+    )
+    img = rng.standard_normal((2, 3, 10, 10), dtype=np.float32)
+    x = rng.standard_normal((2, 6, 8), dtype=np.float32)
+    lengths = np.array([2, 4], dtype=np.int64)
+
+    def prefix_attention(x, prefix):
+        b, t, _ = x.shape
+        heads = lambda y: y.view(b, t, 2, 4).transpose(1, 2)  # noqa: E731
+        i = torch.arange(t).view(t, 1)
+        j = torch.arange(t).view(1, t)
+        allowed = (j <= i) | (j < prefix.view(-1, 1, 1, 1))
+        y = nn.functional.scaled_dot_product_attention(heads(parts.q(x)), heads(parts.k(x)), heads(parts.v(x)), attn_mask=allowed)
+        return y.transpose(1, 2).reshape(b, t, 8)
+
+    def forward(img, x, lengths):
+        h = parts.conv(img)
+        t = x.shape[1]
+        keep = (torch.arange(t) < t - 2).to(x.dtype)
+        return {
+            "hardswish": nn.functional.hardswish(h),
+            "hardsigmoid": nn.functional.hardsigmoid(h),
+            "relu6": nn.functional.relu6(h * 4),
+            "clamp": torch.clamp(h, min=-0.5, max=0.25),
+            "clamp_min": torch.clamp(h, min=0.1),
+            "pool_uneven": nn.functional.adaptive_avg_pool2d(h, 3),
+            "pool_grid": nn.functional.adaptive_avg_pool2d(h, (5, 2)).flatten(2).transpose(1, 2),
+            "gemma_norm": parts.norm(x),
+            "prefix_per_sample": prefix_attention(x, lengths),
+            "prefix_static": prefix_attention(x, torch.tensor([3, 3])),
+            "symbol_scalar": x * keep.view(1, t, 1) / t,
+        }
+
+    return Case(
+        "primitives for PaliGemma and MobileVLM: hardswish, hardsigmoid, relu6, clamp, adaptive_avg_pool2d (even and uneven "
+        "windows), isqrt, Gemma's (1 + weight) RMSNorm, prefix-LM attention (per-sample and static prefix), sizes as scalars",
+        "torch.nn.functional (hardswish, hardsigmoid, relu6, adaptive_avg_pool2d, scaled_dot_product_attention with a bool "
+        "mask), torch.clamp, transformers' GemmaRMSNorm",
+        """model parity_lang_primitives {
+  encoder conv = conv2d(3, 4, 3, padding: 1)
+  encoder norm = rms_norm(8, offset: 1.0)
+  encoder q = linear(8, 8)
+  encoder k = linear(8, 8)
+  encoder v = linear(8, 8)
+
+  forward(img: f32[B, 3, 10, 10], x: f32[B, T, 8], lengths: i64[B]) {
+    h = conv(img)
+    grid = isqrt(10)                                     // 3: the pooled grid's side
+    keep = cast(arange(T) < T - 2, f32)                  // a size meets a tensor
+    hq = q(x)
+    hk = k(x)
+    hv = v(x)
+    return hardswish: hardswish(h),
+      hardsigmoid: hardsigmoid(h),
+      relu6: relu6(h * 4),
+      clamp: clamp(h, min: -0.5, max: 0.25),
+      clamp_min: clamp(h, min: 0.1),
+      pool_uneven: adaptive_avg_pool2d(h, grid),
+      pool_grid: transpose(flatten(adaptive_avg_pool2d(h, [5, 2]), start: 2), [0, 2, 1]),
+      gemma_norm: norm(x),
+      prefix_per_sample: attention(hq, hk, hv, heads: 2, causal: true, prefix: lengths),
+      prefix_static: attention(hq, hk, hv, heads: 2, causal: true, prefix: 3),
+      symbol_scalar: x * unsqueeze(unsqueeze(keep, 0), 2) / T
+  }
+}
+""",
+        parts,
+        renamer(),
+        {"forward": ({"img": img, "x": x, "lengths": lengths}, forward)},
+    )
+
+
+@case
+def paligemma(rng):
+    """std siglip_vision + paligemma_projector + gemma (prefix-LM) against HF PaliGemmaForConditionalGeneration."""
+    from transformers import PaliGemmaConfig, PaliGemmaForConditionalGeneration
+
+    image_token = 299
+    config = PaliGemmaConfig(
+        text_config=dict(
+            model_type="gemma", vocab_size=300, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+            num_attention_heads=4, num_key_value_heads=1, head_dim=8, max_position_embeddings=64, num_image_tokens=4,
+        ),
+        vision_config=dict(
+            model_type="siglip_vision_model", image_size=28, patch_size=14, hidden_size=16, intermediate_size=32,
+            num_hidden_layers=1, num_attention_heads=2, projection_dim=32, num_image_tokens=4, vision_use_head=False,
+        ),
+        projection_dim=32, image_token_index=image_token, hidden_size=32,
+    )
+    config._attn_implementation = "eager"
+    net = PaliGemmaForConditionalGeneration(config)
+    pixels = rng.standard_normal((2, 3, 28, 28), dtype=np.float32)
+    prompt = rng.integers(0, image_token, (2, 3)).astype(np.int64)
+    suffix = rng.integers(0, image_token, (2, 4)).astype(np.int64)
+
+    def forward(pixels, prompt, suffix):
+        # build() randomises every float buffer too; these two are derived, not learned: restore them.
+        lm = net.model.language_model
+        lm.embed_tokens.embed_scale.fill_(32**0.5)
+        inv_freq = 1.0 / (10000.0 ** (torch.arange(0, 8, 2, dtype=torch.float64) / 8))
+        lm.rotary_emb.inv_freq.copy_(inv_freq)
+        lm.rotary_emb.original_inv_freq.copy_(inv_freq)
+        b = prompt.shape[0]
+        ids = torch.cat([torch.full((b, 4), image_token), prompt, suffix], dim=1)
+        token_type_ids = torch.cat([torch.zeros(b, 4 + prompt.shape[1]), torch.ones(b, suffix.shape[1])], dim=1).long()
+        out = net(input_ids=ids, pixel_values=pixels, token_type_ids=token_type_ids)
+        return {"logits": out.logits}
+
+    return Case(
+        "PaliGemma at tiny size: std siglip_vision, paligemma_projector and gemma with prefix-LM attention over the "
+        "image and the prompt, causal over the suffix; Gemma's (1 + weight) norms, tied head, √width embedding scale",
+        "HF PaliGemmaForConditionalGeneration (token_type_ids 0 on image and prompt, 1 on the suffix)",
+        """import { siglip_vision, paligemma_projector, gemma } from "std"
+
+model parity_paligemma {
+  encoder vision = siglip_vision(image: 28, patch: 14, width: 16, depth: 1, heads: 2, mlp: 32)
+  fusion projector = paligemma_projector(16, 32)
+  encoder llm = gemma(vocab: 300, width: 32, depth: 2, heads: 4, kv_heads: 1, head_dim: 8, mlp: 64, context: 64)
+
+  forward(pixels: f32[B, 3, 28, 28], prompt: i64[B, P], suffix: i64[B, S]) {
+    image = projector(vision(pixels)) / 32 ** 0.5
+    text = concat(llm.embed_tokens(prompt), llm.embed_tokens(suffix), axis: 1)
+    return logits: llm(concat(image, text, axis: 1), prefix: 4 + P)
+  }
+}
+""",
+        net,
+        renamer(
+            (r"^lm_head\.", None),
+            (r"^model\.vision_tower\.", "vision."),
+            (r"^model\.multi_modal_projector\.", "projector."),
+            (r"^model\.language_model\.", "llm."),
+        ),
+        {"forward": ({"pixels": pixels, "prompt": prompt, "suffix": suffix}, forward)},
+    )
+
+
+class LayerNorm2d(nn.LayerNorm):
+    """timm's LayerNorm2d: LayerNorm over the channels of an NCHW tensor."""
+
+    def forward(self, x):
+        return nn.functional.layer_norm(x.permute(0, 2, 3, 1), self.normalized_shape, self.weight, self.bias, self.eps).permute(0, 3, 1, 2)
+
+
+class SqueezeExcite(nn.Module):
+    """timm's SqueezeExcite (efficientnet_blocks) with a hardsigmoid gate, as MobileVLM's LDP sets it."""
+
+    def __init__(self, c, rd):
+        super().__init__()
+        self.conv_reduce = nn.Conv2d(c, rd, 1)
+        self.conv_expand = nn.Conv2d(rd, c, 1)
+
+    def forward(self, x):
+        s = self.conv_expand(torch.relu(self.conv_reduce(x.mean((2, 3), keepdim=True))))
+        return x * nn.functional.hardsigmoid(s)
+
+
+class InvertedResidual(nn.Module):
+    """timm's InvertedResidual with exp_ratio 1, LayerNorm2d norms and hardswish (MobileVLM's LDPBlock)."""
+
+    def __init__(self, c, stride):
+        super().__init__()
+        self.has_skip = stride == 1
+        self.conv_pw = nn.Conv2d(c, c, 1, bias=False)
+        self.bn1 = LayerNorm2d(c, eps=1e-6)
+        self.conv_dw = nn.Conv2d(c, c, 3, stride, 1, groups=c, bias=False)
+        self.bn2 = LayerNorm2d(c, eps=1e-6)
+        self.se = SqueezeExcite(c, round(c * 0.25))
+        self.conv_pwl = nn.Conv2d(c, c, 1, bias=False)
+        self.bn3 = LayerNorm2d(c, eps=1e-6)
+
+    def forward(self, x):
+        h = nn.functional.hardswish(self.bn1(self.conv_pw(x)))
+        h = nn.functional.hardswish(self.bn2(self.conv_dw(h)))
+        h = self.bn3(self.conv_pwl(self.se(h)))
+        return h + x if self.has_skip else h
+
+
+class LDPBlock(nn.Module):
+    """MobileVLM's LDPBlock (mobilevlm/model/vision_projector.py), its Sequential indices kept."""
+
+    def __init__(self, inc, ouc):
+        super().__init__()
+        self.mlp = nn.Sequential(nn.Identity(), nn.Linear(inc, ouc), nn.GELU(), nn.Linear(ouc, ouc))
+        self.mb_block = nn.Sequential(nn.Identity(), InvertedResidual(ouc, 1), InvertedResidual(ouc, 2))
+
+    def forward(self, x):
+        b, n, _ = x.shape
+        h = int(math.sqrt(n))
+        x = self.mlp(x).permute(0, 2, 1).reshape(b, -1, h, h)
+        return self.mb_block(x).flatten(2).permute(0, 2, 1)
+
+
+@case
+def mobilevlm_ldp(rng):
+    net = LDPBlock(12, 16)
+    x = rng.standard_normal((2, 36, 12), dtype=np.float32)
+    return Case(
+        "std ldp_projector (MobileVLM's lightweight downsample projector) on a 6×6 token grid: GELU MLP, two inverted "
+        "residuals (LayerNorm2d, hardswish, depthwise stride 1 and 2, hardsigmoid squeeze-excite) → 9 tokens",
+        "torch modules written from timm's InvertedResidual / SqueezeExcite / LayerNorm2d and MobileVLM's LDPBlock "
+        "(timm is not installed here)",
+        """import { ldp_projector } from "std"
+
+model parity_mobilevlm_ldp {
+  fusion projector = ldp_projector(12, 16)
+  forward(x: f32[B, 36, 12]) {
+    return projector(x)
+  }
+}
+""",
+        Container(projector=net),
+        renamer(
+            (r"\.mlp\.1\.", ".mlp.fc1."),
+            (r"\.mlp\.3\.", ".mlp.fc2."),
+            (r"\.mb_block\.1\.", ".mb_block.0."),
+            (r"\.mb_block\.2\.", ".mb_block.1."),
+        ),
+        {"forward": ({"x": x}, lambda x: {"output": net(x)})},
     )
 
 

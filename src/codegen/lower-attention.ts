@@ -32,8 +32,8 @@ export function lowerAttention(
   bounds: ReadonlyMap<string, number>,
   ins: readonly (string | undefined)[],
 ): string {
-  const [qv, kv, vv, maskValue] = node.inputs;
-  const [q, k, v, mask] = ins;
+  const [qv, kv, vv, maskValue, prefixValue] = node.inputs;
+  const [q, k, v, mask, prefix] = ins;
   const heads = node.attrs["heads"] as number;
   const kvHeads = node.attrs["kv_heads"] as number;
   const theta = node.attrs["rotary_theta"] as number;
@@ -90,7 +90,13 @@ export function lowerAttention(
   let scores = e.op("Mul", [e.op("MatMul", [qh, keysT]), e.scalar(node.attrs["scale"] as number, dtype)]);
   if (node.attrs["causal"] === true) {
     // The mask depends on the token counts only, so attentions with the same counts share it.
-    const allowed = e.once(`/causal/${compact(tq)}/${compact(tk)}`, () => causalMask(e, qCount(), kCount()));
+    let allowed = e.once(`/causal/${compact(tq)}/${compact(tk)}`, () => causalMask(e, qCount(), kCount()));
+    if (prefix !== undefined) {
+      // Prefix-LM: keys before the prefix length are seen by every query; a [B] length is per sample.
+      const keyPositions = e.op("Range", [e.scalar(0, "i64"), e.toScalar(asTensor(e, kCount())), e.scalar(1, "i64")]);
+      const length = prefixValue!.type.shape.length === 1 ? e.op("Reshape", [prefix, e.int64s([-1, 1, 1, 1])]) : prefix;
+      allowed = e.op("Or", [allowed, e.op("Less", [keyPositions, length])]);
+    }
     scores = e.op("Where", [allowed, scores, e.scalar(lowest, dtype)]);
   }
   if (mask !== undefined) {

@@ -1,10 +1,10 @@
 // `vlmc summary`: parameters per component, trainable/frozen totals for deployment and per stage,
 // and per graph its inputs, outputs, token facts and an estimate of FLOPs.
 
-import { dimToString } from "../ir/dims.js";
+import { dimToString, type Dim } from "../ir/dims.js";
 import { nodeFlops, paramCount } from "../ir/analysis.js";
 import type { Graph, IrModule } from "../ir/graph.js";
-import { typeToString } from "../ir/types.js";
+import { typeToString, type TensorType } from "../ir/types.js";
 import type { TokenFact } from "../lang/elaborate/elaborate.js";
 
 export interface ModelSummary {
@@ -16,7 +16,10 @@ export interface ModelSummary {
     name: string;
     inputs: { name: string; type: string }[];
     outputs: { name: string; type: string }[];
+    /** What `expect`s say about token counts, one line per fact. */
     tokens: { label: string; value: string }[];
+    /** Inequalities over bounded symbols that `expect`s proved (`576 + T <= 4096 (T ≤ 3520; …)`). */
+    budgets: string[];
     flops: number;
   }[];
 }
@@ -47,13 +50,32 @@ export function summarize(module: IrModule, tokens: ReadonlyMap<Graph, TokenFact
     name: g.name,
     inputs: g.inputs.map((v) => ({
       name: v.source.kind === "input" ? v.source.name : "?",
-      type: typeToString(v.type),
+      type: boundedType(v.type, g.bounds),
     })),
     outputs: g.outputs.map((o) => ({ name: o.name, type: typeToString(o.value.type) })),
-    tokens: (tokens.get(g) ?? []).map((t) => ({ label: t.label, value: dimToString(t.value) })),
+    tokens: unique(
+      (tokens.get(g) ?? []).filter((t) => t.proved === undefined),
+      (t) => `${t.label} = ${dimToString(t.value)}`,
+    ).map((t) => ({ label: t.label, value: dimToString(t.value) })),
+    budgets: [...new Set((tokens.get(g) ?? []).flatMap((t) => (t.proved === undefined ? [] : [t.proved])))],
     flops: g.nodes.reduce((a, n) => a + nodeFlops(n, g), 0),
   }));
   return { model: module.name, params: { total, trainable: total - frozen, frozen }, components, stages, graphs };
+}
+
+/** The first of each group of items with the same key, in order. */
+function unique<T>(items: readonly T[], key: (t: T) => string): T[] {
+  const seen = new Set<string>();
+  return items.filter((t) => !seen.has(key(t)) && seen.add(key(t)) !== undefined);
+}
+
+/** An input type as written, bounds included: `i64[B, T <= 3520]`. */
+function boundedType(t: TensorType, bounds: ReadonlyMap<string, number>): string {
+  const dim = (d: Dim) => {
+    const name = dimToString(d);
+    return bounds.has(name) ? `${name} <= ${bounds.get(name)}` : name;
+  };
+  return `${t.dtype}[${t.shape.map(dim).join(", ")}]`;
 }
 
 function num(n: number): string {
@@ -119,6 +141,7 @@ export function renderSummary(s: ModelSummary): string {
     for (const i of g.inputs) out.push(`  in   ${i.name}: ${i.type}`);
     for (const o of g.outputs) out.push(`  out  ${o.name}: ${o.type}`);
     for (const t of g.tokens) out.push(`  tokens ${t.label} = ${t.value}`);
+    for (const b of g.budgets) out.push(`  proved ${b}`);
   }
   return out.join("\n");
 }

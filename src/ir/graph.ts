@@ -85,6 +85,12 @@ export class Graph {
    * weights exist and emits each output as an initializer (see src/passes/precomputed.ts).
    */
   precomputed: Graph | undefined;
+  /**
+   * Sub-modules (dotted name prefixes) the spec leaves out of this graph by a compile-time choice:
+   * the elements of a stack it indexes (`layers[i]` for i below a `layer:` selection) and the
+   * modules named only in an `if` branch not taken. The unused-parameter check excuses them.
+   */
+  readonly optional = new Set<string>();
 
   constructor(
     readonly name: string,

@@ -337,7 +337,8 @@ export class VlmParser extends CstParser {
   argument = this.RULE("argument", () => {
     this.OPTION(() => {
       this.CONSUME(T.Identifier, { LABEL: "name" });
-      this.CONSUME(T.Colon);
+      // `name=value` (Python's spelling) parses, so the builder can report it once with the fix.
+      this.OR([{ ALT: () => this.CONSUME(T.Colon) }, { ALT: () => this.CONSUME(T.Assign, { LABEL: "pythonStyle" }) }]);
     });
     this.SUBRULE(this.expression);
   });

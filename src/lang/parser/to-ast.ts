@@ -2,7 +2,7 @@
 // read tolerates absence and falls back to a placeholder the checker never reports on twice.
 
 import type { CstElement, CstNode, IToken } from "chevrotain";
-import { diagnostic, type Diagnostic } from "../../diagnostics/diagnostic.js";
+import { diagnostic, message, type Diagnostic } from "../../diagnostics/diagnostic.js";
 import type { Span } from "../../diagnostics/source.js";
 import type * as A from "./ast.js";
 
@@ -415,6 +415,11 @@ export class AstBuilder {
           const ac = a.children as Children;
           const aspan = this.nodeSpan(a);
           const name = this.token(ac, "name");
+          const pythonStyle = this.token(ac, "pythonStyle");
+          if (name && pythonStyle)
+            this.report(
+              diagnostic("VLM1010", message("VLM1010", { name: name.image }), this.tokenSpan(pythonStyle, aspan)),
+            );
           return {
             ...(name ? { name: name.image, nameSpan: this.tokenSpan(name, aspan) } : {}),
             value: this.expression(this.node(ac, "expression"), aspan),
