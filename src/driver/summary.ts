@@ -17,6 +17,8 @@ export interface ModelSummary {
     outputs: { name: string; type: string }[];
     tokens: { label: string; value: string }[];
     flops: number;
+    /** FLOPs by the top-level component whose scope ran them; the model's own ops as "(model)". */
+    componentFlops: { component: string; flops: number }[];
   }[];
 }
 
@@ -62,6 +64,15 @@ export function nodeFlops(n: Node, g: Graph): number {
   }
 }
 
+function componentFlops(g: Graph): { component: string; flops: number }[] {
+  const by = new Map<string, number>();
+  for (const n of g.nodes) {
+    const component = n.scope.split("/").find((s) => s !== "") ?? "(model)";
+    by.set(component, (by.get(component) ?? 0) + nodeFlops(n, g));
+  }
+  return [...by].filter(([, flops]) => flops > 0).map(([component, flops]) => ({ component, flops }));
+}
+
 export function summarize(module: IrModule, tokens: ReadonlyMap<Graph, TokenFact[]>): ModelSummary {
   const counted = module.params.filter((p) => !p.buffer);
   const total = counted.reduce((a, p) => a + paramCount(p), 0);
@@ -93,6 +104,7 @@ export function summarize(module: IrModule, tokens: ReadonlyMap<Graph, TokenFact
     outputs: g.outputs.map((o) => ({ name: o.name, type: typeToString(o.value.type) })),
     tokens: (tokens.get(g) ?? []).map((t) => ({ label: t.label, value: dimToString(t.value) })),
     flops: g.nodes.reduce((a, n) => a + nodeFlops(n, g), 0),
+    componentFlops: componentFlops(g),
   }));
   return { model: module.name, params: { total, trainable: total - frozen, frozen }, components, stages, graphs };
 }

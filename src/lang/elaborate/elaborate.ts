@@ -23,6 +23,7 @@ import {
 } from "../../ir/dims.js";
 import {
   Graph,
+  type Value,
   type ComponentInfo,
   type Initializer,
   type IrModule,
@@ -56,6 +57,8 @@ export interface TokenFact {
   readonly label: string;
   readonly value: Dim;
   readonly span: Span;
+  /** The tensor measured, when `tokens()` names a variable: pictures label its edges with the fact. */
+  readonly tensor?: Value;
 }
 
 export interface ElaboratedGraph {
@@ -587,8 +590,15 @@ export class Elaborator {
     const recordTokens = (e: A.Expr) => {
       if (e.kind === "call" && e.callee.kind === "name" && e.callee.name === "tokens") {
         const v = this.eval(e, env, ctx);
+        const arg = e.args[0]?.value;
+        const measured = arg?.kind === "name" ? env.get(arg.name) : undefined;
         if (v.k === "int" && ctx.tokens)
-          ctx.tokens.push({ label: text(e.args[0]?.value ?? e), value: v.v, span: e.span });
+          ctx.tokens.push({
+            label: text(arg ?? e),
+            value: v.v,
+            span: e.span,
+            ...(measured?.k === "tensor" ? { tensor: measured.v } : {}),
+          });
       }
       if (e.kind === "binary") {
         recordTokens(e.left);
