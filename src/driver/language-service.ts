@@ -11,7 +11,7 @@ import type { Graph, IrModule } from "../ir/graph.js";
 import { typeToString } from "../ir/types.js";
 import { BUILTINS } from "../lang/builtins.js";
 import { resolveProgram, type ResolvedProgram, type TopSymbol } from "../lang/check/resolve.js";
-import type { TokenFact } from "../lang/elaborate/elaborate.js";
+import type { Binding, TokenFact } from "../lang/elaborate/elaborate.js";
 import { formatText } from "../lang/format/index.js";
 import type * as A from "../lang/parser/ast.js";
 import { displayPath, loadProgram, type LoadedFile, type Program } from "../lang/parser/program.js";
@@ -45,7 +45,12 @@ interface Front {
 }
 
 interface Elaborated {
-  readonly modules: readonly { module: IrModule; tokens: ReadonlyMap<Graph, TokenFact[]>; decl: A.ModelDecl }[];
+  readonly modules: readonly {
+    module: IrModule;
+    tokens: ReadonlyMap<Graph, TokenFact[]>;
+    bindings: ReadonlyMap<Graph, Binding[]>;
+    decl: A.ModelDecl;
+  }[];
 }
 
 const WORD = /[A-Za-z_][A-Za-z0-9_]*/y;
@@ -123,7 +128,9 @@ export class LanguageService {
     const key = this.key(file);
     if (this.elaborated?.key !== key) {
       const r = elaborate([file], { overrides: this.overrides() });
-      const modules = r.models.flatMap((m) => (m.module ? [{ module: m.module, tokens: m.tokens, decl: m.decl }] : []));
+      const modules = r.models.flatMap((m) =>
+        m.module ? [{ module: m.module, tokens: m.tokens, bindings: m.bindings ?? new Map(), decl: m.decl }] : [],
+      );
       this.elaborated = { key, value: { modules } };
     }
     return this.elaborated.value;
@@ -206,7 +213,7 @@ export class LanguageService {
     if (entry) {
       const graph = found.module.graphs.find((g) => g.name === (entry.kind === "forward" ? "forward" : entry.name));
       if (graph) {
-        const type = variableType(graph, entry, word, offset);
+        const type = variableType(graph, found.bindings.get(graph) ?? [], word, offset);
         if (type) parts.push(`\`${word}\`: \`${type}\``);
         for (const t of found.tokens.get(graph) ?? [])
           if (within(t.span, offset)) parts.push(`tokens(${t.label}) = ${dimToString(t.value)} (proved)`);
@@ -277,37 +284,10 @@ function enclosingCall(text: string, offset: number): { callee: string; args: st
   return undefined;
 }
 
-/**
- * The type of `name` at `offset` in an entry point: an input's declared type, or the type of the
- * value its last assignment before `offset` produced (the node whose span is the assigned expression).
- */
-function variableType(
-  graph: Graph,
-  entry: A.ForwardDecl | A.GraphDecl,
-  name: string,
-  offset: number,
-): string | undefined {
-  let assigned: A.Expr | undefined;
-  const visit = (stmts: readonly A.Stmt[]) => {
-    for (const s of stmts) {
-      if (s.span.start > offset) return;
-      if (s.kind === "assign" && s.targets.length === 1 && s.targets[0]!.name === name) assigned = s.value;
-      if (s.kind === "if") {
-        visit(s.then);
-        visit(s.else ?? []);
-      }
-      if (s.kind === "for") visit(s.body);
-    }
-  };
-  visit(entry.body);
-  if (assigned) {
-    const span = assigned.span;
-    const node = [...graph.nodes]
-      .reverse()
-      .find((n) => n.span.file === span.file && n.span.start === span.start && n.span.end === span.end);
-    if (node?.outputs[0]) return typeToString(node.outputs[0].type);
-    return undefined;
-  }
+/** The type of `name` at `offset` in an entry point: its last assignment before `offset`, else the input's type. */
+function variableType(graph: Graph, bindings: readonly Binding[], name: string, offset: number): string | undefined {
+  const assigned = bindings.filter((b) => b.name === name && b.span.start <= offset).at(-1);
+  if (assigned) return typeToString(assigned.type);
   const input = graph.inputs.find((v) => v.source.kind === "input" && v.source.name === name);
   return input && typeToString(input.type);
 }

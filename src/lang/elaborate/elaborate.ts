@@ -32,7 +32,7 @@ import {
   type Role,
   type StagePlan,
 } from "../../ir/graph.js";
-import { isDType, shapeToString, tensorType, type DType } from "../../ir/types.js";
+import { isDType, shapeToString, tensorType, type DType, type TensorType } from "../../ir/types.js";
 import { BUILTINS } from "../builtins.js";
 import {
   asBool,
@@ -66,14 +66,23 @@ export interface ElaboratedGraph {
   readonly tokens: TokenFact[];
 }
 
+/** A name an entry point's body assigns a tensor to, and its type there (what an editor's hover shows). */
+export interface Binding {
+  readonly name: string;
+  readonly span: Span;
+  readonly type: TensorType;
+}
+
 export interface ElaborationResult {
   readonly module: IrModule | undefined;
   readonly tokens: ReadonlyMap<Graph, TokenFact[]>;
+  readonly bindings?: ReadonlyMap<Graph, Binding[]>;
 }
 
 interface Ctx extends OpCtx {
   readonly file: string;
   readonly tokens: TokenFact[] | undefined;
+  readonly bindings?: Binding[];
 }
 
 type Flow = { returned: Val } | undefined;
@@ -95,6 +104,7 @@ export class Elaborator {
 
   elaborateModel(decl: A.ModelDecl, file: string, only?: { graph?: string }): ElaborationResult {
     const tokens = new Map<Graph, TokenFact[]>();
+    const bindings = new Map<Graph, Binding[]>();
     try {
       const components: ComponentInfo[] = [];
       const stages: StagePlan[] = [];
@@ -132,15 +142,18 @@ export class Elaborator {
         const name = entry.kind === "forward" ? "forward" : entry.name;
         if (only?.graph !== undefined && only.graph !== name) continue;
         const facts: TokenFact[] = [];
-        const g = this.entryGraph(entry, name, root, file, facts);
+        const bound: Binding[] = [];
+        const g = this.entryGraph(entry, name, root, file, facts, bound);
         if (g) {
           graphs.push(g);
           tokens.set(g, facts);
+          bindings.set(g, bound);
         }
       }
       return {
         module: { name: decl.name, params: this.params, components, graphs, stages, policies, weights },
         tokens,
+        bindings,
       };
     } catch (e) {
       if (e instanceof DiagnosticError) {
@@ -157,10 +170,11 @@ export class Elaborator {
     root: Inst,
     file: string,
     facts: TokenFact[],
+    bindings: Binding[],
   ): Graph | undefined {
     const graph = new Graph(name);
     const env = new Env(root.env);
-    const ctx: Ctx = { graph, scope: "", span: entry.span, file, tokens: facts };
+    const ctx: Ctx = { graph, scope: "", span: entry.span, file, tokens: facts, bindings };
     try {
       for (const p of entry.params) {
         if (!p.type || !p.type.dims)
@@ -543,6 +557,9 @@ export class Elaborator {
           break;
         case "assign": {
           const v = this.eval(s.value, env, sctx);
+          // Only the entry point's own names: block bodies run with scopes of their own.
+          if (v.k === "tensor" && s.targets.length === 1 && ctx.scope === "")
+            ctx.bindings?.push({ name: s.targets[0]!.name, span: s.targets[0]!.span, type: v.v.type });
           if (s.targets.length === 1) env.set(s.targets[0]!.name, v);
           else {
             const items = v.k === "tuple" || v.k === "list" ? v.items : undefined;
