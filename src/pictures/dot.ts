@@ -35,7 +35,7 @@ function nodeLine(n: PictureNode, idPrefix: string): string {
   const color = n.mark === "near-miss" ? "#c62828" : n.mark === "fused" ? "#2e7d32" : "#555555";
   return `${quote(n.id)} [${attrs({
     id: idPrefix + n.id,
-    class: n.expands ? "vlm-box vlm-expands" : "vlm-box",
+    class: n.expands ? "vlmbox vlmopens" : "vlmbox",
     label: [n.title, ...n.lines].join("\n"),
     shape,
     style: style.join(","),
@@ -59,7 +59,7 @@ export function toDot(picture: Picture, idPrefix = ""): string {
       out.push(
         `${indent}  graph [${attrs({
           id: idPrefix + c.id,
-          class: c.expands ? "vlm-cluster vlm-expands" : "vlm-cluster",
+          class: c.expands ? "vlmcluster vlmopens" : "vlmcluster",
           label: c.label,
           style: "filled,rounded",
           fillcolor: fillOf(c.role, c.frozen),

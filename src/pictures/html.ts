@@ -21,7 +21,7 @@ h1 { font-size: 18px; margin: 0; }
 button { font: inherit; padding: 2px 10px; }
 button[aria-pressed="true"] { font-weight: bold; }
 .view svg { max-width: 100%; height: auto; }
-.vlm-expands { cursor: pointer; }
+.vlmopens { cursor: pointer; }
 #info { position: fixed; display: none; max-width: 520px; background: #fffff4; border: 1px solid #999;
   padding: 6px 9px; font-size: 12px; box-shadow: 2px 2px 6px rgba(0,0,0,.2); pointer-events: none; }
 #info code { white-space: pre-wrap; }
