@@ -25,4 +25,13 @@ export {
   type LoadedWeights,
 } from "./codegen/weights.js";
 export { formatText, type FormatResult } from "./lang/format/index.js";
+export {
+  drawGraph,
+  renderSummaryPage,
+  type GraphFormat,
+  type GraphLevel,
+  type GraphOptions,
+  type GraphResult,
+} from "./driver/graph.js";
+export { LanguageService, type CompletionItem, type Hover, type Location } from "./driver/language-service.js";
 export * from "./passes/index.js";
