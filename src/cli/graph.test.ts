@@ -12,7 +12,16 @@ const TINY = path.resolve(import.meta.dirname, "..", "..", "test", "golden", "ti
 
 function io() {
   const c = { out: "", err: "" };
-  const cli: CliIo = { out: (t) => void (c.out += t), err: (t) => void (c.err += t), isTty: false, env: {} };
+  const cli: CliIo = {
+    out: (t) => {
+      c.out += t;
+    },
+    err: (t) => {
+      c.err += t;
+    },
+    isTty: false,
+    env: {},
+  };
   return { c, cli };
 }
 

@@ -184,7 +184,7 @@ export class LanguageService {
     const sym = this.symbol(front, display, at.word);
     const sig = signature(front.program, at.word, sym);
     if (sig) {
-      parts.push("```vlm\n" + sig + "\n```");
+      parts.push(`\`\`\`vlm\n${sig}\n\`\`\``);
       if (sym) {
         const doc = docComment(front.program.files.get(sym.file)!, sym.decl);
         if (doc) parts.push(doc);
