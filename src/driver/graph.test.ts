@@ -2,6 +2,7 @@
 // edges with shapes and proved token counts; repeats drawn once with their count; ops with the
 // rules that rewrote them and near misses; coded errors for a bad model, graph or block.
 
+import * as fs from "node:fs";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
 import { fillOf } from "../pictures/dot.js";
@@ -44,6 +45,8 @@ describe("vlmc graph: components", () => {
   it("lays the picture out as SVG with Graphviz", async () => {
     const r = await drawGraph([LLAVA], { model: "llava_1_5_7b", format: "svg" });
     expect(r.text).toMatch(/<svg[\s\S]*<g id="c:vision" class="node vlmbox">/);
+    // The README shows this picture; refresh it with the command in docs/pictures.md.
+    expect(r.text).toBe(fs.readFileSync(path.join(ROOT, "docs", "images", "llava.svg"), "utf8"));
   });
 });
 

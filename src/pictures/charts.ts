@@ -1,8 +1,7 @@
 // The summary as charts: trainable and frozen parameters per stage, and each component's share of
 // the parameters and of every graph's FLOPs. Plain inline SVG bars, so the page stays one file.
 
-import { fillOf } from "./dot.js";
-import { shortCount, type PictureRole } from "./picture.js";
+import { shortCount } from "./picture.js";
 
 /** The part of `vlmc summary`'s result the charts draw (structural, so this module imports nothing). */
 export interface ChartSummary {
@@ -64,10 +63,6 @@ function percent(part: number, whole: number): string {
   return whole > 0 ? `${((100 * part) / whole).toFixed(1)}%` : "0%";
 }
 
-function roleOf(role: string | null): PictureRole {
-  return role === "encoder" || role === "fusion" || role === "head" ? role : "glue";
-}
-
 /** Legend and one stacked bar of shares, plus a table of the numbers behind it. */
 function shares(
   items: readonly { name: string; value: number; color: string }[],
@@ -91,9 +86,23 @@ function shares(
   return `${bar}<table><tr><th></th><th>${unit}</th><th>share</th></tr>${rows}</table>`;
 }
 
+// Shares need a colour per component (two frozen encoders share a role colour); Tableau 10.
+const PALETTE = [
+  "#4e79a7",
+  "#f28e2b",
+  "#59a14f",
+  "#e15759",
+  "#76b7b2",
+  "#edc948",
+  "#b07aa1",
+  "#ff9da7",
+  "#9c755f",
+  "#bab0ac",
+];
+
 /** The charts section of a page, for one model. */
 export function summaryCharts(s: ChartSummary): string {
-  const color = new Map(s.components.map((c) => [c.name, fillOf(roleOf(c.role), c.frozen)]));
+  const color = new Map(s.components.map((c, i) => [c.name, PALETTE[i % PALETTE.length]!]));
   const stageRows = [
     { name: "deployment", trainable: s.params.trainable, frozen: s.params.frozen },
     ...s.stages.map((st) => ({ name: `stage ${st.name}`, trainable: st.trainable, frozen: st.frozen })),

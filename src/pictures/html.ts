@@ -76,6 +76,7 @@ const SCRIPT = `
     info.style.left = Math.min(e.clientX + 14, window.innerWidth - 540) + "px";
     info.style.top = Math.min(e.clientY + 14, window.innerHeight - info.offsetHeight - 8) + "px";
   });
+  window.addEventListener("scroll", function () { info.style.display = "none"; });
   show(data.initial);
 })();
 `;
