@@ -201,20 +201,22 @@ function structurePicture(
     }
   }
 
+  const glue = glueGroups(graph, (n) => components.has(n.scope.split("/").find((x) => x !== "") ?? ""));
   const placeOf = (n: Node): Place => {
     const segs = n.scope.split("/").filter(Boolean);
     const comp = segs[0];
     const info = comp === undefined ? undefined : components.get(comp);
     if (!info || comp === undefined) {
+      const group = glue.get(n)!;
       b.node({
-        id: `op:${n.id}`,
-        title: n.op,
-        lines: [],
+        id: `op:${group.id}`,
+        title: group.title,
+        lines: group.lines,
         role: "glue",
         frozen: false,
         info: { spec: specLine(program, n.span) },
       });
-      return { id: `op:${n.id}` };
+      return { id: `op:${group.id}` };
     }
     if (!expanded.has(comp)) return { id: `c:${comp}`, component: comp };
     const k = segs.findIndex((s, i) => i >= 1 && /^\d+$/.test(s));
@@ -251,11 +253,14 @@ function structurePicture(
         notes: ["drawn once; the picture shows layer 0"],
       },
     });
-    const params = child === undefined ? undefined : counts.get(`${segs.slice(0, k).join(".")}.0.${child}.`);
+    const prefix = segs.slice(0, k).join(".");
+    const params = child === undefined ? undefined : counts.get(`${prefix}.0.${child}.`);
+    // ResNet stages downsample in their first block only: then the count is layer 0's alone.
+    const same = child !== undefined && counts.get(`${prefix}.1.${child}.`) === params;
     b.node({
       id,
       title: child ?? "(layer body)",
-      lines: params === undefined ? [] : [`${shortCount(params)} params per layer`],
+      lines: params === undefined ? [] : [`${shortCount(params)} params ${same ? "per layer" : "in layer 0"}`],
       role,
       frozen: info.frozen,
       cluster: `r:${repeat}`,
@@ -314,6 +319,51 @@ function structurePicture(
     if (from) b.edge(from.id, `out:${o.name}`, o.value, tokens);
   }
   return b.picture(`${module.name} · ${graph.name}`);
+}
+
+interface GlueGroup {
+  readonly id: number;
+  readonly title: string;
+  readonly lines: string[];
+}
+
+/**
+ * The model's own ops (outside every component) joined into groups of ops connected to each other,
+ * so a loop of 60 `where`s between two components is one box, not 60: `62 ops` and the commonest.
+ */
+function glueGroups(graph: Graph, inComponent: (n: Node) => boolean): Map<Node, GlueGroup> {
+  const parent = new Map<Node, Node>();
+  const root = (n: Node): Node => {
+    let r = n;
+    while (parent.get(r) !== r) r = parent.get(r)!;
+    parent.set(n, r);
+    return r;
+  };
+  const own = graph.nodes.filter((n) => !inComponent(n));
+  for (const n of own) parent.set(n, n);
+  for (const n of own)
+    for (const v of n.inputs) {
+      const p = v?.producer;
+      if (p && parent.has(p)) parent.set(root(p), root(n));
+    }
+  const members = new Map<Node, Node[]>();
+  for (const n of own) members.set(root(n), [...(members.get(root(n)) ?? []), n]);
+  const groups = new Map<Node, GlueGroup>();
+  for (const list of members.values()) {
+    const counts = new Map<string, number>();
+    for (const n of list) counts.set(n.op, (counts.get(n.op) ?? 0) + 1);
+    const common = [...counts].sort((a, b) => b[1] - a[1]).slice(0, 3);
+    const group: GlueGroup =
+      list.length === 1
+        ? { id: list[0]!.id, title: list[0]!.op, lines: [] }
+        : {
+            id: list[0]!.id,
+            title: `${list.length} ops`,
+            lines: [common.map(([op, c]) => (c > 1 ? `${op} ×${c}` : op)).join(", ")],
+          };
+    for (const n of list) groups.set(n, group);
+  }
+  return groups;
 }
 
 /** The highest numeric segment right after `prefix` among `names` (-1 if none). */
@@ -475,7 +525,9 @@ export async function drawGraph(paths: readonly string[], options: GraphOptions 
     diagnostics.push(
       diagnostic(
         "VLM4401",
-        `model ${m.decl.name} has no graph named "${options.graph}" (graphs: ${names || "none"})`,
+        options.graph === undefined
+          ? `model ${m.decl.name} has no forward or graph to draw`
+          : `model ${m.decl.name} has no graph named "${options.graph}" (graphs: ${names || "none"})`,
         m.decl.nameSpan,
       ),
     );
