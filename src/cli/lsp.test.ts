@@ -30,6 +30,7 @@ interface Position {
 interface Diag {
   code: string;
   range: { start: Position; end: Position };
+  relatedInformation?: { location: { uri: string; range: { start: Position } }; message: string }[];
 }
 
 /** Line and column (0-based) of the first occurrence of `needle` in `text`, plus `shift` characters. */
@@ -93,6 +94,11 @@ describe("vlmc lsp over stdio", () => {
     expect(clean.map((d) => d.code)).toEqual(checked.map((d) => d.code));
     const source = new SourceFile(LLAVA, original);
     expect(clean.map((d) => d.range.start.line + 1)).toEqual(checked.map((d) => source.position(d.span!.start).line));
+    // Notes lead into std: "declared here" at the unused parameter's line in std/vit.vlm.
+    const note = clean[0]!.relatedInformation![0]!;
+    expect(note.location.uri).toBe(pathToFileURL(path.join(ROOT, "std", "vit.vlm")).href);
+    const vit = new SourceFile("std/vit.vlm", fs.readFileSync(path.join(ROOT, "std", "vit.vlm"), "utf8"));
+    expect(note.location.range.start.line + 1).toBe(vit.position(checked[0]!.related![0]!.span.start).line);
   });
 
   it("hovers: a std block's signature and doc comment, a variable's shape, a proved token count, a component's parameters", async () => {

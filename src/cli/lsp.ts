@@ -16,6 +16,7 @@ import {
   type Diagnostic as LspDiagnostic,
 } from "vscode-languageserver/node";
 import { TextDocument } from "vscode-languageserver-textdocument";
+import type { Diagnostic } from "../diagnostics/diagnostic.js";
 import { LanguageService } from "../driver/language-service.js";
 
 /** Wait this long after the last keystroke before checking (elaborating a 7B LLaVA takes ~0.3 s). */
@@ -31,19 +32,44 @@ export function serve(connection: Connection): void {
   const service = new LanguageService();
   const pending = new Map<string, ReturnType<typeof setTimeout>>();
 
+  const convert = (d: Diagnostic, doc: TextDocument): LspDiagnostic => ({
+    range: { start: doc.positionAt(d.span?.start ?? 0), end: doc.positionAt(d.span?.end ?? 0) },
+    severity: d.severity === "error" ? DiagnosticSeverity.Error : DiagnosticSeverity.Warning,
+    code: d.code,
+    source: "vlmc",
+    message: d.hint ? `${d.message}\n${d.hint}` : d.message,
+    relatedInformation: (d.related ?? []).flatMap((r) => {
+      const at = service.locate(r.span);
+      if (!at) return [];
+      const position = { line: at.line, character: at.character };
+      return [
+        {
+          location: { uri: pathToFileURL(at.file).href, range: { start: position, end: position } },
+          message: r.message,
+        },
+      ];
+    }),
+  });
+
   const publish = (doc: TextDocument) => {
     const file = fileOf(doc.uri);
     if (!file) return;
-    const diagnostics: LspDiagnostic[] = service.diagnostics(file).map((d) => ({
-      range: {
-        start: doc.positionAt(d.span?.start ?? 0),
-        end: doc.positionAt(d.span?.end ?? 0),
-      },
-      severity: d.severity === "error" ? DiagnosticSeverity.Error : DiagnosticSeverity.Warning,
-      code: d.code,
-      source: "vlmc",
-      message: d.hint ? `${d.message}\n${d.hint}` : d.message,
-    }));
+    let diagnostics: LspDiagnostic[];
+    try {
+      diagnostics = service.diagnostics(file).map((d) => convert(d, doc));
+    } catch (e) {
+      // A bug in vlmc must not take the server down with it: say so where the user looks.
+      const message = `internal compiler error: ${e instanceof Error ? e.message : String(e)} (a bug in vlmc, not in your input)`;
+      diagnostics = [
+        {
+          range: { start: doc.positionAt(0), end: doc.positionAt(0) },
+          severity: DiagnosticSeverity.Error,
+          code: "VLM9001",
+          source: "vlmc",
+          message,
+        },
+      ];
+    }
     void connection.sendDiagnostics({ uri: doc.uri, version: doc.version, diagnostics });
   };
 

@@ -138,16 +138,14 @@ class PictureBuilder {
   }
 }
 
+/** The ellipse of a graph input; returns its id. */
+function inputNode(b: PictureBuilder, name: string, v: Value): string {
+  b.node({ id: `in:${name}`, title: name, lines: [typeToString(v.type)], role: "io", frozen: false });
+  return `in:${name}`;
+}
+
 function ioNodes(b: PictureBuilder, g: Graph): void {
-  for (const v of g.inputs)
-    if (v.source.kind === "input")
-      b.node({
-        id: `in:${v.source.name}`,
-        title: v.source.name,
-        lines: [typeToString(v.type)],
-        role: "io",
-        frozen: false,
-      });
+  for (const v of g.inputs) if (v.source.kind === "input") inputNode(b, v.source.name, v);
   for (const o of g.outputs)
     b.node({ id: `out:${o.name}`, title: o.name, lines: [typeToString(o.value.type)], role: "io", frozen: false });
 }
@@ -413,16 +411,7 @@ function opsPicture(src: Source, block: string | undefined, misses: readonly Nea
     });
   }
   const outside = (v: Value): string => {
-    if (v.source.kind === "input") {
-      b.node({
-        id: `in:${v.source.name}`,
-        title: v.source.name,
-        lines: [typeToString(v.type)],
-        role: "io",
-        frozen: false,
-      });
-      return `in:${v.source.name}`;
-    }
+    if (v.source.kind === "input") return inputNode(b, v.source.name, v);
     const producer = v.producer!;
     const id = `x:${v.id}`;
     b.node({ id, title: `from ${producer.scope || "(model)"}`, lines: [producer.op], role: "io", frozen: false });

@@ -3,9 +3,10 @@
 // comment), definitions (into std too), completion of block arguments with their defaults, and
 // formatting. Offsets in, offsets out; src/cli/lsp.ts speaks the protocol.
 
+import * as fs from "node:fs";
 import * as path from "node:path";
 import type { Diagnostic } from "../diagnostics/diagnostic.js";
-import type { Span } from "../diagnostics/source.js";
+import { SourceFile, type Span } from "../diagnostics/source.js";
 import { dimToString } from "../ir/dims.js";
 import type { Graph, IrModule } from "../ir/graph.js";
 import { typeToString } from "../ir/types.js";
@@ -51,6 +52,14 @@ interface Elaborated {
     bindings: ReadonlyMap<Graph, Binding[]>;
     decl: A.ModelDecl;
   }[];
+}
+
+function readText(file: string): string | undefined {
+  try {
+    return fs.readFileSync(file, "utf8");
+  } catch {
+    return undefined;
+  }
 }
 
 const WORD = /[A-Za-z_][A-Za-z0-9_]*/y;
@@ -144,6 +153,19 @@ export class LanguageService {
     );
   }
 
+  /** A related note's place (often in std): absolute path and 0-based line and character. */
+  locate(span: Span): { file: string; line: number; character: number } | undefined {
+    const source = this.front?.value.program.files.get(span.file)?.source ?? this.sourceOf(span.file);
+    if (!source) return undefined;
+    const { line, column } = source.position(span.start);
+    return { file: path.resolve(span.file), line: line - 1, character: column - 1 };
+  }
+
+  private sourceOf(display: string): SourceFile | undefined {
+    const text = this.texts.get(display) ?? readText(display);
+    return text === undefined ? undefined : new SourceFile(display, text);
+  }
+
   format(file: string): string | undefined {
     const display = displayPath(path.resolve(file));
     const text = this.texts.get(display);
@@ -156,12 +178,19 @@ export class LanguageService {
     return front.resolved.scopes.get(file)?.get(name) ?? front.resolved.std.get(name);
   }
 
-  definition(file: string, offset: number): Location | undefined {
+  /** The file's front end, its loaded text and the identifier at `offset`, if there is one. */
+  private wordIn(file: string, offset: number) {
     const display = displayPath(path.resolve(file));
     const front = this.frontEnd(display);
     const loaded = front.program.files.get(display);
     const at = loaded && wordAt(loaded.source.text, offset);
-    if (!loaded || !at) return undefined;
+    return loaded && at ? { display, front, loaded, at } : undefined;
+  }
+
+  definition(file: string, offset: number): Location | undefined {
+    const here = this.wordIn(file, offset);
+    if (!here) return undefined;
+    const { display, front, loaded, at } = here;
     const sym = this.symbol(front, display, at.word);
     if (sym) return { file: path.resolve(sym.file), start: sym.decl.nameSpan.start, end: sym.decl.nameSpan.end };
     const component = this.componentAt(loaded, offset, at.word);
@@ -175,11 +204,9 @@ export class LanguageService {
   }
 
   hover(file: string, offset: number): Hover | undefined {
-    const display = displayPath(path.resolve(file));
-    const front = this.frontEnd(display);
-    const loaded = front.program.files.get(display);
-    const at = loaded && wordAt(loaded.source.text, offset);
-    if (!loaded || !at) return undefined;
+    const here = this.wordIn(file, offset);
+    if (!here) return undefined;
+    const { display, front, loaded, at } = here;
     const parts: string[] = [];
     const sym = this.symbol(front, display, at.word);
     const sig = signature(front.program, at.word, sym);
