@@ -15,8 +15,6 @@ import type { Program } from "../lang/parser/program.js";
 import { createPassManager, TARGETS, type NearMissRecord, type Target } from "../passes/index.js";
 import { toDot } from "../pictures/dot.js";
 import { renderPage, type PageView } from "../pictures/html.js";
-
-export { renderSummaryPage } from "../pictures/html.js";
 import {
   shortCount,
   type Picture,
@@ -28,6 +26,8 @@ import {
 import { dotToSvg } from "../pictures/svg.js";
 import { elaborate, type CheckResult, type ElaboratedModel } from "./check.js";
 import { paramCount, summarize } from "./summary.js";
+
+export { renderSummaryPage } from "../pictures/html.js";
 
 export const GRAPH_LEVELS = ["components", "blocks", "ops"] as const;
 export type GraphLevel = (typeof GRAPH_LEVELS)[number];
