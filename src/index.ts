@@ -40,3 +40,12 @@ export { CATALOG, type DiagnosticCode, type Severity } from "./diagnostics/catal
 export { DiagnosticError, type Diagnostic, type Related } from "./diagnostics/diagnostic.js";
 export { renderGithub, renderPretty, toJson, type JsonDiagnostic, type SourceLookup } from "./diagnostics/render.js";
 export type { Span } from "./diagnostics/source.js";
+export {
+  drawGraph,
+  renderSummaryPage,
+  type GraphFormat,
+  type GraphLevel,
+  type GraphOptions,
+  type GraphResult,
+} from "./driver/graph.js";
+export { LanguageService, type CompletionItem, type Hover, type Location } from "./driver/language-service.js";

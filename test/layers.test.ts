@@ -13,7 +13,7 @@ const SRC = path.join(import.meta.dirname, "..", "src");
 const LAYERS: Record<string, readonly string[]> = {
   index: ["driver", "runtime"],
   cli: ["driver", "runtime"],
-  driver: ["lang", "passes", "codegen", "runtime", "target", "ir", "onnx"],
+  driver: ["lang", "passes", "codegen", "runtime", "target", "ir", "onnx", "pictures"],
   codegen: ["target", "ir", "onnx", "numerics", "runtime"],
   runtime: ["onnx", "numerics"],
   passes: ["target", "ir", "numerics"],
@@ -22,6 +22,7 @@ const LAYERS: Record<string, readonly string[]> = {
   ir: [],
   onnx: [],
   numerics: [],
+  pictures: [],
 };
 /** Leaves every layer may import; they import only each other. */
 const LEAVES = ["diagnostics", "fs", "version"];

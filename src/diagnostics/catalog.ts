@@ -168,6 +168,10 @@ export const CATALOG = {
   VLM4007: { severity: "error", title: "runtime failure" },
   VLM4008: { severity: "error", title: "invalid input file" },
 
+  VLM4400: { severity: "error", title: "no single model to draw" },
+  VLM4401: { severity: "error", title: "no such graph to draw" },
+  VLM4402: { severity: "error", title: "no such block to draw" },
+
   VLM9001: { severity: "error", title: "internal compiler error" },
 } as const satisfies Record<string, CatalogEntry>;
 

@@ -21,7 +21,18 @@ export interface ModelSummary {
     /** Inequalities over bounded symbols that `expect`s proved (`576 + T <= 4096 (T ≤ 3520; …)`). */
     budgets: string[];
     flops: number;
+    /** FLOPs by the top-level component whose scope ran them; the model's own ops as "(model)". */
+    componentFlops: { component: string; flops: number }[];
   }[];
+}
+
+function componentFlops(g: Graph): { component: string; flops: number }[] {
+  const by = new Map<string, number>();
+  for (const n of g.nodes) {
+    const component = n.scope.split("/").find((s) => s !== "") ?? "(model)";
+    by.set(component, (by.get(component) ?? 0) + nodeFlops(n, g));
+  }
+  return [...by].filter(([, flops]) => flops > 0).map(([component, flops]) => ({ component, flops }));
 }
 
 export function summarize(module: IrModule, tokens: ReadonlyMap<Graph, TokenFact[]>): ModelSummary {
@@ -59,6 +70,7 @@ export function summarize(module: IrModule, tokens: ReadonlyMap<Graph, TokenFact
     ).map((t) => ({ label: t.label, value: dimToString(t.value) })),
     budgets: [...new Set((tokens.get(g) ?? []).flatMap((t) => (t.proved === undefined ? [] : [t.proved])))],
     flops: g.nodes.reduce((a, n) => a + nodeFlops(n, g), 0),
+    componentFlops: componentFlops(g),
   }));
   return { model: module.name, params: { total, trainable: total - frozen, frozen }, components, stages, graphs };
 }

@@ -29,6 +29,7 @@ import {
 } from "../../ir/dims.js";
 import {
   Graph,
+  type Value,
   type ComponentInfo,
   type Initializer,
   type IrModule,
@@ -37,7 +38,7 @@ import {
   type Role,
   type StagePlan,
 } from "../../ir/graph.js";
-import { isDType, shapeToString, tensorType, type DType } from "../../ir/types.js";
+import { isDType, shapeToString, tensorType, type DType, type TensorType } from "../../ir/types.js";
 import { bindArguments, type Binding, type CallArg, type Callee } from "../bind.js";
 import { BUILTINS } from "../builtins.js";
 import {
@@ -68,16 +69,27 @@ export interface TokenFact {
   readonly span: Span;
   /** Set on an `expect` over bounded symbols that held: the inequality as proved, with the bounds. */
   readonly proved?: string;
+  /** The tensor measured, when `tokens()` names a variable: pictures label its edges with the fact. */
+  readonly tensor?: Value;
+}
+
+/** A name an entry point's body assigns a tensor to, and its type there (what an editor's hover shows). */
+export interface NameBinding {
+  readonly name: string;
+  readonly span: Span;
+  readonly type: TensorType;
 }
 
 export interface ElaborationResult {
   readonly module: IrModule | undefined;
   readonly tokens: ReadonlyMap<Graph, TokenFact[]>;
+  readonly bindings?: ReadonlyMap<Graph, NameBinding[]>;
 }
 
 interface Ctx extends OpCtx {
   readonly file: string;
   readonly tokens: TokenFact[] | undefined;
+  readonly bindings?: NameBinding[];
 }
 
 type Flow = { returned: Val } | undefined;
@@ -101,6 +113,7 @@ export class Elaborator {
 
   elaborateModel(decl: A.ModelDecl, file: string, only?: { graph?: string }): ElaborationResult {
     const tokens = new Map<Graph, TokenFact[]>();
+    const bindings = new Map<Graph, NameBinding[]>();
     try {
       const components: ComponentInfo[] = [];
       const stages: StagePlan[] = [];
@@ -138,15 +151,18 @@ export class Elaborator {
         const name = entry.kind === "forward" ? "forward" : entry.name;
         if (only?.graph !== undefined && only.graph !== name) continue;
         const facts: TokenFact[] = [];
-        const g = this.entryGraph(entry, name, root, file, facts);
+        const bound: NameBinding[] = [];
+        const g = this.entryGraph(entry, name, root, file, facts, bound);
         if (g) {
           graphs.push(g);
           tokens.set(g, facts);
+          bindings.set(g, bound);
         }
       }
       return {
         module: { name: decl.name, params: this.params, components, graphs, stages, policies, weights },
         tokens,
+        bindings,
       };
     } catch (e) {
       if (e instanceof DiagnosticError) {
@@ -163,10 +179,11 @@ export class Elaborator {
     root: Inst,
     file: string,
     facts: TokenFact[],
+    bindings: NameBinding[],
   ): Graph | undefined {
     const graph = new Graph(name);
     const env = new Env(root.env);
-    const ctx: Ctx = { graph, scope: "", span: entry.span, file, tokens: facts };
+    const ctx: Ctx = { graph, scope: "", span: entry.span, file, tokens: facts, bindings };
     try {
       for (const p of entry.params) {
         if (!p.type?.dims) failWith("VLM2300", { input: p.name, entry: name }, p.span);
@@ -519,6 +536,9 @@ export class Elaborator {
           break;
         case "assign": {
           const v = this.eval(s.value, env, sctx);
+          // Only the entry point's own names: block bodies run with scopes of their own.
+          if (v.k === "tensor" && s.targets.length === 1 && ctx.scope === "")
+            ctx.bindings?.push({ name: s.targets[0]!.name, span: s.targets[0]!.span, type: v.v.type });
           if (s.targets.length === 1) env.set(s.targets[0]!.name, v);
           else {
             const items = v.k === "tuple" || v.k === "list" ? v.items : undefined;
@@ -586,8 +606,15 @@ export class Elaborator {
     const recordTokens = (e: A.Expr) => {
       if (e.kind === "call" && e.callee.kind === "name" && e.callee.name === "tokens") {
         const v = this.eval(e, env, ctx);
+        const arg = e.args[0]?.value;
+        const measured = arg?.kind === "name" ? env.get(arg.name) : undefined;
         if (v.k === "int" && ctx.tokens)
-          ctx.tokens.push({ label: text(e.args[0]?.value ?? e), value: v.v, span: e.span });
+          ctx.tokens.push({
+            label: text(arg ?? e),
+            value: v.v,
+            span: e.span,
+            ...(measured?.k === "tensor" ? { tensor: measured.v } : {}),
+          });
       }
       if (e.kind === "binary") {
         recordTokens(e.left);
