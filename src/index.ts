@@ -20,7 +20,7 @@ export { initialValues, encodeFloats, namedRng, Rng } from "./codegen/init.js";
 export {
   loadWeights,
   parseWeightSpec,
-  declaredWeightSources,
+  weightSources,
   type WeightSource,
   type LoadedWeights,
 } from "./codegen/weights.js";

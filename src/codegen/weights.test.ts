@@ -194,12 +194,12 @@ describe("parseWeightSpec", () => {
     expect(parseWeightSpec("vision=a.safetensors")).toEqual({
       component: "vision",
       path: "a.safetensors",
-      prefix: undefined,
+      rules: [],
     });
     expect(parseWeightSpec("/data/run=3/a.safetensors")).toEqual({
       component: undefined,
       path: "/data/run=3/a.safetensors",
-      prefix: undefined,
+      rules: [],
     });
   });
 });
