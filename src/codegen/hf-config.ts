@@ -52,7 +52,14 @@ export const HF_CONFIGS: Readonly<Record<string, ConfigMap>> = {
   },
   gpt2: {
     types: ["gpt2"],
-    fields: { vocab: "vocab_size", width: "n_embd", depth: "n_layer", heads: "n_head", mlp: "n_inner", context: "n_positions" },
+    fields: {
+      vocab: "vocab_size",
+      width: "n_embd",
+      depth: "n_layer",
+      heads: "n_head",
+      mlp: "n_inner",
+      context: "n_positions",
+    },
   },
   clip_vision: { types: ["clip_vision_model"], fields: VISION_TOWER },
   blip2_vision: { types: ["blip_2_vision_model"], fields: VISION_TOWER },
@@ -143,7 +150,9 @@ export function checkConfig(
           "VLM4206",
           `${configFile} says ${at}${field} = ${file}, but ${c.name} = ${c.block}(…) has ${arg}: ${spec}`,
           c.span,
-          { hint: `the checkpoint is not the model this spec describes; set ${arg}: ${file} or load another checkpoint` },
+          {
+            hint: `the checkpoint is not the model this spec describes; set ${arg}: ${file} or load another checkpoint`,
+          },
         ),
       );
     }

@@ -256,7 +256,9 @@ function matchSource(
     const key = matched.get(q);
     if (keyOf.has(rule.param) || key === undefined) continue;
     if (shapeToString(p.type.shape) !== shapeToString(q.type.shape)) {
-      misShaped.push(`${rule.param} tied to ${key}: ${shapeToString(q.type.shape)}, model ${shapeToString(p.type.shape)}`);
+      misShaped.push(
+        `${rule.param} tied to ${key}: ${shapeToString(q.type.shape)}, model ${shapeToString(p.type.shape)}`,
+      );
       rejected.add(rule.param);
     } else {
       matched.set(p, key);

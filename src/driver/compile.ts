@@ -190,9 +190,7 @@ export async function compile(paths: readonly string[], options: CompileOptions 
     for (const { module, file } of modules) {
       if (module.graphs.length === 0)
         diagnostics.push(diagnostic("VLM2014", `model ${module.name} has no forward or graph to compile`));
-      const weights = loadWeights(module, weightSources(module, file, specs), (d) =>
-        diagnostics.push(d),
-      );
+      const weights = loadWeights(module, weightSources(module, file, specs), (d) => diagnostics.push(d));
       if (!weights) continue;
       opened.push(weights);
       // Each tensor is read (or drawn) and transposed into reused memory, alive until it is written.

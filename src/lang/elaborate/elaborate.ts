@@ -1082,8 +1082,11 @@ function policyRule(m: A.PolicyDecl): PolicyRule {
 function weightsDeclaration(m: A.WeightsDecl): IrModule["weights"][number] {
   const rules: KeyRule[] = [
     ...(m.prefix !== undefined ? [{ kind: "rename" as const, from: m.prefix, to: "" }] : []),
-    ...(m.map ?? []).map((r): KeyRule =>
-      r.kind === "tie" ? { kind: "tie", param: r.param, source: r.source } : { kind: "rename", from: r.from, to: r.to },
+    ...(m.map ?? []).map(
+      (r): KeyRule =>
+        r.kind === "tie"
+          ? { kind: "tie", param: r.param, source: r.source }
+          : { kind: "rename", from: r.from, to: r.to },
     ),
   ];
   return { target: m.target?.name, path: m.path, rules, span: m.span };
@@ -1093,6 +1096,7 @@ function weightsDeclaration(m: A.WeightsDecl): IrModule["weights"][number] {
 function scalarArgs(config: ReadonlyMap<string, Val>): Record<string, number | boolean> {
   const out: Record<string, number | boolean> = {};
   for (const [name, v] of config)
-    if ((v.k === "int" && typeof v.v === "number") || v.k === "float" || v.k === "bool") out[name] = v.v as number | boolean;
+    if ((v.k === "int" && typeof v.v === "number") || v.k === "float" || v.k === "bool")
+      out[name] = v.v as number | boolean;
   return out;
 }

@@ -285,7 +285,7 @@ export class AstBuilder {
         const map = this.node(c, "weightsMap");
         if (!path && !map)
           this.report(
-            diagnostic("VLM1050", "a weights declaration needs `from \"PATH\"`, a key map `{ … }`, or both", span),
+            diagnostic("VLM1050", 'a weights declaration needs `from "PATH"`, a key map `{ … }`, or both', span),
           );
         return {
           kind: "weights",
