@@ -39,7 +39,9 @@ export function parseWeightSpec(spec: string): WeightSource {
  * The sources to load: the module's `weights` declarations with a path (resolved against the
  * declaring file's folder), then the command line's. A command-line path takes the key maps of the
  * layout declarations (those without `from`) for its target, so `--weights DIR` loads a Hugging
- * Face folder with the layout the spec states; a target without layout declarations loads as is.
+ * Face folder with the layout the spec states: the declarations say which components the
+ * checkpoint holds (the others keep their initialisers, as with `--weights COMPONENT=PATH`). A
+ * target without layout declarations loads as is.
  */
 export function weightSources(module: IrModule, modelFile: string, cli: readonly WeightSource[]): WeightSource[] {
   const declared = module.weights.map((w) => ({
@@ -58,15 +60,6 @@ export function weightSources(module: IrModule, modelFile: string, cli: readonly
       continue;
     }
     out.push(...layouts.map((w) => ({ ...w, path: spec.path })));
-    if (spec.component !== undefined || layouts.some((w) => w.component === undefined)) continue;
-    // Components no layout covers load as they are, under their own names.
-    for (const c of module.components)
-      if (!layouts.some((w) => w.component === c.name))
-        out.push({
-          component: c.name,
-          path: spec.path,
-          rules: [{ kind: "rename", from: c.block === "param" ? c.name : `${c.name}.`, to: "" }],
-        });
   }
   return out;
 }

@@ -1,0 +1,522 @@
+#!/work/venv/bin/python
+"""Builds the Hugging Face parity fixtures under test/fixtures/parity/hf_*/ from transformers' own
+classes: each case makes a tiny model from a config object, gives every parameter seeded random
+values, writes it with `save_pretrained` (real key names and layout: tied heads left out, one case
+sharded through max_shard_size) and records inputs and the model's outputs, computed in float64.
+
+A case folder holds `spec.vlm` (the std blocks with the key map that loads the folder unchanged),
+`checkpoint/` (config.json and the safetensors save_pretrained wrote), `<graph>.<name>.in.npy` /
+`<graph>.<name>.out.npy` and `case.json`. test/parity.test.ts compiles each spec with
+`--weights checkpoint` for the portable and ort-cpu targets and compares; it needs no Python.
+
+Needs torch and transformers 5 (the interpreter on the first line has them):
+    scripts/parity/hf_fixtures.py [CASE...]
+"""
+
+import json
+import math
+import os
+import shutil
+import sys
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+import transformers as T
+
+sys.dont_write_bytecode = True
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "test", "fixtures", "parity"))
+TOLERANCE = 1e-4
+CASES = {}
+
+
+def case(fn):
+    CASES[fn.__name__] = fn
+    return fn
+
+
+def randomize(model, seed):
+    """Seeded values for every parameter (tied ones once): weights ~ N(0, 1/fan_in), embeddings
+    N(0, 0.5²), norm scales 1 + N(0, 0.1²), biases and other vectors N(0, 0.1²). transformers'
+    own initialisation leaves biases at zero and norms at one, which would hide mistakes."""
+    g = torch.Generator().manual_seed(seed)
+    modules = dict(model.named_modules())
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            owner = modules[name.rpartition(".")[0]]
+            shape = tuple(p.shape)
+            r = torch.randn(shape, generator=g, dtype=torch.float32)
+            if isinstance(owner, nn.Embedding):
+                v = r * 0.5
+            elif len(shape) >= 2:
+                v = r / math.sqrt(p[0].numel())
+            elif name.endswith("weight") and "norm" in type(owner).__name__.lower() or name.endswith("layernorm.weight"):
+                v = 1 + 0.1 * r
+            else:
+                v = 0.1 * r
+            p.copy_(v)
+
+
+def run64(model, fn):
+    """Runs fn(model) in float64 (the model is copied); returns {name: float32 ndarray}."""
+    m = model.double().eval()
+    with torch.no_grad():
+        out = fn(m)
+    model.float()
+    return {k: np.ascontiguousarray(v.detach().to(torch.float32).numpy()) for k, v in out.items()}
+
+
+def f64(x):
+    return torch.from_numpy(x).double() if x.dtype == np.float32 else torch.from_numpy(x)
+
+
+class Case:
+    def __init__(self, description, reference, spec, model, graphs, shard=None, rename=None):
+        self.description = description
+        self.reference = reference
+        self.spec = spec
+        self.model = model
+        self.graphs = graphs  # graph → (inputs {name: ndarray}, fn(model, **torch inputs) → {name: tensor})
+        self.shard = shard  # max_shard_size for save_pretrained
+        self.rename = rename  # key → key applied after saving (the Hub's older layout)
+
+
+def pixels(rng, b, size):
+    return rng.standard_normal((b, 3, size, size)).astype(np.float32)
+
+
+def ids(rng, b, t, vocab):
+    return rng.integers(0, vocab, size=(b, t), dtype=np.int64)
+
+
+# ---- language models -----------------------------------------------------------------------------
+
+LLAMA = dict(vocab_size=64, hidden_size=32, intermediate_size=48, num_hidden_layers=2, num_attention_heads=4,
+             num_key_value_heads=2, rms_norm_eps=1e-5, max_position_embeddings=64)
+
+
+@case
+def hf_llama(rng):
+    model = T.LlamaForCausalLM(T.LlamaConfig(**LLAMA))
+    x = ids(rng, 2, 7, 64)
+    return Case(
+        "LLaMA with grouped-query attention (4 heads, 2 KV heads), sharded checkpoint",
+        "transformers LlamaForCausalLM, save_pretrained(max_shard_size=20KB)",
+        """import { llama } from "std"
+
+model m {
+  encoder llm = llama(vocab: 64, width: 32, depth: 2, heads: 4, kv_heads: 2, mlp: 48, context: 64, eps: 1e-5)
+  weights llm { "model.": "", "lm_head.": "lm_head." }
+
+  forward(ids: i64[B, T <= 64]) {
+    return logits: llm(llm.embed_tokens(ids))
+  }
+}
+""",
+        model,
+        {"forward": ({"ids": x}, lambda m, ids: {"logits": m(input_ids=ids).logits})},
+        shard="20KB",
+    )
+
+
+@case
+def hf_gpt2(rng):
+    model = T.GPT2LMHeadModel(T.GPT2Config(vocab_size=64, n_embd=32, n_layer=2, n_head=4, n_positions=16))
+    x = ids(rng, 2, 7, 64)
+    return Case(
+        "GPT-2, LM head tied to wte (absent from the checkpoint)",
+        "transformers GPT2LMHeadModel",
+        """import { gpt2 } from "std"
+
+model m {
+  encoder llm = gpt2(vocab: 64, width: 32, depth: 2, heads: 4, mlp: 128, context: 16)
+  weights llm { "transformer.": "" }
+
+  forward(ids: i64[B, T <= 16]) {
+    return logits: llm(llm.wte(ids))
+  }
+}
+""",
+        model,
+        {"forward": ({"ids": x}, lambda m, ids: {"logits": m(input_ids=ids).logits})},
+    )
+
+
+OPT = dict(vocab_size=64, hidden_size=32, num_hidden_layers=2, ffn_dim=48, num_attention_heads=4,
+           max_position_embeddings=32, word_embed_proj_dim=32)
+
+
+@case
+def hf_opt(rng):
+    model = T.OPTForCausalLM(T.OPTConfig(**OPT))
+    x = ids(rng, 2, 7, 64)
+    return Case(
+        "OPT, LM head tied to the token embeddings (absent from the checkpoint)",
+        "transformers OPTForCausalLM",
+        """import { opt } from "std"
+
+model m {
+  encoder llm = opt(vocab: 64, width: 32, depth: 2, heads: 4, mlp: 48, context: 32)
+  weights llm { "model.": "", "lm_head.": none }
+
+  forward(ids: i64[B, T <= 32]) {
+    return logits: llm(llm.decoder.embed_tokens(ids))
+  }
+}
+""",
+        model,
+        {"forward": ({"ids": x}, lambda m, ids: {"logits": m(input_ids=ids).logits})},
+    )
+
+
+@case
+def hf_bert(rng):
+    model = T.BertModel(T.BertConfig(vocab_size=64, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                                     intermediate_size=48, max_position_embeddings=16))
+    x = ids(rng, 2, 7, 64)
+    types = rng.integers(0, 2, size=(2, 7), dtype=np.int64)
+    return Case(
+        "BERT: hidden states and pooler output, with token types",
+        "transformers BertModel",
+        """import { bert } from "std"
+
+model m {
+  encoder text = bert(vocab: 64, width: 32, depth: 2, heads: 4, ffn: 48, positions: 16)
+  weights text { "": "" }
+
+  forward(ids: i64[B, T <= 16], types: i64[B, T]) {
+    return hidden: text(ids, types), pooled: text(ids, types, pooled: true)
+  }
+}
+""",
+        model,
+        {
+            "forward": (
+                {"ids": x, "types": types},
+                lambda m, ids, types: (
+                    lambda o: {"hidden": o.last_hidden_state, "pooled": o.pooler_output}
+                )(m(input_ids=ids, token_type_ids=types)),
+            )
+        },
+    )
+
+
+@case
+def hf_t5(rng):
+    model = T.T5ForConditionalGeneration(T.T5Config(vocab_size=64, d_model=32, d_kv=8, d_ff=48, num_layers=2,
+                                                    num_decoder_layers=2, num_heads=4))
+    x = ids(rng, 2, 7, 64)
+    y = ids(rng, 2, 5, 64)
+    return Case(
+        "T5 encoder–decoder, LM head tied to `shared` (absent from the checkpoint)",
+        "transformers T5ForConditionalGeneration",
+        """import { t5 } from "std"
+
+model m {
+  encoder lm = t5(vocab: 64, width: 32, depth: 2, heads: 4, head_dim: 8, mlp: 48)
+  weights lm { "": "", "encoder.block.": "encoder.blocks.", "decoder.block.": "decoder.blocks." }
+
+  forward(ids: i64[B, 7], decoder_ids: i64[B, 5]) {
+    return logits: lm(lm.shared(ids), lm.shared(decoder_ids))
+  }
+}
+""",
+        model,
+        {
+            "forward": (
+                {"ids": x, "decoder_ids": y},
+                lambda m, ids, decoder_ids: {"logits": m(input_ids=ids, decoder_input_ids=decoder_ids).logits},
+            )
+        },
+    )
+
+
+# ---- vision and the seed systems -----------------------------------------------------------------
+
+CLIP_VISION = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4, image_size=16,
+                   patch_size=8)
+
+
+@case
+def hf_vit(rng):
+    model = T.ViTModel(T.ViTConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=48,
+                                   image_size=16, patch_size=8))
+    p = pixels(rng, 2, 16)
+    return Case(
+        "ViT (HF naming): last hidden state and pooler output",
+        "transformers ViTModel",
+        """import { hf_vit } from "std"
+
+model m {
+  encoder vision = hf_vit(image: 16, patch: 8, width: 32, depth: 2, heads: 4, mlp: 48)
+  weights vision { "": "" }
+
+  forward(pixels: f32[B, 3, 16, 16]) {
+    return hidden: vision(pixels), pooled: vision(pixels, pooled: true)
+  }
+}
+""",
+        model,
+        {
+            "forward": (
+                {"pixels": p},
+                lambda m, pixels: (lambda o: {"hidden": o.last_hidden_state, "pooled": o.pooler_output})(
+                    m(pixel_values=pixels)
+                ),
+            )
+        },
+    )
+
+
+@case
+def hf_clip(rng):
+    text = dict(vocab_size=64, hidden_size=32, intermediate_size=48, num_hidden_layers=2, num_attention_heads=4,
+                max_position_embeddings=8, eos_token_id=2)  # eos 2: pool at argmax(ids), as CLIP's checkpoints do
+    model = T.CLIPModel(T.CLIPConfig(text_config=text, vision_config=CLIP_VISION, projection_dim=16))
+    p = pixels(rng, 2, 16)
+    x = ids(rng, 3, 8, 64)
+
+    def features(m, pixels=None, ids=None):
+        out = {}
+        if pixels is not None:
+            out["image_embeds"] = m.visual_projection(m.vision_model(pixel_values=pixels).pooler_output)
+        if ids is not None:
+            out["text_embeds"] = m.text_projection(m.text_model(input_ids=ids).pooler_output)
+        return out
+
+    return Case(
+        "CLIP (the seed system examples/clip.vlm at tiny size): similarity logits and both towers",
+        "transformers CLIPModel (forward; image/text: the projections of the towers' pooler outputs)",
+        """import { clip_vision, clip_text } from "std"
+
+model clip {
+  encoder vision_model = clip_vision(image: 16, patch: 8, width: 32, depth: 2, heads: 4, mlp: 64) frozen
+  encoder text_model = clip_text(vocab: 64, context: 8, width: 32, depth: 2, heads: 4, mlp: 48) frozen
+  head visual_projection = linear(32, 16, bias: false)
+  head text_projection = linear(32, 16, bias: false)
+  head param logit_scale: [] = full(2.6592)
+
+  forward(pixels: f32[B, 3, 16, 16], ids: i64[N, 8]) {
+    image_embeds = l2_normalize(visual_projection(vision_model(pixels, pooled: true)), axis: -1)
+    text_embeds = l2_normalize(text_projection(text_model(ids, pooled: true)), axis: -1)
+    logits_per_image = exp(logit_scale) * (image_embeds @ transpose(text_embeds, [1, 0]))
+    return logits_per_image: logits_per_image, logits_per_text: transpose(logits_per_image, [1, 0])
+  }
+
+  graph image(pixels: f32[B, 3, 16, 16]) {
+    return image_embeds: visual_projection(vision_model(pixels, pooled: true))
+  }
+
+  graph text(ids: i64[N, 8]) {
+    return text_embeds: text_projection(text_model(ids, pooled: true))
+  }
+}
+""",
+        model,
+        {
+            "forward": (
+                {"pixels": p, "ids": x},
+                lambda m, pixels, ids: (
+                    lambda o: {"logits_per_image": o.logits_per_image, "logits_per_text": o.logits_per_text}
+                )(m(pixel_values=pixels, input_ids=ids)),
+            ),
+            "image": ({"pixels": p}, lambda m, pixels: features(m, pixels=pixels)),
+            "text": ({"ids": x}, lambda m, ids: features(m, ids=ids)),
+        },
+    )
+
+
+LLAVA_SPEC = """import { clip_vision, mlp2x_gelu, llama } from "std"
+
+model llava {
+  encoder vision = clip_vision(image: 16, patch: 8, width: 32, depth: 2, heads: 4, mlp: 64) frozen
+  fusion proj = mlp2x_gelu(32, 32)
+  encoder llm = llama(vocab: 64, width: 32, depth: 2, heads: 4, kv_heads: 2, mlp: 48, context: 64, eps: 1e-5) frozen
+
+  // as in examples/llava.vlm
+  weights {
+    "vision_tower.vision_model.": "vision.",
+    "vision_tower.": "vision.",
+    "multi_modal_projector.": "proj.",
+    "language_model.model.": "llm.",
+    "language_model.lm_head.": "llm.lm_head.",
+  }
+
+  forward(pixels: f32[B, 3, 16, 16], ids: i64[B, T <= 60]) {
+    prefix = proj(vision(pixels, layer: -2)[:, 1:])
+    return logits: llm(concat(prefix, llm.embed_tokens(ids), axis: 1))
+  }
+
+  graph image_features(pixels: f32[B, 3, 16, 16]) {
+    return image_features: proj(vision(pixels, layer: -2)[:, 1:])
+  }
+}
+"""
+
+IMAGE_TOKEN = 63  # the last id of the tiny vocabularies; text ids stay below it
+
+
+def llava_case(rng, description, rename):
+    config = T.LlavaConfig(vision_config=T.CLIPVisionConfig(**CLIP_VISION), text_config=T.LlamaConfig(**LLAMA),
+                           image_token_index=IMAGE_TOKEN, image_seq_length=4)
+    model = T.LlavaForConditionalGeneration(config)
+    p = pixels(rng, 2, 16)
+    x = ids(rng, 2, 6, IMAGE_TOKEN)
+
+    def forward(m, pixels, ids):
+        # The 4 image tokens first: vlmc's forward puts the visual prefix before the text.
+        placeholders = torch.full((ids.shape[0], 4), IMAGE_TOKEN, dtype=torch.long)
+        return {"logits": m(input_ids=torch.cat([placeholders, ids], 1), pixel_values=pixels).logits}
+
+    def image_features(m, pixels):
+        f = m.model.get_image_features(pixel_values=pixels, vision_feature_layer=-2,
+                                       vision_feature_select_strategy="default")
+        f = getattr(f, "pooler_output", f)
+        return {"image_features": torch.stack(list(f)) if isinstance(f, (list, tuple)) else f}
+
+    return Case(
+        description,
+        "transformers LlavaForConditionalGeneration (image tokens placed before the text)",
+        LLAVA_SPEC,
+        model,
+        {"forward": ({"pixels": p, "ids": x}, forward), "image_features": ({"pixels": p}, image_features)},
+        rename=rename,
+    )
+
+
+@case
+def hf_llava(rng):
+    return llava_case(rng, "LLaVA (seed system, tiny), the layout transformers 5's save_pretrained writes", None)
+
+
+@case
+def hf_llava_hub(rng):
+    # The Hub's llava-hf folders keep CLIPVisionModel's `vision_model.` level under `vision_tower.`.
+    return llava_case(
+        rng,
+        "LLaVA (seed system, tiny), the Hub's layout (vision_tower.vision_model.*)",
+        lambda k: k.replace("vision_tower.", "vision_tower.vision_model.", 1) if k.startswith("vision_tower.") else k,
+    )
+
+
+@case
+def hf_blip2(rng):
+    vision = dict(hidden_size=32, intermediate_size=48, num_hidden_layers=2, num_attention_heads=4, image_size=16,
+                  patch_size=8)
+    qformer = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=48,
+                   encoder_hidden_size=32, vocab_size=50)
+    config = T.Blip2Config(vision_config=vision, qformer_config=qformer, text_config=OPT, num_query_tokens=4,
+                           image_token_index=IMAGE_TOKEN)
+    model = T.Blip2ForConditionalGeneration(config)
+    p = pixels(rng, 2, 16)
+    x = ids(rng, 2, 6, IMAGE_TOKEN)
+
+    def forward(m, pixels, ids):
+        placeholders = torch.full((ids.shape[0], 4), IMAGE_TOKEN, dtype=torch.long)
+        return {"logits": m(input_ids=torch.cat([placeholders, ids], 1), pixel_values=pixels).logits}
+
+    def visual_prompt(m, pixels):
+        image_embeds = m.vision_model(pixel_values=pixels).last_hidden_state
+        q = m.qformer(query_embeds=m.query_tokens.expand(pixels.shape[0], -1, -1),
+                      encoder_hidden_states=image_embeds).last_hidden_state
+        return {"visual_prompt": m.language_projection(q)}
+
+    return Case(
+        "BLIP-2 with OPT (seed system, tiny: examples/blip2.vlm's blip2_opt_2_7b), tied head absent",
+        "transformers Blip2ForConditionalGeneration (forward, image tokens before the text; visual_prompt: its "
+        "vision_model, qformer on query_tokens, language_projection)",
+        """import { blip2_vision, qformer, linear_projector, opt } from "std"
+
+model blip2 {
+  encoder visual_encoder = blip2_vision(image: 16, patch: 8, width: 32, depth: 2, heads: 4, mlp: 48, post_norm: false) frozen
+  encoder ln_vision = layer_norm(32, eps: 1e-6)
+  fusion qformer = qformer(width: 32, depth: 2, heads: 4, ffn: 48, queries: 4, kv_width: 32, cross_every: 2)
+  fusion language_projection = linear_projector(32, 32)
+  encoder llm = opt(vocab: 64, width: 32, depth: 2, heads: 4, mlp: 48, context: 32) frozen
+
+  // as in examples/blip2.vlm
+  weights {
+    "vision_model.": "visual_encoder.",
+    "vision_model.post_layernorm.": "ln_vision.",
+    "query_tokens": "qformer.query_tokens",
+    "qformer.": "qformer.",
+    "language_projection.": "language_projection.",
+    "language_model.model.": "llm.",
+    "language_model.lm_head.": none,
+  }
+
+  forward(pixels: f32[B, 3, 16, 16], ids: i64[B, T <= 28]) {
+    prefix = language_projection(qformer(ln_vision(visual_encoder(pixels))))
+    return logits: llm(concat(prefix, llm.decoder.embed_tokens(ids), axis: 1))
+  }
+
+  graph visual_prompt(pixels: f32[B, 3, 16, 16]) {
+    return visual_prompt: language_projection(qformer(ln_vision(visual_encoder(pixels))))
+  }
+}
+""",
+        model,
+        {"forward": ({"pixels": p, "ids": x}, forward), "visual_prompt": ({"pixels": p}, visual_prompt)},
+    )
+
+
+# ---- writing -------------------------------------------------------------------------------------
+
+
+def build(name):
+    rng = np.random.default_rng(sum(map(ord, name)))
+    torch.manual_seed(0)
+    c = CASES[name](rng)
+    randomize(c.model, sum(map(ord, name)))
+    c.model.eval()
+    folder = os.path.join(ROOT, name)
+    shutil.rmtree(folder, ignore_errors=True)
+    ckpt = os.path.join(folder, "checkpoint")
+    kwargs = {"max_shard_size": c.shard} if c.shard else {}
+    c.model.save_pretrained(ckpt, **kwargs)
+    for extra in os.listdir(ckpt):  # generation settings play no part here
+        if extra not in ("config.json",) and not extra.startswith("model"):
+            os.remove(os.path.join(ckpt, extra))
+    if c.rename:
+        single = os.path.join(ckpt, "model.safetensors")
+        save_file({c.rename(k): v for k, v in load_file(single).items()}, single, metadata={"format": "pt"})
+    with open(os.path.join(folder, "spec.vlm"), "w") as f:
+        f.write(c.spec)
+    graphs = {}
+    for graph, (inputs, fn) in c.graphs.items():
+        outputs = run64(c.model, lambda m: fn(m, **{k: f64(v) for k, v in inputs.items()}))
+        entry = {"inputs": {}, "outputs": {}}
+        for k, v in inputs.items():
+            entry["inputs"][k] = f"{graph}.{k}.in.npy"
+            np.save(os.path.join(folder, entry["inputs"][k]), v)
+        for k, v in outputs.items():
+            entry["outputs"][k] = f"{graph}.{k}.out.npy"
+            np.save(os.path.join(folder, entry["outputs"][k]), v)
+        graphs[graph] = entry
+    manifest = {
+        "description": c.description,
+        "reference": f"{c.reference}; transformers {T.__version__}, torch {torch.__version__}",
+        "weights": "checkpoint",
+        "tolerance": TOLERANCE,
+        "graphs": graphs,
+    }
+    with open(os.path.join(folder, "case.json"), "w") as f:
+        json.dump(manifest, f, indent=2)
+        f.write("\n")
+    size = sum(os.path.getsize(os.path.join(d, n)) for d, _, ns in os.walk(folder) for n in ns)
+    print(f"{name}: {size} bytes")
+
+
+def main(argv):
+    names = argv or list(CASES)
+    for n in names:
+        if n not in CASES:
+            sys.exit(f"unknown case {n}; cases: {', '.join(CASES)}")
+        build(n)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
