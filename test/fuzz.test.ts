@@ -361,14 +361,12 @@ interface Tok {
 }
 
 function lex(text: string): Tok[] {
-  return vlmLexer
-    .tokenize(text)
-    .tokens.map((t) => ({
-      start: t.startOffset,
-      end: t.startOffset + t.image.length,
-      image: t.image,
-      kind: t.tokenType.name,
-    }));
+  return vlmLexer.tokenize(text).tokens.map((t) => ({
+    start: t.startOffset,
+    end: t.startOffset + t.image.length,
+    image: t.image,
+    kind: t.tokenType.name,
+  }));
 }
 
 const KEYWORD_WORDS = KEYWORDS.map((k) => (k.PATTERN as RegExp).source);

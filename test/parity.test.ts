@@ -26,8 +26,11 @@ interface GraphFixture {
 interface CaseManifest {
   readonly description: string;
   readonly reference: string;
-  /** `weights.safetensors`, or `weights.recipe.json` (hash-generated weights, see below). */
-  readonly weights: string;
+  /**
+   * `weights.safetensors`, `weights.recipe.json` (hash-generated weights, see below), a checkpoint
+   * folder, or null when the spec's own `weights … from` declarations name its checkpoints.
+   */
+  readonly weights: string | null;
   readonly tolerance: number;
   readonly graphs: Readonly<Record<string, GraphFixture>>;
 }
@@ -166,9 +169,12 @@ describe("parity with PyTorch (fp32, onnxruntime)", () => {
       it(`${name} (${target}): ${manifest.description}`, async () => {
         const out = fs.mkdtempSync(path.join(os.tmpdir(), `vlmc-parity-${name}-`));
         folders.push(out);
-        const weights = manifest.weights.endsWith(".recipe.json")
-          ? materializeRecipe(path.join(dir, manifest.weights), out)
-          : path.join(dir, manifest.weights);
+        const weights =
+          manifest.weights === null
+            ? []
+            : manifest.weights.endsWith(".recipe.json")
+              ? materializeRecipe(path.join(dir, manifest.weights), out)
+              : path.join(dir, manifest.weights);
         const result = await compile([path.join(dir, "spec.vlm")], { weights, out: path.join(out, "onnx"), target });
         expect(result.diagnostics.filter((d) => d.severity === "error").map((d) => `${d.code} ${d.message}`)).toEqual(
           [],

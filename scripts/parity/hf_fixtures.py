@@ -40,7 +40,7 @@ def case(fn):
 
 def randomize(model, seed):
     """Seeded values for every parameter (tied ones once): weights ~ N(0, 1/fan_in), embeddings
-    N(0, 0.5²), norm scales 1 + N(0, 0.1²), biases and other vectors N(0, 0.1²). transformers'
+    N(0, 0.5²), norm scales 1 + N(0, 0.1²), gates N(0, 1), biases and other vectors N(0, 0.1²). transformers'
     own initialisation leaves biases at zero and norms at one, which would hide mistakes."""
     g = torch.Generator().manual_seed(seed)
     modules = dict(model.named_modules())
@@ -49,7 +49,9 @@ def randomize(model, seed):
             owner = modules[name.rpartition(".")[0]]
             shape = tuple(p.shape)
             r = torch.randn(shape, generator=g, dtype=torch.float32)
-            if isinstance(owner, nn.Embedding):
+            if name.endswith("_gate"):  # Flamingo's tanh gates: far enough from 0 that both branches count
+                v = r
+            elif isinstance(owner, nn.Embedding):
                 v = r * 0.5
             elif len(shape) >= 2:
                 v = r / math.sqrt(p[0].numel())
@@ -74,7 +76,7 @@ def f64(x):
 
 
 class Case:
-    def __init__(self, description, reference, spec, model, graphs, shard=None, rename=None):
+    def __init__(self, description, reference, spec, model, graphs, shard=None, rename=None, write=None):
         self.description = description
         self.reference = reference
         self.spec = spec
@@ -82,6 +84,8 @@ class Case:
         self.graphs = graphs  # graph → (inputs {name: ndarray}, fn(model, **torch inputs) → {name: tensor})
         self.shard = shard  # max_shard_size for save_pretrained
         self.rename = rename  # key → key applied after saving (the Hub's older layout)
+        # Writes checkpoint/ itself (several checkpoints the spec names by path); default: save_pretrained.
+        self.write = write
 
 
 def pixels(rng, b, size):
@@ -463,7 +467,139 @@ model blip2 {
     )
 
 
+# ---- Flamingo: no transformers class ---------------------------------------------------------------
+
+# Flamingo exists in no library vlmc's environment has (open_flamingo is not installed): its
+# Perceiver Resampler and gated cross-attention are the plain PyTorch loops of mirrors.py, written
+# from open_flamingo's helpers.py and flamingo_lm.py. Everything else is transformers' own: the CLIP
+# vision tower, and LLaMA's embeddings, decoder layers, norm and head, run layer by layer with the
+# cross-attention blocks in front of every second layer, as open_flamingo's FlamingoLMMixin does.
+
+
+@case
+def hf_flamingo(rng):
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import mirrors as M  # noqa: E402  (the open_flamingo loops only)
+
+    n_img, n_lat = 2, 3
+    vision = T.CLIPVisionModel(T.CLIPVisionConfig(hidden_size=24, intermediate_size=48, num_hidden_layers=2,
+                                                  num_attention_heads=2, image_size=16, patch_size=8))
+    llama = T.LlamaForCausalLM(T.LlamaConfig(vocab_size=50, hidden_size=32, intermediate_size=48, num_hidden_layers=4,
+                                             num_attention_heads=4, max_position_embeddings=32,
+                                             attn_implementation="eager"))
+    perceiver = M.PerceiverResampler(dim=24, depth=2, dim_head=8, heads=2, num_latents=n_lat, ff_mult=2)
+    gated = nn.ModuleList(
+        M.GatedCrossAttentionBlock(32, 24, 8, 2, 2) if (i + 1) % 2 == 0 else nn.Identity() for i in range(4)
+    )
+    model = nn.ModuleDict({"vision": vision, "llama": llama, "perceiver": perceiver, "gated": gated})
+    p = rng.standard_normal((2, n_img, 3, 16, 16), dtype=np.float32)
+    x = ids(rng, 2, 10, 50)
+    media_locations = np.zeros((2, 10), dtype=bool)
+    media_locations[0, [1, 5]] = True
+    media_locations[1, 3] = True
+
+    def latents(m, pixels):
+        # open_flamingo's _encode_vision_x: the last layer after the final LayerNorm, class token dropped.
+        v = m["vision"]  # transformers 5's CLIPVisionModel holds the tower's modules directly
+        feats = v.post_layernorm(v(pixel_values=pixels).last_hidden_state[:, 1:])
+        return m["perceiver"](feats[:, None, None])[:, 0]
+
+    def forward(m, pixels, ids, media_locations):
+        b, t = ids.shape
+        media = latents(m, pixels.reshape(b * n_img, 3, 16, 16)).reshape(b, n_img, n_lat, 24)
+        lm = m["llama"].model
+        h = lm.embed_tokens(ids)
+        positions = torch.arange(t)[None]
+        rotary = lm.rotary_emb(h, positions)
+        causal = torch.full((t, t), torch.finfo(h.dtype).min, dtype=h.dtype).triu(1)[None, None]
+        for block, layer in zip(m["gated"], lm.layers):
+            if not isinstance(block, nn.Identity):
+                h = block(h, media, media_locations)
+            h = layer(h, attention_mask=causal, position_ids=positions, position_embeddings=rotary)
+            h = h[0] if isinstance(h, tuple) else h
+        return {"logits": m["llama"].lm_head(lm.norm(h))}
+
+    def write(ckpt):
+        save_pretrained(vision, os.path.join(ckpt, "vision"))
+        save_pretrained(llama, os.path.join(ckpt, "llm"))
+        # open_flamingo's checkpoint keys: `perceiver.*`, `lang_encoder.gated_cross_attn_layers.*`.
+        tensors = {f"perceiver.{k}": v for k, v in perceiver.state_dict().items()}
+        for i, block in enumerate(gated):
+            tensors.update({f"lang_encoder.gated_cross_attn_layers.{i}.{k}": v for k, v in block.state_dict().items()})
+        save_file({k: v.contiguous() for k, v in tensors.items()}, os.path.join(ckpt, "flamingo.safetensors"))
+
+    perceiver_map = ",\n".join(
+        f'    "perceiver.layers.{i}.{a}": "layers.{i}.{b}"'
+        for i in range(2)
+        for a, b in (("0.", "attn."), ("1.0.", "ff.norm."), ("1.1.", "ff.fc1."), ("1.3.", "ff.fc2."))
+    )
+    xattn_map = ",\n".join(
+        f'    "lang_encoder.gated_cross_attn_layers.{i}.ff.{a}": "gated_cross_attn_layers.{i}.ff.{b}"'
+        for i in (1, 3)
+        for a, b in (("0.", "norm."), ("1.", "fc1."), ("3.", "fc2."))
+    )
+    return Case(
+        "Flamingo (seed system examples/flamingo.vlm, tiny): CLIP tokens after post_layernorm, Perceiver Resampler "
+        "per image, gated cross-attention before every 2nd LLaMA layer; three checkpoints (HF CLIP, HF LLaMA, "
+        "open_flamingo's keys)",
+        "transformers CLIPVisionModel and LlamaForCausalLM (layers run one by one); open_flamingo's Perceiver and "
+        "gated cross-attention as reference loops in torch (scripts/parity/mirrors.py), no library class exists",
+        f"""import {{ clip_vision, perceiver_resampler, flamingo_lm, llama }} from "std"
+
+model seed_flamingo {{
+  encoder vision = clip_vision(image: 16, patch: 8, width: 24, depth: 2, heads: 2, mlp: 48) frozen
+  fusion perceiver = perceiver_resampler(24, depth: 2, heads: 2, head_dim: 8, num_latents: 3, ffn_mult: 2)
+  encoder llm = llama(vocab: 50, width: 32, depth: 4, heads: 4, mlp: 48, context: 32) frozen
+  fusion xattn = flamingo_lm(32, 4, cross_every: 2, media_width: 24, heads: 2, head_dim: 8, ffn_mult: 2)
+
+  weights vision from "checkpoint/vision" {{ "": "" }} // transformers 5's CLIPVisionModel: no vision_model. level
+  weights llm from "checkpoint/llm" {{ "model.": "", "lm_head.": "lm_head." }}
+  // open_flamingo numbers its nn.Sequential members; the map names them.
+  weights perceiver from "checkpoint/flamingo.safetensors" {{
+    "perceiver.": "",
+{perceiver_map},
+  }}
+  weights xattn from "checkpoint/flamingo.safetensors" {{
+    "lang_encoder.": "",
+{xattn_map},
+  }}
+
+  forward(pixels: f32[B, N, 3, 16, 16], ids: i64[B, T <= 32], media_locations: bool[B, T]) {{
+    h = vision(reshape(pixels, [B * N, 3, 16, 16]))
+    feats = vision.post_layernorm(h[:, 1:])
+    latents_per_image = perceiver(feats) // [B·N, 3, 24]
+    media = reshape(latents_per_image, [B, N * 3, 24])
+    text_time = cumsum(media_locations, axis: 1) // [B, T], i64
+    media_time = reshape(expand(unsqueeze(arange(N) + 1, 1), [N, 3]), [N * 3])
+    media_mask = unsqueeze(where(unsqueeze(text_time, 2) == media_time, 0.0, -10000.0), 1) // [B, 1, T, N·3]
+    text_has_media = unsqueeze(cast(text_time > 0, f32), 2) // [B, T, 1]
+    x = xattn(llm.embed_tokens(ids), media, llm.layers, media_mask, text_has_media)
+    return logits: llm.lm_head(llm.norm(x))
+  }}
+
+  graph media_latents(pixels: f32[B, 3, 16, 16]) {{
+    return latents: perceiver(vision.post_layernorm(vision(pixels)[:, 1:]))
+  }}
+}}
+""",
+        model,
+        {
+            "forward": ({"pixels": p, "ids": x, "media_locations": media_locations}, forward),
+            "media_latents": ({"pixels": p[:, 0]}, lambda m, pixels: {"latents": latents(m, pixels)}),
+        },
+        write=write,
+    )
+
+
 # ---- writing -------------------------------------------------------------------------------------
+
+
+def save_pretrained(model, folder, shard=None):
+    model.save_pretrained(folder, **({"max_shard_size": shard} if shard else {}))
+    for extra in os.listdir(folder):  # generation settings play no part here
+        if extra != "config.json" and not extra.startswith("model"):
+            os.remove(os.path.join(folder, extra))
+
 
 
 def build(name):
@@ -475,11 +611,10 @@ def build(name):
     folder = os.path.join(ROOT, name)
     shutil.rmtree(folder, ignore_errors=True)
     ckpt = os.path.join(folder, "checkpoint")
-    kwargs = {"max_shard_size": c.shard} if c.shard else {}
-    c.model.save_pretrained(ckpt, **kwargs)
-    for extra in os.listdir(ckpt):  # generation settings play no part here
-        if extra not in ("config.json",) and not extra.startswith("model"):
-            os.remove(os.path.join(ckpt, extra))
+    if c.write:
+        c.write(ckpt)
+    else:
+        save_pretrained(c.model, ckpt, c.shard)
     if c.rename:
         single = os.path.join(ckpt, "model.safetensors")
         save_file({c.rename(k): v for k, v in load_file(single).items()}, single, metadata={"format": "pt"})
@@ -499,7 +634,7 @@ def build(name):
     manifest = {
         "description": c.description,
         "reference": f"{c.reference}; transformers {T.__version__}, torch {torch.__version__}",
-        "weights": "checkpoint",
+        "weights": None if c.write else "checkpoint",
         "tolerance": TOLERANCE,
         "graphs": graphs,
     }

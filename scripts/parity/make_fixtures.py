@@ -97,7 +97,6 @@ PERCEIVER_KEYS = [
     (r"\.layers\.(\d+)\.1\.1\.", r".layers.\1.ff.fc1."),
     (r"\.layers\.(\d+)\.1\.3\.", r".layers.\1.ff.fc2."),
 ]
-FLAMINGO_FF_KEYS = [(r"\.ff\.0\.", ".ff.norm."), (r"\.ff\.1\.", ".ff.fc1."), (r"\.ff\.3\.", ".ff.fc2.")]
 
 
 class Container(nn.Module):
@@ -299,65 +298,6 @@ model parity_perceiver {
         Container(net=net),
         renamer(*PERCEIVER_KEYS),
         {"forward": ({"x": x}, lambda x: {"latents": net(x[:, None, None])[:, 0]})},
-    )
-
-
-def flamingo_media_inputs(media_locations, images, latents):
-    """The additive media mask and text_has_media that vlmc's flamingo blocks take, from
-    open_flamingo's media_locations (only_attend_immediate_media)."""
-    text_time = np.cumsum(media_locations.astype(np.int64), axis=1)
-    media_time = np.repeat(np.arange(images) + 1, latents)
-    media_mask = np.where(text_time[:, :, None] == media_time[None, None, :], 0.0, -10000.0).astype(np.float32)[:, None]
-    return media_mask, (text_time > 0).astype(np.float32)[:, :, None]
-
-
-@case
-def flamingo_xattn(rng):
-    lang = M.FlamingoLlama(dict(vocab=50, width=32, depth=4, heads=4, kv_heads=4, inner=48), 2, 24, 8, 2, 2)
-    ids = rng.integers(0, 50, (2, 10))
-    media_locations = np.zeros((2, 10), dtype=bool)
-    media_locations[0, [2, 6]] = True
-    media_locations[1, 0] = True
-    media = rng.standard_normal((2, 2, 3, 24), dtype=np.float32)
-    media_mask, text_has_media = flamingo_media_inputs(media_locations, 2, 3)
-
-    def forward(ids, media, media_mask, text_has_media):
-        return {"logits": lang(ids, media.view(2, 2, 3, 24), torch.from_numpy(media_locations))}
-
-    return Case(
-        "std flamingo_lm / gated_xattn / masked_xattn / flamingo_ff interleaved with a llama decoder "
-        "(cross-attention before layers 1 and 3, non-zero tanh gates, text before the first image)",
-        "open_flamingo GatedCrossAttentionBlock + FlamingoLMMixin on HF LlamaForCausalLM (mirrors)",
-        """import { flamingo_lm, llama } from "std"
-
-model parity_flamingo_xattn {
-  encoder llm = llama(vocab: 50, width: 32, depth: 4, heads: 4, mlp: 48, context: 16)
-  fusion xattn = flamingo_lm(32, 4, cross_every: 2, media_width: 24, heads: 2, head_dim: 8, ffn_mult: 2)
-
-  forward(
-    ids: i64[B, T <= 16],
-    media: f32[B, M, 24],
-    media_mask: f32[B, 1, T, M],
-    text_has_media: f32[B, T, 1],
-  ) {
-    x = xattn(llm.embed_tokens(ids), media, llm.layers, media_mask, text_has_media)
-    return logits: llm.lm_head(llm.norm(x))
-  }
-}
-""",
-        Container(lang=lang),
-        renamer(
-            (r"^lang\.lm\.model\.", "llm."),
-            (r"^lang\.lm\.lm_head\.", "llm.lm_head."),
-            (r"^lang\.gated_cross_attn_layers\.", "xattn.gated_cross_attn_layers."),
-            *FLAMINGO_FF_KEYS,
-        ),
-        {
-            "forward": (
-                {"ids": ids, "media": media.reshape(2, 6, 24), "media_mask": media_mask, "text_has_media": text_has_media},
-                forward,
-            )
-        },
     )
 
 
@@ -663,81 +603,6 @@ model seed_blip2 {
             "itc": (stage1, itc),
             "itm": (stage1, itm),
             "itg": (stage1, itg),
-        },
-    )
-
-
-@case
-def seed_flamingo(rng):
-    n_img, n_lat = 2, 3
-    model = Container(
-        vision=M.CLIPVisionTransformer(image=16, patch=8, width=24, depth=2, heads=2, mlp=48),
-        perceiver=M.PerceiverResampler(dim=24, depth=2, dim_head=8, heads=2, num_latents=n_lat, ff_mult=2),
-        lang=M.FlamingoLlama(dict(vocab=50, width=32, depth=4, heads=4, kv_heads=4, inner=48), 2, 24, 8, 2, 2),
-    )
-    pixels = rng.standard_normal((2, n_img, 3, 16, 16), dtype=np.float32)
-    ids = rng.integers(0, 50, (2, 10))
-    media_locations = np.zeros((2, 10), dtype=bool)
-    media_locations[0, [1, 5]] = True
-    media_locations[1, 3] = True
-
-    def latents(pixels):
-        # open_flamingo Flamingo._encode_vision_x: tokens after the final LayerNorm, class token dropped.
-        feats = model.vision.post_layernorm(model.vision(pixels)[0][:, 1:])
-        return model.perceiver(feats[:, None, None])[:, 0]  # [b, n_lat, D]
-
-    def forward(pixels, ids, media_locations):
-        b = pixels.shape[0]
-        media = latents(pixels.reshape(b * n_img, 3, 16, 16)).reshape(b, n_img, n_lat, 24)
-        return {"logits": model.lang(ids, media, media_locations)}
-
-    return Case(
-        "seed system examples/flamingo.vlm at tiny size: CLIP tokens after post_layernorm, Perceiver Resampler per image, "
-        "media mask from cumsum(media_locations), gated cross-attention before every 2nd llama layer; media_latents graph",
-        "open_flamingo Flamingo structure (mirrors: CLIPVisionTransformer, PerceiverResampler, FlamingoLlama)",
-        """import { clip_vision, perceiver_resampler, flamingo_lm, llama } from "std"
-
-model seed_flamingo {
-  encoder vision = clip_vision(image: 16, patch: 8, width: 24, depth: 2, heads: 2, mlp: 48) frozen
-  fusion perceiver = perceiver_resampler(24, depth: 2, heads: 2, head_dim: 8, num_latents: 3, ffn_mult: 2)
-  encoder llm = llama(vocab: 50, width: 32, depth: 4, heads: 4, mlp: 48, context: 32) frozen
-  fusion xattn = flamingo_lm(32, 4, cross_every: 2, media_width: 24, heads: 2, head_dim: 8, ffn_mult: 2)
-
-  forward(pixels: f32[B, N, 3, 16, 16], ids: i64[B, T <= 32], media_locations: bool[B, T]) {
-    h = vision(reshape(pixels, [B * N, 3, 16, 16]))
-    feats = vision.post_layernorm(h[:, 1:])
-    latents_per_image = perceiver(feats) // [B·N, 3, 24]
-    expect tokens(latents_per_image) == 3
-    media = reshape(latents_per_image, [B, N * 3, 24])
-    text_time = cumsum(media_locations, axis: 1) // [B, T], i64
-    media_time = reshape(expand(unsqueeze(arange(N) + 1, 1), [N, 3]), [N * 3])
-    media_mask = unsqueeze(where(unsqueeze(text_time, 2) == media_time, 0.0, -10000.0), 1) // [B, 1, T, N·3]
-    text_has_media = unsqueeze(cast(text_time > 0, f32), 2) // [B, T, 1]
-    expect T <= llm.context
-    x = xattn(llm.embed_tokens(ids), media, llm.layers, media_mask, text_has_media)
-    return logits: llm.lm_head(llm.norm(x))
-  }
-
-  graph media_latents(pixels: f32[B, 3, 16, 16]) {
-    latents_per_image = perceiver(vision.post_layernorm(vision(pixels)[:, 1:]))
-    expect tokens(latents_per_image) == 3
-    return latents: latents_per_image
-  }
-
-  stage pretrain { train perceiver, xattn }
-}
-""",
-        model,
-        renamer(
-            *PERCEIVER_KEYS,
-            (r"^lang\.lm\.model\.", "llm."),
-            (r"^lang\.lm\.lm_head\.", "llm.lm_head."),
-            (r"^lang\.gated_cross_attn_layers\.", "xattn.gated_cross_attn_layers."),
-            *FLAMINGO_FF_KEYS,
-        ),
-        {
-            "forward": ({"pixels": pixels, "ids": ids, "media_locations": media_locations}, forward),
-            "media_latents": ({"pixels": pixels[:, 0]}, lambda pixels: {"latents": latents(pixels)}),
         },
     )
 
