@@ -184,7 +184,9 @@ function fromShards(
     config,
     readBytes: (key) => shardOf(key).readBytes(key),
     readFloat32: (key, allocate) => shardOf(key).readFloat32(key, allocate),
-    close: () => shards.forEach((s) => s.close()),
+    close: () => {
+      for (const s of shards) s.close();
+    },
   };
 }
 

@@ -153,7 +153,9 @@ export function loadWeights(
     const matched = matchSource(module, source, checkpoint, error);
     for (const [p, key] of matched) assigned.set(p, { checkpoint, key });
   }
-  const close = () => opened.forEach((c) => c.close());
+  const close = () => {
+    for (const c of opened.values()) c.close();
+  };
   if (failed) {
     close();
     return undefined;
