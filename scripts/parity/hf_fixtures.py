@@ -467,6 +467,114 @@ model blip2 {
     )
 
 
+@case
+def hf_blip2_retrieval(rng):
+    vision = dict(hidden_size=32, intermediate_size=48, num_hidden_layers=2, num_attention_heads=4, image_size=16,
+                  patch_size=8)
+    qformer = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=48,
+                   encoder_hidden_size=32, vocab_size=50, use_qformer_text_input=True)
+    config = T.Blip2Config(vision_config=vision, qformer_config=qformer, text_config=OPT, num_query_tokens=4,
+                           image_text_hidden_size=16)
+    model = T.Blip2ForImageTextRetrieval(config)
+    p = pixels(rng, 2, 16)
+    x = ids(rng, 2, 6, 50)
+    mask = np.array([[1, 1, 1, 1, 0, 0], [1, 1, 1, 1, 1, 1]], dtype=np.int64)
+
+    def itc(m, pixels, ids, text_mask):
+        o = m(input_ids=ids, pixel_values=pixels, attention_mask=text_mask, use_image_text_matching_head=False)
+        return {"logits_per_image": o.logits_per_image, "logits_per_text": o.logits_per_text}
+
+    def itm(m, pixels, ids, text_mask):
+        o = m(input_ids=ids, pixel_values=pixels, attention_mask=text_mask, use_image_text_matching_head=True)
+        return {"itm_logits": o.logits_per_image}
+
+    def itg(m, pixels, ids, text_mask):
+        # No transformers class computes ITG; this is BLIP-2's definition over transformers' modules:
+        # queries see queries, text sees the queries and the text before it (UniLM mask), scored
+        # against the word embeddings.
+        image_embeds = m.vision_model(pixel_values=pixels).last_hidden_state
+        b, q, t = ids.shape[0], 4, ids.shape[1]
+        keys = torch.cat([torch.ones(b, q, dtype=text_mask.dtype), text_mask], 1)  # [B, q + t]
+        row, col = torch.arange(q + t)[:, None], torch.arange(q + t)[None, :]
+        visible = ((col < q) | (col <= row)).to(text_mask.dtype)
+        allowed = (keys[:, None, :] * visible[None]).bool()[:, None]  # [B, 1, q + t, q + t]
+        mask4 = torch.zeros(allowed.shape, dtype=torch.float64).masked_fill(~allowed, torch.finfo(torch.float64).min)
+        embeds = m.embeddings(input_ids=ids, query_embeds=m.query_tokens.expand(b, -1, -1))
+        joint = m.qformer(query_embeds=embeds, query_length=q, attention_mask=mask4,
+                          encoder_hidden_states=image_embeds).last_hidden_state
+        return {"itg_logits": joint[:, q:] @ m.embeddings.word_embeddings.weight.T}
+
+    inputs = {"pixels": p, "ids": x, "text_mask": mask}
+    return Case(
+        "BLIP-2 stage 1 (examples/blip2.vlm's blip2_qformer_pretrain, tiny): ITC, ITM and ITG through the "
+        "Q-Former's text and joint modes (padding and UniLM masks), its text feed-forward and text embeddings",
+        "transformers Blip2ForImageTextRetrieval (use_qformer_text_input; ITC as raw cosine similarities, so the "
+        "spec's temperature starts at 0); ITG, which no class computes, as its modules composed by BLIP-2's definition",
+        """import { blip2_vision, qformer, qformer_text_embeddings, contrastive_head, itm_head, tied_lm_head } from "std"
+
+model blip2_stage1 {
+  encoder visual_encoder = blip2_vision(image: 16, patch: 8, width: 32, depth: 2, heads: 4, mlp: 48, post_norm: false) frozen
+  encoder ln_vision = layer_norm(32, eps: 1e-6)
+  fusion qformer = qformer(width: 32, depth: 2, heads: 4, ffn: 48, queries: 4, kv_width: 32, cross_every: 2, text_ffn: true)
+  encoder text_embeddings = qformer_text_embeddings(vocab: 50, width: 32, positions: 512)
+  head vision_proj = linear(32, 16)
+  head text_proj = linear(32, 16)
+  head itc = contrastive_head(init: 0.0) // HF's retrieval model has no temperature
+  head itm_head = itm_head(32)
+  head itg = tied_lm_head()
+
+  // Blip2ForImageTextRetrieval's checkpoint, component by component: it has no temperature, so
+  // `itc` is in no layout and keeps its initialiser.
+  weights visual_encoder { "vision_model.": "", "vision_model.post_layernorm.": none }
+  weights ln_vision { "vision_model.post_layernorm.": "" }
+  weights qformer { "qformer.": "", "query_tokens": "query_tokens" }
+  weights text_embeddings { "embeddings.": "" }
+  weights vision_proj { "vision_projection.": "" }
+  weights text_proj { "text_projection.": "" }
+  weights itm_head { "itm_head.": "" }
+
+  // as examples/blip2.vlm's itc and itm, at 4 queries and 6 text tokens
+  graph itc(pixels: f32[B, 3, 16, 16], ids: i64[B, 6], text_mask: i64[B, 6]) {
+    query_output = qformer(ln_vision(visual_encoder(pixels)))
+    pad = (cast(text_mask, f32) - 1.0) * 10000.0
+    text_output = qformer(text: text_embeddings(ids), mask: unsqueeze(unsqueeze(pad, 1), 1), mode: "text")
+    per_query, per_text = itc(reshape(vision_proj(query_output), [B * 4, 16]), text_proj(text_output[:, 0]))
+    s_i2t = reshape(per_query, [B, 4, B])
+    s_t2i = reshape(per_text, [B, B, 4])
+    i2t = s_i2t[:, 0]
+    t2i = s_t2i[:, :, 0]
+    for q in range(3) {
+      i2t = where(s_i2t[:, q + 1] > i2t, s_i2t[:, q + 1], i2t)
+      t2i = where(s_t2i[:, :, q + 1] > t2i, s_t2i[:, :, q + 1], t2i)
+    }
+    return logits_per_image: i2t, logits_per_text: t2i
+  }
+
+  graph itm(pixels: f32[B, 3, 16, 16], ids: i64[B, 6], text_mask: i64[B, 6]) {
+    image_embeds = ln_vision(visual_encoder(pixels))
+    keys = concat(expand(1.0, [B, 4]), cast(text_mask, f32), axis: 1)
+    mask = unsqueeze(unsqueeze((keys - 1.0) * 10000.0, 1), 1)
+    joint = qformer(image_embeds, text: text_embeddings(ids), mask: mask, mode: "joint")
+    return itm_logits: itm_head(joint[:, 0:4])
+  }
+
+  graph itg(pixels: f32[B, 3, 16, 16], ids: i64[B, 6], text_mask: i64[B, 6]) {
+    image_embeds = ln_vision(visual_encoder(pixels))
+    keys = concat(expand(1.0, [B, 4]), cast(text_mask, f32), axis: 1)
+    row = unsqueeze(arange(10), 1)
+    col = unsqueeze(arange(10), 0)
+    visible = where(col < 4 or col <= row, 0.0, -10000.0)
+    mask = unsqueeze(unsqueeze((keys - 1.0) * 10000.0, 1), 1) + visible
+    joint = qformer(image_embeds, text: text_embeddings(ids), mask: mask, mode: "joint")
+    return itg_logits: itg(joint[:, 4:], text_embeddings.word_embeddings.weight)
+  }
+}
+""",
+        model,
+        {"itc": (inputs, itc), "itm": (inputs, itm), "itg": (inputs, itg)},
+    )
+
+
 # ---- Flamingo: no transformers class ---------------------------------------------------------------
 
 # Flamingo exists in no library vlmc's environment has (open_flamingo is not installed): its

@@ -1,10 +1,10 @@
-"""PyTorch reference modules for the parity fixtures, written from the upstream implementations and
-independent of vlmc: Hugging Face transformers (BERT, CLIP, GPT-2, OPT, LLaMA, T5, BLIP-2's
-Q-Former), LAVIS (EVA ViT-g, BLIP-2 stage-1 heads) and open_flamingo (Perceiver Resampler, gated
-cross-attention). transformers, LAVIS and open_flamingo are not installed here (Debian ships none of
-them), so each class reproduces its upstream counterpart's module tree (hence its state-dict keys)
-and its inference-time forward: dropout, caches, head masks and output flags are left out.
-torchvision models are used directly by make_fixtures.py.
+"""PyTorch reference modules for the parity fixtures of make_fixtures.py, written from the upstream
+implementations and independent of vlmc: LAVIS's EVA ViT-g and open_flamingo's Perceiver Resampler
+and gated cross-attention, which no installed library provides (hf_fixtures.py uses the open_flamingo
+loops too), plus copies of transformers' BERT and BLIP-2 Q-Former kept only for seed_healthcare,
+whose torchvision ResNet cannot run beside transformers here. Each class reproduces its upstream
+counterpart's module tree (hence its state-dict keys) and its inference-time forward: dropout,
+caches, head masks and output flags are left out.
 
 All modules work in whatever dtype they are cast to; the fixtures run them in float64.
 """
@@ -14,16 +14,6 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import nn
-
-
-def lowest(x):
-    return torch.finfo(x.dtype).min
-
-
-def causal_mask(t, like):
-    """[1, 1, t, t] additive mask: 0 on and below the diagonal, the dtype's minimum above (HF)."""
-    allowed = torch.ones(t, t, dtype=torch.bool).tril()
-    return torch.zeros(t, t, dtype=like.dtype).masked_fill(~allowed, lowest(like))[None, None]
 
 
 def split_heads(x, heads):
@@ -171,118 +161,6 @@ class BertModel(nn.Module):
 # ---- OPT (transformers.models.opt.modeling_opt) ---------------------------------------------------
 
 
-class OPTLearnedPositionalEmbedding(nn.Embedding):
-    """Positions from the 2-D padding mask, offset by 2 rows (HF)."""
-
-    offset = 2
-
-    def __init__(self, positions, width):
-        super().__init__(positions + self.offset, width)
-
-    def forward(self, attention_mask):
-        attention_mask = attention_mask.long()
-        positions = (torch.cumsum(attention_mask, dim=1).type_as(attention_mask) * attention_mask).long() - 1
-        return super().forward(positions + self.offset)
-
-
-class OPTAttention(nn.Module):
-    def __init__(self, width, heads):
-        super().__init__()
-        self.heads = heads
-        self.scaling = (width // heads) ** -0.5
-        self.k_proj = nn.Linear(width, width)
-        self.v_proj = nn.Linear(width, width)
-        self.q_proj = nn.Linear(width, width)
-        self.out_proj = nn.Linear(width, width)
-
-    def forward(self, h, attention_mask):
-        q = split_heads(self.q_proj(h) * self.scaling, self.heads)
-        k = split_heads(self.k_proj(h), self.heads)
-        v = split_heads(self.v_proj(h), self.heads)
-        w = q @ k.transpose(-1, -2) + attention_mask
-        return self.out_proj(merge_heads(w.softmax(-1) @ v))
-
-
-class OPTDecoderLayer(nn.Module):
-    def __init__(self, width, heads, ffn, do_layer_norm_before):
-        super().__init__()
-        self.pre = do_layer_norm_before
-        self.self_attn = OPTAttention(width, heads)
-        self.self_attn_layer_norm = nn.LayerNorm(width)
-        self.fc1 = nn.Linear(width, ffn)
-        self.fc2 = nn.Linear(ffn, width)
-        self.final_layer_norm = nn.LayerNorm(width)
-
-    def forward(self, h, attention_mask):
-        residual = h
-        if self.pre:
-            h = self.self_attn_layer_norm(h)
-        h = residual + self.self_attn(h, attention_mask)
-        if not self.pre:
-            h = self.self_attn_layer_norm(h)
-        residual = h
-        if self.pre:
-            h = self.final_layer_norm(h)
-        h = residual + self.fc2(F.relu(self.fc1(h)))
-        if not self.pre:
-            h = self.final_layer_norm(h)
-        return h
-
-
-class OPTDecoder(nn.Module):
-    def __init__(self, vocab, width, depth, heads, ffn, positions, word_embed_proj_dim=None, do_layer_norm_before=True):
-        super().__init__()
-        proj = word_embed_proj_dim or width
-        self.embed_tokens = nn.Embedding(vocab, proj)
-        self.embed_positions = OPTLearnedPositionalEmbedding(positions, width)
-        self.project_out = nn.Linear(width, proj, bias=False) if proj != width else None
-        self.project_in = nn.Linear(proj, width, bias=False) if proj != width else None
-        self.final_layer_norm = nn.LayerNorm(width) if do_layer_norm_before else None
-        self.layers = nn.ModuleList(OPTDecoderLayer(width, heads, ffn, do_layer_norm_before) for _ in range(depth))
-
-    def forward(self, inputs_embeds, attention_mask=None, extra_mask=None):
-        """attention_mask: HF's 2-D padding mask (positions come from it; all ones here);
-        extra_mask: an additive mask added to the causal one."""
-        b, t = inputs_embeds.shape[:2]
-        if attention_mask is None:
-            attention_mask = torch.ones(b, t, dtype=torch.long)
-        pos = self.embed_positions(attention_mask)
-        if self.project_in is not None:
-            inputs_embeds = self.project_in(inputs_embeds)
-        h = inputs_embeds + pos
-        mask = causal_mask(t, h)
-        if extra_mask is not None:
-            mask = mask + extra_mask
-        for layer in self.layers:
-            h = layer(h, mask)
-        if self.final_layer_norm is not None:
-            h = self.final_layer_norm(h)
-        if self.project_out is not None:
-            h = self.project_out(h)
-        return h
-
-
-class OPTModel(nn.Module):
-    def __init__(self, **config):
-        super().__init__()
-        self.decoder = OPTDecoder(**config)
-
-    def forward(self, inputs_embeds, extra_mask=None):
-        return self.decoder(inputs_embeds, extra_mask=extra_mask)
-
-
-class OPTForCausalLM(nn.Module):
-    def __init__(self, **config):
-        super().__init__()
-        self.model = OPTModel(**config)
-        proj = config.get("word_embed_proj_dim") or config["width"]
-        self.lm_head = nn.Linear(proj, config["vocab"], bias=False)
-        self.lm_head.weight = self.model.decoder.embed_tokens.weight  # tied
-
-    def forward(self, inputs_embeds, extra_mask=None):
-        return self.lm_head(self.model(inputs_embeds, extra_mask))
-
-
 # ---- LLaMA (transformers.models.llama.modeling_llama) ---------------------------------------------
 
 
@@ -396,18 +274,6 @@ class Blip2QFormerModel(nn.Module):
             # HF: an all-ones encoder mask, inverted to an additive one of zeros.
             encoder_attention_mask = torch.zeros(1, 1, 1, encoder_hidden_states.shape[1], dtype=embeds.dtype)
         return self.encoder(self.layernorm(embeds), attention_mask, encoder_hidden_states, encoder_attention_mask, query_length)
-
-
-class QFormerTextEmbeddings(nn.Module):
-    """LAVIS Blip2Qformer's `Qformer.bert.embeddings` without its LayerNorm (HF's Blip2TextEmbeddings)."""
-
-    def __init__(self, vocab, width, positions):
-        super().__init__()
-        self.word_embeddings = nn.Embedding(vocab, width)
-        self.position_embeddings = nn.Embedding(positions, width)
-
-    def forward(self, input_ids):
-        return self.word_embeddings(input_ids) + self.position_embeddings(torch.arange(input_ids.shape[1])[None])
 
 
 # ---- EVA ViT-g (LAVIS lavis/models/eva_vit.py) ----------------------------------------------------

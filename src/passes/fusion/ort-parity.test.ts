@@ -328,12 +328,11 @@ describe("fusion keeps outputs (ort-cpu vs portable in onnxruntime)", () => {
     hf_clip: { Attention: 8, QuickGelu: 8 },
     hf_llama: { GroupQueryAttention: 2, SkipSimplifiedLayerNormalization: 4, SimplifiedLayerNormalization: 1 },
     hf_t5: { Attention: 4, MultiHeadAttention: 2 },
+    // Q-Former: self-attention packed, cross-attention to the image as MultiHeadAttention.
     hf_blip2: { Attention: 8, MultiHeadAttention: 2 },
     hf_bert: { Attention: 2, BiasGelu: 2 },
     hf_gpt2: { Attention: 2, FastGelu: 2 },
     hf_opt: { Attention: 2 },
-    // Self-attention packed, cross-attention to the image as MultiHeadAttention.
-    qformer: { Attention: 5, MultiHeadAttention: 2 },
   };
   for (const name of fixtures) {
     it(`std ${name}`, () =>
