@@ -342,3 +342,35 @@ model m {
     expect(fs.existsSync(path.join(dir, "m.onnx"))).toBe(false);
   });
 });
+
+describe("config.json and the components a source loads", () => {
+  it("compares only the components the source covers", async () => {
+    const spec = `import { llama } from "std"
+model m {
+  encoder a = linear(4, 4)
+  encoder llm = llama(vocab: 8, width: 4, depth: 1, heads: 2, mlp: 8)
+  forward(x: f32[B, T, 4]) {
+    return y: llm(a(x))
+  }
+}
+`;
+    const { dir, spec: file } = setup(spec);
+    const ckpt = path.join(dir, "ckpt");
+    fs.mkdirSync(ckpt);
+    const w = (name: string, shape: number[]): SafetensorsTensorInput => ({
+      name,
+      dtype: "F32",
+      shape,
+      data: new Float32Array(shape.reduce((x, y) => x * y, 1)),
+    });
+    writeSafetensors(path.join(ckpt, "model.safetensors"), [w("weight", [4, 4]), w("bias", [4])]);
+    // A config whose language model differs from the spec's: read for component `a` only, it is not compared.
+    fs.writeFileSync(
+      path.join(ckpt, "config.json"),
+      JSON.stringify({ text_config: { model_type: "llama", hidden_size: 4, num_hidden_layers: 7 } }),
+    );
+    expect(codes(await compileWith(file, dir, `a=${ckpt}`)).filter((c) => c.startsWith("VLM4"))).toEqual([]);
+    // Read for the whole model, it is.
+    expect(codes(await compileWith(file, dir, ckpt))).toContain("VLM4206");
+  });
+});

@@ -118,6 +118,7 @@ export function loadWeights(
   const assigned = new Map<Param, { checkpoint: Checkpoint; key: string }>();
   // A folder named by several sources (one per component) is opened once.
   const opened = new Map<string, Checkpoint>();
+  const configChecked = new Set<string>();
   let failed = false;
   const error = (d: Diagnostic) => {
     failed = true;
@@ -146,10 +147,17 @@ export function loadWeights(
         continue;
       }
       opened.set(source.path, checkpoint);
-      if (checkpoint.config)
-        checkConfig(checkpoint.config, path.join(source.path, CONFIG_FILE), module.components, error);
     }
     if (checkpoint === FAILED) continue;
+    // The config describes the components this source loads (a LLaVA folder read for its vision
+    // tower alone says nothing about the language model beside it), each compared once.
+    const covered = module.components.filter(
+      (c) =>
+        (source.component === undefined || c.name === source.component) &&
+        !configChecked.has(`${source.path}\0${c.name}`),
+    );
+    for (const c of covered) configChecked.add(`${source.path}\0${c.name}`);
+    if (checkpoint.config) checkConfig(checkpoint.config, path.join(source.path, CONFIG_FILE), covered, error);
     const matched = matchSource(module, source, checkpoint, error);
     for (const [p, key] of matched) assigned.set(p, { checkpoint, key });
   }
