@@ -1,8 +1,9 @@
 """PyTorch reference modules for the parity fixtures of make_fixtures.py, written from the upstream
 implementations and independent of vlmc: LAVIS's EVA ViT-g and open_flamingo's Perceiver Resampler
 and gated cross-attention, which no installed library provides (hf_fixtures.py uses the open_flamingo
-loops too), plus copies of transformers' BERT and BLIP-2 Q-Former kept only for seed_healthcare,
-whose torchvision ResNet cannot run beside transformers here. Each class reproduces its upstream
+loops too), plus copies of transformers' BERT and BLIP-2 Q-Former kept for seed_healthcare, whose
+torchvision ResNet cannot run beside transformers here, and of the CLIP vision tower for
+bench/peers.py (its peers export from Debian's torch, which has no transformers). Each class reproduces its upstream
 counterpart's module tree (hence its state-dict keys) and its inference-time forward: dropout,
 caches, head masks and output flags are left out.
 
@@ -455,3 +456,95 @@ class GatedCrossAttentionBlock(nn.Module):
         x = self.attn(x, media, media_locations) * self.attn_gate.tanh() + x
         return self.ff(x) * self.ff_gate.tanh() + x
 
+
+# ---- HF CLIP vision tower (kept for bench/peers.py, whose peers export from Debian's torch 1.13, where transformers is absent) ----
+
+
+class CLIPVisionEmbeddings(nn.Module):
+    def __init__(self, image, patch, width, channels=3):
+        super().__init__()
+        self.num_positions = (image // patch) ** 2 + 1
+        self.class_embedding = nn.Parameter(torch.randn(width))
+        self.patch_embedding = nn.Conv2d(channels, width, patch, stride=patch, bias=False)
+        self.position_embedding = nn.Embedding(self.num_positions, width)
+
+    def forward(self, pixel_values):
+        patches = self.patch_embedding(pixel_values).flatten(2).transpose(1, 2)
+        cls = self.class_embedding.expand(pixel_values.shape[0], 1, -1)
+        return torch.cat([cls, patches], dim=1) + self.position_embedding(torch.arange(self.num_positions)[None])
+
+
+class CLIPAttention(nn.Module):
+    def __init__(self, width, heads):
+        super().__init__()
+        self.heads = heads
+        self.scale = (width // heads) ** -0.5
+        self.k_proj = nn.Linear(width, width)
+        self.v_proj = nn.Linear(width, width)
+        self.q_proj = nn.Linear(width, width)
+        self.out_proj = nn.Linear(width, width)
+
+    def forward(self, h, attention_mask=None, causal_attention_mask=None):
+        q = split_heads(self.q_proj(h) * self.scale, self.heads)
+        k = split_heads(self.k_proj(h), self.heads)
+        v = split_heads(self.v_proj(h), self.heads)
+        w = q @ k.transpose(-1, -2)
+        if causal_attention_mask is not None:
+            w = w + causal_attention_mask
+        if attention_mask is not None:
+            w = w + attention_mask
+        return self.out_proj(merge_heads(w.softmax(-1) @ v))
+
+
+class CLIPMLP(nn.Module):
+    def __init__(self, width, mlp, act=quick_gelu):
+        super().__init__()
+        self.act = act
+        self.fc1 = nn.Linear(width, mlp)
+        self.fc2 = nn.Linear(mlp, width)
+
+    def forward(self, h):
+        return self.fc2(self.act(self.fc1(h)))
+
+
+class CLIPEncoderLayer(nn.Module):
+    def __init__(self, width, heads, mlp, eps):
+        super().__init__()
+        self.self_attn = CLIPAttention(width, heads)
+        self.layer_norm1 = nn.LayerNorm(width, eps=eps)
+        self.mlp = CLIPMLP(width, mlp)
+        self.layer_norm2 = nn.LayerNorm(width, eps=eps)
+
+    def forward(self, h, attention_mask=None, causal_attention_mask=None):
+        h = h + self.self_attn(self.layer_norm1(h), attention_mask, causal_attention_mask)
+        return h + self.mlp(self.layer_norm2(h))
+
+
+class CLIPEncoder(nn.Module):
+    def __init__(self, width, depth, heads, mlp, eps):
+        super().__init__()
+        self.layers = nn.ModuleList(CLIPEncoderLayer(width, heads, mlp, eps) for _ in range(depth))
+
+    def forward(self, h, attention_mask=None, causal_attention_mask=None):
+        """Returns HF's hidden_states tuple: the input, then each layer's output."""
+        states = [h]
+        for layer in self.layers:
+            h = layer(h, attention_mask, causal_attention_mask)
+            states.append(h)
+        return states
+
+
+class CLIPVisionTransformer(nn.Module):
+    """HF CLIPVisionTransformer; forward returns (last_hidden_state, pooler_output, hidden_states)."""
+
+    def __init__(self, image, patch, width, depth, heads, mlp, eps=1e-5, channels=3):
+        super().__init__()
+        self.embeddings = CLIPVisionEmbeddings(image, patch, width, channels)
+        self.pre_layrnorm = nn.LayerNorm(width, eps=eps)
+        self.encoder = CLIPEncoder(width, depth, heads, mlp, eps)
+        self.post_layernorm = nn.LayerNorm(width, eps=eps)
+
+    def forward(self, pixel_values):
+        states = self.encoder(self.pre_layrnorm(self.embeddings(pixel_values)))
+        last = states[-1]
+        return last, self.post_layernorm(last[:, 0]), states
