@@ -177,6 +177,30 @@ model m {
 
 
 @case
+def hf_opt_350m(rng):
+    config = dict(OPT, word_embed_proj_dim=16, do_layer_norm_before=False)
+    model = T.OPTForCausalLM(T.OPTConfig(**config))
+    x = ids(rng, 2, 7, 64)
+    return Case(
+        "OPT-350m's shape: post-LN layers, embeddings narrower than the layers (project_in / project_out)",
+        "transformers OPTForCausalLM (do_layer_norm_before=False, word_embed_proj_dim 16)",
+        """import { opt } from "std"
+
+model m {
+  encoder llm = opt(vocab: 64, width: 32, depth: 2, heads: 4, mlp: 48, context: 32, embed_dim: 16, pre_ln: false)
+  weights llm { "model.": "", "lm_head.": none }
+
+  forward(ids: i64[B, T <= 32]) {
+    return logits: llm(llm.decoder.embed_tokens(ids))
+  }
+}
+""",
+        model,
+        {"forward": ({"ids": x}, lambda m, ids: {"logits": m(input_ids=ids).logits})},
+    )
+
+
+@case
 def hf_bert(rng):
     model = T.BertModel(T.BertConfig(vocab_size=64, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
                                      intermediate_size=48, max_position_embeddings=16))
@@ -222,6 +246,52 @@ def hf_t5(rng):
 model m {
   encoder lm = t5(vocab: 64, width: 32, depth: 2, heads: 4, head_dim: 8, mlp: 48)
   weights lm { "": "", "encoder.block.": "encoder.blocks.", "decoder.block.": "decoder.blocks." }
+
+  forward(ids: i64[B, 7], decoder_ids: i64[B, 5]) {
+    return logits: lm(lm.shared(ids), lm.shared(decoder_ids))
+  }
+}
+""",
+        model,
+        {
+            "forward": (
+                {"ids": x, "decoder_ids": y},
+                lambda m, ids, decoder_ids: {"logits": m(input_ids=ids, decoder_input_ids=decoder_ids).logits},
+            )
+        },
+    )
+
+
+@case
+def hf_t5_gated(rng):
+    # As Flan-T5's config says it: tie_word_embeddings False. T5Config turns that argument into
+    # scale_decoder_outputs False and then sets tie_word_embeddings back to True; untying takes
+    # setting it again.
+    config = T.T5Config(vocab_size=64, d_model=32, d_kv=8, d_ff=48, num_layers=2, num_decoder_layers=1, num_heads=4,
+                        feed_forward_proj="gated-gelu", tie_word_embeddings=False)
+    config.tie_word_embeddings = False
+    model = T.T5ForConditionalGeneration(config)
+    # Untied, transformers 5 unties the stacks' embed_tokens from `shared` too; Flan-T5's files hold
+    # three equal copies, so share one tensor as they do.
+    model.encoder.embed_tokens.weight = model.shared.weight
+    model.decoder.embed_tokens.weight = model.shared.weight
+    x = ids(rng, 2, 7, 64)
+    y = ids(rng, 2, 5, 64)
+    return Case(
+        "T5 v1.1 / Flan-T5's shape: gated-GELU feed-forward, untied LM head, a shallower decoder",
+        "transformers T5ForConditionalGeneration (feed_forward_proj gated-gelu, tie_word_embeddings False)",
+        """import { t5 } from "std"
+
+model m {
+  encoder lm = t5(vocab: 64, width: 32, depth: 2, decoder_depth: 1, heads: 4, head_dim: 8, mlp: 48, gated: true, tied: false)
+  // Flan-T5's files also hold the stacks' embed_tokens, copies of `shared`.
+  weights lm {
+    "": "",
+    "encoder.block.": "encoder.blocks.",
+    "decoder.block.": "decoder.blocks.",
+    "encoder.embed_tokens.": none,
+    "decoder.embed_tokens.": none,
+  }
 
   forward(ids: i64[B, 7], decoder_ids: i64[B, 5]) {
     return logits: lm(lm.shared(ids), lm.shared(decoder_ids))
