@@ -143,7 +143,10 @@ describe("parity fixtures", () => {
     expect(cases.length).toBeGreaterThan(0);
     let bytes = 0;
     for (const n of cases)
-      for (const f of fs.readdirSync(path.join(ROOT, n))) bytes += fs.statSync(path.join(ROOT, n, f)).size;
+      for (const f of fs.readdirSync(path.join(ROOT, n), { recursive: true, encoding: "utf8" })) {
+        const stat = fs.statSync(path.join(ROOT, n, f));
+        if (stat.isFile()) bytes += stat.size; // checkpoint folders included
+      }
     expect(bytes).toBeLessThanOrEqual(MAX_FIXTURE_BYTES);
   });
 
