@@ -126,18 +126,18 @@ model m {
     )
 
 
-@case
-def hf_gpt2(rng):
+def gpt2_case(rng, description, rename):
     model = T.GPT2LMHeadModel(T.GPT2Config(vocab_size=64, n_embd=32, n_layer=2, n_head=4, n_positions=16))
     x = ids(rng, 2, 7, 64)
     return Case(
-        "GPT-2, LM head tied to wte (absent from the checkpoint)",
+        description,
         "transformers GPT2LMHeadModel",
         """import { gpt2 } from "std"
 
 model m {
   encoder llm = gpt2(vocab: 64, width: 32, depth: 2, heads: 4, mlp: 128, context: 16)
-  weights llm { "transformer.": "" }
+  // transformers 5's layout and the Hub's (no level): the longer prefix wins
+  weights llm { "": "", "transformer.": "", "lm_head.": none }
 
   forward(ids: i64[B, T <= 16]) {
     return logits: llm(llm.wte(ids))
@@ -146,6 +146,22 @@ model m {
 """,
         model,
         {"forward": ({"ids": x}, lambda m, ids: {"logits": m(input_ids=ids).logits})},
+        rename=rename,
+    )
+
+
+@case
+def hf_gpt2(rng):
+    return gpt2_case(rng, "GPT-2, LM head tied to wte (absent from the checkpoint), transformers 5's layout", None)
+
+
+@case
+def hf_gpt2_hub(rng):
+    # The Hub's openai-community/gpt2 file was saved from GPT2Model: its keys have no `transformer.`.
+    return gpt2_case(
+        rng,
+        "GPT-2, the Hub's layout (h.*, wte, wpe, ln_f without a level)",
+        lambda k: k[len("transformer."):] if k.startswith("transformer.") else k,
     )
 
 
