@@ -17,6 +17,7 @@ import json
 import math
 import os
 import shutil
+import subprocess
 import sys
 
 import numpy as np
@@ -28,7 +29,8 @@ import transformers as T
 
 sys.dont_write_bytecode = True
 
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "test", "fixtures", "parity"))
+REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+ROOT = os.path.join(REPO, "test", "fixtures", "parity")
 TOLERANCE = 1e-4
 CASES = {}
 
@@ -812,8 +814,11 @@ def build(name):
     if c.rename:
         single = os.path.join(ckpt, "model.safetensors")
         save_file({c.rename(k): v for k, v in load_file(single).items()}, single, metadata={"format": "pt"})
-    with open(os.path.join(folder, "spec.vlm"), "w") as f:
+    spec = os.path.join(folder, "spec.vlm")
+    with open(spec, "w") as f:
         f.write(c.spec)
+    # vlmc's own layout (needs `npm run build` first).
+    subprocess.run(["node", os.path.join(REPO, "bin", "vlmc.js"), "fmt", "--write", spec], check=True)
     graphs = {}
     for graph, (inputs, fn) in c.graphs.items():
         outputs = run64(c.model, lambda m: fn(m, **{k: f64(v) for k, v in inputs.items()}))
