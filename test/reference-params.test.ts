@@ -3,6 +3,8 @@
 // Specs elsewhere name their file; their counts are transformers' classes built from the published
 // configurations (scripts/params/hf_counts.py).
 
+import fs from "node:fs";
+import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { elaborate } from "../src/driver/check.js";
 import { summarize } from "../src/driver/summary.js";
@@ -73,6 +75,26 @@ describe("published parameter counts", () => {
           part,
         ).toBe(count);
       }
+    });
+  }
+});
+
+// transformers' own counts for the example models that mirror a transformers class, computed from
+// the Hub configurations on the meta device by scripts/parity/hf_counts.py.
+const HF_COUNTS = JSON.parse(
+  fs.readFileSync(path.join(import.meta.dirname, "fixtures", "hf-counts.json"), "utf8"),
+) as Record<string, { class: string; parameters: number }>;
+
+describe("example models have transformers' parameter counts", () => {
+  for (const [key, want] of Object.entries(HF_COUNTS)) {
+    if (key.startsWith("_")) continue;
+    const [file, model] = key.split("#") as [string, string];
+    it(`${key}: ${want.class}`, () => {
+      const result = elaborate([file]);
+      expect(result.diagnostics.filter((d) => d.severity === "error")).toEqual([]);
+      const found = result.models.find((m) => m.module?.name === model);
+      expect(found, model).toBeDefined();
+      expect(summarize(found!.module!, found!.tokens).params.total).toBe(want.parameters);
     });
   }
 });

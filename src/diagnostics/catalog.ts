@@ -23,6 +23,7 @@ export const CATALOG = {
     title: "named argument written name=value",
     template: "named arguments are written `{name}: value`, not `{name}=value`",
   },
+  VLM1050: { severity: "error", title: "weights declaration without a path or key map" },
 
   VLM2001: { severity: "error", title: "undefined name" },
   VLM2002: { severity: "error", title: "duplicate definition" },
@@ -167,6 +168,17 @@ export const CATALOG = {
   VLM4006: { severity: "error", title: "cannot write output" },
   VLM4007: { severity: "error", title: "runtime failure" },
   VLM4008: { severity: "error", title: "invalid input file" },
+  // Checkpoint folders and key maps (src/codegen/checkpoint.ts, src/codegen/weights.ts).
+  VLM4200: { severity: "error", title: "not a checkpoint folder" },
+  VLM4201: { severity: "error", title: "invalid checkpoint index or config" },
+  VLM4202: { severity: "error", title: "shard outside the checkpoint folder" },
+  VLM4203: { severity: "error", title: "missing shard" },
+  VLM4204: { severity: "error", title: "tensor in two shards" },
+  VLM4205: { severity: "error", title: "shard lacks an indexed tensor" },
+  VLM4206: { severity: "error", title: "checkpoint config disagrees with the spec" },
+  VLM4207: { severity: "error", title: "two checkpoint keys for one parameter" },
+  VLM4208: { severity: "error", title: "tie names no parameter" },
+  VLM4209: { severity: "error", title: "a key map needs a checkpoint path" },
 
   VLM4400: { severity: "error", title: "no single model to draw" },
   VLM4401: { severity: "error", title: "no such graph to draw" },

@@ -20,7 +20,7 @@ import { writeOnnxModel, type OnnxModel } from "../onnx/onnx-writer.js";
 
 export { TARGET_NAMES, type TargetName } from "../target/target.js";
 export { renderReport, type Precision, type QuantizeMode } from "../passes/index.js";
-import { declaredWeightSources, loadWeights, parseWeightSpec, type LoadedWeights } from "../codegen/weights.js";
+import { weightSources, loadWeights, parseWeightSpec, type LoadedWeights } from "../codegen/weights.js";
 
 export interface CompileProgress {
   readonly path: string;
@@ -186,9 +186,7 @@ export async function compile(paths: readonly string[], options: CompileOptions 
     for (const { module, file } of modules) {
       if (module.graphs.length === 0)
         diagnostics.push(diagnostic("VLM2014", `model ${module.name} has no forward or graph to compile`));
-      const weights = loadWeights(module, [...declaredWeightSources(module, file), ...specs], (d) =>
-        diagnostics.push(d),
-      );
+      const weights = loadWeights(module, weightSources(module, file, specs), (d) => diagnostics.push(d));
       if (!weights) continue;
       opened.push(weights);
       const params = parameterBytes(weights, seed);

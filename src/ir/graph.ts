@@ -211,6 +211,8 @@ export interface ComponentInfo {
   readonly role: Role | undefined;
   readonly frozen: boolean;
   readonly block: string;
+  /** The block's compile-time number and boolean arguments after defaults (checked against checkpoint configs). */
+  readonly args?: Readonly<Record<string, number | boolean>>;
   readonly span: Span;
 }
 
@@ -225,6 +227,22 @@ export interface PolicyRule {
   readonly precision?: "fp32" | "fp16" | "bf16";
 }
 
+/** A rule of a checkpoint key map: rename the key prefix `from` to `to` (null: not weights), or tie. */
+export type KeyRule =
+  | { readonly kind: "rename"; readonly from: string; readonly to: string | null }
+  | { readonly kind: "tie"; readonly param: string; readonly source: string };
+
+/** A model's `weights` declaration: where a checkpoint is and how its keys map to parameter names. */
+export interface WeightsDeclaration {
+  /** The component it loads; undefined for the whole model. */
+  readonly target: string | undefined;
+  /** Undefined for a layout declaration: the path comes from `--weights`. */
+  readonly path: string | undefined;
+  /** `prefix "P"` is the rule `"P": ""`; no rules at all means every key as it is. */
+  readonly rules: readonly KeyRule[];
+  readonly span: Span | undefined;
+}
+
 /** A model after elaboration: its parameters, components, entry-point graphs and plans. */
 export interface IrModule {
   readonly name: string;
@@ -233,5 +251,5 @@ export interface IrModule {
   readonly graphs: readonly Graph[];
   readonly stages: readonly StagePlan[];
   readonly policies: readonly PolicyRule[];
-  readonly weights: readonly { target: string | undefined; path: string; prefix: string | undefined }[];
+  readonly weights: readonly WeightsDeclaration[];
 }

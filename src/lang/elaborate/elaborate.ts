@@ -32,6 +32,7 @@ import {
   type Value,
   type ComponentInfo,
   type Initializer,
+  type KeyRule,
   type IrModule,
   type Param,
   type PolicyRule,
@@ -144,7 +145,7 @@ export class Elaborator {
         if (m.kind === "forward" || m.kind === "graph") entries.push(m);
         else if (m.kind === "stage") stages.push({ name: m.name, trains: m.trains.map((t) => t.name) });
         else if (m.kind === "policy") policies.push(policyRule(m));
-        else if (m.kind === "weights") weights.push({ target: m.target?.name, path: m.path, prefix: m.prefix });
+        else if (m.kind === "weights") weights.push(weightsDeclaration(m));
       });
       const graphs: Graph[] = [];
       for (const entry of entries) {
@@ -348,11 +349,13 @@ export class Elaborator {
           } else env.set(m.name, { k: "module", inst: this.instantiate(m.value, env, path, childOwner, mctx) });
           if (!owner) {
             const callee = m.value.kind === "call" ? m.value.callee : m.value;
+            const made = env.get(m.name);
             components?.push({
               name: m.name,
               role,
               frozen: m.frozen,
               block: callee.kind === "name" ? callee.name : "?",
+              ...(made?.k === "module" ? { args: scalarArgs(made.inst.config) } : {}),
               span: m.span,
             });
           }
@@ -1118,4 +1121,27 @@ function policyRule(m: A.PolicyDecl): PolicyRule {
     if (e.key === "precision") rule.precision = v as PolicyRule["precision"];
   }
   return rule;
+}
+
+/** A `weights` declaration as the IR states it: `prefix "P"` is the key rule `"P": ""`. */
+function weightsDeclaration(m: A.WeightsDecl): IrModule["weights"][number] {
+  const rules: KeyRule[] = [
+    ...(m.prefix !== undefined ? [{ kind: "rename" as const, from: m.prefix, to: "" }] : []),
+    ...(m.map ?? []).map(
+      (r): KeyRule =>
+        r.kind === "tie"
+          ? { kind: "tie", param: r.param, source: r.source }
+          : { kind: "rename", from: r.from, to: r.to },
+    ),
+  ];
+  return { target: m.target?.name, path: m.path, rules, span: m.span };
+}
+
+/** The integer, float and boolean arguments a component was built with. */
+function scalarArgs(config: ReadonlyMap<string, Val>): Record<string, number | boolean> {
+  const out: Record<string, number | boolean> = {};
+  for (const [name, v] of config)
+    if ((v.k === "int" && typeof v.v === "number") || v.k === "float" || v.k === "bool")
+      out[name] = v.v as number | boolean;
+  return out;
 }

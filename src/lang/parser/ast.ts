@@ -124,11 +124,19 @@ export interface PolicyDecl {
 export interface WeightsDecl {
   kind: "weights";
   target?: Ident;
-  path: string;
+  /** Absent in a layout declaration (`weights llm { … }`): the path comes from `--weights`. */
+  path?: string;
   pathSpan: Span;
   prefix?: string;
+  /** The `{ … }` key map, when written. */
+  map?: WeightsRule[];
   span: Span;
 }
+
+/** `"from": "to"` renames a key prefix (`"from": none`: not weights); `tie "p" = "q"` fills p from q. */
+export type WeightsRule =
+  | { kind: "rename"; from: string; to: string | null; span: Span }
+  | { kind: "tie"; param: string; source: string; span: Span };
 
 export interface RepeatSpec {
   count: Expr;

@@ -201,8 +201,11 @@ export class VlmParser extends CstParser {
   weightsDecl = this.RULE("weightsDecl", () => {
     this.CONSUME(T.Weights);
     this.OPTION(() => this.CONSUME(T.Identifier, { LABEL: "target" }));
-    this.CONSUME(T.From);
-    this.CONSUME(T.StringLiteral, { LABEL: "path" });
+    // Without `from`, the declaration states the checkpoint's layout (its key map) and `--weights` the path.
+    this.OPTION3(() => {
+      this.CONSUME(T.From);
+      this.CONSUME(T.StringLiteral, { LABEL: "path" });
+    });
     // `prefix` is contextual, not reserved: it is a common variable name.
     this.OPTION2({
       GATE: () => this.LA(1).image === "prefix",
@@ -211,6 +214,39 @@ export class VlmParser extends CstParser {
         this.CONSUME2(T.StringLiteral, { LABEL: "prefix" });
       },
     });
+    this.OPTION4(() => this.SUBRULE(this.weightsMap));
+  });
+
+  /** `{ "model.": "", "lm_head.": none, tie "lm_head.weight" = "embed_tokens.weight" }` */
+  weightsMap = this.RULE("weightsMap", () => {
+    this.CONSUME(T.LBrace);
+    this.commaList((i) => this.subrule(i, this.weightsRule));
+    this.CONSUME(T.RBrace);
+  });
+
+  weightsRule = this.RULE("weightsRule", () => {
+    this.OR([
+      {
+        // `tie` is contextual, like `prefix`.
+        GATE: () => this.LA(1).image === "tie",
+        ALT: () => {
+          this.CONSUME(T.Identifier, { LABEL: "tieKeyword" });
+          this.CONSUME(T.StringLiteral, { LABEL: "param" });
+          this.CONSUME(T.Assign);
+          this.CONSUME2(T.StringLiteral, { LABEL: "source" });
+        },
+      },
+      {
+        ALT: () => {
+          this.CONSUME3(T.StringLiteral, { LABEL: "from" });
+          this.CONSUME(T.Colon);
+          this.OR2([
+            { ALT: () => this.CONSUME4(T.StringLiteral, { LABEL: "to" }) },
+            { ALT: () => this.CONSUME(T.None, { LABEL: "skip" }) },
+          ]);
+        },
+      },
+    ]);
   });
 
   componentDecl = this.RULE("componentDecl", () => {

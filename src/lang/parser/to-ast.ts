@@ -51,6 +51,17 @@ export class AstBuilder {
     return { name: t && !t.isInsertedInRecovery ? t.image : "<missing>", span: this.tokenSpan(t, fallback) };
   }
 
+  private weightsRule(n: CstNode): A.WeightsRule {
+    const c = n.children as Children;
+    const span = this.nodeSpan(n);
+    const text = (label: string) => {
+      const t = this.token(c, label);
+      return t && !t.isInsertedInRecovery ? unquote(t.image) : "";
+    };
+    if (this.token(c, "tieKeyword")) return { kind: "tie", param: text("param"), source: text("source"), span };
+    return { kind: "rename", from: text("from"), to: this.token(c, "skip") ? null : text("to"), span };
+  }
+
   build(root: CstNode, text: string): A.FileAst {
     const c = root.children as Children;
     const decls: { decl: A.TopDecl; at: number }[] = [];
@@ -272,12 +283,18 @@ export class AstBuilder {
         const target = this.token(c, "target");
         const path = this.token(c, "path");
         const prefix = this.token(c, "prefix");
+        const map = this.node(c, "weightsMap");
+        if (!path && !map)
+          this.report(
+            diagnostic("VLM1050", 'a weights declaration needs `from "PATH"`, a key map `{ … }`, or both', span),
+          );
         return {
           kind: "weights",
           ...(target ? { target: this.ident(target, span) } : {}),
-          path: path ? unquote(path.image) : "",
+          ...(path ? { path: unquote(path.image) } : {}),
           pathSpan: this.tokenSpan(path, span),
           ...(prefix ? { prefix: unquote(prefix.image) } : {}),
+          ...(map ? { map: this.nodes(map.children as Children, "weightsRule").map((r) => this.weightsRule(r)) } : {}),
           span,
         };
       }
