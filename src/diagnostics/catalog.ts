@@ -51,6 +51,12 @@ export const CATALOG = {
   VLM3005: { severity: "warning", title: "unused component" },
   VLM3006: { severity: "error", title: "output depends on no input" },
 
+  // Generation packages (docs/packages.md).
+  VLM3200: { severity: "error", title: "invalid package declaration" },
+  VLM3201: { severity: "error", title: "image-token slots differ from the vision graph's tokens" },
+  VLM3202: { severity: "error", title: "prompt and new tokens exceed the context" },
+  VLM3203: { severity: "error", title: "graphs cannot form a package" },
+
   VLM4001: { severity: "error", title: "invalid weights file" },
   VLM4002: { severity: "error", title: "missing weights" },
   VLM4003: { severity: "error", title: "unexpected weights" },
@@ -59,6 +65,11 @@ export const CATALOG = {
   VLM4006: { severity: "error", title: "cannot write output" },
   VLM4007: { severity: "error", title: "runtime failure" },
   VLM4008: { severity: "error", title: "invalid input file" },
+
+  VLM4300: { severity: "error", title: "package folder exists" },
+  VLM4301: { severity: "error", title: "checkpoint files missing" },
+  VLM4302: { severity: "error", title: "cannot write package" },
+  VLM4303: { severity: "error", title: "invalid package" },
 
   VLM9001: { severity: "error", title: "internal compiler error" },
 } as const satisfies Record<string, CatalogEntry>;

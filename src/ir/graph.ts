@@ -203,6 +203,20 @@ export interface ComponentInfo {
   readonly frozen: boolean;
   readonly block: string;
   readonly span: Span;
+  /** The block's compile-time arguments after defaults (numbers and flags), e.g. llama's `heads`. */
+  readonly config?: Readonly<Record<string, number | boolean | string>>;
+}
+
+/** One entry of a `package { … }` declaration: a name (graph, component, word) or an integer. */
+export interface PackageEntry {
+  readonly value: string | number;
+  readonly span: Span;
+}
+
+/** A model's `package { … }` declaration, evaluated: which graphs and components form the package. */
+export interface PackagePlan {
+  readonly span: Span;
+  readonly entries: ReadonlyMap<string, PackageEntry>;
 }
 
 export interface StagePlan {
@@ -224,5 +238,7 @@ export interface IrModule {
   readonly graphs: readonly Graph[];
   readonly stages: readonly StagePlan[];
   readonly policies: readonly PolicyRule[];
+  /** The model's generation package, when it declares one. */
+  readonly package?: PackagePlan;
   readonly weights: readonly { target: string | undefined; path: string; prefix: string | undefined }[];
 }

@@ -26,13 +26,15 @@ import {
   type ComponentInfo,
   type Initializer,
   type IrModule,
+  type PackageEntry,
+  type PackagePlan,
   type Param,
   type PolicyRule,
   type Role,
   type StagePlan,
 } from "../../ir/graph.js";
 import { isDType, shapeToString, tensorType, type DType } from "../../ir/types.js";
-import { BUILTINS } from "../builtins.js";
+import { BUILTINS, PACKAGE_KEYS } from "../builtins.js";
 import {
   asBool,
   asInt,
@@ -97,6 +99,7 @@ export class Elaborator {
       const stages: StagePlan[] = [];
       const policies: PolicyRule[] = [];
       const weights: IrModule["weights"][number][] = [];
+      let packagePlan: PackagePlan | undefined;
       const env = new Env();
       const root: Inst = {
         path: "",
@@ -123,6 +126,10 @@ export class Elaborator {
         else if (m.kind === "stage") stages.push({ name: m.name, trains: m.trains.map((t) => t.name) });
         else if (m.kind === "policy") policies.push(policyRule(m));
         else if (m.kind === "weights") weights.push({ target: m.target?.name, path: m.path, prefix: m.prefix });
+        else if (m.kind === "package") {
+          if (packagePlan) fail("VLM3200", "a model declares at most one package", m.span);
+          packagePlan = this.packagePlan(m, env, ctx);
+        }
       });
       const graphs: Graph[] = [];
       for (const entry of entries) {
@@ -136,7 +143,16 @@ export class Elaborator {
         }
       }
       return {
-        module: { name: decl.name, params: this.params, components, graphs, stages, policies, weights },
+        module: {
+          name: decl.name,
+          params: this.params,
+          components,
+          graphs,
+          stages,
+          policies,
+          weights,
+          ...(packagePlan ? { package: packagePlan } : {}),
+        },
         tokens,
       };
     } catch (e) {
@@ -146,6 +162,21 @@ export class Elaborator {
       }
       throw e;
     }
+  }
+
+  /** Names stay names (checked by resolve); integer entries are evaluated as compile-time values. */
+  private packagePlan(m: A.PackageDecl, env: Env, ctx: Ctx): PackagePlan {
+    const entries = new Map<string, PackageEntry>();
+    for (const e of m.entries) {
+      const value =
+        PACKAGE_KEYS.get(e.key) === "int"
+          ? asInt(this.eval(e.value, env, ctx), `package "${e.key}"`, e.value.span)
+          : e.value.kind === "name"
+            ? e.value.name
+            : fail("VLM3200", `package "${e.key}" must be a name`, e.value.span);
+      entries.set(e.key, { value, span: e.value.span });
+    }
+    return { span: m.span, entries };
   }
 
   private entryGraph(
@@ -325,12 +356,14 @@ export class Elaborator {
           } else env.set(m.name, { k: "module", inst: this.instantiate(m.value, env, path, childOwner, mctx) });
           if (!owner) {
             const callee = m.value.kind === "call" ? m.value.callee : m.value;
+            const made = env.get(m.name);
             components?.push({
               name: m.name,
               role,
               frozen: m.frozen,
               block: callee.kind === "name" ? callee.name : "?",
               span: m.span,
+              ...(made?.k === "module" ? { config: scalarConfig(made.inst.config) } : {}),
             });
           }
           break;
@@ -1073,4 +1106,14 @@ function policyRule(m: A.PolicyDecl): PolicyRule {
     if (e.key === "precision") rule.precision = v as PolicyRule["precision"];
   }
   return rule;
+}
+
+/** The numbers, flags and words of a block's bound arguments (what a package writer reads back). */
+function scalarConfig(config: ReadonlyMap<string, Val>): Record<string, number | boolean | string> {
+  const out: Record<string, number | boolean | string> = {};
+  for (const [key, v] of config) {
+    if (v.k === "int" && typeof v.v === "number") out[key] = v.v;
+    else if (v.k === "float" || v.k === "bool" || v.k === "str") out[key] = v.v;
+  }
+  return out;
 }
