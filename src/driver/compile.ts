@@ -84,7 +84,7 @@ export interface CompileResult extends CheckResult {
 }
 
 /** SHA-256 of every loaded file's text, in path order; paths themselves are left out so the hash is the same in any checkout. */
-function sourceHash(program: Program): string {
+export function sourceHash(program: Program): string {
   const hash = createHash("sha256");
   for (const p of [...program.files.keys()].sort()) {
     const text = Buffer.from(program.files.get(p)!.source.text, "utf8");
@@ -95,7 +95,7 @@ function sourceHash(program: Program): string {
 }
 
 /** `file:line:col`, with user files relative to the first entry's folder and std files as `std/<name>`. */
-function locator(program: Program): (span: Span) => string {
+export function locator(program: Program): (span: Span) => string {
   const root = path.dirname(path.resolve(program.entries[0] ?? "."));
   return (span) => {
     const file = program.files.get(span.file);
@@ -129,6 +129,20 @@ function outputPath(
   return models === 1
     ? path.join(out ?? path.join("out", model), `${graph}.onnx`)
     : path.join(out ?? "out", model, `${graph}.onnx`);
+}
+
+/** Parameter bytes from the checkpoint or the seeded initialisation, read (or drawn) and transposed into reused memory, alive until written. */
+export function weightBytes(
+  weights: LoadedWeights,
+  seed: number,
+): Pick<LowerOptions, "paramBytes"> & { allocate: NonNullable<LowerOptions["allocate"]> } {
+  const reads = new ScratchRing();
+  const transposes = new ScratchRing();
+  return {
+    paramBytes: (p: Param, allocate = reads.take) =>
+      encodeFloats(weights.values(p, allocate) ?? initialValues(p, seed, allocate), p.type.dtype),
+    allocate: transposes.take,
+  };
 }
 
 export async function compile(paths: readonly string[], options: CompileOptions = {}): Promise<CompileResult> {
@@ -195,11 +209,7 @@ export async function compile(paths: readonly string[], options: CompileOptions 
       );
       if (!weights) continue;
       opened.push(weights);
-      // Each tensor is read (or drawn) and transposed into reused memory, alive until it is written.
-      const reads = new ScratchRing();
-      const paramBytes = (p: Param, allocate = reads.take) =>
-        encodeFloats(weights.values(p, allocate) ?? initialValues(p, seed, allocate), p.type.dtype);
-      const transposes = new ScratchRing();
+      const { paramBytes, allocate } = weightBytes(weights, seed);
       for (const graph of module.graphs) {
         const target = outputPath(options.out, modules.length, module.name, module.graphs.length, graph.name);
         if (typeof target !== "string") {
@@ -209,7 +219,7 @@ export async function compile(paths: readonly string[], options: CompileOptions 
         try {
           const lowerOptions: LowerOptions = {
             paramBytes,
-            allocate: transposes.take,
+            allocate,
             location,
             metadata,
             target: options.target ?? "portable",

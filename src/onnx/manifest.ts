@@ -58,6 +58,12 @@ export interface PackageManifest {
   readonly vocabSize: number;
   /** Prompt plus generated tokens never exceed this (the LM's context). */
   readonly contextLength: number;
+  /**
+   * Optional (added after version 1 shipped; readers must not require it): the bound the compiler
+   * proved from the spec's `package { prompt, new_tokens }`, prompt (plus a BLIP-2 image prefix)
+   * plus new tokens, at most contextLength. A generation loop stops there.
+   */
+  readonly maxLength?: number;
   readonly hiddenSize: number;
   /** Self-attention cache of the decoder. */
   readonly cache: CacheSpec;

@@ -6,7 +6,16 @@ import { closestName, diagnostic, type Diagnostic } from "../../diagnostics/diag
 import type { Span } from "../../diagnostics/source.js";
 import type * as A from "../parser/ast.js";
 import { STD_MODULE, type LoadedFile, type Program } from "../parser/program.js";
-import { BUILTINS, PACKAGE_KEYS, PACKAGE_REQUIRED, POLICY_KEYS, ROLES, SCALAR_TYPES, type BuiltinSig, type ParamSig } from "../builtins.js";
+import {
+  BUILTINS,
+  PACKAGE_KEYS,
+  PACKAGE_REQUIRED,
+  POLICY_KEYS,
+  ROLES,
+  SCALAR_TYPES,
+  type BuiltinSig,
+  type ParamSig,
+} from "../builtins.js";
 
 export type TopSymbol =
   | { kind: "const"; decl: A.ConstDecl; file: string }

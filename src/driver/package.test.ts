@@ -1,0 +1,156 @@
+// Generation packages end to end: `compilePackage` on the tiny LLaVA and BLIP-2 models of
+// test/fixtures/package/tiny.vlm (seeded random weights), run through PackageEngine in
+// onnxruntime-node. The reference is the model's own whole-sequence `forward` graph compiled the
+// ordinary way (visual tokens in front of the text, no cache): prefill plus cached steps must give
+// its logits at every position, alone and in a padded batch, on portable and ort-cpu.
+
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { describe, expect, it } from "vitest";
+import { compile } from "./compile.js";
+import { compilePackage } from "./package.js";
+import { tempFolders } from "../../test/temp-folders.js";
+import { createSession, onnxruntime } from "../runtime/onnxruntime.js";
+import { openPackage } from "../runtime/generate/package-engine.js";
+import { MANIFEST_FILE } from "../onnx/manifest.js";
+
+const FIXTURES = path.resolve(import.meta.dirname, "../../test/fixtures/package");
+const SPEC = path.join(FIXTURES, "tiny.vlm");
+const temp = tempFolders("vlmc-package-");
+
+/** Seeded pixels for `count` 3×28×28 images. */
+function pixels(count: number, seed: number): Float32Array {
+  let s = seed;
+  return Float32Array.from({ length: count * 3 * 28 * 28 }, () => {
+    s = (s * 1103515245 + 12345) % 2147483648;
+    return s / 2147483648 - 0.5;
+  });
+}
+
+/** The forward graph's logits [T + 4, vocab] for one image and `text` ids. */
+async function forwardLogits(model: string, image: Float32Array, text: readonly number[]): Promise<Float32Array[]> {
+  const out = path.join(temp(), "forward.onnx");
+  const result = await compile([SPEC], { model, graph: "forward", out });
+  expect(result.diagnostics.filter((d) => d.severity === "error")).toEqual([]);
+  const ort = await onnxruntime();
+  const session = await createSession(out);
+  const run = await session.run({
+    pixels: new ort.Tensor("float32", image, [1, 3, 28, 28]),
+    ids: new ort.Tensor("int64", BigInt64Array.from(text.map(BigInt)), [1, text.length]),
+  });
+  await session.release();
+  const logits = run["logits"]!.data as Float32Array;
+  return Array.from({ length: logits.length / 100 }, (_, i) => logits.slice(i * 100, (i + 1) * 100));
+}
+
+async function writePackage(model: string, target: "portable" | "ort-cpu", checkpoint: string): Promise<string> {
+  const out = path.join(temp(), model);
+  const result = await compilePackage([SPEC], { model, target, out, checkpoint: path.join(FIXTURES, checkpoint) });
+  expect(result.diagnostics.filter((d) => d.severity === "error")).toEqual([]);
+  return out;
+}
+
+function maxDiff(a: Float32Array, b: Float32Array): number {
+  expect(a.length).toBe(b.length);
+  return a.reduce((m, v, i) => Math.max(m, Math.abs(v - b[i]!)), 0);
+}
+
+const IMAGE = 3n;
+const TEXT = [10, 11, 12, 13, 14, 15, 16, 17];
+
+const cases = [
+  { model: "tiny_llava", checkpoint: "llava", prefix: false },
+  { model: "tiny_blip2", checkpoint: "blip2", prefix: true },
+] as const;
+
+describe.each(cases)("$model package", ({ model, checkpoint, prefix }) => {
+  // The prompt holds the image tokens for LLaVA; BLIP-2's engine puts the features in front itself.
+  const prompt = (text: readonly number[]) => [...(prefix ? [] : [IMAGE, IMAGE, IMAGE, IMAGE]), ...text.map(BigInt)];
+
+  for (const target of ["portable", "ort-cpu"] as const) {
+    it(`prefill and cached steps equal the full forward (${target})`, async () => {
+      const image = pixels(1, 7);
+      const full = await forwardLogits(model, image, TEXT);
+      const engine = await openPackage(await writePackage(model, target, checkpoint));
+      const split = 3;
+      const got = [
+        (await engine.prefill({ rows: [prompt(TEXT.slice(0, split))], images: [{ pixels: image, count: 1 }] }))[0]!,
+      ];
+      for (const t of TEXT.slice(split)) got.push((await engine.step([BigInt(t)]))[0]!);
+      await engine.release();
+      got.forEach((logits, i) => expect(maxDiff(logits, full[4 + split - 1 + i]!)).toBeLessThan(1e-4));
+    });
+  }
+
+  it("a padded batch of two prompts equals each prompt alone (ort-cpu and portable)", async () => {
+    for (const target of ["portable", "ort-cpu"] as const) {
+      const dir = await writePackage(model, target, checkpoint);
+      const rows = [prompt(TEXT.slice(0, 6)), prompt(TEXT.slice(2, 4))];
+      const images = [
+        { pixels: pixels(1, 1), count: 1 },
+        { pixels: pixels(1, 2), count: 1 },
+      ];
+      const steps = [
+        [20n, 21n],
+        [22n, 23n],
+        [24n, 25n],
+      ];
+      const batched = await openPackage(dir);
+      const together = [await batched.prefill({ rows, images })];
+      for (const s of steps) together.push(await batched.step(s));
+      await batched.release();
+      for (const r of [0, 1]) {
+        const alone = await openPackage(dir);
+        const own = [(await alone.prefill({ rows: [rows[r]!], images: [images[r]!] }))[0]!];
+        for (const s of steps) own.push((await alone.step([s[r]!]))[0]!);
+        await alone.release();
+        own.forEach((logits, i) => expect(maxDiff(together[i]![r]!, logits)).toBeLessThan(1e-4));
+      }
+    }
+  });
+});
+
+describe("embedding graph", () => {
+  it("places features by a running index across the batch, and takes N = 0 features", async () => {
+    const dir = await writePackage("tiny_llava", "portable", "llava");
+    const ort = await onnxruntime();
+    const session = await createSession(path.join(dir, "embedding.onnx"));
+    const ids = [3, 3, 3, 3, 10, 11, 12, 13, 3, 3, 3, 3];
+    const features = Float32Array.from({ length: 8 * 64 }, (_, i) => i / 7);
+    const run = (tokens: number[], n: number, data: Float32Array) =>
+      session.run({
+        input_ids: new ort.Tensor("int64", BigInt64Array.from(tokens.map(BigInt)), [2, 6]),
+        image_features: new ort.Tensor("float32", data, [n, 64]),
+      });
+    const merged = (await run(ids, 8, features))["inputs_embeds"]!.data as Float32Array;
+    // Row 0 holds image tokens at columns 0-3, row 1 at 2-5: feature rows 0-3, then 4-7.
+    const slots = [0, 1, 2, 3, 8, 9, 10, 11];
+    slots.forEach((slot, k) =>
+      expect(merged.slice(slot * 64, (slot + 1) * 64)).toEqual(features.slice(k * 64, (k + 1) * 64)),
+    );
+    // A decode step: no image tokens and N = 0 features; text columns embed as they did beside images.
+    const textOnly = ids.map((t) => (t === 3 ? 20 : t));
+    const text = (await run(textOnly, 0, new Float32Array(0)))["inputs_embeds"]!.data as Float32Array;
+    for (const col of [4, 5, 6, 7])
+      expect(text.slice(col * 64, (col + 1) * 64)).toEqual(merged.slice(col * 64, (col + 1) * 64));
+    await session.release();
+  });
+});
+
+describe("package folder", () => {
+  it("writes the manifest, genai_config.json and the checkpoint's tokenizer files", async () => {
+    const dir = await writePackage("tiny_llava", "ort-cpu", "llava");
+    const manifest = JSON.parse(fs.readFileSync(path.join(dir, MANIFEST_FILE), "utf8"));
+    expect(manifest.tokens).toEqual({ bos: 1, eos: [2], pad: 0 });
+    expect(manifest.image).toMatchObject({ tokenId: 3, tokensPerImage: 4, placement: "image-tokens" });
+    expect(manifest.sharedBuffer).toBe(true);
+    expect(manifest.positionIds).toBe(false);
+    const genai = JSON.parse(fs.readFileSync(path.join(dir, "genai_config.json"), "utf8"));
+    expect(genai.model).toMatchObject({ eos_token_id: 2, bos_token_id: 1, image_token_id: 3, context_length: 64 });
+    expect(genai.model.decoder).toMatchObject({ num_key_value_heads: 2, head_size: 16, num_hidden_layers: 2 });
+    for (const f of ["tokenizer.json", "tokenizer_config.json", "config.json", "generation_config.json"])
+      expect(fs.existsSync(path.join(dir, f)), f).toBe(true);
+    const decoder = fs.readFileSync(path.join(dir, "decoder.onnx"));
+    expect(decoder.includes(Buffer.from("GroupQueryAttention"))).toBe(true);
+  });
+});

@@ -1,0 +1,203 @@
+// `PackageEngine`: a StepEngine over a package folder, opened by its manifest alone (no spec, no
+// compiler). Prefill runs the vision graph over every row's images, the embedding graph over the
+// padded ids with all image features (row-major across the batch), and the decoder with an empty
+// cache; each step feeds one token per row with N = 0 image features and the carried cache.
+//
+// Padding: rows are padded on the right and the attention mask keeps a 0 for each pad column for
+// good, so a shorter row has a hole between its prompt and its generated tokens. Positions count
+// the 1s before a column. The plain decoder masks the hole; GroupQueryAttention packs each row's
+// keys from 0 and places the next token at ReduceSum(mask), so both read the same tokens at the
+// same positions (src/codegen/lower-cache.ts).
+
+import * as fs from "node:fs";
+import * as path from "node:path";
+import type * as Ort from "onnxruntime-node";
+import { layerName, manifestProblem, MANIFEST_FILE, type PackageManifest } from "../../onnx/manifest.js";
+import { createSession, onnxruntime, type Tensor } from "../onnxruntime.js";
+import type { PrefillRequest, StepEngine } from "./step-engine.js";
+
+/** A package that cannot be opened or a request it cannot serve; the message says which and why. */
+export class PackageError extends Error {}
+
+export interface OpenOptions {
+  /** onnxruntime session options for every graph (execution providers, threads). */
+  readonly session?: Ort.InferenceSession.SessionOptions;
+}
+
+/** Reads and checks a package folder's manifest. */
+export function readManifest(dir: string): PackageManifest {
+  const file = path.join(dir, MANIFEST_FILE);
+  if (!fs.existsSync(file)) throw new PackageError(`${dir} is not a package: it has no ${MANIFEST_FILE}`);
+  let value: unknown;
+  try {
+    value = JSON.parse(fs.readFileSync(file, "utf8"));
+  } catch (e) {
+    throw new PackageError(`${file}: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  const problem = manifestProblem(value);
+  if (problem) throw new PackageError(`${file}: ${problem}`);
+  return value as PackageManifest;
+}
+
+export async function openPackage(dir: string, options: OpenOptions = {}): Promise<PackageEngine> {
+  const manifest = readManifest(dir);
+  const ort = await onnxruntime();
+  const open = (file: string) => createSession(path.join(dir, file), options.session ?? {});
+  const [vision, embedding, decoder] = await Promise.all([
+    open(manifest.graphs.vision.file),
+    open(manifest.graphs.embedding.file),
+    open(manifest.graphs.decoder.file),
+  ]);
+  return new PackageEngine(manifest, ort, vision, embedding, decoder);
+}
+
+export class PackageEngine implements StepEngine {
+  /** Per row: 1 for a real token, 0 for a pad column, one entry per cached column. */
+  private mask: number[][] = [];
+  private cache: Record<string, Tensor> = {};
+
+  constructor(
+    readonly manifest: PackageManifest,
+    private readonly ort: typeof Ort,
+    private readonly vision: Ort.InferenceSession,
+    private readonly embedding: Ort.InferenceSession,
+    private readonly decoder: Ort.InferenceSession,
+  ) {}
+
+  async prefill(request: PrefillRequest): Promise<Float32Array[]> {
+    const m = this.manifest;
+    const { rows, images } = request;
+    if (rows.length === 0) throw new PackageError("prefill needs at least one row");
+    if (images.length !== rows.length) throw new PackageError(`${rows.length} rows but images for ${images.length}`);
+    const image = BigInt(m.image.tokenId);
+    // BLIP-2 puts each image's features in front of the text: as image tokens, merged alike.
+    const ids = rows.map((row, r) =>
+      m.image.placement === "prefix"
+        ? [...Array<bigint>(images[r]!.count * m.image.tokensPerImage).fill(image), ...row]
+        : [...row],
+    );
+    ids.forEach((row, r) => {
+      const slots = row.filter((t) => t === image).length;
+      const want = images[r]!.count * m.image.tokensPerImage;
+      if (slots !== want)
+        throw new PackageError(
+          `row ${r} holds ${slots} image tokens (id ${m.image.tokenId}), but its ${images[r]!.count} image(s) give ${want} features`,
+        );
+      if (row.length === 0) throw new PackageError(`row ${r} is empty`);
+    });
+    const longest = Math.max(...ids.map((r) => r.length));
+    if (longest > (m.maxLength ?? m.contextLength))
+      throw new PackageError(`a prompt of ${longest} tokens exceeds the package's ${m.maxLength ?? m.contextLength}`);
+    const pad = BigInt(m.tokens.pad ?? m.tokens.eos[0]!);
+    const padded = ids.map((row) => [...row, ...Array<bigint>(longest - row.length).fill(pad)]);
+    this.mask = ids.map((row) => Array.from({ length: longest }, (_, j) => (j < row.length ? 1 : 0)));
+    this.cache = this.emptyCache(rows.length);
+    const features = await this.imageFeatures(images);
+    const logits = await this.run(padded, features, longest);
+    return ids.map((row, r) => logits[r]![row.length - 1]!);
+  }
+
+  async step(tokens: readonly bigint[]): Promise<Float32Array[]> {
+    if (this.mask.length === 0) throw new PackageError("step before prefill");
+    if (tokens.length !== this.mask.length)
+      throw new PackageError(`step got ${tokens.length} tokens for ${this.mask.length} rows`);
+    const limit = this.manifest.maxLength ?? this.manifest.contextLength;
+    if (this.mask[0]!.length + 1 > limit) throw new PackageError(`the cache is full (${limit} tokens)`);
+    for (const row of this.mask) row.push(1);
+    const logits = await this.run(
+      tokens.map((t) => [t]),
+      this.features(new Float32Array(0), 0),
+      1,
+    );
+    return logits.map((row) => row[0]!);
+  }
+
+  async release(): Promise<void> {
+    this.cache = {};
+    this.mask = [];
+    await Promise.all([this.vision.release(), this.embedding.release(), this.decoder.release()]);
+  }
+
+  private features(data: Float32Array, rows: number): Tensor {
+    return new this.ort.Tensor("float32", data, [rows, this.manifest.hiddenSize]);
+  }
+
+  /** Every row's images through the vision graph in one batch; rows of features in row, then image order. */
+  private async imageFeatures(images: PrefillRequest["images"]): Promise<Tensor> {
+    const count = images.reduce((n, i) => n + i.count, 0);
+    if (count === 0) return this.features(new Float32Array(0), 0);
+    const [c, h, w] = this.manifest.image.pixelShape;
+    const pixels = new Float32Array(count * c * h * w);
+    let at = 0;
+    images.forEach((row, r) => {
+      if (row.pixels.length !== row.count * c * h * w)
+        throw new PackageError(
+          `row ${r}: ${row.pixels.length} pixel values for ${row.count} image(s) of ${c}×${h}×${w}`,
+        );
+      pixels.set(row.pixels, at);
+      at += row.pixels.length;
+    });
+    const g = this.manifest.graphs.vision;
+    const out = await this.vision.run({
+      [g.inputs["pixel_values"]!]: new this.ort.Tensor("float32", pixels, [count, c, h, w]),
+    });
+    const features = out[g.outputs["image_features"]!]!;
+    return this.features(features.data as Float32Array, count * this.manifest.image.tokensPerImage);
+  }
+
+  private emptyCache(batch: number): Record<string, Tensor> {
+    const c = this.manifest.cache;
+    const cache: Record<string, Tensor> = {};
+    for (let i = 0; i < c.layers; i++)
+      for (const name of [c.presentKey, c.presentValue])
+        cache[layerName(name, i)] = new this.ort.Tensor("float32", new Float32Array(0), [batch, c.heads, 0, c.headDim]);
+    return cache;
+  }
+
+  /** Embeds `ids` (the last `news` columns of the mask), runs the decoder, keeps the cache; logits per row and column. */
+  private async run(ids: readonly (readonly bigint[])[], features: Tensor, news: number): Promise<Float32Array[][]> {
+    const m = this.manifest;
+    const batch = ids.length;
+    const total = this.mask[0]!.length;
+    const flat = BigInt64Array.from(ids.flat());
+    const e = m.graphs.embedding;
+    const embedded = await this.embedding.run({
+      [e.inputs["input_ids"]!]: new this.ort.Tensor("int64", flat, [batch, news]),
+      [e.inputs["image_features"]!]: features,
+    });
+    const d = m.graphs.decoder;
+    const feeds: Record<string, Tensor> = {
+      [d.inputs["inputs_embeds"]!]: embedded[e.outputs["inputs_embeds"]!]!,
+      [d.inputs["attention_mask"]!]: new this.ort.Tensor("int64", BigInt64Array.from(this.mask.flat(), BigInt), [
+        batch,
+        total,
+      ]),
+    };
+    if (m.positionIds) {
+      // Position of a column = the real tokens before it (pad columns repeat their neighbour's).
+      const positions = this.mask.flatMap((row) => {
+        let seen = 0;
+        const all = row.map((v) => {
+          const p = Math.max(seen + v - 1, 0);
+          seen += v;
+          return BigInt(p);
+        });
+        return all.slice(total - news);
+      });
+      feeds[d.inputs["position_ids"]!] = new this.ort.Tensor("int64", BigInt64Array.from(positions), [batch, news]);
+    }
+    const c = m.cache;
+    for (let i = 0; i < c.layers; i++) {
+      feeds[layerName(c.pastKey, i)] = this.cache[layerName(c.presentKey, i)]!;
+      feeds[layerName(c.pastValue, i)] = this.cache[layerName(c.presentValue, i)]!;
+    }
+    const out = await this.decoder.run(feeds);
+    for (let i = 0; i < c.layers; i++)
+      for (const name of [c.presentKey, c.presentValue]) this.cache[layerName(name, i)] = out[layerName(name, i)]!;
+    const logits = out[d.outputs["logits"]!]!.data as Float32Array;
+    const vocab = m.vocabSize;
+    return Array.from({ length: batch }, (_, r) =>
+      Array.from({ length: news }, (_, j) => logits.slice((r * news + j) * vocab, (r * news + j + 1) * vocab)),
+    );
+  }
+}
