@@ -7,7 +7,7 @@ import { diagnostic, type Diagnostic } from "../diagnostics/diagnostic.js";
 import type { Span } from "../diagnostics/source.js";
 import { isStatic } from "../ir/dims.js";
 import type { ComponentInfo, Graph, IrModule, PackagePlan } from "../ir/graph.js";
-import type { DecoderLayout } from "../codegen/package/graphs.js";
+import type { CrossLayout, DecoderLayout } from "../codegen/package/graphs.js";
 import type { PackageFamily } from "../onnx/manifest.js";
 import { FUSED_OP_KERNELS } from "../target/target-ops.js";
 import type { Target } from "../passes/index.js";
@@ -17,7 +17,7 @@ const GQA_ROTARY_HEAD_MULTIPLE = 16;
 
 export interface PackageLayout {
   readonly family: PackageFamily;
-  readonly placement: "image-tokens" | "prefix";
+  readonly placement: "image-tokens" | "prefix" | "cross-attention";
   readonly vision: Graph;
   /** Name of the vision graph's pixel input and image-feature output. */
   readonly pixelInput: string;
@@ -95,6 +95,36 @@ function decoderLayout(c: ComponentInfo, target: Target): DecoderLayout | string
   };
 }
 
+/** Flamingo's gated cross-attention from a std flamingo_lm component, or why it cannot be one. */
+function crossLayout(c: ComponentInfo, decoder: DecoderLayout): CrossLayout | string {
+  if (c.block !== "flamingo_lm")
+    return `component ${c.name} is a ${c.block}; package cross-attention is a std flamingo_lm block`;
+  if (decoder.family !== "llama")
+    return `Flamingo packages need a llama decoder, and ${decoder.component} is an ${decoder.family}`;
+  const [width, depth, every, mediaWidth, heads, headDim, mult] = [
+    "width",
+    "depth",
+    "cross_every",
+    "media_width",
+    "heads",
+    "head_dim",
+    "ffn_mult",
+  ].map((k) => num(c, k));
+  if ([width, depth, every, mediaWidth, heads, headDim, mult].some((v) => v === undefined))
+    return `component ${c.name} lacks one of its flamingo_lm arguments`;
+  if (width !== decoder.hidden || depth !== decoder.layers)
+    return `component ${c.name} is built for width ${width} and depth ${depth}, but ${decoder.component} has ${decoder.hidden} and ${decoder.layers}`;
+  return {
+    component: c.name,
+    layers: Array.from({ length: depth! }, (_, i) => i).filter((i) => (i + 1) % every! === 0),
+    heads: heads!,
+    headDim: headDim!,
+    mediaWidth: mediaWidth!,
+    ffnHidden: width! * mult!,
+    latents: 0, // set from the vision graph's tokens once they are known
+  };
+}
+
 /** The checked layout of a model's package, or the diagnostics that say why there is none. */
 export function planPackage(module: IrModule, target: Target): PackageLayout | Diagnostic[] {
   const plan: PackagePlan | undefined = module.package;
@@ -110,12 +140,19 @@ export function planPackage(module: IrModule, target: Target): PackageLayout | D
     cannot(vision ? "decoder" : "vision", `the package's ${vision ? "decoder" : "vision graph"} was not built`);
     return problems;
   }
-  if (entry("cross")) cannot("cross", "cross-attention packages (Flamingo) are not supported yet");
-  const decoder = decoderLayout(component, target);
-  if (typeof decoder === "string") {
-    cannot("decoder", decoder);
+  const plain = decoderLayout(component, target);
+  if (typeof plain === "string") {
+    cannot("decoder", plain);
     return problems;
   }
+  const crossComponent = entry("cross") && module.components.find((c) => c.name === entry("cross")?.value);
+  const cross = crossComponent ? crossLayout(crossComponent, plain) : undefined;
+  if (typeof cross === "string") {
+    cannot("cross", cross);
+    return problems;
+  }
+  const decoder: DecoderLayout = cross ? { ...plain, cross } : plain;
+  const featureWidth = cross ? cross.mediaWidth : decoder.hidden;
   const [pixels] = vision.inputs;
   const out = vision.outputs[0];
   if (vision.inputs.length !== 1 || vision.outputs.length !== 1 || !pixels || !out) {
@@ -129,19 +166,23 @@ export function planPackage(module: IrModule, target: Target): PackageLayout | D
       "vision",
       `vision graph ${vision.name} takes ${pixels.source.kind === "input" ? pixels.source.name : "pixels"} of rank ${pixels.type.shape.length}; a package needs [B, channels, height, width] with fixed sizes`,
     );
-  if (outShape.length !== 3 || !isStatic(outShape[1]!) || outShape[2] !== decoder.hidden)
+  if (outShape.length !== 3 || !isStatic(outShape[1]!) || outShape[2] !== featureWidth)
     cannot(
       "vision",
-      `vision graph ${vision.name} returns ${out.name} [${outShape.length} dims]; the decoder needs [B, tokens, ${decoder.hidden}] with a fixed token count`,
+      `vision graph ${vision.name} returns ${out.name} [${outShape.length} dims]; the decoder needs [B, tokens, ${featureWidth}] with a fixed token count`,
     );
   if (problems.length > 0) return problems;
 
   const tokens = outShape[1] as number;
   const int = (key: string) => entry(key)?.value as number;
-  const placement =
-    entry("placement")?.value === "prefix" || (!entry("placement") && decoder.family === "opt")
+  const placement = cross
+    ? "cross-attention"
+    : entry("placement")?.value === "prefix" || (!entry("placement") && decoder.family === "opt")
       ? "prefix"
       : "image-tokens";
+  entry("placement")?.value === "prefix" || (!entry("placement") && decoder.family === "opt")
+    ? "prefix"
+    : "image-tokens";
   if (int("image_tokens") !== tokens)
     problems.push(
       diagnostic(
@@ -170,8 +211,11 @@ export function planPackage(module: IrModule, target: Target): PackageLayout | D
         ),
       );
   if (problems.length > 0) return problems;
+  const withLatents: DecoderLayout = decoder.cross
+    ? { ...decoder, cross: { ...decoder.cross, latents: tokens } }
+    : decoder;
   return {
-    family: decoder.family === "opt" ? "blip2" : "llava",
+    family: cross ? "flamingo" : decoder.family === "opt" ? "blip2" : "llava",
     placement,
     vision,
     pixelInput: pixels.source.kind === "input" ? pixels.source.name : "pixels",
@@ -181,7 +225,7 @@ export function planPackage(module: IrModule, target: Target): PackageLayout | D
     imageToken: int("image_token"),
     promptTokens: int("prompt"),
     newTokens: int("new_tokens"),
-    decoder,
+    decoder: withLatents,
     span: plan.span,
     spans: new Map([...plan.entries].map(([k, e]) => [k, e.span])),
   };

@@ -8,6 +8,8 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
 import { compile } from "./compile.js";
+import { elaborate } from "./check.js";
+import { writeSafetensors } from "../codegen/safetensors.js";
 import { compilePackage } from "./package.js";
 import { tempFolders } from "../../test/temp-folders.js";
 import { createSession, onnxruntime } from "../runtime/onnxruntime.js";
@@ -108,6 +110,70 @@ describe.each(cases)("$model package", ({ model, checkpoint, prefix }) => {
       }
     }
   });
+});
+
+describe("tiny_flamingo package", () => {
+  // The gates start at zero (std's init), which would hide the cross-attention: every parameter of
+  // the gated blocks comes from a file of seeded random values instead, for both graphs compared.
+  async function randomCrossWeights(): Promise<string> {
+    const checked = elaborate([SPEC]);
+    const module = checked.models.find((m) => m.module?.name === "tiny_flamingo")!.module!;
+    let s = 11;
+    const tensors = module.params
+      .filter((p) => p.component === "xattn")
+      .map((p) => ({
+        name: p.name.slice("xattn.".length),
+        dtype: "F32" as const,
+        shape: p.type.shape as number[],
+        data: Float32Array.from({ length: (p.type.shape as number[]).reduce((a, b) => a * b, 1) }, () => {
+          s = (s * 1103515245 + 12345) % 2147483648;
+          return (s / 2147483648 - 0.5) * 0.5;
+        }),
+      }));
+    const file = path.join(temp(), "xattn.safetensors");
+    writeSafetensors(file, tensors);
+    return `xattn=${file}`;
+  }
+
+  for (const target of ["portable", "ort-cpu"] as const) {
+    it(`prefill and cached steps (an <image> token among them) equal the full forward (${target})`, async () => {
+      const weights = await randomCrossWeights();
+      const images = pixels(2, 5);
+      // Two images in the prompt; a third <image> generated later has no latents and sees none.
+      const prompt = [1, 3, 10, 11, 3, 12];
+      const steps = [13, 3, 14, 15];
+      const all = [...prompt, ...steps];
+      const out = path.join(temp(), "forward.onnx");
+      const compiled = await compile([SPEC], { model: "tiny_flamingo", graph: "forward", out, weights });
+      expect(compiled.diagnostics.filter((d) => d.severity === "error")).toEqual([]);
+      const ort = await onnxruntime();
+      const session = await createSession(out);
+      const run = await session.run({
+        pixels: new ort.Tensor("float32", images, [1, 2, 3, 28, 28]),
+        ids: new ort.Tensor("int64", BigInt64Array.from(all.map(BigInt)), [1, all.length]),
+        media_locations: new ort.Tensor("bool", Uint8Array.from(all.map((t) => (t === 3 ? 1 : 0))), [1, all.length]),
+      });
+      await session.release();
+      const full = run["logits"]!.data as Float32Array;
+      const at = (i: number) => full.slice(i * 100, (i + 1) * 100);
+
+      const dir = path.join(temp(), "flamingo");
+      const result = await compilePackage([SPEC], {
+        model: "tiny_flamingo",
+        target,
+        out: dir,
+        weights,
+        checkpoint: path.join(FIXTURES, "flamingo"),
+      });
+      expect(result.diagnostics.filter((d) => d.severity === "error")).toEqual([]);
+      expect(result.manifest?.crossCache).toMatchObject({ layers: 2, heads: 2, headDim: 16 });
+      const engine = await openPackage(dir);
+      const got = [(await engine.prefill({ rows: [prompt.map(BigInt)], images: [{ pixels: images, count: 2 }] }))[0]!];
+      for (const t of steps.slice(0, -1)) got.push((await engine.step([BigInt(t)]))[0]!);
+      await engine.release();
+      got.forEach((logits, i) => expect(maxDiff(logits, at(prompt.length - 1 + i))).toBeLessThan(1e-4));
+    });
+  }
 });
 
 describe("embedding graph", () => {

@@ -72,7 +72,7 @@ function manifestOf(
       },
       embedding: {
         file: FILES.embedding,
-        inputs: { input_ids: NAMES.inputIds, image_features: NAMES.imageFeatures },
+        inputs: { input_ids: NAMES.inputIds, ...(d.cross ? {} : { image_features: NAMES.imageFeatures }) },
         outputs: { inputs_embeds: NAMES.inputsEmbeds },
       },
       decoder: {
@@ -81,6 +81,7 @@ function manifestOf(
           inputs_embeds: NAMES.inputsEmbeds,
           attention_mask: NAMES.attentionMask,
           ...(d.positionIds ? { position_ids: NAMES.positionIds } : {}),
+          ...(d.cross ? { cross_attention_states: NAMES.crossStates, media_index: NAMES.mediaIndex } : {}),
         },
         outputs: { logits: NAMES.logits },
       },
@@ -100,6 +101,21 @@ function manifestOf(
       dtype: "float32",
       lengthAxis: 2,
     },
+    ...(d.cross
+      ? {
+          crossCache: {
+            pastKey: NAMES.pastCrossKey,
+            pastValue: NAMES.pastCrossValue,
+            presentKey: NAMES.presentCrossKey,
+            presentValue: NAMES.presentCrossValue,
+            layers: d.cross.layers.length,
+            heads: d.cross.heads,
+            headDim: d.cross.headDim,
+            dtype: "float32" as const,
+            lengthAxis: 2 as const,
+          },
+        }
+      : {}),
     positionIds: d.positionIds,
     sharedBuffer: d.kernel === "gqa",
     image: {
@@ -107,6 +123,7 @@ function manifestOf(
       tokensPerImage: layout.tokensPerImage,
       placement: layout.placement,
       pixelShape: layout.pixelShape,
+      ...(d.cross ? { featureWidth: d.cross.mediaWidth } : {}),
     },
     tokens: {
       ...(files.bos !== undefined ? { bos: files.bos } : {}),

@@ -82,6 +82,11 @@ export interface PackageManifest {
     readonly placement: "image-tokens" | "prefix" | "cross-attention";
     /** Input pixel size the vision graph expects: [channels, height, width]. */
     readonly pixelShape: readonly [number, number, number];
+    /**
+     * Optional (added after version 1 shipped): the width of one feature row, when it is not
+     * hiddenSize (Flamingo's latents are in the vision width, which its cross-attention reads).
+     */
+    readonly featureWidth?: number;
   };
   readonly tokens: {
     readonly bos?: number;

@@ -36,6 +36,22 @@ export interface DecoderLayout {
   readonly kernel: "gqa" | "plain";
   /** The decoder takes position_ids (rotary outside the attention op, or learned positions). */
   readonly positionIds: boolean;
+  /** Flamingo: the gated cross-attention blocks interleaved with the decoder's layers. */
+  readonly cross?: CrossLayout;
+}
+
+/** Flamingo's gated cross-attention (std flamingo_lm), with its keys/values carried as a cache. */
+export interface CrossLayout {
+  /** The flamingo_lm component: blocks at `${component}.gated_cross_attn_layers.{layer}`. */
+  readonly component: string;
+  /** Decoder layers with a block before them, in order; cache entry j belongs to layers[j]. */
+  readonly layers: readonly number[];
+  readonly heads: number;
+  readonly headDim: number;
+  readonly mediaWidth: number;
+  readonly ffnHidden: number;
+  /** Media tokens (resampled latents) per image. */
+  readonly latents: number;
 }
 
 /** Names of the package graphs' inputs and outputs (ONNX Runtime GenAI's). */
@@ -50,6 +66,12 @@ export const NAMES = {
   pastValue: "past_key_values.%d.value",
   presentKey: "present.%d.key",
   presentValue: "present.%d.value",
+  crossStates: "cross_attention_states",
+  mediaIndex: "media_index",
+  pastCrossKey: "past_cross_key_values.%d.key",
+  pastCrossValue: "past_cross_key_values.%d.value",
+  presentCrossKey: "present_cross.%d.key",
+  presentCrossValue: "present_cross.%d.value",
 } as const;
 
 const B = sym("batch_size");
@@ -57,6 +79,8 @@ const S = sym("sequence_length");
 const P = sym("past_sequence_length");
 const T = sym("total_sequence_length");
 const N = sym("num_image_tokens");
+const NM = sym("num_media_tokens");
+const PM = sym("past_media_tokens");
 
 /** Adds nodes to one graph, reading parameters by full name. */
 class Builder {
@@ -125,6 +149,15 @@ export function embeddingGraph(module: IrModule, layout: DecoderLayout, imageTok
   const g = new Graph("embedding");
   const b = new Builder(g, paramsByName(module), span);
   const ids = g.addInput(NAMES.inputIds, tensorType("i64", [B, S]));
+  if (layout.cross) {
+    // Flamingo's images reach the decoder through cross-attention; <image> is an ordinary token here.
+    const embedded = tensorType("f32", [B, S, layout.hidden]);
+    g.setOutput(
+      NAMES.inputsEmbeds,
+      b.op("Embedding", [b.param(embedTokensName(layout)), ids], embedded, {}, layout.component),
+    );
+    return g;
+  }
   const features = g.addInput(NAMES.imageFeatures, tensorType("f32", [N, layout.hidden]));
   const i64 = (shape: Dim[]) => tensorType("i64", shape);
   const isImage = b.op("Equal", [ids, b.constant(imageToken, "i64")], tensorType("bool", [B, S]));
@@ -190,8 +223,10 @@ export function decoderGraph(module: IrModule, layout: DecoderLayout, span: Span
     return b.linear(node.outputs[0]!, `${prefix}.${out}`, bias);
   };
 
+  const gated = layout.cross ? crossAttention(g, b, layout.cross, hiddenType) : undefined;
   if (layout.family === "llama") {
     for (let i = 0; i < layout.layers; i++) {
+      if (gated?.before.has(i)) x = gated.block(x, i);
       const l = `${base}.layers.${i}`;
       x = b.op(
         "Add",
@@ -253,5 +288,94 @@ export function decoderGraph(module: IrModule, layout: DecoderLayout, span: Span
     g.setOutput(NAMES.presentKey.replace("%d", String(i)), k);
     g.setOutput(NAMES.presentValue.replace("%d", String(i)), v);
   });
+  gated?.presents.forEach(([k, v], j) => {
+    g.setOutput(NAMES.presentCrossKey.replace("%d", String(j)), k);
+    g.setOutput(NAMES.presentCrossValue.replace("%d", String(j)), v);
+  });
   return g;
+}
+
+/**
+ * Flamingo's gated blocks over a media cache: cross_attention_states [B, new media tokens, width]
+ * (the prompt step's images; none later) are projected to keys/values once and appended to the
+ * carried past_cross_key_values; media_index [B, S] (1-based image at or before each token, 0 =
+ * none) keeps each token on its latest image's latents, as open_flamingo's only_attend_immediate_media.
+ */
+function crossAttention(g: Graph, b: Builder, cross: CrossLayout, hiddenType: TensorType) {
+  const { heads: h, headDim: d, latents } = cross;
+  const inner = h * d;
+  const TM = dimAdd(PM, NM);
+  const [batch, seq] = hiddenType.shape as [Dim, Dim];
+  const states = g.addInput(NAMES.crossStates, tensorType("f32", [batch, NM, cross.mediaWidth]));
+  const mediaIndex = g.addInput(NAMES.mediaIndex, tensorType("i64", [batch, seq]));
+  const f32 = (shape: Dim[]) => tensorType("f32", shape);
+  const i64 = (shape: Dim[]) => tensorType("i64", shape);
+  // Media token m belongs to image m / latents + 1; a token sees the media of its own image only.
+  const image = b.op(
+    "Add",
+    [
+      b.op("Div", [b.op("Range", [], i64([TM]), { dtype: "i64" }), b.constant(latents, "i64")], i64([TM])),
+      b.constant(1, "i64"),
+    ],
+    i64([TM]),
+  );
+  const same = b.op(
+    "Equal",
+    [b.op("Unsqueeze", [mediaIndex], i64([batch, seq, 1]), { axes: [2] }), image],
+    tensorType("bool", [batch, seq, TM]),
+  );
+  const additive = b.op("Where", [same, b.constant(0, "f32"), b.constant(-10000, "f32")], f32([batch, seq, TM]));
+  const mask = b.op("Unsqueeze", [additive], f32([batch, 1, seq, TM]), { axes: [1] });
+  const hasMedia = b.op(
+    "Unsqueeze",
+    [
+      b.op(
+        "Cast",
+        [b.op("Greater", [mediaIndex, b.constant(0, "i64")], tensorType("bool", [batch, seq]))],
+        f32([batch, seq]),
+        { to: "f32" },
+      ),
+    ],
+    f32([batch, seq, 1]),
+    { axes: [2] },
+  );
+  const pastType = f32([batch, h, PM, d]);
+  const presents: [Value, Value][] = [];
+  const heads = (x: Value) =>
+    b.op("Transpose", [b.op("Reshape", [x], f32([batch, NM, h, d]))], f32([batch, h, NM, d]), { perm: [0, 2, 1, 3] });
+  const merged = (x: Value) =>
+    b.op("Reshape", [b.op("Transpose", [x], f32([batch, TM, h, d]), { perm: [0, 2, 1, 3] })], f32([batch, TM, inner]));
+  const gate = (v: Value, param: string) => b.op("Mul", [v, b.op("Tanh", [b.param(param)], f32([1]))], hiddenType);
+  const block = (x: Value, layer: number): Value => {
+    const j = cross.layers.indexOf(layer);
+    const at = `${cross.component}.gated_cross_attn_layers.${layer}`;
+    const kv = b.linear(states, `${at}.attn.to_kv`, false);
+    const half = (from: number) =>
+      b.op("Slice", [kv], f32([batch, NM, inner]), { starts: [from], ends: [from + inner], axes: [2], steps: [1] });
+    const past = [NAMES.pastCrossKey, NAMES.pastCrossValue].map((n) =>
+      g.addInput(n.replace("%d", String(j)), pastType),
+    );
+    const [k, v] = [half(0), half(inner)].map((t, i) =>
+      b.op("Concat", [past[i]!, heads(t)], f32([batch, h, TM, d]), { axis: 2 }),
+    ) as [Value, Value];
+    presents.push([k, v]);
+    const q = b.linear(b.norm(x, `${at}.attn.norm`, "layer", 1e-5), `${at}.attn.to_q`, false);
+    const attended = b.op("Attention", [q, merged(k), merged(v), mask], q.type, {
+      causal: false,
+      heads: h,
+      kv_heads: h,
+      rotary_theta: 0,
+      scale: 1 / Math.sqrt(d),
+    });
+    const out = b.linear(b.op("Mul", [attended, hasMedia], attended.type), `${at}.attn.to_out`, false);
+    x = b.op("Add", [x, gate(out, `${at}.attn_gate`)], hiddenType);
+    const wide = f32([batch, seq, cross.ffnHidden]);
+    const ff = b.linear(
+      b.op("Gelu", [b.linear(b.norm(x, `${at}.ff.norm`, "layer", 1e-5), `${at}.ff.fc1`, false)], wide),
+      `${at}.ff.fc2`,
+      false,
+    );
+    return b.op("Add", [x, gate(ff, `${at}.ff_gate`)], hiddenType);
+  };
+  return { before: new Set(cross.layers), block, presents };
 }

@@ -12,9 +12,18 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import type * as Ort from "onnxruntime-node";
-import { layerName, manifestProblem, MANIFEST_FILE, type PackageManifest } from "../../onnx/manifest.js";
+import {
+  layerName,
+  manifestProblem,
+  MANIFEST_FILE,
+  type CacheSpec,
+  type PackageManifest,
+} from "../../onnx/manifest.js";
 import { createSession, onnxruntime, type Tensor } from "../onnxruntime.js";
 import type { PrefillRequest, StepEngine } from "./step-engine.js";
+
+/** Inputs beside the ids, by role: image_features for the embedding graph, Flamingo's media for the decoder. */
+type Extra = Partial<Record<"image_features" | "cross_attention_states" | "media_index", Tensor>>;
 
 /** A package that cannot be opened or a request it cannot serve; the message says which and why. */
 export class PackageError extends Error {}
@@ -55,6 +64,8 @@ export class PackageEngine implements StepEngine {
   /** Per row: 1 for a real token, 0 for a pad column, one entry per cached column. */
   private mask: number[][] = [];
   private cache: Record<string, Tensor> = {};
+  /** Flamingo: <image> tokens seen so far per row. */
+  private seen: number[] = [];
 
   constructor(
     readonly manifest: PackageManifest,
@@ -76,12 +87,14 @@ export class PackageEngine implements StepEngine {
         ? [...Array<bigint>(images[r]!.count * m.image.tokensPerImage).fill(image), ...row]
         : [...row],
     );
+    // Flamingo marks each image with one <image> token; the others hold one token per feature row.
+    const cross = m.image.placement === "cross-attention";
     ids.forEach((row, r) => {
       const slots = row.filter((t) => t === image).length;
-      const want = images[r]!.count * m.image.tokensPerImage;
+      const want = images[r]!.count * (cross ? 1 : m.image.tokensPerImage);
       if (slots !== want)
         throw new PackageError(
-          `row ${r} holds ${slots} image tokens (id ${m.image.tokenId}), but its ${images[r]!.count} image(s) give ${want} features`,
+          `row ${r} holds ${slots} image tokens (id ${m.image.tokenId}), but its ${images[r]!.count} image(s) need ${want}`,
         );
       if (row.length === 0) throw new PackageError(`row ${r} is empty`);
     });
@@ -93,8 +106,45 @@ export class PackageEngine implements StepEngine {
     this.mask = ids.map((row) => Array.from({ length: longest }, (_, j) => (j < row.length ? 1 : 0)));
     this.cache = this.emptyCache(rows.length);
     const features = await this.imageFeatures(images);
-    const logits = await this.run(padded, features, longest);
+    const extra = cross ? this.media(padded, features, images) : { image_features: features };
+    const logits = await this.run(padded, longest, extra);
     return ids.map((row, r) => logits[r]![row.length - 1]!);
+  }
+
+  /**
+   * Flamingo's prompt-step inputs: each row's latents side by side ([B, most images · latents,
+   * width], zeros after a row's own images) and media_index, the running count of <image> tokens.
+   */
+  private media(ids: readonly (readonly bigint[])[], features: Tensor, images: PrefillRequest["images"]): Extra {
+    const m = this.manifest;
+    const latents = m.image.tokensPerImage;
+    const width = features.dims[1]!;
+    const most = Math.max(...images.map((i) => i.count));
+    const states = new Float32Array(ids.length * most * latents * width);
+    const data = features.data as Float32Array;
+    let from = 0;
+    images.forEach((row, r) => {
+      const size = row.count * latents * width;
+      states.set(data.subarray(from, from + size), r * most * latents * width);
+      from += size;
+    });
+    this.seen = ids.map(() => 0);
+    return {
+      cross_attention_states: new this.ort.Tensor("float32", states, [ids.length, most * latents, width]),
+      media_index: this.mediaIndex(ids),
+    };
+  }
+
+  /** 1-based index of the latest image at or before each token (0 = none); carries on across steps. */
+  private mediaIndex(ids: readonly (readonly bigint[])[]): Tensor {
+    const image = BigInt(this.manifest.image.tokenId);
+    const index = ids.flatMap((row, r) =>
+      row.map((t) => {
+        if (t === image) this.seen[r]! += 1;
+        return BigInt(this.seen[r]!);
+      }),
+    );
+    return new this.ort.Tensor("int64", BigInt64Array.from(index), [ids.length, ids[0]!.length]);
   }
 
   async step(tokens: readonly bigint[]): Promise<Float32Array[]> {
@@ -104,11 +154,15 @@ export class PackageEngine implements StepEngine {
     const limit = this.manifest.maxLength ?? this.manifest.contextLength;
     if (this.mask[0]!.length + 1 > limit) throw new PackageError(`the cache is full (${limit} tokens)`);
     for (const row of this.mask) row.push(1);
-    const logits = await this.run(
-      tokens.map((t) => [t]),
-      this.features(new Float32Array(0), 0),
-      1,
-    );
+    const ids = tokens.map((t) => [t]);
+    const extra: Extra =
+      this.manifest.image.placement === "cross-attention"
+        ? {
+            cross_attention_states: new this.ort.Tensor("float32", new Float32Array(0), [ids.length, 0, this.width]),
+            media_index: this.mediaIndex(ids),
+          }
+        : { image_features: this.features(new Float32Array(0), 0) };
+    const logits = await this.run(ids, 1, extra);
     return logits.map((row) => row[0]!);
   }
 
@@ -118,8 +172,13 @@ export class PackageEngine implements StepEngine {
     await Promise.all([this.vision.release(), this.embedding.release(), this.decoder.release()]);
   }
 
+  /** Width of a feature row: the LM's hidden size, or Flamingo's media width. */
+  private get width(): number {
+    return this.manifest.image.featureWidth ?? this.manifest.hiddenSize;
+  }
+
   private features(data: Float32Array, rows: number): Tensor {
-    return new this.ort.Tensor("float32", data, [rows, this.manifest.hiddenSize]);
+    return new this.ort.Tensor("float32", data, [rows, this.width]);
   }
 
   /** Every row's images through the vision graph in one batch; rows of features in row, then image order. */
@@ -145,17 +204,28 @@ export class PackageEngine implements StepEngine {
     return this.features(features.data as Float32Array, count * this.manifest.image.tokensPerImage);
   }
 
+  /** The caches (self-attention, and Flamingo's cross-attention) by present name, each zero tokens long. */
   private emptyCache(batch: number): Record<string, Tensor> {
-    const c = this.manifest.cache;
     const cache: Record<string, Tensor> = {};
-    for (let i = 0; i < c.layers; i++)
-      for (const name of [c.presentKey, c.presentValue])
-        cache[layerName(name, i)] = new this.ort.Tensor("float32", new Float32Array(0), [batch, c.heads, 0, c.headDim]);
+    for (const c of this.caches())
+      for (let i = 0; i < c.layers; i++)
+        for (const name of [c.presentKey, c.presentValue])
+          cache[layerName(name, i)] = new this.ort.Tensor("float32", new Float32Array(0), [
+            batch,
+            c.heads,
+            0,
+            c.headDim,
+          ]);
     return cache;
   }
 
+  private caches(): CacheSpec[] {
+    const m = this.manifest;
+    return m.crossCache ? [m.cache, m.crossCache] : [m.cache];
+  }
+
   /** Embeds `ids` (the last `news` columns of the mask), runs the decoder, keeps the cache; logits per row and column. */
-  private async run(ids: readonly (readonly bigint[])[], features: Tensor, news: number): Promise<Float32Array[][]> {
+  private async run(ids: readonly (readonly bigint[])[], news: number, extra: Extra): Promise<Float32Array[][]> {
     const m = this.manifest;
     const batch = ids.length;
     const total = this.mask[0]!.length;
@@ -163,7 +233,7 @@ export class PackageEngine implements StepEngine {
     const e = m.graphs.embedding;
     const embedded = await this.embedding.run({
       [e.inputs["input_ids"]!]: new this.ort.Tensor("int64", flat, [batch, news]),
-      [e.inputs["image_features"]!]: features,
+      ...(extra.image_features ? { [e.inputs["image_features"]!]: extra.image_features } : {}),
     });
     const d = m.graphs.decoder;
     const feeds: Record<string, Tensor> = {
@@ -186,14 +256,17 @@ export class PackageEngine implements StepEngine {
       });
       feeds[d.inputs["position_ids"]!] = new this.ort.Tensor("int64", BigInt64Array.from(positions), [batch, news]);
     }
-    const c = m.cache;
-    for (let i = 0; i < c.layers; i++) {
-      feeds[layerName(c.pastKey, i)] = this.cache[layerName(c.presentKey, i)]!;
-      feeds[layerName(c.pastValue, i)] = this.cache[layerName(c.presentValue, i)]!;
-    }
+    for (const role of ["cross_attention_states", "media_index"] as const)
+      if (extra[role]) feeds[d.inputs[role]!] = extra[role];
+    for (const c of this.caches())
+      for (let i = 0; i < c.layers; i++) {
+        feeds[layerName(c.pastKey, i)] = this.cache[layerName(c.presentKey, i)]!;
+        feeds[layerName(c.pastValue, i)] = this.cache[layerName(c.presentValue, i)]!;
+      }
     const out = await this.decoder.run(feeds);
-    for (let i = 0; i < c.layers; i++)
-      for (const name of [c.presentKey, c.presentValue]) this.cache[layerName(name, i)] = out[layerName(name, i)]!;
+    for (const c of this.caches())
+      for (let i = 0; i < c.layers; i++)
+        for (const name of [c.presentKey, c.presentValue]) this.cache[layerName(name, i)] = out[layerName(name, i)]!;
     const logits = out[d.outputs["logits"]!]!.data as Float32Array;
     const vocab = m.vocabSize;
     return Array.from({ length: batch }, (_, r) =>
