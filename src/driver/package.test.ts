@@ -220,3 +220,104 @@ describe("package folder", () => {
     expect(decoder.includes(Buffer.from("GroupQueryAttention"))).toBe(true);
   });
 });
+
+describe("bad input", () => {
+  const llava = (out: string, extra: Partial<Parameters<typeof compilePackage>[1]> = {}) =>
+    compilePackage([SPEC], { model: "tiny_llava", out, checkpoint: path.join(FIXTURES, "llava"), ...extra });
+
+  it("refuses an existing folder, and --replace swaps it whole", async () => {
+    const parent = temp();
+    const out = path.join(parent, "pkg");
+    fs.mkdirSync(out);
+    fs.writeFileSync(path.join(out, "old.txt"), "old");
+    expect(codes(await llava(out))).toEqual(["VLM4300"]);
+    expect(fs.readdirSync(out)).toEqual(["old.txt"]);
+    expect(codes(await llava(out, { replace: true }))).toEqual([]);
+    expect(fs.existsSync(path.join(out, "old.txt"))).toBe(false);
+    expect(fs.existsSync(path.join(out, MANIFEST_FILE))).toBe(true);
+    expect(fs.readdirSync(parent)).toEqual(["pkg"]); // no temporary folder left behind
+  });
+
+  it("says which checkpoint files are missing, and writes nothing", async () => {
+    const parent = temp();
+    const partial = path.join(parent, "checkpoint");
+    fs.mkdirSync(partial);
+    fs.copyFileSync(path.join(FIXTURES, "llava", "config.json"), path.join(partial, "config.json"));
+    const result = await llava(path.join(parent, "pkg"), { checkpoint: partial });
+    expect(codes(result)).toEqual(["VLM4301"]);
+    expect(result.diagnostics[0]!.message).toContain("tokenizer_config.json, tokenizer.json");
+    const none = await compilePackage([SPEC], { model: "tiny_llava", out: path.join(parent, "pkg") });
+    expect(codes(none)).toEqual(["VLM4301"]);
+    expect(fs.readdirSync(parent)).toEqual(["checkpoint"]);
+  });
+
+  it("checks the spec's image token against the checkpoint's config.json", async () => {
+    // The BLIP-2 folder's config says 3 as well; a LLaMA config without one says nothing.
+    const parent = temp();
+    const ckpt = path.join(parent, "checkpoint");
+    fs.cpSync(path.join(FIXTURES, "llava"), ckpt, { recursive: true });
+    const config = JSON.parse(fs.readFileSync(path.join(ckpt, "config.json"), "utf8"));
+    fs.writeFileSync(path.join(ckpt, "config.json"), JSON.stringify({ ...config, image_token_index: 7 }));
+    const result = await llava(path.join(parent, "pkg"), { checkpoint: ckpt });
+    expect(codes(result)).toEqual(["VLM3200"]);
+    expect(result.diagnostics[0]!.span).toBeDefined();
+  });
+
+  it("refuses graphs that cannot form a package (a vision encoder as the decoder)", async () => {
+    const dir = temp();
+    const spec = path.join(dir, "bad.vlm");
+    fs.writeFileSync(spec, fs.readFileSync(SPEC, "utf8").replace("decoder: llm,", "decoder: vision,"));
+    const result = await compilePackage([spec], {
+      model: "tiny_llava",
+      out: path.join(dir, "pkg"),
+      checkpoint: path.join(FIXTURES, "llava"),
+    });
+    expect(codes(result)).toEqual(["VLM3203"]);
+    expect(fs.existsSync(path.join(dir, "pkg"))).toBe(false);
+  });
+});
+
+describe("quantized decoders", () => {
+  for (const quantize of ["int8", "int4"] as const) {
+    it(`${quantize} on ort-cpu: the decoder's projections are quantized and the logits stay close`, async () => {
+      const image = pixels(1, 7);
+      const prompt = [IMAGE, IMAGE, IMAGE, IMAGE, ...TEXT.slice(0, 4).map(BigInt)];
+      const logits = async (q: "none" | "int8" | "int4") => {
+        const out = path.join(temp(), "pkg");
+        const result = await compilePackage([SPEC], {
+          model: "tiny_llava",
+          target: "ort-cpu",
+          quantize: q,
+          out,
+          checkpoint: path.join(FIXTURES, "llava"),
+        });
+        expect(codes(result)).toEqual([]);
+        const engine = await openPackage(out);
+        const got = [(await engine.prefill({ rows: [prompt], images: [{ pixels: image, count: 1 }] }))[0]!];
+        got.push((await engine.step([20n]))[0]!);
+        await engine.release();
+        return { got, decoder: fs.readFileSync(path.join(out, "decoder.onnx")) };
+      };
+      const exact = await logits("none");
+      const quantized = await logits(quantize);
+      const op = quantize === "int4" ? "MatMulNBits" : "DynamicQuantizeMatMul";
+      expect(quantized.decoder.includes(Buffer.from(op))).toBe(true);
+      expect(exact.decoder.includes(Buffer.from(op))).toBe(false);
+      quantized.got.forEach((q, i) => expect(cosine(q, exact.got[i]!)).toBeGreaterThan(0.99));
+    });
+  }
+});
+
+function codes(r: { diagnostics: readonly { code: string; severity: string }[] }): string[] {
+  return r.diagnostics.filter((d) => d.severity === "error").map((d) => d.code);
+}
+
+function cosine(a: Float32Array, b: Float32Array): number {
+  let [ab, aa, bb] = [0, 0, 0];
+  a.forEach((v, i) => {
+    ab += v * b[i]!;
+    aa += v * v;
+    bb += b[i]! * b[i]!;
+  });
+  return ab / Math.sqrt(aa * bb);
+}
