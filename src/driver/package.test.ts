@@ -9,6 +9,7 @@ import * as path from "node:path";
 import { describe, expect, it } from "vitest";
 import { compile } from "./compile.js";
 import { elaborate } from "./check.js";
+import { renderSummary, summarize } from "./summary.js";
 import { writeSafetensors } from "../codegen/safetensors.js";
 import { compilePackage } from "./package.js";
 import { tempFolders } from "../../test/temp-folders.js";
@@ -321,3 +322,24 @@ function cosine(a: Float32Array, b: Float32Array): number {
   });
   return ab / Math.sqrt(aa * bb);
 }
+
+describe("vlmc summary of a package", () => {
+  it("shows the graphs and the bytes of key/value cache per token", () => {
+    const checked = elaborate([SPEC]);
+    const get = (name: string) => checked.models.find((m) => m.module?.name === name)!;
+    const llava = summarize(get("tiny_llava").module!, get("tiny_llava").tokens).package!;
+    // 2 layers × (key + value) × 2 kv heads × 16 × 4 bytes.
+    expect(llava.cache.bytesPerToken).toBe(2 * 2 * 2 * 16 * 4);
+    expect(llava.graphs.map((g) => g.file)).toEqual(["vision.onnx", "embedding.onnx", "decoder.onnx"]);
+    expect(llava.maxLength).toBe(64);
+    const flamingo = summarize(get("tiny_flamingo").module!, get("tiny_flamingo").tokens).package!;
+    expect(flamingo.crossCache).toEqual({
+      layers: 2,
+      shape: "[batch, 2, 4, 16] × 2",
+      bytesPerImage: 2 * 2 * 2 * 4 * 16 * 4,
+    });
+    expect(renderSummary(summarize(get("tiny_blip2").module!, get("tiny_blip2").tokens))).toContain(
+      "1,024 bytes per token",
+    );
+  });
+});

@@ -5,6 +5,7 @@ import { dimMax, dimToString, isStatic, type Dim } from "../ir/dims.js";
 import type { Graph, IrModule, Node, Param } from "../ir/graph.js";
 import { typeToString } from "../ir/types.js";
 import type { TokenFact } from "../lang/elaborate/elaborate.js";
+import { kvBytesPerToken, planPackage } from "./package-plan.js";
 
 export interface ModelSummary {
   model: string;
@@ -18,6 +19,59 @@ export interface ModelSummary {
     tokens: { label: string; value: string }[];
     flops: number;
   }[];
+  /** The generation package the model declares, when its facts check out. */
+  package?: PackageSummary;
+}
+
+export interface PackageSummary {
+  family: string;
+  placement: string;
+  /** Each package file and what it is built from. */
+  graphs: { file: string; from: string }[];
+  imageToken: number;
+  tokensPerImage: number;
+  maxLength: number;
+  context: number;
+  /** Self-attention cache: the past/present shape with one token, and fp32 bytes per token (all layers, keys and values). */
+  cache: { layers: number; shape: string; bytesPerToken: number };
+  /** Flamingo: the cross-attention cache per image (its latents' keys and values). */
+  crossCache?: { layers: number; shape: string; bytesPerImage: number };
+}
+
+function packageSummary(module: IrModule): PackageSummary | undefined {
+  const layout = module.package ? planPackage(module, "portable") : undefined;
+  if (!layout || Array.isArray(layout)) return undefined;
+  const d = layout.decoder;
+  const x = d.cross;
+  const attention = x
+    ? `${d.component} (llama, cached) + ${x.component} (gated cross-attention, cached)`
+    : `${d.component} (${d.family}, cached)`;
+  return {
+    family: layout.family,
+    placement: layout.placement,
+    graphs: [
+      { file: "vision.onnx", from: `graph ${layout.vision.name}` },
+      {
+        file: "embedding.onnx",
+        from: `${d.component}'s token embeddings${x ? "" : " + image features at the image tokens"}`,
+      },
+      { file: "decoder.onnx", from: attention },
+    ],
+    imageToken: layout.imageToken,
+    tokensPerImage: layout.tokensPerImage,
+    maxLength: layout.promptTokens + (layout.placement === "prefix" ? layout.tokensPerImage : 0) + layout.newTokens,
+    context: d.context,
+    cache: { layers: d.layers, shape: `[batch, ${d.kvHeads}, 1, ${d.headDim}] × 2`, bytesPerToken: kvBytesPerToken(d) },
+    ...(x
+      ? {
+          crossCache: {
+            layers: x.layers.length,
+            shape: `[batch, ${x.heads}, ${x.latents}, ${x.headDim}] × 2`,
+            bytesPerImage: x.layers.length * 2 * x.heads * x.latents * x.headDim * 4,
+          },
+        }
+      : {}),
+  };
 }
 
 export function paramCount(p: Param): number {
@@ -94,7 +148,15 @@ export function summarize(module: IrModule, tokens: ReadonlyMap<Graph, TokenFact
     tokens: (tokens.get(g) ?? []).map((t) => ({ label: t.label, value: dimToString(t.value) })),
     flops: g.nodes.reduce((a, n) => a + nodeFlops(n, g), 0),
   }));
-  return { model: module.name, params: { total, trainable: total - frozen, frozen }, components, stages, graphs };
+  const pkg = packageSummary(module);
+  return {
+    model: module.name,
+    params: { total, trainable: total - frozen, frozen },
+    components,
+    stages,
+    graphs,
+    ...(pkg ? { package: pkg } : {}),
+  };
 }
 
 function num(n: number): string {
@@ -160,6 +222,24 @@ export function renderSummary(s: ModelSummary): string {
     for (const i of g.inputs) out.push(`  in   ${i.name}: ${i.type}`);
     for (const o of g.outputs) out.push(`  out  ${o.name}: ${o.type}`);
     for (const t of g.tokens) out.push(`  tokens ${t.label} = ${t.value}`);
+  }
+  const p = s.package;
+  if (p) {
+    out.push(
+      "",
+      `package (${p.family}; image features ${p.placement}, ${p.tokensPerImage} per image, <image> = ${p.imageToken})`,
+    );
+    const row = (label: string, text: string) => out.push(`  ${label.padEnd(15)} ${text}`);
+    for (const g of p.graphs) row(g.file, g.from);
+    row("tokens", `at most ${num(p.maxLength)} (prompt + new tokens; context ${num(p.context)})`);
+    const c = p.cache;
+    row(
+      "kv cache",
+      `${c.layers} layers × ${c.shape} per token = ${num(c.bytesPerToken)} bytes per token (fp32), ${human(c.bytesPerToken * p.maxLength)}B at ${num(p.maxLength)} tokens`,
+    );
+    const x = p.crossCache;
+    if (x)
+      row("cross cache", `${x.layers} blocks × ${x.shape} per image = ${num(x.bytesPerImage)} bytes per image (fp32)`);
   }
   return out.join("\n");
 }
