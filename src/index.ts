@@ -15,6 +15,10 @@ export {
   type CompiledFile,
   type CompileProgress,
 } from "./driver/compile.js";
+export { compilePackage, type PackageOptions, type PackageResult } from "./driver/package.js";
+export { openPackage, readManifest, PackageEngine, PackageError } from "./runtime/generate/package-engine.js";
+export type { PrefillRequest, RowImages, StepEngine } from "./runtime/generate/step-engine.js";
+export * from "./onnx/manifest.js";
 export { lowerGraph, PORTABLE_OPSET, PORTABLE_IR_VERSION, type LowerOptions } from "./codegen/lower.js";
 export { initialValues, encodeFloats, namedRng, Rng } from "./codegen/init.js";
 export {
