@@ -24,6 +24,8 @@ export interface PackageLayout {
   readonly featureOutput: string;
   /** The vision graph's pixels per image: [channels, height, width] (LLaVA-NeXT: after its crops axis). */
   readonly pixelShape: readonly [number, number, number];
+  /** Crops per image the vision graph takes (LLaVA-NeXT AnyRes); 1 for the others. */
+  readonly crops: number;
   readonly tokensPerImage: number;
   readonly imageToken: number;
   readonly promptTokens: number;
@@ -161,10 +163,17 @@ export function planPackage(module: IrModule, target: Target): PackageLayout | D
   }
   const pixelDims = pixels.type.shape.slice(-3);
   const outShape = out.value.type.shape;
-  if (pixels.type.shape.length !== 4 || !pixelDims.every(isStatic))
+  // LLaVA-NeXT's AnyRes takes a fixed number of crops per image: [B, crops, C, H, W].
+  const crops = pixels.type.shape.length === 5 ? pixels.type.shape[1]! : 1;
+  if (pixels.type.shape.length !== 4 && (pixels.type.shape.length !== 5 || !isStatic(crops) || cross))
     cannot(
       "vision",
-      `vision graph ${vision.name} takes ${pixels.source.kind === "input" ? pixels.source.name : "pixels"} of rank ${pixels.type.shape.length}; a package needs [B, channels, height, width] with fixed sizes`,
+      `vision graph ${vision.name} takes pixels of rank ${pixels.type.shape.length}; a package needs [B, C, H, W] (or [B, crops, C, H, W] for LLaVA-NeXT)`,
+    );
+  else if (!pixelDims.every(isStatic))
+    cannot(
+      "vision",
+      `vision graph ${vision.name} takes pixels of symbolic size; a package needs fixed channels, height and width`,
     );
   if (outShape.length !== 3 || !isStatic(outShape[1]!) || outShape[2] !== featureWidth)
     cannot(
@@ -215,7 +224,8 @@ export function planPackage(module: IrModule, target: Target): PackageLayout | D
     ? { ...decoder, cross: { ...decoder.cross, latents: tokens } }
     : decoder;
   return {
-    family: cross ? "flamingo" : decoder.family === "opt" ? "blip2" : "llava",
+    family: cross ? "flamingo" : decoder.family === "opt" ? "blip2" : crops === 1 ? "llava" : "llava-next",
+    crops: crops as number,
     placement,
     vision,
     pixelInput: pixels.source.kind === "input" ? pixels.source.name : "pixels",

@@ -21,7 +21,7 @@ const FIXTURES = path.resolve(import.meta.dirname, "../../test/fixtures/package"
 const SPEC = path.join(FIXTURES, "tiny.vlm");
 const temp = tempFolders("vlmc-package-");
 
-/** Seeded pixels for `count` 3×28×28 images. */
+/** Seeded pixels for `count` 3×28×28 images (or crops). */
 function pixels(count: number, seed: number): Float32Array {
   let s = seed;
   return Float32Array.from({ length: count * 3 * 28 * 28 }, () => {
@@ -30,15 +30,20 @@ function pixels(count: number, seed: number): Float32Array {
   });
 }
 
-/** The forward graph's logits [T + 4, vocab] for one image and `text` ids. */
-async function forwardLogits(model: string, image: Float32Array, text: readonly number[]): Promise<Float32Array[]> {
+/** The forward graph's logits [visual tokens + T, vocab] for one image (of `crops` crops) and `text` ids. */
+async function forwardLogits(
+  model: string,
+  image: Float32Array,
+  text: readonly number[],
+  crops = 1,
+): Promise<Float32Array[]> {
   const out = path.join(temp(), "forward.onnx");
   const result = await compile([SPEC], { model, graph: "forward", out });
   expect(result.diagnostics.filter((d) => d.severity === "error")).toEqual([]);
   const ort = await onnxruntime();
   const session = await createSession(out);
   const run = await session.run({
-    pixels: new ort.Tensor("float32", image, [1, 3, 28, 28]),
+    pixels: new ort.Tensor("float32", image, crops > 1 ? [1, crops, 3, 28, 28] : [1, 3, 28, 28]),
     ids: new ort.Tensor("int64", BigInt64Array.from(text.map(BigInt)), [1, text.length]),
   });
   await session.release();
@@ -62,18 +67,19 @@ const IMAGE = 3n;
 const TEXT = [10, 11, 12, 13, 14, 15, 16, 17];
 
 const cases = [
-  { model: "tiny_llava", checkpoint: "llava", prefix: false },
-  { model: "tiny_blip2", checkpoint: "blip2", prefix: true },
+  { model: "tiny_llava", checkpoint: "llava", prefix: false, tokens: 4, crops: 1 },
+  { model: "tiny_blip2", checkpoint: "blip2", prefix: true, tokens: 4, crops: 1 },
+  { model: "tiny_llava_next", checkpoint: "llava", prefix: false, tokens: 24, crops: 5 },
 ] as const;
 
-describe.each(cases)("$model package", ({ model, checkpoint, prefix }) => {
+describe.each(cases)("$model package", ({ model, checkpoint, prefix, tokens, crops }) => {
   // The prompt holds the image tokens for LLaVA; BLIP-2's engine puts the features in front itself.
-  const prompt = (text: readonly number[]) => [...(prefix ? [] : [IMAGE, IMAGE, IMAGE, IMAGE]), ...text.map(BigInt)];
+  const prompt = (text: readonly number[]) => [...Array<bigint>(prefix ? 0 : tokens).fill(IMAGE), ...text.map(BigInt)];
 
   for (const target of ["portable", "ort-cpu"] as const) {
     it(`prefill and cached steps equal the full forward (${target})`, async () => {
-      const image = pixels(1, 7);
-      const full = await forwardLogits(model, image, TEXT);
+      const image = pixels(crops, 7);
+      const full = await forwardLogits(model, image, TEXT, crops);
       const engine = await openPackage(await writePackage(model, target, checkpoint));
       const split = 3;
       const got = [
@@ -81,7 +87,7 @@ describe.each(cases)("$model package", ({ model, checkpoint, prefix }) => {
       ];
       for (const t of TEXT.slice(split)) got.push((await engine.step([BigInt(t)]))[0]!);
       await engine.release();
-      got.forEach((logits, i) => expect(maxDiff(logits, full[4 + split - 1 + i]!)).toBeLessThan(1e-4));
+      got.forEach((logits, i) => expect(maxDiff(logits, full[tokens + split - 1 + i]!)).toBeLessThan(1e-4));
     });
   }
 
@@ -90,8 +96,8 @@ describe.each(cases)("$model package", ({ model, checkpoint, prefix }) => {
       const dir = await writePackage(model, target, checkpoint);
       const rows = [prompt(TEXT.slice(0, 6)), prompt(TEXT.slice(2, 4))];
       const images = [
-        { pixels: pixels(1, 1), count: 1 },
-        { pixels: pixels(1, 2), count: 1 },
+        { pixels: pixels(crops, 1), count: 1 },
+        { pixels: pixels(crops, 2), count: 1 },
       ];
       const steps = [
         [20n, 21n],

@@ -124,6 +124,7 @@ function manifestOf(
       placement: layout.placement,
       pixelShape: layout.pixelShape,
       ...(d.cross ? { featureWidth: d.cross.mediaWidth } : {}),
+      ...(layout.crops !== 1 ? { crops: layout.crops } : {}),
     },
     tokens: {
       ...(files.bos !== undefined ? { bos: files.bos } : {}),

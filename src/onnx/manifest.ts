@@ -87,6 +87,11 @@ export interface PackageManifest {
      * hiddenSize (Flamingo's latents are in the vision width, which its cross-attention reads).
      */
     readonly featureWidth?: number;
+    /**
+     * Optional (added after version 1 shipped): crops per image the vision graph takes (LLaVA-NeXT
+     * AnyRes: 5), so one image's pixels are [crops, channels, height, width]; absent means 1.
+     */
+    readonly crops?: number;
   };
   readonly tokens: {
     readonly bos?: number;

@@ -186,19 +186,22 @@ export class PackageEngine implements StepEngine {
     const count = images.reduce((n, i) => n + i.count, 0);
     if (count === 0) return this.features(new Float32Array(0), 0);
     const [c, h, w] = this.manifest.image.pixelShape;
-    const pixels = new Float32Array(count * c * h * w);
+    const crops = this.manifest.image.crops ?? 1;
+    const perImage = crops * c * h * w;
+    const pixels = new Float32Array(count * perImage);
     let at = 0;
     images.forEach((row, r) => {
-      if (row.pixels.length !== row.count * c * h * w)
+      if (row.pixels.length !== row.count * perImage)
         throw new PackageError(
-          `row ${r}: ${row.pixels.length} pixel values for ${row.count} image(s) of ${c}×${h}×${w}`,
+          `row ${r}: ${row.pixels.length} pixel values for ${row.count} image(s) of ${crops > 1 ? `${crops}×` : ""}${c}×${h}×${w}`,
         );
       pixels.set(row.pixels, at);
       at += row.pixels.length;
     });
+    const dims = crops > 1 ? [count, crops, c, h, w] : [count, c, h, w];
     const g = this.manifest.graphs.vision;
     const out = await this.vision.run({
-      [g.inputs["pixel_values"]!]: new this.ort.Tensor("float32", pixels, [count, c, h, w]),
+      [g.inputs["pixel_values"]!]: new this.ort.Tensor("float32", pixels, dims),
     });
     const features = out[g.outputs["image_features"]!]!;
     return this.features(features.data as Float32Array, count * this.manifest.image.tokensPerImage);
