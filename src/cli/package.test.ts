@@ -15,7 +15,14 @@ describe("vlmc compile --package", () => {
   it("writes the package, refuses to overwrite it (exit 1, VLM4300), and replaces it with --replace", async () => {
     const out = path.join(temp(), "pkg");
     let err = "";
-    const io: CliIo = { out: () => undefined, err: (t) => void (err += t), isTty: false, env: {} };
+    const io: CliIo = {
+      out: () => undefined,
+      err: (t) => {
+        err += t;
+      },
+      isTty: false,
+      env: {},
+    };
     const args = [
       "compile",
       SPEC,

@@ -87,7 +87,8 @@ describe.each(cases)("$model package", ({ model, checkpoint, prefix, tokens, cro
       ];
       for (const t of TEXT.slice(split)) got.push((await engine.step([BigInt(t)]))[0]!);
       await engine.release();
-      got.forEach((logits, i) => expect(maxDiff(logits, full[tokens + split - 1 + i]!)).toBeLessThan(1e-4));
+      for (const [i, logits] of got.entries())
+        expect(maxDiff(logits, full[tokens + split - 1 + i]!)).toBeLessThan(1e-4);
     });
   }
 
@@ -113,7 +114,7 @@ describe.each(cases)("$model package", ({ model, checkpoint, prefix, tokens, cro
         const own = [(await alone.prefill({ rows: [rows[r]!], images: [images[r]!] }))[0]!];
         for (const s of steps) own.push((await alone.step([s[r]!]))[0]!);
         await alone.release();
-        own.forEach((logits, i) => expect(maxDiff(together[i]![r]!, logits)).toBeLessThan(1e-4));
+        for (const [i, logits] of own.entries()) expect(maxDiff(together[i]![r]!, logits)).toBeLessThan(1e-4);
       }
     }
   });
@@ -178,7 +179,7 @@ describe("tiny_flamingo package", () => {
       const got = [(await engine.prefill({ rows: [prompt.map(BigInt)], images: [{ pixels: images, count: 2 }] }))[0]!];
       for (const t of steps.slice(0, -1)) got.push((await engine.step([BigInt(t)]))[0]!);
       await engine.release();
-      got.forEach((logits, i) => expect(maxDiff(logits, at(prompt.length - 1 + i))).toBeLessThan(1e-4));
+      for (const [i, logits] of got.entries()) expect(maxDiff(logits, at(prompt.length - 1 + i))).toBeLessThan(1e-4);
     });
   }
 });
@@ -198,9 +199,8 @@ describe("embedding graph", () => {
     const merged = (await run(ids, 8, features))["inputs_embeds"]!.data as Float32Array;
     // Row 0 holds image tokens at columns 0-3, row 1 at 2-5: feature rows 0-3, then 4-7.
     const slots = [0, 1, 2, 3, 8, 9, 10, 11];
-    slots.forEach((slot, k) =>
-      expect(merged.slice(slot * 64, (slot + 1) * 64)).toEqual(features.slice(k * 64, (k + 1) * 64)),
-    );
+    for (const [k, slot] of slots.entries())
+      expect(merged.slice(slot * 64, (slot + 1) * 64)).toEqual(features.slice(k * 64, (k + 1) * 64));
     // A decode step: no image tokens and N = 0 features; text columns embed as they did beside images.
     const textOnly = ids.map((t) => (t === 3 ? 20 : t));
     const text = (await run(textOnly, 0, new Float32Array(0)))["inputs_embeds"]!.data as Float32Array;
@@ -310,7 +310,7 @@ describe("quantized decoders", () => {
       const op = quantize === "int4" ? "MatMulNBits" : "DynamicQuantizeMatMul";
       expect(quantized.decoder.includes(Buffer.from(op))).toBe(true);
       expect(exact.decoder.includes(Buffer.from(op))).toBe(false);
-      quantized.got.forEach((q, i) => expect(cosine(q, exact.got[i]!)).toBeGreaterThan(0.99));
+      for (const [i, q] of quantized.got.entries()) expect(cosine(q, exact.got[i]!)).toBeGreaterThan(0.99);
     });
   }
 });

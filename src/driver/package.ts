@@ -223,7 +223,9 @@ export async function compilePackage(paths: readonly string[], options: PackageO
   const specs = (typeof options.weights === "string" ? [options.weights] : (options.weights ?? [])).map(
     parseWeightSpec,
   );
-  const weightSources = [...declaredWeightSources(module, file), ...specs.filter((s) => !isFolder(s.path))];
+  // A checkpoint folder given as --weights is also where the tokenizer files come from (above); its
+  // weights load as any --weights source does.
+  const weightSources = [...declaredWeightSources(module, file), ...specs];
   const weights: LoadedWeights | undefined = loadWeights(packaged, weightSources, (d) => diagnostics.push(d));
   if (!weights) return finish();
   const manifest = manifestOf(module, layout, target, files);

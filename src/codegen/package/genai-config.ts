@@ -30,7 +30,7 @@ export function genaiConfig(m: PackageManifest, generation: Readonly<Record<stri
         filename: decoder.file,
         hidden_size: m.hiddenSize,
         head_size: m.cache.headDim,
-        num_attention_heads: m.cache.heads === 0 ? 0 : Math.round(m.hiddenSize / m.cache.headDim),
+        num_attention_heads: m.hiddenSize / m.cache.headDim,
         num_key_value_heads: m.cache.heads,
         num_hidden_layers: m.cache.layers,
         inputs: {
