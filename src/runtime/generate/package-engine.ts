@@ -3,6 +3,10 @@
 // padded ids with all image features (row-major across the batch), and the decoder with an empty
 // cache; each step feeds one token per row with N = 0 image features and the carried cache.
 //
+// With a GroupQueryAttention decoder (manifest `sharedBuffer`) the self-attention cache is one
+// buffer of the full length per tensor, past and present at once, written in place as ONNX Runtime
+// GenAI runs it; otherwise each step's present becomes the next past.
+//
 // Padding: rows are padded on the right and the attention mask keeps a 0 for each pad column for
 // good, so a shorter row has a hole between its prompt and its generated tokens. Positions count
 // the 1s before a column. The plain decoder masks the hole; GroupQueryAttention packs each row's
@@ -207,19 +211,28 @@ export class PackageEngine implements StepEngine {
     return this.features(features.data as Float32Array, count * this.manifest.image.tokensPerImage);
   }
 
-  /** The caches (self-attention, and Flamingo's cross-attention) by present name, each zero tokens long. */
+  /**
+   * The caches (self-attention, and Flamingo's cross-attention) by present name, each zero tokens
+   * long; a shared-buffer decoder's self-attention cache is one buffer of the package's full length
+   * per tensor instead, fed as past and bound as present (GroupQueryAttention writes in place).
+   */
   private emptyCache(batch: number): Record<string, Tensor> {
+    const m = this.manifest;
     const cache: Record<string, Tensor> = {};
-    for (const c of this.caches())
+    for (const c of this.caches()) {
+      const length = this.shares(c) ? (m.maxLength ?? m.contextLength) : 0;
       for (let i = 0; i < c.layers; i++)
-        for (const name of [c.presentKey, c.presentValue])
-          cache[layerName(name, i)] = new this.ort.Tensor("float32", new Float32Array(0), [
-            batch,
-            c.heads,
-            0,
-            c.headDim,
-          ]);
+        for (const name of [c.presentKey, c.presentValue]) {
+          const data = new Float32Array(batch * c.heads * length * c.headDim);
+          cache[layerName(name, i)] = new this.ort.Tensor("float32", data, [batch, c.heads, length, c.headDim]);
+        }
+    }
     return cache;
+  }
+
+  /** Whether `c` lives in one buffer that past and present share (the self-attention cache of a GroupQueryAttention decoder). */
+  private shares(c: CacheSpec): boolean {
+    return this.manifest.sharedBuffer && c === this.manifest.cache;
   }
 
   private caches(): CacheSpec[] {
@@ -266,8 +279,15 @@ export class PackageEngine implements StepEngine {
         feeds[layerName(c.pastKey, i)] = this.cache[layerName(c.presentKey, i)]!;
         feeds[layerName(c.pastValue, i)] = this.cache[layerName(c.presentValue, i)]!;
       }
-    const out = await this.decoder.run(feeds);
-    for (const c of this.caches())
+    // Shared buffers are bound as their own present; every other output is allocated by the session.
+    const fetches: Record<string, Tensor | null> = {};
+    for (const name of this.decoder.outputNames) fetches[name] = null;
+    for (const c of this.caches().filter((c) => this.shares(c)))
+      for (let i = 0; i < c.layers; i++)
+        for (const name of [c.presentKey, c.presentValue])
+          fetches[layerName(name, i)] = this.cache[layerName(name, i)]!;
+    const out = await this.decoder.run(feeds, fetches);
+    for (const c of this.caches().filter((c) => !this.shares(c)))
       for (let i = 0; i < c.layers; i++)
         for (const name of [c.presentKey, c.presentValue]) this.cache[layerName(name, i)] = out[layerName(name, i)]!;
     const logits = out[d.outputs["logits"]!]!.data as Float32Array;
