@@ -1,14 +1,15 @@
 #!/usr/bin/env node
-// Generation-package benchmark: the full-size LLaVA-1.5-7B package (examples/llava.vlm, seeded
-// random weights) written by `vlmc compile --package`: wall time, bytes written, peak resident
-// memory (target ≤ 2 GB), and the package's files. Writes ~28 GB under bench/out/package/ and
-// deletes it afterwards; takes minutes.
+// Generation-package benchmark: a full-size package (default LLaVA-1.5-7B from examples/llava.vlm,
+// seeded random weights) written by `vlmc compile --package`: wall time, bytes written, peak
+// resident memory (target ≤ 2 GB), and the package's files. Writes 15–33 GB under
+// bench/out/package/ and deletes it afterwards; takes minutes.
 //
-//   npm run build && node bench/package.mjs                 writes bench/results/package.md
+//   npm run build && node bench/package.mjs                 writes bench/results/package-llava_1_5_7b-portable.md
+//   node bench/package.mjs --model blip2_opt_2_7b           BLIP-2 OPT-2.7B (or flamingo)
 //   node bench/package.mjs --target ort-cpu --keep          another target; keep the package
 //
 // The checkpoint folder the package takes its tokenizer files and token ids from is made here from
-// the tiny test fixture (test/fixtures/package/llava) with llava-hf's image token, 32000.
+// the tiny test fixtures (test/fixtures/package/) with the real models' image tokens.
 
 import fs from "node:fs";
 import path from "node:path";
@@ -24,15 +25,22 @@ import {
   writeResults,
 } from "./lib.mjs";
 
+const MODELS = {
+  llava_1_5_7b: { spec: "examples/llava.vlm", fixture: "llava", imageToken: 32000 },
+  blip2_opt_2_7b: { spec: "examples/blip2.vlm", fixture: "blip2", imageToken: 50265 },
+  flamingo: { spec: "examples/flamingo.vlm", fixture: "flamingo", imageToken: undefined },
+};
+const MODEL = option("--model", "llava_1_5_7b");
+const { spec, fixture: fixtureName, imageToken } = MODELS[MODEL];
 const TARGET = option("--target", "portable");
 const KEEP = option("--keep", false);
 const dir = path.join(OUT, "package");
 const checkpoint = path.join(dir, "checkpoint");
-const out = path.join(dir, `llava_1_5_7b-${TARGET}`);
+const out = path.join(dir, `${MODEL}-${TARGET}`);
 
 fs.rmSync(dir, { recursive: true, force: true });
 fs.mkdirSync(checkpoint, { recursive: true });
-const fixture = path.join(ROOT, "test/fixtures/package/llava");
+const fixture = path.join(ROOT, "test/fixtures/package", fixtureName);
 for (const f of fs.readdirSync(fixture)) fs.copyFileSync(path.join(fixture, f), path.join(checkpoint, f));
 const config = JSON.parse(fs.readFileSync(path.join(checkpoint, "config.json"), "utf8"));
 fs.writeFileSync(
@@ -40,7 +48,7 @@ fs.writeFileSync(
   JSON.stringify({ ...config, image_token_index: 32000 }, null, 2),
 );
 
-const args = ["bin/vlmc.js", "compile", "examples/llava.vlm", "--model", "llava_1_5_7b"];
+const args = ["bin/vlmc.js", "compile", spec, "--model", MODEL];
 args.push("--package", out, "--checkpoint", checkpoint, "--target", TARGET);
 console.log(`node ${args.join(" ")}`);
 const run = await runMeasured(process.execPath, args);
@@ -54,13 +62,13 @@ const env = environment();
 const text = [
   "# Package benchmark",
   "",
-  `\`vlmc compile examples/llava.vlm --model llava_1_5_7b --package OUT --checkpoint DIR --target ${TARGET}\`, seeded random weights (bench/package.mjs). Peak RSS is the process's (/usr/bin/time -v), Node's start-up included.`,
+  `\`vlmc compile ${spec} --model ${MODEL} --package OUT --checkpoint DIR --target ${TARGET}\`, seeded random weights (bench/package.mjs). Peak RSS is the process's (/usr/bin/time -v), Node's start-up included.`,
   "",
   table(
     ["model", "target", "wall s", "written", "MB/s", "peak RSS", "target RSS ≤ 2 GB"],
     [
       [
-        "llava_1_5_7b",
+        MODEL,
         TARGET,
         run.timedWall.toFixed(1),
         bytesText(total),
@@ -82,5 +90,5 @@ const text = [
   "",
   environmentBlock(env),
 ].join("\n");
-writeResults(`package-${TARGET}.md`, text);
+writeResults(`package-${MODEL}-${TARGET}.md`, text);
 if (!KEEP) fs.rmSync(dir, { recursive: true, force: true });
