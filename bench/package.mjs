@@ -43,10 +43,8 @@ fs.mkdirSync(checkpoint, { recursive: true });
 const fixture = path.join(ROOT, "test/fixtures/package", fixtureName);
 for (const f of fs.readdirSync(fixture)) fs.copyFileSync(path.join(fixture, f), path.join(checkpoint, f));
 const config = JSON.parse(fs.readFileSync(path.join(checkpoint, "config.json"), "utf8"));
-fs.writeFileSync(
-  path.join(checkpoint, "config.json"),
-  JSON.stringify({ ...config, image_token_index: 32000 }, null, 2),
-);
+if (imageToken !== undefined)
+  fs.writeFileSync(path.join(checkpoint, "config.json"), JSON.stringify({ ...config, image_token_index: imageToken }));
 
 const args = ["bin/vlmc.js", "compile", spec, "--model", MODEL];
 args.push("--package", out, "--checkpoint", checkpoint, "--target", TARGET);
