@@ -69,7 +69,6 @@ export const CATALOG = {
   VLM4300: { severity: "error", title: "package folder exists" },
   VLM4301: { severity: "error", title: "checkpoint files missing" },
   VLM4302: { severity: "error", title: "cannot write package" },
-  VLM4303: { severity: "error", title: "invalid package" },
 
   VLM9001: { severity: "error", title: "internal compiler error" },
 } as const satisfies Record<string, CatalogEntry>;
