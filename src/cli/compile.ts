@@ -202,7 +202,26 @@ export function compileCommand(program: Command, io: CliIo, setExit: (code: numb
           replace?: boolean;
         },
       ) => {
+        const packageOnly = [opts.checkpoint !== undefined && "--checkpoint", opts.replace && "--replace"].filter(
+          Boolean,
+        );
+        const usage = (message: string) => {
+          io.err(`error: ${message}\n`);
+          setExit(EXIT.usage);
+        };
+        if (opts.package === undefined && packageOnly.length > 0)
+          return usage(`${packageOnly.join(" and ")} ${packageOnly.length === 1 ? "needs" : "need"} --package DIR`);
         if (opts.package !== undefined) {
+          const clash = [
+            opts.out !== undefined && "-o",
+            opts.graph !== undefined && "--graph",
+            opts.emit !== undefined && "--emit",
+            (opts.verify || opts.verifyTolerance !== undefined) && "--verify",
+          ].filter(Boolean);
+          if (clash.length > 0)
+            return usage(
+              `--package writes a folder of its own; ${clash.join(", ")} ${clash.length === 1 ? "does" : "do"} not apply`,
+            );
           const bar = io.isTty ? progressBar(io) : undefined;
           const result = await compilePackage([file], {
             ...passOptions(opts),

@@ -39,4 +39,19 @@ describe("vlmc compile --package", () => {
     expect(err).toContain("VLM4300");
     expect(await runCli([...args, "--replace"], io)).toBe(0);
   });
+
+  it("refuses flags that do not go with --package (exit 2)", async () => {
+    let err = "";
+    const io: CliIo = {
+      out: () => undefined,
+      err: (t) => {
+        err += t;
+      },
+      isTty: false,
+      env: {},
+    };
+    expect(await runCli(["compile", SPEC, "--package", path.join(temp(), "p"), "-o", "x.onnx"], io)).toBe(2);
+    expect(await runCli(["compile", SPEC, "--replace"], io)).toBe(2);
+    expect(err).toContain("--package");
+  });
 });
