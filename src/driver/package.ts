@@ -12,6 +12,8 @@ import { locator, sourceHash, weightBytes, type CompileOptions } from "./compile
 import { planPackage, type PackageLayout } from "./package-plan.js";
 import { DiagnosticError, diagnostic, type Diagnostic } from "../diagnostics/diagnostic.js";
 import type { Graph, IrModule } from "../ir/graph.js";
+import { dimMul, type Dim } from "../ir/dims.js";
+import { tensorType } from "../ir/types.js";
 import { createPassManager } from "../passes/index.js";
 import { declaredWeightSources, loadWeights, parseWeightSpec, type LoadedWeights } from "../codegen/weights.js";
 import { lowerWithPrecomputed } from "../codegen/precompute.js";
@@ -203,6 +205,7 @@ export async function compilePackage(paths: readonly string[], options: PackageO
     );
   if (failed() || Array.isArray(files)) return finish();
 
+  flattenFeatures(layout);
   const graphs: Graph[] = [
     layout.vision,
     embeddingGraph(module, layout.decoder, layout.imageToken, layout.span),
@@ -278,6 +281,18 @@ export async function compilePackage(paths: readonly string[], options: PackageO
     weights.close();
     fs.rmSync(tmp, { recursive: true, force: true });
   }
+}
+
+/**
+ * The vision graph's [B, tokens, width] output as [B·tokens, width]: image features are rows, as
+ * ONNX Runtime GenAI's vision graphs return them and the embedding graph takes them.
+ */
+function flattenFeatures(layout: PackageLayout): void {
+  const out = layout.vision.outputs[0]!;
+  const [batch, tokens, width] = out.value.type.shape as [Dim, number, number];
+  const rows = tensorType(out.value.type.dtype, [dimMul(batch, tokens), width]);
+  out.value = layout.vision.addNode("Reshape", [out.value], [rows], { shape: [-1, width] }, "", layout.span)
+    .outputs[0]!;
 }
 
 /** Renames the finished folder to `out`; an existing `out` is moved aside first and removed after. */
