@@ -315,6 +315,30 @@ describe("quantized decoders", () => {
   }
 });
 
+describe("quantization policy", () => {
+  it("a model's `policy llm { quantize: int4 }` quantizes the package decoder", async () => {
+    const dir = temp();
+    const spec = path.join(dir, "policy.vlm");
+    const text = fs
+      .readFileSync(SPEC, "utf8")
+      .replace(
+        "  package {\n    vision: image_features,",
+        "  policy llm { quantize: int4 }\n\n  package {\n    vision: image_features,",
+      );
+    expect(text).toContain("policy llm");
+    fs.writeFileSync(spec, text);
+    const out = path.join(dir, "pkg");
+    const result = await compilePackage([spec], {
+      model: "tiny_llava",
+      target: "ort-cpu",
+      out,
+      checkpoint: path.join(FIXTURES, "llava"),
+    });
+    expect(codes(result)).toEqual([]);
+    expect(fs.readFileSync(path.join(out, "decoder.onnx")).includes(Buffer.from("MatMulNBits"))).toBe(true);
+  });
+});
+
 function codes(r: { diagnostics: readonly { code: string; severity: string }[] }): string[] {
   return r.diagnostics.filter((d) => d.severity === "error").map((d) => d.code);
 }
