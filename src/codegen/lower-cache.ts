@@ -4,7 +4,7 @@
 // the plain form, position_ids [B, S]; results: the attention [B, S, H·d] and the present keys
 // and values [B, KV, P + S, d].
 //
-// Two forms, chosen when the graph is built (attribute `kernel`):
+// Three forms, chosen when the graph is built (attribute `kernel`):
 //  - "plain": standard ONNX. Rotary positions from position_ids, past and new keys concatenated,
 //    a causal mask shifted by P combined with the attention mask (so padded columns anywhere are
 //    never attended), softmax, grouped heads repeated.
@@ -12,6 +12,8 @@
 //    seqlens_k = ReduceSum(attention_mask) − 1 and total_sequence_length = its width. The op keeps
 //    each row's keys packed from position 0, so it agrees with the plain form when rows are padded
 //    on the right and the mask has holes where a shorter row's padding was.
+//  - "mha": ONNX Runtime's MultiHeadAttention (no rotary: OPT), past keys/values concatenated inside
+//    the op, the plain form's mask as an additive attention_bias [B, 1, S, P + S].
 
 import type { Node } from "../ir/graph.js";
 import { float, int, ints, type OnnxEmitter } from "./emitter.js";
@@ -103,6 +105,28 @@ function groupQuery(e: OnnxEmitter, node: Node, ins: Inputs): string[] {
   );
 }
 
+/** ONNX Runtime's MultiHeadAttention with its past inputs (concatenated inside) and the mask as an additive attention_bias. */
+function multiHead(e: OnnxEmitter, node: Node, ins: Inputs): string[] {
+  const [q, k, v, pastK, pastV, mask] = ins;
+  const dtype = node.inputs[0]!.type.dtype;
+  const bias = e.once("/kv_attention/attention_bias", () =>
+    e.op("Where", [allowed(e, q!, mask!), e.scalar(0, dtype), e.scalar(LOWEST[dtype]!, dtype)]),
+  );
+  return ortOp(
+    e,
+    "MultiHeadAttention",
+    [q, k, v, undefined, undefined, bias, pastK, pastV],
+    { num_heads: int(num(node, "heads")), scale: float(num(node, "scale")) },
+    [0, 1, 2],
+  );
+}
+
+const KERNELS: Readonly<Record<string, (e: OnnxEmitter, node: Node, ins: Inputs) => string[]>> = {
+  gqa: groupQuery,
+  mha: multiHead,
+  plain,
+};
+
 export const KV_ATTENTION_LOWERINGS: Readonly<Record<string, Lowering>> = {
-  KvAttention: (e, node, ins) => (node.attrs["kernel"] === "gqa" ? groupQuery(e, node, ins) : plain(e, node, ins)),
+  KvAttention: (e, node, ins) => KERNELS[node.attrs["kernel"] as string]!(e, node, ins),
 };

@@ -92,7 +92,8 @@ function decoderLayout(c: ComponentInfo, target: Target): DecoderLayout | string
     eps: 1e-5,
     theta: 0,
     preLn: c.config?.["pre_ln"] !== false,
-    kernel: "plain",
+    // MultiHeadAttention where the target has an fp32 kernel (ort-cpu, ort-cuda).
+    kernel: target !== "portable" && FUSED_OP_KERNELS["MultiHeadAttention"]![target].includes("f32") ? "mha" : "plain",
     positionIds: true,
   };
 }

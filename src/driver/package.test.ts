@@ -228,6 +228,15 @@ describe("package folder", () => {
   });
 });
 
+describe("attention kernels", () => {
+  it("OPT on ort-cpu attends with MultiHeadAttention over its past; portable with standard ops", async () => {
+    const ort = fs.readFileSync(path.join(await writePackage("tiny_blip2", "ort-cpu", "blip2"), "decoder.onnx"));
+    expect(ort.includes(Buffer.from("MultiHeadAttention"))).toBe(true);
+    const portable = fs.readFileSync(path.join(await writePackage("tiny_blip2", "portable", "blip2"), "decoder.onnx"));
+    expect(portable.includes(Buffer.from("com.microsoft"))).toBe(false);
+  });
+});
+
 describe("bad input", () => {
   const llava = (out: string, extra: Partial<Parameters<typeof compilePackage>[1]> = {}) =>
     compilePackage([SPEC], { model: "tiny_llava", out, checkpoint: path.join(FIXTURES, "llava"), ...extra });

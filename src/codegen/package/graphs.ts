@@ -32,8 +32,8 @@ export interface DecoderLayout {
   readonly theta: number;
   /** OPT: pre-LN layers (every OPT but 350m). */
   readonly preLn: boolean;
-  /** Attention kernel: ONNX Runtime's GroupQueryAttention or standard ops. */
-  readonly kernel: "gqa" | "plain";
+  /** Attention kernel: ONNX Runtime's GroupQueryAttention or MultiHeadAttention, or standard ops. */
+  readonly kernel: "gqa" | "mha" | "plain";
   /** The decoder takes position_ids (rotary outside the attention op, or learned positions). */
   readonly positionIds: boolean;
   /** Flamingo: the gated cross-attention blocks interleaved with the decoder's layers. */
@@ -206,7 +206,7 @@ export function decoderGraph(module: IrModule, layout: DecoderLayout, span: Span
     const v = b.linear(h, `${prefix}.v_proj`, bias);
     const node = g.addNode(
       "KvAttention",
-      [q, k, v, pasts[i]![0], pasts[i]![1], mask, layout.kernel === "plain" ? positions : undefined],
+      [q, k, v, pasts[i]![0], pasts[i]![1], mask, layout.kernel === "gqa" ? undefined : positions],
       [q.type, presentType, presentType],
       {
         heads,
