@@ -26,6 +26,10 @@ export {
   type TargetName,
 } from "./driver/compile.js";
 export { renderSummary, summarize, type ModelSummary } from "./driver/summary.js";
+export { compilePackage, type PackageOptions, type PackageResult } from "./driver/package.js";
+export { openPackage, readManifest, PackageEngine, PackageError } from "./runtime/generate/package-engine.js";
+export type { PrefillRequest, RowImages, StepEngine } from "./runtime/generate/step-engine.js";
+export * from "./onnx/manifest.js";
 export {
   compareModels,
   renderVerifyReport,

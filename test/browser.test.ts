@@ -48,7 +48,8 @@ describe("the graph page in Chromium", () => {
     const info = page.locator("#info");
     await expect.poll(() => info.isVisible()).toBe(true);
     const text = await info.textContent();
-    expect(text).toContain("llava.vlm:24: fusion proj = mlp2x_gelu(1024, 4096)");
+    const line = fs.readFileSync(LLAVA, "utf8").split("\n").indexOf("  fusion proj = mlp2x_gelu(1024, 4096)") + 1;
+    expect(text).toContain(`llava.vlm:${line}: fusion proj = mlp2x_gelu(1024, 4096)`);
     expect(text).toContain("f32[B, 576, 4096] (576 tokens (proved))");
   });
 

@@ -137,12 +137,12 @@ export function checkConfig(
   const all = sections(config);
   for (const c of components) {
     const table = HF_CONFIGS[c.block];
-    if (!table || !c.args) continue;
+    if (!table || !c.config) continue;
     const found = all.filter(({ section }) => table.types.includes(String(section["model_type"])));
     if (found.length !== 1) continue;
     const { at, section } = found[0]!;
     for (const [arg, field] of Object.entries(table.fields)) {
-      const spec = c.args[arg];
+      const spec = c.config[arg];
       const file = section[field];
       if (spec === undefined || typeof file !== "number" || file === spec) continue;
       report(

@@ -160,6 +160,12 @@ export const CATALOG = {
   VLM3005: { severity: "warning", title: "unused component" },
   VLM3006: { severity: "error", title: "output depends on no input" },
 
+  // Generation packages (docs/packages.md).
+  VLM3200: { severity: "error", title: "invalid package declaration" },
+  VLM3201: { severity: "error", title: "image-token slots differ from the vision graph's tokens" },
+  VLM3202: { severity: "error", title: "prompt and new tokens exceed the context" },
+  VLM3203: { severity: "error", title: "graphs cannot form a package" },
+
   VLM4001: { severity: "error", title: "invalid weights file" },
   VLM4002: { severity: "error", title: "missing weights" },
   VLM4003: { severity: "error", title: "unexpected weights" },
@@ -183,6 +189,10 @@ export const CATALOG = {
   VLM4400: { severity: "error", title: "no single model to draw" },
   VLM4401: { severity: "error", title: "no such graph to draw" },
   VLM4402: { severity: "error", title: "no such block to draw" },
+
+  VLM4300: { severity: "error", title: "package folder exists" },
+  VLM4301: { severity: "error", title: "checkpoint files missing" },
+  VLM4302: { severity: "error", title: "cannot write package" },
 
   VLM9001: { severity: "error", title: "internal compiler error" },
 } as const satisfies Record<string, CatalogEntry>;

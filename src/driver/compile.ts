@@ -79,7 +79,7 @@ export interface CompileResult extends CheckResult {
 }
 
 /** SHA-256 of every loaded file's text, in path order; paths themselves are left out so the hash is the same in any checkout. */
-function sourceHash(program: Program): string {
+export function sourceHash(program: Program): string {
   const hash = createHash("sha256");
   for (const p of [...program.files.keys()].sort()) {
     const text = Buffer.from(program.files.get(p)!.source.text, "utf8");
@@ -90,7 +90,7 @@ function sourceHash(program: Program): string {
 }
 
 /** `file:line:col`, with user files relative to the first entry's folder and std files as `std/<name>`. */
-function locator(program: Program): (span: Span) => string {
+export function locator(program: Program): (span: Span) => string {
   const root = path.dirname(path.resolve(program.entries[0] ?? "."));
   return (span) => {
     const file = program.files.get(span.file);

@@ -211,9 +211,21 @@ export interface ComponentInfo {
   readonly role: Role | undefined;
   readonly frozen: boolean;
   readonly block: string;
-  /** The block's compile-time number and boolean arguments after defaults (checked against checkpoint configs). */
-  readonly args?: Readonly<Record<string, number | boolean>>;
   readonly span: Span;
+  /** The block's compile-time arguments after defaults (numbers, flags, words), e.g. llama's `heads`: checked against checkpoint configs, read by the package writer. */
+  readonly config?: Readonly<Record<string, number | boolean | string>>;
+}
+
+/** One entry of a `package { … }` declaration: a name (graph, component, word) or an integer. */
+export interface PackageEntry {
+  readonly value: string | number;
+  readonly span: Span;
+}
+
+/** A model's `package { … }` declaration, evaluated: which graphs and components form the package. */
+export interface PackagePlan {
+  readonly span: Span;
+  readonly entries: ReadonlyMap<string, PackageEntry>;
 }
 
 export interface StagePlan {
@@ -251,5 +263,7 @@ export interface IrModule {
   readonly graphs: readonly Graph[];
   readonly stages: readonly StagePlan[];
   readonly policies: readonly PolicyRule[];
+  /** The model's generation package, when it declares one. */
+  readonly package?: PackagePlan;
   readonly weights: readonly WeightsDeclaration[];
 }

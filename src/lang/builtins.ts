@@ -510,3 +510,24 @@ export const POLICY_KEYS: ReadonlyMap<string, ReadonlySet<string>> = new Map([
   ["quantize", new Set(["none", "int8", "int4"])],
   ["precision", new Set(["fp32", "fp16", "bf16"])],
 ]);
+
+/**
+ * Keys of a model's `package { … }` declaration and what each names: a graph of the model, a
+ * component, a compile-time integer, or one of a few words. See docs/packages.md.
+ */
+export const PACKAGE_KEYS: ReadonlyMap<string, "graph" | "component" | "int" | ReadonlySet<string>> = new Map<
+  string,
+  "graph" | "component" | "int" | ReadonlySet<string>
+>([
+  ["vision", "graph"],
+  ["decoder", "component"],
+  ["cross", "component"],
+  ["image_token", "int"],
+  ["image_tokens", "int"],
+  ["prompt", "int"],
+  ["new_tokens", "int"],
+  ["placement", new Set(["image_tokens", "prefix"])],
+]);
+
+/** Keys every package declaration must give. */
+export const PACKAGE_REQUIRED = ["vision", "decoder", "image_token", "image_tokens", "prompt", "new_tokens"];

@@ -7,7 +7,16 @@ import type { Span } from "../../diagnostics/source.js";
 import type * as A from "../parser/ast.js";
 import { STD_MODULE, type LoadedFile, type Program } from "../parser/program.js";
 import { bindArguments } from "../bind.js";
-import { BUILTINS, POLICY_KEYS, ROLES, SCALAR_TYPES, type BuiltinSig, type ParamSig } from "../builtins.js";
+import {
+  BUILTINS,
+  PACKAGE_KEYS,
+  PACKAGE_REQUIRED,
+  POLICY_KEYS,
+  ROLES,
+  SCALAR_TYPES,
+  type BuiltinSig,
+  type ParamSig,
+} from "../builtins.js";
 
 export type TopSymbol =
   | { kind: "const"; decl: A.ConstDecl; file: string }
@@ -195,6 +204,7 @@ class FileResolver {
       if (m.kind === "forward" || m.kind === "graph") this.entry(m, scope);
       else if (m.kind === "stage") this.stage(m, trainable);
       else if (m.kind === "policy") this.policy(m, trainable);
+      else if (m.kind === "package") this.packageDecl(m, components, entryNames, scope);
       else if (m.kind === "weights" && m.target && !components.has(m.target.name)) {
         const hint = closestName(m.target.name, components.keys());
         this.accept(
@@ -295,6 +305,7 @@ class FileResolver {
         }
         case "stage":
         case "policy":
+        case "package":
         case "weights":
           if (!isModel) this.accept(diagnostic("VLM1006", `\`${m.kind}\` belongs in a model, not a block`, m.span));
           break;
@@ -525,6 +536,46 @@ class FileResolver {
         this.accept(diagnostic("VLM2013", `policy "${e.key}" must be one of ${[...allowed].join(", ")}`, e.value.span));
       }
     }
+  }
+
+  private packageDecl(
+    m: A.PackageDecl,
+    components: ReadonlyMap<string, unknown>,
+    graphs: ReadonlyMap<string, Span>,
+    scope: Scope,
+  ): void {
+    const seen = new Set<string>();
+    for (const e of m.entries) {
+      const kind = PACKAGE_KEYS.get(e.key);
+      if (!kind) {
+        const hint = closestName(e.key, PACKAGE_KEYS.keys());
+        this.accept(
+          diagnostic(
+            "VLM3200",
+            `unknown package key "${e.key}" (keys: ${[...PACKAGE_KEYS.keys()].join(", ")})`,
+            e.keySpan,
+            hint ? { hint: `did you mean "${hint}"?` } : {},
+          ),
+        );
+        continue;
+      }
+      if (seen.has(e.key)) this.accept(diagnostic("VLM3200", `package key "${e.key}" is given twice`, e.keySpan));
+      seen.add(e.key);
+      if (kind === "int") {
+        this.expr(e.value, scope, "config");
+        continue;
+      }
+      const word = e.value.kind === "name" ? e.value.name : undefined;
+      const names = kind === "graph" ? graphs : kind === "component" ? components : kind;
+      if (word === undefined || !names.has(word)) {
+        const what = kind === "graph" ? "a graph of this model" : kind === "component" ? "a component" : "one of";
+        const choices = [...names.keys()].join(", ");
+        this.accept(diagnostic("VLM3200", `package "${e.key}" must name ${what} (${choices})`, e.value.span));
+      }
+    }
+    const missing = PACKAGE_REQUIRED.filter((k) => !seen.has(k));
+    if (missing.length > 0)
+      this.accept(diagnostic("VLM3200", `the package declaration lacks ${missing.join(", ")}`, m.span));
   }
 
   // ---- expressions ----

@@ -34,6 +34,8 @@ import {
   type Initializer,
   type KeyRule,
   type IrModule,
+  type PackageEntry,
+  type PackagePlan,
   type Param,
   type PolicyRule,
   type Role,
@@ -41,7 +43,7 @@ import {
 } from "../../ir/graph.js";
 import { isDType, shapeToString, tensorType, type DType, type TensorType } from "../../ir/types.js";
 import { bindArguments, type Binding, type CallArg, type Callee } from "../bind.js";
-import { BUILTINS } from "../builtins.js";
+import { BUILTINS, PACKAGE_KEYS } from "../builtins.js";
 import {
   asBool,
   asInt,
@@ -120,6 +122,7 @@ export class Elaborator {
       const stages: StagePlan[] = [];
       const policies: PolicyRule[] = [];
       const weights: IrModule["weights"][number][] = [];
+      let packagePlan: PackagePlan | undefined;
       const env = new Env();
       const root: Inst = {
         path: "",
@@ -146,6 +149,10 @@ export class Elaborator {
         else if (m.kind === "stage") stages.push({ name: m.name, trains: m.trains.map((t) => t.name) });
         else if (m.kind === "policy") policies.push(policyRule(m));
         else if (m.kind === "weights") weights.push(weightsDeclaration(m));
+        else if (m.kind === "package") {
+          if (packagePlan) fail("VLM3200", "a model declares at most one package", m.span);
+          packagePlan = this.packagePlan(m, env, ctx);
+        }
       });
       const graphs: Graph[] = [];
       for (const entry of entries) {
@@ -161,7 +168,16 @@ export class Elaborator {
         }
       }
       return {
-        module: { name: decl.name, params: this.params, components, graphs, stages, policies, weights },
+        module: {
+          name: decl.name,
+          params: this.params,
+          components,
+          graphs,
+          stages,
+          policies,
+          weights,
+          ...(packagePlan ? { package: packagePlan } : {}),
+        },
         tokens,
         bindings,
       };
@@ -172,6 +188,21 @@ export class Elaborator {
       }
       throw e;
     }
+  }
+
+  /** Names stay names (checked by resolve); integer entries are evaluated as compile-time values. */
+  private packagePlan(m: A.PackageDecl, env: Env, ctx: Ctx): PackagePlan {
+    const entries = new Map<string, PackageEntry>();
+    for (const e of m.entries) {
+      const value =
+        PACKAGE_KEYS.get(e.key) === "int"
+          ? asInt(this.eval(e.value, env, ctx), `package "${e.key}"`, e.value.span)
+          : e.value.kind === "name"
+            ? e.value.name
+            : fail("VLM3200", `package "${e.key}" must be a name`, e.value.span);
+      entries.set(e.key, { value, span: e.value.span });
+    }
+    return { span: m.span, entries };
   }
 
   private entryGraph(
@@ -355,8 +386,8 @@ export class Elaborator {
               role,
               frozen: m.frozen,
               block: callee.kind === "name" ? callee.name : "?",
-              ...(made?.k === "module" ? { args: scalarArgs(made.inst.config) } : {}),
               span: m.span,
+              ...(made?.k === "module" ? { config: scalarConfig(made.inst.config) } : {}),
             });
           }
           break;
@@ -1137,11 +1168,12 @@ function weightsDeclaration(m: A.WeightsDecl): IrModule["weights"][number] {
   return { target: m.target?.name, path: m.path, rules, span: m.span };
 }
 
-/** The integer, float and boolean arguments a component was built with. */
-function scalarArgs(config: ReadonlyMap<string, Val>): Record<string, number | boolean> {
-  const out: Record<string, number | boolean> = {};
-  for (const [name, v] of config)
-    if ((v.k === "int" && typeof v.v === "number") || v.k === "float" || v.k === "bool")
-      out[name] = v.v as number | boolean;
+/** The numbers, flags and words of a block's bound arguments (checked against checkpoint configs; read back by the package writer). */
+function scalarConfig(config: ReadonlyMap<string, Val>): Record<string, number | boolean | string> {
+  const out: Record<string, number | boolean | string> = {};
+  for (const [key, v] of config) {
+    if (v.k === "int" && typeof v.v === "number") out[key] = v.v;
+    else if (v.k === "float" || v.k === "bool" || v.k === "str") out[key] = v.v;
+  }
   return out;
 }

@@ -368,6 +368,10 @@ class Printer {
         const entries = n.entries.map((e) => [e.key, ": ", expr(e.value)]);
         return this.leaf(n, ["policy ", n.selector.name, " ", list("{", entries, "}", true)]);
       }
+      case "package": {
+        const entries = n.entries.map((e) => [e.key, ": ", expr(e.value)]);
+        return this.leaf(n, ["package ", list("{", entries, "}", true)]);
+      }
       case "weights":
         return this.leaf(n, [
           "weights",

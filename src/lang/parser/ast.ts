@@ -121,6 +121,13 @@ export interface PolicyDecl {
   span: Span;
 }
 
+/** `package { vision: image_features, decoder: llm, … }`: the graphs of a generation package. */
+export interface PackageDecl {
+  kind: "package";
+  entries: PolicyEntry[];
+  span: Span;
+}
+
 export interface WeightsDecl {
   kind: "weights";
   target?: Ident;
@@ -162,6 +169,7 @@ export type Member =
   | GraphDecl
   | StageDecl
   | PolicyDecl
+  | PackageDecl
   | WeightsDecl
   | ComponentDecl;
 

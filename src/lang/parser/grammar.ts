@@ -120,6 +120,7 @@ export class VlmParser extends CstParser {
       { ALT: () => this.SUBRULE(this.graphDecl) },
       { ALT: () => this.SUBRULE(this.stageDecl) },
       { ALT: () => this.SUBRULE(this.policyDecl) },
+      { ALT: () => this.SUBRULE(this.packageDecl) },
       { ALT: () => this.SUBRULE(this.weightsDecl) },
       { ALT: () => this.SUBRULE(this.componentDecl) },
     ]);
@@ -196,6 +197,14 @@ export class VlmParser extends CstParser {
     this.CONSUME(T.Identifier, { LABEL: "key" });
     this.CONSUME(T.Colon);
     this.SUBRULE(this.expression, { LABEL: "value" });
+  });
+
+  // The entries are policy-shaped (`key: value`); which keys a package takes is checked later.
+  packageDecl = this.RULE("packageDecl", () => {
+    this.CONSUME(T.Package);
+    this.CONSUME(T.LBrace);
+    this.commaList((i) => this.subrule(i, this.policyEntry));
+    this.CONSUME(T.RBrace);
   });
 
   weightsDecl = this.RULE("weightsDecl", () => {

@@ -62,6 +62,15 @@ export class AstBuilder {
     return { kind: "rename", from: text("from"), to: this.token(c, "skip") ? null : text("to"), span };
   }
 
+  private policyEntries(c: Children): A.PolicyEntry[] {
+    return this.nodes(c, "policyEntry").map((e) => {
+      const ec = e.children as Children;
+      const espan = this.nodeSpan(e);
+      const key = this.ident(this.token(ec, "key"), espan);
+      return { key: key.name, keySpan: key.span, value: this.expression(this.node(ec, "value"), espan), span: espan };
+    });
+  }
+
   build(root: CstNode, text: string): A.FileAst {
     const c = root.children as Children;
     const decls: { decl: A.TopDecl; at: number }[] = [];
@@ -266,19 +275,11 @@ export class AstBuilder {
         return {
           kind: "policy",
           selector: this.ident(this.token(c, "selector"), span),
-          entries: this.nodes(c, "policyEntry").map((e) => {
-            const ec = e.children as Children;
-            const espan = this.nodeSpan(e);
-            const key = this.ident(this.token(ec, "key"), espan);
-            return {
-              key: key.name,
-              keySpan: key.span,
-              value: this.expression(this.node(ec, "value"), espan),
-              span: espan,
-            };
-          }),
+          entries: this.policyEntries(c),
           span,
         };
+      case "packageDecl":
+        return { kind: "package", entries: this.policyEntries(c), span };
       case "weightsDecl": {
         const target = this.token(c, "target");
         const path = this.token(c, "path");
