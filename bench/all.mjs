@@ -5,6 +5,7 @@
 //   compile.mjs    → compile.md     compile time against torch.onnx.export, full-size models, scaling
 //   passes.mjs     → passes.md      node count, parameter bytes and latency after each pipeline stage
 //   parse.mjs      → parse.md       front end, 1 KB to 5 MB specs
+//   pictures.mjs   → pictures.md    `vlmc graph` pages in headless Chromium, language server answers
 //
 //   npm run bench                       build, then everything (about 1.5–2 hours on 2 cores)
 //   node bench/all.mjs --skip parse,compile
@@ -23,6 +24,7 @@ const STEPS = [
   { name: "passes", args: [path.join(BENCH, "passes.mjs")] },
   { name: "compile", args: [path.join(BENCH, "compile.mjs")] },
   { name: "parse", args: ["--expose-gc", path.join(BENCH, "parse.mjs")] },
+  { name: "pictures", args: [path.join(BENCH, "pictures.mjs")] },
 ];
 
 const failed = [];

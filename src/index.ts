@@ -26,6 +26,10 @@ export {
   type TargetName,
 } from "./driver/compile.js";
 export { renderSummary, summarize, type ModelSummary } from "./driver/summary.js";
+export { compilePackage, type PackageOptions, type PackageResult } from "./driver/package.js";
+export { openPackage, readManifest, PackageEngine, PackageError } from "./runtime/generate/package-engine.js";
+export type { PrefillRequest, RowImages, StepEngine } from "./runtime/generate/step-engine.js";
+export * from "./onnx/manifest.js";
 export {
   compareModels,
   renderVerifyReport,
@@ -40,3 +44,12 @@ export { CATALOG, type DiagnosticCode, type Severity } from "./diagnostics/catal
 export { DiagnosticError, type Diagnostic, type Related } from "./diagnostics/diagnostic.js";
 export { renderGithub, renderPretty, toJson, type JsonDiagnostic, type SourceLookup } from "./diagnostics/render.js";
 export type { Span } from "./diagnostics/source.js";
+export {
+  drawGraph,
+  renderSummaryPage,
+  type GraphFormat,
+  type GraphLevel,
+  type GraphOptions,
+  type GraphResult,
+} from "./driver/graph.js";
+export { LanguageService, type CompletionItem, type Hover, type Location } from "./driver/language-service.js";

@@ -26,8 +26,11 @@ interface GraphFixture {
 interface CaseManifest {
   readonly description: string;
   readonly reference: string;
-  /** `weights.safetensors`, or `weights.recipe.json` (hash-generated weights, see below). */
-  readonly weights: string;
+  /**
+   * `weights.safetensors`, `weights.recipe.json` (hash-generated weights, see below), a checkpoint
+   * folder, or null when the spec's own `weights … from` declarations name its checkpoints.
+   */
+  readonly weights: string | null;
   readonly tolerance: number;
   readonly graphs: Readonly<Record<string, GraphFixture>>;
 }
@@ -140,7 +143,10 @@ describe("parity fixtures", () => {
     expect(cases.length).toBeGreaterThan(0);
     let bytes = 0;
     for (const n of cases)
-      for (const f of fs.readdirSync(path.join(ROOT, n))) bytes += fs.statSync(path.join(ROOT, n, f)).size;
+      for (const f of fs.readdirSync(path.join(ROOT, n), { recursive: true, encoding: "utf8" })) {
+        const stat = fs.statSync(path.join(ROOT, n, f));
+        if (stat.isFile()) bytes += stat.size; // checkpoint folders included
+      }
     expect(bytes).toBeLessThanOrEqual(MAX_FIXTURE_BYTES);
   });
 
@@ -153,46 +159,65 @@ describe("parity fixtures", () => {
 // recipe_values(7, (4,), 0.5, 1.0) as computed by Python (see docs/parity.md).
 const RECIPE_CHECK = [0.6370641589164734, 0.9510822296142578, 1.4981012344360352, 1.0523247718811035];
 
+/** Hugging Face checkpoint cases (scripts/parity/hf_fixtures.py) also run on ort-cpu, whose fused kernels they exercise. */
+function targetsOf(name: string): readonly ("portable" | "ort-cpu")[] {
+  return name.startsWith("hf_") ? ["portable", "ort-cpu"] : ["portable"];
+}
+
 describe("parity with PyTorch (fp32, onnxruntime)", () => {
   for (const name of cases) {
     const dir = path.join(ROOT, name);
     const manifest = JSON.parse(fs.readFileSync(path.join(dir, "case.json"), "utf8")) as CaseManifest;
-    it(`${name}: ${manifest.description}`, async () => {
-      const out = fs.mkdtempSync(path.join(os.tmpdir(), `vlmc-parity-${name}-`));
-      folders.push(out);
-      const weights = manifest.weights.endsWith(".recipe.json")
-        ? materializeRecipe(path.join(dir, manifest.weights), out)
-        : path.join(dir, manifest.weights);
-      const result = await compile([path.join(dir, "spec.vlm")], { weights, out: path.join(out, "onnx") });
-      expect(result.diagnostics.filter((d) => d.severity === "error").map((d) => `${d.code} ${d.message}`)).toEqual([]);
-      expect(result.files.map((f) => f.graph).sort()).toEqual(Object.keys(manifest.graphs).sort());
+    for (const target of targetsOf(name))
+      it(`${name} (${target}): ${manifest.description}`, async () => {
+        const out = fs.mkdtempSync(path.join(os.tmpdir(), `vlmc-parity-${name}-`));
+        folders.push(out);
+        const weights =
+          manifest.weights === null
+            ? []
+            : manifest.weights.endsWith(".recipe.json")
+              ? materializeRecipe(path.join(dir, manifest.weights), out)
+              : path.join(dir, manifest.weights);
+        const result = await compile([path.join(dir, "spec.vlm")], { weights, out: path.join(out, "onnx"), target });
+        expect(result.diagnostics.filter((d) => d.severity === "error").map((d) => `${d.code} ${d.message}`)).toEqual(
+          [],
+        );
+        expect(result.files.map((f) => f.graph).sort()).toEqual(Object.keys(manifest.graphs).sort());
 
-      const mismatches: Mismatch[] = [];
-      for (const file of result.files) {
-        const fixture = manifest.graphs[file.graph]!;
-        const feeds: Record<string, ort.Tensor> = {};
-        for (const [input, npy] of Object.entries(fixture.inputs)) feeds[input] = npyTensor(path.join(dir, npy));
-        const session = await ort.InferenceSession.create(file.path);
-        try {
-          expect([...session.inputNames].sort(), `${file.graph} inputs`).toEqual(Object.keys(fixture.inputs).sort());
-          expect([...session.outputNames].sort(), `${file.graph} outputs`).toEqual(Object.keys(fixture.outputs).sort());
-          const results = await session.run(feeds);
-          for (const [output, npy] of Object.entries(fixture.outputs)) {
-            const error = maxAbsError(results[output]!, readNpy(path.join(dir, npy)));
-            if (typeof error === "number")
-              errors.push({ name, graph: file.graph, output, error, tolerance: manifest.tolerance });
-            if (typeof error === "string") mismatches.push({ output: `${file.graph}.${output}`, detail: error });
-            else if (!(error <= manifest.tolerance))
-              mismatches.push({
-                output: `${file.graph}.${output}`,
-                detail: `max abs error ${error} > ${manifest.tolerance}`,
-              });
+        const mismatches: Mismatch[] = [];
+        for (const file of result.files) {
+          const fixture = manifest.graphs[file.graph]!;
+          const feeds: Record<string, ort.Tensor> = {};
+          for (const [input, npy] of Object.entries(fixture.inputs)) feeds[input] = npyTensor(path.join(dir, npy));
+          const session = await ort.InferenceSession.create(file.path);
+          try {
+            expect([...session.inputNames].sort(), `${file.graph} inputs`).toEqual(Object.keys(fixture.inputs).sort());
+            expect([...session.outputNames].sort(), `${file.graph} outputs`).toEqual(
+              Object.keys(fixture.outputs).sort(),
+            );
+            const results = await session.run(feeds);
+            for (const [output, npy] of Object.entries(fixture.outputs)) {
+              const error = maxAbsError(results[output]!, readNpy(path.join(dir, npy)));
+              if (typeof error === "number")
+                errors.push({
+                  name: `${name} ${target}`,
+                  graph: file.graph,
+                  output,
+                  error,
+                  tolerance: manifest.tolerance,
+                });
+              if (typeof error === "string") mismatches.push({ output: `${file.graph}.${output}`, detail: error });
+              else if (!(error <= manifest.tolerance))
+                mismatches.push({
+                  output: `${file.graph}.${output}`,
+                  detail: `max abs error ${error} > ${manifest.tolerance}`,
+                });
+            }
+          } finally {
+            await session.release();
           }
-        } finally {
-          await session.release();
         }
-      }
-      expect(mismatches).toEqual([]);
-    });
+        expect(mismatches).toEqual([]);
+      });
   }
 });

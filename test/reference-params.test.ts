@@ -1,12 +1,16 @@
 // Exactness: each spec in examples/reference reproduces the published parameter count
 // (../shared/reference/models.md) to the last digit, part by part where the reference lists parts.
+// Specs elsewhere name their file; their counts are transformers' classes built from the published
+// configurations (scripts/params/hf_counts.py).
 
+import fs from "node:fs";
+import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { elaborate } from "../src/driver/check.js";
 import { summarize } from "../src/driver/summary.js";
 import { paramCount } from "../src/ir/analysis.js";
 
-const PUBLISHED: Record<string, { total: number; parts?: Record<string, number> }> = {
+const PUBLISHED: Record<string, { total: number; parts?: Record<string, number>; file?: string }> = {
   resnet18: { total: 11_689_512 },
   resnet50: { total: 25_557_032 },
   vit_b_16: {
@@ -33,12 +37,28 @@ const PUBLISHED: Record<string, { total: number; parts?: Record<string, number> 
       logit_scale: 1,
     },
   },
+  paligemma_3b_224: {
+    file: "examples/paligemma.vlm",
+    total: 2_923_466_480,
+    parts: { vision: 412_442_352, projector: 2_361_344, llm: 2_508_662_784 },
+  },
+  // transformers' count less the zero key bias of its fused qkv (39 layers × 1408); see the example.
+  instructblip_vicuna_7b: {
+    file: "examples/instructblip.vlm",
+    total: 7_913_210_624 - 39 * 1408,
+    parts: {
+      vision: 985_952_256 - 39 * 1408 - 2_816,
+      ln_vision: 2_816,
+      language_projection: 3_149_824,
+      llm: 6_738_423_808,
+    },
+  },
 };
 
 describe("published parameter counts", () => {
   for (const [name, want] of Object.entries(PUBLISHED)) {
     it(name, () => {
-      const result = elaborate([`examples/reference/${name}.vlm`]);
+      const result = elaborate([want.file ?? `examples/reference/${name}.vlm`]);
       expect(result.diagnostics.filter((d) => d.severity === "error")).toEqual([]);
       expect(result.models).toHaveLength(1);
       const module = result.models[0]!.module!;
@@ -55,6 +75,26 @@ describe("published parameter counts", () => {
           part,
         ).toBe(count);
       }
+    });
+  }
+});
+
+// transformers' own counts for the example models that mirror a transformers class, computed from
+// the Hub configurations on the meta device by scripts/parity/hf_counts.py.
+const HF_COUNTS = JSON.parse(
+  fs.readFileSync(path.join(import.meta.dirname, "fixtures", "hf-counts.json"), "utf8"),
+) as Record<string, { class: string; parameters: number }>;
+
+describe("example models have transformers' parameter counts", () => {
+  for (const [key, want] of Object.entries(HF_COUNTS)) {
+    if (key.startsWith("_")) continue;
+    const [file, model] = key.split("#") as [string, string];
+    it(`${key}: ${want.class}`, () => {
+      const result = elaborate([file]);
+      expect(result.diagnostics.filter((d) => d.severity === "error")).toEqual([]);
+      const found = result.models.find((m) => m.module?.name === model);
+      expect(found, model).toBeDefined();
+      expect(summarize(found!.module!, found!.tokens).params.total).toBe(want.parameters);
     });
   }
 });

@@ -1,10 +1,11 @@
-"""PyTorch reference modules for the parity fixtures, written from the upstream implementations and
-independent of vlmc: Hugging Face transformers (BERT, CLIP, GPT-2, OPT, LLaMA, T5, BLIP-2's
-Q-Former), LAVIS (EVA ViT-g, BLIP-2 stage-1 heads) and open_flamingo (Perceiver Resampler, gated
-cross-attention). transformers, LAVIS and open_flamingo are not installed here (Debian ships none of
-them), so each class reproduces its upstream counterpart's module tree (hence its state-dict keys)
-and its inference-time forward: dropout, caches, head masks and output flags are left out.
-torchvision models are used directly by make_fixtures.py.
+"""PyTorch reference modules for the parity fixtures of make_fixtures.py, written from the upstream
+implementations and independent of vlmc: LAVIS's EVA ViT-g and open_flamingo's Perceiver Resampler
+and gated cross-attention, which no installed library provides (hf_fixtures.py uses the open_flamingo
+loops too), plus copies of transformers' BERT and BLIP-2 Q-Former kept for seed_healthcare, whose
+torchvision ResNet cannot run beside transformers here, and of the CLIP vision tower for
+bench/peers.py (its peers export from Debian's torch, which has no transformers). Each class reproduces its upstream
+counterpart's module tree (hence its state-dict keys) and its inference-time forward: dropout,
+caches, head masks and output flags are left out.
 
 All modules work in whatever dtype they are cast to; the fixtures run them in float64.
 """
@@ -14,16 +15,6 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import nn
-
-
-def lowest(x):
-    return torch.finfo(x.dtype).min
-
-
-def causal_mask(t, like):
-    """[1, 1, t, t] additive mask: 0 on and below the diagonal, the dtype's minimum above (HF)."""
-    allowed = torch.ones(t, t, dtype=torch.bool).tril()
-    return torch.zeros(t, t, dtype=like.dtype).masked_fill(~allowed, lowest(like))[None, None]
 
 
 def split_heads(x, heads):
@@ -38,11 +29,6 @@ def merge_heads(x):
 
 def quick_gelu(x):
     return x * torch.sigmoid(1.702 * x)
-
-
-def gelu_new(x):
-    """HF's NewGELUActivation (GPT-2, T5 v1.1): the tanh approximation."""
-    return 0.5 * x * (1.0 + torch.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * torch.pow(x, 3.0))))
 
 
 # ---- BERT (transformers.models.bert.modeling_bert) ------------------------------------------------
@@ -170,647 +156,16 @@ class BertModel(nn.Module):
 # ---- CLIP (transformers.models.clip.modeling_clip) ------------------------------------------------
 
 
-class CLIPVisionEmbeddings(nn.Module):
-    def __init__(self, image, patch, width, channels=3):
-        super().__init__()
-        self.num_positions = (image // patch) ** 2 + 1
-        self.class_embedding = nn.Parameter(torch.randn(width))
-        self.patch_embedding = nn.Conv2d(channels, width, patch, stride=patch, bias=False)
-        self.position_embedding = nn.Embedding(self.num_positions, width)
-
-    def forward(self, pixel_values):
-        patches = self.patch_embedding(pixel_values).flatten(2).transpose(1, 2)
-        cls = self.class_embedding.expand(pixel_values.shape[0], 1, -1)
-        return torch.cat([cls, patches], dim=1) + self.position_embedding(torch.arange(self.num_positions)[None])
-
-
-class CLIPTextEmbeddings(nn.Module):
-    def __init__(self, vocab, context, width):
-        super().__init__()
-        self.token_embedding = nn.Embedding(vocab, width)
-        self.position_embedding = nn.Embedding(context, width)
-
-    def forward(self, input_ids):
-        return self.token_embedding(input_ids) + self.position_embedding(torch.arange(input_ids.shape[1])[None])
-
-
-class CLIPAttention(nn.Module):
-    def __init__(self, width, heads):
-        super().__init__()
-        self.heads = heads
-        self.scale = (width // heads) ** -0.5
-        self.k_proj = nn.Linear(width, width)
-        self.v_proj = nn.Linear(width, width)
-        self.q_proj = nn.Linear(width, width)
-        self.out_proj = nn.Linear(width, width)
-
-    def forward(self, h, attention_mask=None, causal_attention_mask=None):
-        q = split_heads(self.q_proj(h) * self.scale, self.heads)
-        k = split_heads(self.k_proj(h), self.heads)
-        v = split_heads(self.v_proj(h), self.heads)
-        w = q @ k.transpose(-1, -2)
-        if causal_attention_mask is not None:
-            w = w + causal_attention_mask
-        if attention_mask is not None:
-            w = w + attention_mask
-        return self.out_proj(merge_heads(w.softmax(-1) @ v))
-
-
-class CLIPMLP(nn.Module):
-    def __init__(self, width, mlp, act=quick_gelu):
-        super().__init__()
-        self.act = act
-        self.fc1 = nn.Linear(width, mlp)
-        self.fc2 = nn.Linear(mlp, width)
-
-    def forward(self, h):
-        return self.fc2(self.act(self.fc1(h)))
-
-
-class CLIPEncoderLayer(nn.Module):
-    def __init__(self, width, heads, mlp, eps):
-        super().__init__()
-        self.self_attn = CLIPAttention(width, heads)
-        self.layer_norm1 = nn.LayerNorm(width, eps=eps)
-        self.mlp = CLIPMLP(width, mlp)
-        self.layer_norm2 = nn.LayerNorm(width, eps=eps)
-
-    def forward(self, h, attention_mask=None, causal_attention_mask=None):
-        h = h + self.self_attn(self.layer_norm1(h), attention_mask, causal_attention_mask)
-        return h + self.mlp(self.layer_norm2(h))
-
-
-class CLIPEncoder(nn.Module):
-    def __init__(self, width, depth, heads, mlp, eps):
-        super().__init__()
-        self.layers = nn.ModuleList(CLIPEncoderLayer(width, heads, mlp, eps) for _ in range(depth))
-
-    def forward(self, h, attention_mask=None, causal_attention_mask=None):
-        """Returns HF's hidden_states tuple: the input, then each layer's output."""
-        states = [h]
-        for layer in self.layers:
-            h = layer(h, attention_mask, causal_attention_mask)
-            states.append(h)
-        return states
-
-
-class CLIPVisionTransformer(nn.Module):
-    """HF CLIPVisionTransformer; forward returns (last_hidden_state, pooler_output, hidden_states)."""
-
-    def __init__(self, image, patch, width, depth, heads, mlp, eps=1e-5, channels=3):
-        super().__init__()
-        self.embeddings = CLIPVisionEmbeddings(image, patch, width, channels)
-        self.pre_layrnorm = nn.LayerNorm(width, eps=eps)
-        self.encoder = CLIPEncoder(width, depth, heads, mlp, eps)
-        self.post_layernorm = nn.LayerNorm(width, eps=eps)
-
-    def forward(self, pixel_values):
-        states = self.encoder(self.pre_layrnorm(self.embeddings(pixel_values)))
-        last = states[-1]
-        return last, self.post_layernorm(last[:, 0]), states
-
-
-class CLIPVisionModel(nn.Module):
-    def __init__(self, *args, **kwargs):
-        super().__init__()
-        self.vision_model = CLIPVisionTransformer(*args, **kwargs)
-
-    def forward(self, pixel_values):
-        return self.vision_model(pixel_values)
-
-
-class CLIPTextTransformer(nn.Module):
-    """HF CLIPTextTransformer; forward returns (last_hidden_state, pooler_output). The pooled token
-    is argmax(input_ids) (the end-of-text id is the largest; torch picks the first maximum)."""
-
-    def __init__(self, vocab, context, width, depth, heads, mlp, eps=1e-5):
-        super().__init__()
-        self.embeddings = CLIPTextEmbeddings(vocab, context, width)
-        self.encoder = CLIPEncoder(width, depth, heads, mlp, eps)
-        self.final_layer_norm = nn.LayerNorm(width, eps=eps)
-
-    def forward(self, input_ids, attention_mask=None):
-        h = self.embeddings(input_ids)
-        h = self.encoder(h, attention_mask, causal_mask(input_ids.shape[1], h))[-1]
-        h = self.final_layer_norm(h)
-        pooled = h[torch.arange(h.shape[0]), input_ids.argmax(dim=-1)]
-        return h, pooled
-
-
-class CLIPModel(nn.Module):
-    def __init__(self, vision, text, embed):
-        super().__init__()
-        self.text_model = CLIPTextTransformer(**text)
-        self.vision_model = CLIPVisionTransformer(**vision)
-        self.visual_projection = nn.Linear(vision["width"], embed, bias=False)
-        self.text_projection = nn.Linear(text["width"], embed, bias=False)
-        self.logit_scale = nn.Parameter(torch.tensor(2.6592))
-        self.init_rules = {"logit_scale": ("uniform", 1.5, 2.5)}
-
-    def get_image_features(self, pixel_values):
-        return self.visual_projection(self.vision_model(pixel_values)[1])
-
-    def get_text_features(self, input_ids, attention_mask=None):
-        return self.text_projection(self.text_model(input_ids, attention_mask)[1])
-
-    def forward(self, input_ids, pixel_values, attention_mask=None):
-        image_embeds = self.get_image_features(pixel_values)
-        text_embeds = self.get_text_features(input_ids, attention_mask)
-        image_embeds = image_embeds / image_embeds.norm(p=2, dim=-1, keepdim=True)
-        text_embeds = text_embeds / text_embeds.norm(p=2, dim=-1, keepdim=True)
-        logits_per_text = text_embeds @ image_embeds.t() * self.logit_scale.exp()
-        return logits_per_text.t(), logits_per_text
-
-
 # ---- GPT-2 (transformers.models.gpt2.modeling_gpt2) -----------------------------------------------
-
-
-class Conv1D(nn.Module):
-    """transformers.pytorch_utils.Conv1D: weight [in, out]."""
-
-    def __init__(self, nf, nx):
-        super().__init__()
-        self.weight = nn.Parameter(torch.empty(nx, nf))
-        self.bias = nn.Parameter(torch.zeros(nf))
-        self.init_rules = {"weight": ("normal", 0.0, 1 / math.sqrt(nx)), "bias": ("normal", 0.0, 0.1)}
-
-    def forward(self, x):
-        return x @ self.weight + self.bias
-
-
-class GPT2Attention(nn.Module):
-    def __init__(self, width, heads):
-        super().__init__()
-        self.heads = heads
-        self.c_attn = Conv1D(3 * width, width)
-        self.c_proj = Conv1D(width, width)
-
-    def forward(self, h, attention_mask=None):
-        q, k, v = self.c_attn(h).split(h.shape[-1], dim=2)
-        q, k, v = (split_heads(x, self.heads) for x in (q, k, v))
-        w = q @ k.transpose(-1, -2) / math.sqrt(v.shape[-1])
-        t = h.shape[1]
-        allowed = torch.ones(t, t, dtype=torch.bool).tril()
-        w = torch.where(allowed, w, torch.tensor(lowest(w), dtype=w.dtype))
-        if attention_mask is not None:
-            w = w + attention_mask
-        return self.c_proj(merge_heads(w.softmax(-1) @ v))
-
-
-class GPT2MLP(nn.Module):
-    def __init__(self, width, inner):
-        super().__init__()
-        self.c_fc = Conv1D(inner, width)
-        self.c_proj = Conv1D(width, inner)
-
-    def forward(self, h):
-        return self.c_proj(gelu_new(self.c_fc(h)))
-
-
-class GPT2Block(nn.Module):
-    def __init__(self, width, heads, inner, eps):
-        super().__init__()
-        self.ln_1 = nn.LayerNorm(width, eps=eps)
-        self.attn = GPT2Attention(width, heads)
-        self.ln_2 = nn.LayerNorm(width, eps=eps)
-        self.mlp = GPT2MLP(width, inner)
-
-    def forward(self, h, attention_mask=None):
-        h = h + self.attn(self.ln_1(h), attention_mask)
-        return h + self.mlp(self.ln_2(h))
-
-
-class GPT2Model(nn.Module):
-    def __init__(self, vocab, width, depth, heads, inner, positions, eps=1e-5):
-        super().__init__()
-        self.wte = nn.Embedding(vocab, width)
-        self.wpe = nn.Embedding(positions, width)
-        self.h = nn.ModuleList(GPT2Block(width, heads, inner, eps) for _ in range(depth))
-        self.ln_f = nn.LayerNorm(width, eps=eps)
-
-    def forward(self, inputs_embeds, attention_mask=None):
-        h = inputs_embeds + self.wpe(torch.arange(inputs_embeds.shape[1])[None])
-        for block in self.h:
-            h = block(h, attention_mask)
-        return self.ln_f(h)
-
-
-class GPT2LMHeadModel(nn.Module):
-    def __init__(self, **config):
-        super().__init__()
-        self.transformer = GPT2Model(**config)
-        self.lm_head = nn.Linear(config["width"], config["vocab"], bias=False)
-        self.lm_head.weight = self.transformer.wte.weight  # tied
-
-    def forward(self, inputs_embeds, attention_mask=None):
-        return self.lm_head(self.transformer(inputs_embeds, attention_mask))
 
 
 # ---- OPT (transformers.models.opt.modeling_opt) ---------------------------------------------------
 
 
-class OPTLearnedPositionalEmbedding(nn.Embedding):
-    """Positions from the 2-D padding mask, offset by 2 rows (HF)."""
-
-    offset = 2
-
-    def __init__(self, positions, width):
-        super().__init__(positions + self.offset, width)
-
-    def forward(self, attention_mask):
-        attention_mask = attention_mask.long()
-        positions = (torch.cumsum(attention_mask, dim=1).type_as(attention_mask) * attention_mask).long() - 1
-        return super().forward(positions + self.offset)
-
-
-class OPTAttention(nn.Module):
-    def __init__(self, width, heads):
-        super().__init__()
-        self.heads = heads
-        self.scaling = (width // heads) ** -0.5
-        self.k_proj = nn.Linear(width, width)
-        self.v_proj = nn.Linear(width, width)
-        self.q_proj = nn.Linear(width, width)
-        self.out_proj = nn.Linear(width, width)
-
-    def forward(self, h, attention_mask):
-        q = split_heads(self.q_proj(h) * self.scaling, self.heads)
-        k = split_heads(self.k_proj(h), self.heads)
-        v = split_heads(self.v_proj(h), self.heads)
-        w = q @ k.transpose(-1, -2) + attention_mask
-        return self.out_proj(merge_heads(w.softmax(-1) @ v))
-
-
-class OPTDecoderLayer(nn.Module):
-    def __init__(self, width, heads, ffn, do_layer_norm_before):
-        super().__init__()
-        self.pre = do_layer_norm_before
-        self.self_attn = OPTAttention(width, heads)
-        self.self_attn_layer_norm = nn.LayerNorm(width)
-        self.fc1 = nn.Linear(width, ffn)
-        self.fc2 = nn.Linear(ffn, width)
-        self.final_layer_norm = nn.LayerNorm(width)
-
-    def forward(self, h, attention_mask):
-        residual = h
-        if self.pre:
-            h = self.self_attn_layer_norm(h)
-        h = residual + self.self_attn(h, attention_mask)
-        if not self.pre:
-            h = self.self_attn_layer_norm(h)
-        residual = h
-        if self.pre:
-            h = self.final_layer_norm(h)
-        h = residual + self.fc2(F.relu(self.fc1(h)))
-        if not self.pre:
-            h = self.final_layer_norm(h)
-        return h
-
-
-class OPTDecoder(nn.Module):
-    def __init__(self, vocab, width, depth, heads, ffn, positions, word_embed_proj_dim=None, do_layer_norm_before=True):
-        super().__init__()
-        proj = word_embed_proj_dim or width
-        self.embed_tokens = nn.Embedding(vocab, proj)
-        self.embed_positions = OPTLearnedPositionalEmbedding(positions, width)
-        self.project_out = nn.Linear(width, proj, bias=False) if proj != width else None
-        self.project_in = nn.Linear(proj, width, bias=False) if proj != width else None
-        self.final_layer_norm = nn.LayerNorm(width) if do_layer_norm_before else None
-        self.layers = nn.ModuleList(OPTDecoderLayer(width, heads, ffn, do_layer_norm_before) for _ in range(depth))
-
-    def forward(self, inputs_embeds, attention_mask=None, extra_mask=None):
-        """attention_mask: HF's 2-D padding mask (positions come from it; all ones here);
-        extra_mask: an additive mask added to the causal one."""
-        b, t = inputs_embeds.shape[:2]
-        if attention_mask is None:
-            attention_mask = torch.ones(b, t, dtype=torch.long)
-        pos = self.embed_positions(attention_mask)
-        if self.project_in is not None:
-            inputs_embeds = self.project_in(inputs_embeds)
-        h = inputs_embeds + pos
-        mask = causal_mask(t, h)
-        if extra_mask is not None:
-            mask = mask + extra_mask
-        for layer in self.layers:
-            h = layer(h, mask)
-        if self.final_layer_norm is not None:
-            h = self.final_layer_norm(h)
-        if self.project_out is not None:
-            h = self.project_out(h)
-        return h
-
-
-class OPTModel(nn.Module):
-    def __init__(self, **config):
-        super().__init__()
-        self.decoder = OPTDecoder(**config)
-
-    def forward(self, inputs_embeds, extra_mask=None):
-        return self.decoder(inputs_embeds, extra_mask=extra_mask)
-
-
-class OPTForCausalLM(nn.Module):
-    def __init__(self, **config):
-        super().__init__()
-        self.model = OPTModel(**config)
-        proj = config.get("word_embed_proj_dim") or config["width"]
-        self.lm_head = nn.Linear(proj, config["vocab"], bias=False)
-        self.lm_head.weight = self.model.decoder.embed_tokens.weight  # tied
-
-    def forward(self, inputs_embeds, extra_mask=None):
-        return self.lm_head(self.model(inputs_embeds, extra_mask))
-
-
 # ---- LLaMA (transformers.models.llama.modeling_llama) ---------------------------------------------
 
 
-class LlamaRMSNorm(nn.Module):
-    is_norm = True
-
-    def __init__(self, width, eps=1e-6):
-        super().__init__()
-        self.weight = nn.Parameter(torch.ones(width))
-        self.eps = eps
-
-    def forward(self, h):
-        variance = h.pow(2).mean(-1, keepdim=True)
-        return self.weight * (h * torch.rsqrt(variance + self.eps))
-
-
-def rotary_cos_sin(t, dim, base, dtype):
-    inv_freq = 1.0 / (base ** (torch.arange(0, dim, 2, dtype=torch.float64) / dim))
-    freqs = torch.outer(torch.arange(t, dtype=torch.float64), inv_freq)
-    emb = torch.cat((freqs, freqs), dim=-1)
-    return emb.cos().to(dtype), emb.sin().to(dtype)
-
-
-def rotate_half(x):
-    x1 = x[..., : x.shape[-1] // 2]
-    x2 = x[..., x.shape[-1] // 2 :]
-    return torch.cat((-x2, x1), dim=-1)
-
-
-def repeat_kv(x, n_rep):
-    b, kv, t, d = x.shape
-    return x if n_rep == 1 else x[:, :, None].expand(b, kv, n_rep, t, d).reshape(b, kv * n_rep, t, d)
-
-
-class LlamaAttention(nn.Module):
-    def __init__(self, width, heads, kv_heads, theta):
-        super().__init__()
-        self.heads, self.kv_heads, self.theta = heads, kv_heads, theta
-        self.head_dim = width // heads
-        self.q_proj = nn.Linear(width, heads * self.head_dim, bias=False)
-        self.k_proj = nn.Linear(width, kv_heads * self.head_dim, bias=False)
-        self.v_proj = nn.Linear(width, kv_heads * self.head_dim, bias=False)
-        self.o_proj = nn.Linear(heads * self.head_dim, width, bias=False)
-
-    def forward(self, h, attention_mask):
-        t = h.shape[1]
-        q = split_heads(self.q_proj(h), self.heads)
-        k = split_heads(self.k_proj(h), self.kv_heads)
-        v = split_heads(self.v_proj(h), self.kv_heads)
-        cos, sin = rotary_cos_sin(t, self.head_dim, self.theta, h.dtype)
-        q = q * cos + rotate_half(q) * sin
-        k = k * cos + rotate_half(k) * sin
-        k = repeat_kv(k, self.heads // self.kv_heads)
-        v = repeat_kv(v, self.heads // self.kv_heads)
-        w = q @ k.transpose(2, 3) / math.sqrt(self.head_dim) + attention_mask
-        return self.o_proj(merge_heads(w.softmax(-1) @ v))
-
-
-class LlamaMLP(nn.Module):
-    def __init__(self, width, inner):
-        super().__init__()
-        self.gate_proj = nn.Linear(width, inner, bias=False)
-        self.up_proj = nn.Linear(width, inner, bias=False)
-        self.down_proj = nn.Linear(inner, width, bias=False)
-
-    def forward(self, x):
-        return self.down_proj(F.silu(self.gate_proj(x)) * self.up_proj(x))
-
-
-class LlamaDecoderLayer(nn.Module):
-    def __init__(self, width, heads, kv_heads, inner, eps, theta):
-        super().__init__()
-        self.self_attn = LlamaAttention(width, heads, kv_heads, theta)
-        self.mlp = LlamaMLP(width, inner)
-        self.input_layernorm = LlamaRMSNorm(width, eps)
-        self.post_attention_layernorm = LlamaRMSNorm(width, eps)
-
-    def forward(self, h, attention_mask):
-        h = h + self.self_attn(self.input_layernorm(h), attention_mask)
-        return h + self.mlp(self.post_attention_layernorm(h))
-
-
-class LlamaModel(nn.Module):
-    def __init__(self, vocab, width, depth, heads, kv_heads, inner, eps=1e-6, theta=10000.0):
-        super().__init__()
-        self.embed_tokens = nn.Embedding(vocab, width)
-        self.layers = nn.ModuleList(LlamaDecoderLayer(width, heads, kv_heads, inner, eps, theta) for _ in range(depth))
-        self.norm = LlamaRMSNorm(width, eps)
-
-    def decoder_mask(self, h, extra_mask=None):
-        mask = causal_mask(h.shape[1], h)
-        return mask if extra_mask is None else mask + extra_mask
-
-    def forward(self, inputs_embeds, extra_mask=None):
-        h = inputs_embeds
-        mask = self.decoder_mask(h, extra_mask)
-        for layer in self.layers:
-            h = layer(h, mask)
-        return self.norm(h)
-
-
-class LlamaForCausalLM(nn.Module):
-    def __init__(self, **config):
-        super().__init__()
-        self.model = LlamaModel(**config)
-        self.lm_head = nn.Linear(config["width"], config["vocab"], bias=False)
-
-    def forward(self, inputs_embeds, extra_mask=None):
-        return self.lm_head(self.model(inputs_embeds, extra_mask))
-
-
 # ---- T5 (transformers.models.t5.modeling_t5) ------------------------------------------------------
-
-
-class T5LayerNorm(nn.Module):
-    is_norm = True
-
-    def __init__(self, width, eps=1e-6):
-        super().__init__()
-        self.weight = nn.Parameter(torch.ones(width))
-        self.eps = eps
-
-    def forward(self, h):
-        variance = h.pow(2).mean(-1, keepdim=True)
-        return self.weight * (h * torch.rsqrt(variance + self.eps))
-
-
-def t5_relative_position_bucket(relative_position, bidirectional=True, num_buckets=32, max_distance=128):
-    relative_buckets = 0
-    if bidirectional:
-        num_buckets //= 2
-        relative_buckets += (relative_position > 0).to(torch.long) * num_buckets
-        relative_position = torch.abs(relative_position)
-    else:
-        relative_position = -torch.min(relative_position, torch.zeros_like(relative_position))
-    max_exact = num_buckets // 2
-    is_small = relative_position < max_exact
-    if_large = max_exact + (
-        torch.log(relative_position.float() / max_exact) / math.log(max_distance / max_exact) * (num_buckets - max_exact)
-    ).to(torch.long)
-    if_large = torch.min(if_large, torch.full_like(if_large, num_buckets - 1))
-    return relative_buckets + torch.where(is_small, relative_position, if_large)
-
-
-class T5Attention(nn.Module):
-    def __init__(self, width, heads, head_dim, is_decoder, has_relative_attention_bias, buckets, max_distance):
-        super().__init__()
-        self.heads, self.is_decoder = heads, is_decoder
-        self.has_relative_attention_bias = has_relative_attention_bias
-        self.buckets, self.max_distance = buckets, max_distance
-        inner = heads * head_dim
-        self.q = nn.Linear(width, inner, bias=False)
-        self.k = nn.Linear(width, inner, bias=False)
-        self.v = nn.Linear(width, inner, bias=False)
-        self.o = nn.Linear(inner, width, bias=False)
-        if has_relative_attention_bias:
-            self.relative_attention_bias = nn.Embedding(buckets, heads)
-
-    def compute_bias(self, q_len, k_len):
-        context = torch.arange(q_len, dtype=torch.long)[:, None]
-        memory = torch.arange(k_len, dtype=torch.long)[None, :]
-        bucket = t5_relative_position_bucket(memory - context, not self.is_decoder, self.buckets, self.max_distance)
-        return self.relative_attention_bias(bucket).permute([2, 0, 1]).unsqueeze(0)
-
-    def forward(self, h, mask=None, key_value_states=None, position_bias=None):
-        src = h if key_value_states is None else key_value_states
-        q, k, v = split_heads(self.q(h), self.heads), split_heads(self.k(src), self.heads), split_heads(self.v(src), self.heads)
-        scores = q @ k.transpose(3, 2)
-        if position_bias is None:
-            if not self.has_relative_attention_bias:
-                position_bias = torch.zeros((1, self.heads, h.shape[1], src.shape[1]), dtype=scores.dtype)
-            else:
-                position_bias = self.compute_bias(h.shape[1], src.shape[1]).to(scores.dtype)
-            if mask is not None:
-                position_bias = position_bias + mask
-        scores = scores + position_bias
-        return self.o(merge_heads(scores.softmax(-1) @ v)), position_bias
-
-
-class T5LayerSelfAttention(nn.Module):
-    def __init__(self, width, heads, head_dim, is_decoder, has_bias, buckets, max_distance, eps):
-        super().__init__()
-        self.SelfAttention = T5Attention(width, heads, head_dim, is_decoder, has_bias, buckets, max_distance)
-        self.layer_norm = T5LayerNorm(width, eps)
-
-    def forward(self, h, mask, position_bias):
-        out, position_bias = self.SelfAttention(self.layer_norm(h), mask, position_bias=position_bias)
-        return h + out, position_bias
-
-
-class T5LayerCrossAttention(nn.Module):
-    def __init__(self, width, heads, head_dim, buckets, max_distance, eps):
-        super().__init__()
-        self.EncDecAttention = T5Attention(width, heads, head_dim, True, False, buckets, max_distance)
-        self.layer_norm = T5LayerNorm(width, eps)
-
-    def forward(self, h, key_value_states, mask, position_bias):
-        out, position_bias = self.EncDecAttention(self.layer_norm(h), mask, key_value_states, position_bias)
-        return h + out, position_bias
-
-
-class T5DenseActDense(nn.Module):
-    def __init__(self, width, ff):
-        super().__init__()
-        self.wi = nn.Linear(width, ff, bias=False)
-        self.wo = nn.Linear(ff, width, bias=False)
-
-    def forward(self, h):
-        return self.wo(F.relu(self.wi(h)))
-
-
-class T5DenseGatedActDense(nn.Module):
-    def __init__(self, width, ff):
-        super().__init__()
-        self.wi_0 = nn.Linear(width, ff, bias=False)
-        self.wi_1 = nn.Linear(width, ff, bias=False)
-        self.wo = nn.Linear(ff, width, bias=False)
-
-    def forward(self, h):
-        return self.wo(gelu_new(self.wi_0(h)) * self.wi_1(h))
-
-
-class T5LayerFF(nn.Module):
-    def __init__(self, width, ff, gated, eps):
-        super().__init__()
-        self.DenseReluDense = (T5DenseGatedActDense if gated else T5DenseActDense)(width, ff)
-        self.layer_norm = T5LayerNorm(width, eps)
-
-    def forward(self, h):
-        return h + self.DenseReluDense(self.layer_norm(h))
-
-
-class T5Block(nn.Module):
-    def __init__(self, width, heads, head_dim, ff, is_decoder, has_bias, buckets, max_distance, eps, gated):
-        super().__init__()
-        self.is_decoder = is_decoder
-        self.layer = nn.ModuleList([T5LayerSelfAttention(width, heads, head_dim, is_decoder, has_bias, buckets, max_distance, eps)])
-        if is_decoder:
-            self.layer.append(T5LayerCrossAttention(width, heads, head_dim, buckets, max_distance, eps))
-        self.layer.append(T5LayerFF(width, ff, gated, eps))
-
-    def forward(self, h, mask, position_bias, encoder_hidden_states=None, encoder_mask=None, encoder_decoder_position_bias=None):
-        h, position_bias = self.layer[0](h, mask, position_bias)
-        if self.is_decoder:
-            h, encoder_decoder_position_bias = self.layer[1](h, encoder_hidden_states, encoder_mask, encoder_decoder_position_bias)
-        return self.layer[-1](h), position_bias, encoder_decoder_position_bias
-
-
-class T5Stack(nn.Module):
-    def __init__(self, embed_tokens, width, depth, heads, head_dim, ff, is_decoder, buckets, max_distance, eps, gated):
-        super().__init__()
-        self.is_decoder = is_decoder
-        self.embed_tokens = embed_tokens
-        self.block = nn.ModuleList(
-            T5Block(width, heads, head_dim, ff, is_decoder, i == 0, buckets, max_distance, eps, gated) for i in range(depth)
-        )
-        self.final_layer_norm = T5LayerNorm(width, eps)
-
-    def forward(self, inputs_embeds, encoder_hidden_states=None):
-        b, t = inputs_embeds.shape[:2]
-        h = inputs_embeds
-        # Extended masks: all tokens present; the decoder is causal.
-        mask = causal_mask(t, h) if self.is_decoder else torch.zeros(1, 1, 1, t, dtype=h.dtype)
-        encoder_mask = None
-        if self.is_decoder:
-            encoder_mask = torch.zeros(1, 1, 1, encoder_hidden_states.shape[1], dtype=h.dtype)
-        position_bias = None
-        enc_dec_bias = None
-        for block in self.block:
-            h, position_bias, enc_dec_bias = block(h, mask, position_bias, encoder_hidden_states, encoder_mask, enc_dec_bias)
-        return self.final_layer_norm(h)
-
-
-class T5ForConditionalGeneration(nn.Module):
-    def __init__(self, vocab, width, depth, decoder_depth, heads, head_dim, ff, buckets=32, max_distance=128, eps=1e-6, gated=False, tied=True):
-        super().__init__()
-        self.width, self.tied = width, tied
-        self.shared = nn.Embedding(vocab, width)
-        self.encoder = T5Stack(self.shared, width, depth, heads, head_dim, ff, False, buckets, max_distance, eps, gated)
-        self.decoder = T5Stack(self.shared, width, decoder_depth, heads, head_dim, ff, True, buckets, max_distance, eps, gated)
-        self.lm_head = nn.Linear(width, vocab, bias=False)
-        if tied:
-            self.lm_head.weight = self.shared.weight
-
-    def forward(self, inputs_embeds, decoder_inputs_embeds):
-        enc = self.encoder(inputs_embeds)
-        seq = self.decoder(decoder_inputs_embeds, enc)
-        if self.tied:
-            seq = seq * (self.width**-0.5)
-        return self.lm_head(seq)
 
 
 # ---- BLIP-2 Q-Former (transformers.models.blip_2.modeling_blip_2) --------------------------------
@@ -920,18 +275,6 @@ class Blip2QFormerModel(nn.Module):
             # HF: an all-ones encoder mask, inverted to an additive one of zeros.
             encoder_attention_mask = torch.zeros(1, 1, 1, encoder_hidden_states.shape[1], dtype=embeds.dtype)
         return self.encoder(self.layernorm(embeds), attention_mask, encoder_hidden_states, encoder_attention_mask, query_length)
-
-
-class QFormerTextEmbeddings(nn.Module):
-    """LAVIS Blip2Qformer's `Qformer.bert.embeddings` without its LayerNorm (HF's Blip2TextEmbeddings)."""
-
-    def __init__(self, vocab, width, positions):
-        super().__init__()
-        self.word_embeddings = nn.Embedding(vocab, width)
-        self.position_embeddings = nn.Embedding(positions, width)
-
-    def forward(self, input_ids):
-        return self.word_embeddings(input_ids) + self.position_embeddings(torch.arange(input_ids.shape[1])[None])
 
 
 # ---- EVA ViT-g (LAVIS lavis/models/eva_vit.py) ----------------------------------------------------
@@ -1114,25 +457,94 @@ class GatedCrossAttentionBlock(nn.Module):
         return self.ff(x) * self.ff_gate.tanh() + x
 
 
-class FlamingoLlama(nn.Module):
-    """open_flamingo's FlamingoLMMixin applied to LlamaForCausalLM: `gated_cross_attn_layers` (None
-    where a layer has no cross-attention) run before the decoder layer of the same index."""
+# ---- HF CLIP vision tower (kept for bench/peers.py, whose peers export from Debian's torch 1.13, where transformers is absent) ----
 
-    def __init__(self, llama_config, cross_attn_every_n_layers, dim_visual, dim_head, heads, ff_mult):
+
+class CLIPVisionEmbeddings(nn.Module):
+    def __init__(self, image, patch, width, channels=3):
         super().__init__()
-        self.lm = LlamaForCausalLM(**llama_config)
-        width = llama_config["width"]
-        self.gated_cross_attn_layers = nn.ModuleList(
-            GatedCrossAttentionBlock(width, dim_visual, dim_head, heads, ff_mult) if (i + 1) % cross_attn_every_n_layers == 0 else None
-            for i in range(llama_config["depth"])
-        )
+        self.num_positions = (image // patch) ** 2 + 1
+        self.class_embedding = nn.Parameter(torch.randn(width))
+        self.patch_embedding = nn.Conv2d(channels, width, patch, stride=patch, bias=False)
+        self.position_embedding = nn.Embedding(self.num_positions, width)
 
-    def forward(self, input_ids, media, media_locations):
-        model = self.lm.model
-        h = model.embed_tokens(input_ids)
-        mask = model.decoder_mask(h)
-        for gated, layer in zip(self.gated_cross_attn_layers, model.layers):
-            if gated is not None:
-                h = gated(h, media, media_locations)
-            h = layer(h, mask)
-        return self.lm.lm_head(model.norm(h))
+    def forward(self, pixel_values):
+        patches = self.patch_embedding(pixel_values).flatten(2).transpose(1, 2)
+        cls = self.class_embedding.expand(pixel_values.shape[0], 1, -1)
+        return torch.cat([cls, patches], dim=1) + self.position_embedding(torch.arange(self.num_positions)[None])
+
+
+class CLIPAttention(nn.Module):
+    def __init__(self, width, heads):
+        super().__init__()
+        self.heads = heads
+        self.scale = (width // heads) ** -0.5
+        self.k_proj = nn.Linear(width, width)
+        self.v_proj = nn.Linear(width, width)
+        self.q_proj = nn.Linear(width, width)
+        self.out_proj = nn.Linear(width, width)
+
+    def forward(self, h, attention_mask=None, causal_attention_mask=None):
+        q = split_heads(self.q_proj(h) * self.scale, self.heads)
+        k = split_heads(self.k_proj(h), self.heads)
+        v = split_heads(self.v_proj(h), self.heads)
+        w = q @ k.transpose(-1, -2)
+        if causal_attention_mask is not None:
+            w = w + causal_attention_mask
+        if attention_mask is not None:
+            w = w + attention_mask
+        return self.out_proj(merge_heads(w.softmax(-1) @ v))
+
+
+class CLIPMLP(nn.Module):
+    def __init__(self, width, mlp, act=quick_gelu):
+        super().__init__()
+        self.act = act
+        self.fc1 = nn.Linear(width, mlp)
+        self.fc2 = nn.Linear(mlp, width)
+
+    def forward(self, h):
+        return self.fc2(self.act(self.fc1(h)))
+
+
+class CLIPEncoderLayer(nn.Module):
+    def __init__(self, width, heads, mlp, eps):
+        super().__init__()
+        self.self_attn = CLIPAttention(width, heads)
+        self.layer_norm1 = nn.LayerNorm(width, eps=eps)
+        self.mlp = CLIPMLP(width, mlp)
+        self.layer_norm2 = nn.LayerNorm(width, eps=eps)
+
+    def forward(self, h, attention_mask=None, causal_attention_mask=None):
+        h = h + self.self_attn(self.layer_norm1(h), attention_mask, causal_attention_mask)
+        return h + self.mlp(self.layer_norm2(h))
+
+
+class CLIPEncoder(nn.Module):
+    def __init__(self, width, depth, heads, mlp, eps):
+        super().__init__()
+        self.layers = nn.ModuleList(CLIPEncoderLayer(width, heads, mlp, eps) for _ in range(depth))
+
+    def forward(self, h, attention_mask=None, causal_attention_mask=None):
+        """Returns HF's hidden_states tuple: the input, then each layer's output."""
+        states = [h]
+        for layer in self.layers:
+            h = layer(h, attention_mask, causal_attention_mask)
+            states.append(h)
+        return states
+
+
+class CLIPVisionTransformer(nn.Module):
+    """HF CLIPVisionTransformer; forward returns (last_hidden_state, pooler_output, hidden_states)."""
+
+    def __init__(self, image, patch, width, depth, heads, mlp, eps=1e-5, channels=3):
+        super().__init__()
+        self.embeddings = CLIPVisionEmbeddings(image, patch, width, channels)
+        self.pre_layrnorm = nn.LayerNorm(width, eps=eps)
+        self.encoder = CLIPEncoder(width, depth, heads, mlp, eps)
+        self.post_layernorm = nn.LayerNorm(width, eps=eps)
+
+    def forward(self, pixel_values):
+        states = self.encoder(self.pre_layrnorm(self.embeddings(pixel_values)))
+        last = states[-1]
+        return last, self.post_layernorm(last[:, 0]), states

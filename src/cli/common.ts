@@ -145,7 +145,7 @@ function megabytes(bytes: number): string {
 }
 
 /** A one-line bar on stderr, redrawn at most every 100 ms; `onProgress` for compile(). */
-function progressBar(io: CliIo): { onProgress: (p: CompileProgress) => void; done: () => void } {
+export function progressBar(io: CliIo): { onProgress: (p: CompileProgress) => void; done: () => void } {
   let started = { path: "", at: 0 };
   let drawnAt = 0;
   let drawn = false;

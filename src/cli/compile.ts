@@ -4,6 +4,7 @@
 import { InvalidArgumentError, Option, type Command } from "commander";
 import { renderReport } from "../driver/compile.js";
 import { renderVerifyReport, verifyCompiled } from "../driver/verify.js";
+import { compilePackage } from "../driver/package.js";
 import {
   compileFlags,
   compileWithFlags,
@@ -11,6 +12,7 @@ import {
   parseTolerance,
   passOptions,
   printDiagnostics,
+  progressBar,
   type CliIo,
   type CompileFlags,
 } from "./common.js";
@@ -34,6 +36,15 @@ export function compileCommand(program: Command, io: CliIo, setExit: (code: numb
         .choices(["auto", "always", "never"])
         .default("auto"),
     )
+    .option(
+      "--package <dir>",
+      "write the model's generation package (vision, embedding and decoder with a key/value cache, genai_config.json, tokenizer files) into this new folder",
+    )
+    .option(
+      "--checkpoint <dir>",
+      "with --package: the checkpoint folder whose tokenizer and config files the package carries",
+    )
+    .option("--replace", "with --package: replace an existing package folder (atomically)")
     .option("--print-ir-after <pass>", "print the IR after this pass (or all) to stderr")
     .option("--emit <what>", "ir: print the optimized IR to stdout instead of writing ONNX")
     .option("--report", "print what each pass changed, rule fires and near misses")
@@ -57,8 +68,49 @@ export function compileCommand(program: Command, io: CliIo, setExit: (code: numb
           report?: boolean;
           verify?: boolean;
           verifyTolerance?: number;
+          package?: string;
+          checkpoint?: string;
+          replace?: boolean;
         },
       ) => {
+        const packageOnly = [opts.checkpoint !== undefined && "--checkpoint", opts.replace && "--replace"].filter(
+          Boolean,
+        );
+        const usage = (message: string) => {
+          io.err(`error: ${message}\n`);
+          setExit(EXIT.usage);
+        };
+        if (opts.package === undefined && packageOnly.length > 0)
+          return usage(`${packageOnly.join(" and ")} ${packageOnly.length === 1 ? "needs" : "need"} --package DIR`);
+        if (opts.package !== undefined) {
+          const clash = [
+            opts.out !== undefined && "-o",
+            opts.graph !== undefined && "--graph",
+            opts.emit !== undefined && "--emit",
+            (opts.verify || opts.verifyTolerance !== undefined) && "--verify",
+          ].filter(Boolean);
+          if (clash.length > 0)
+            return usage(
+              `--package writes a folder of its own; ${clash.join(", ")} ${clash.length === 1 ? "does" : "do"} not apply`,
+            );
+          const bar = io.isTty ? progressBar(io) : undefined;
+          const result = await compilePackage([file], {
+            ...passOptions(opts),
+            out: opts.package,
+            ...(opts.model !== undefined ? { model: opts.model } : {}),
+            ...(opts.checkpoint !== undefined ? { checkpoint: opts.checkpoint } : {}),
+            ...(opts.replace ? { replace: true } : {}),
+            weights: opts.weights,
+            seed: opts.seed,
+            externalData: opts.externalData,
+            ...(bar ? { onProgress: bar.onProgress } : {}),
+          });
+          bar?.done();
+          printDiagnostics(io, result.diagnostics, result.sources, "pretty");
+          if (result.dir !== undefined) io.out(`${result.dir}\n`);
+          setExit(result.ok ? EXIT.ok : EXIT.userError);
+          return;
+        }
         if (opts.emit !== undefined && opts.emit !== "ir")
           throw new InvalidArgumentError(`--emit takes "ir", not "${opts.emit}"`);
         const result = await compileWithFlags(io, file, opts, {

@@ -11,6 +11,10 @@ import { EXIT, printDiagnostics, processIo, type CliIo } from "./common.js";
 import { fmtCommand } from "./fmt.js";
 import { compileCommand } from "./compile.js";
 import { runCommand } from "./run.js";
+import { graphCommand } from "./graph.js";
+import { lspCommand } from "./lsp.js";
+import { writeOutput } from "./output.js";
+import { renderSummaryPage } from "../driver/graph.js";
 
 function summaryLine(diags: readonly Diagnostic[]): string {
   const errors = diags.filter((d) => d.severity === "error").length;
@@ -51,7 +55,9 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
     .argument("<file>", ".vlm file")
     .option("--model <name>", "the model to summarise (default: every model in the file)")
     .option("--json", "print JSON")
-    .action((file: string, opts: { model?: string; json?: boolean }) => {
+    .option("--html", "an HTML page of charts: parameters per stage, parameter and FLOP shares per component")
+    .option("-o, --output <file>", "write to this file instead of standard output")
+    .action((file: string, opts: { model?: string; json?: boolean; html?: boolean; output?: string }) => {
       const result = elaborate([file], opts.model !== undefined ? { model: opts.model } : {});
       printDiagnostics(io, result.diagnostics, result.sources, "pretty");
       if (!result.ok) {
@@ -59,14 +65,19 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
         return;
       }
       const summaries = result.models.flatMap((m) => (m.module ? [summarize(m.module, m.tokens)] : []));
-      if (opts.json) io.out(JSON.stringify(summaries.length === 1 ? summaries[0] : summaries, null, 2) + "\n");
-      else io.out(summaries.map(renderSummary).join("\n\n") + "\n");
-      setExit(EXIT.ok);
+      const text = opts.html
+        ? renderSummaryPage(summaries)
+        : opts.json
+          ? JSON.stringify(summaries.length === 1 ? summaries[0] : summaries, null, 2) + "\n"
+          : summaries.map(renderSummary).join("\n\n") + "\n";
+      setExit(writeOutput(io, text, opts.output) ? EXIT.ok : EXIT.userError);
     });
 
   fmtCommand(program, io, setExit);
   compileCommand(program, io, setExit);
   runCommand(program, io, setExit);
+  graphCommand(program, io, setExit);
+  lspCommand(program);
   return program;
 }
 

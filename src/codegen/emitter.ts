@@ -2,7 +2,7 @@
 // deduplicated constant initializers, and run-time sizes for symbolic dimensions computed from the
 // graph inputs that carry them.
 
-import { DiagnosticError, diagnostic } from "../diagnostics/diagnostic.js";
+import { DiagnosticError, diagnostic, message as catalogMessage } from "../diagnostics/diagnostic.js";
 import type { DiagnosticCode } from "../diagnostics/catalog.js";
 import type { Span } from "../diagnostics/source.js";
 import { dimToString, type Dim } from "../ir/dims.js";
@@ -233,12 +233,7 @@ export class OnnxEmitter {
 
   private symbol(s: string): string {
     const source = this.symbolSources.get(s);
-    if (!source)
-      fail(
-        "VLM2109",
-        `the size ${s} is needed at run time, but no graph input has an axis of exactly ${s} to read it from`,
-        this.span,
-      );
+    if (!source) fail("VLM2325", catalogMessage("VLM2325", { symbol: s }), this.span);
     return this.once(`/dims/${s}`, () => this.sizeOf(source.input, source.axis));
   }
 

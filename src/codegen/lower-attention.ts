@@ -32,8 +32,8 @@ export function lowerAttention(
   bounds: ReadonlyMap<string, number>,
   ins: readonly (string | undefined)[],
 ): string {
-  const [qv, kv, vv, maskValue] = node.inputs;
-  const [q, k, v, mask] = ins;
+  const [qv, kv, vv, maskValue, prefixValue] = node.inputs;
+  const [q, k, v, mask, prefix] = ins;
   const heads = node.attrs["heads"] as number;
   const kvHeads = node.attrs["kv_heads"] as number;
   const theta = node.attrs["rotary_theta"] as number;
@@ -44,12 +44,9 @@ export function lowerAttention(
   const tq = qv!.type.shape[1]!;
   const tk = kv!.type.shape[1]!;
 
-  // [B, T, h·w] → [B, h, T, w]; Reshape's 0 copies B and T from the input.
-  const splitHeads = (x: string, h: number, w: number) =>
-    e.op("Transpose", [e.op("Reshape", [x, e.int64s([0, 0, h, w])])], { perm: ints([0, 2, 1, 3]) });
-  let qh = splitHeads(q!, heads, d);
-  let kh = splitHeads(k!, kvHeads, d);
-  let vh = splitHeads(v!, kvHeads, dv);
+  let qh = splitHeads(e, q!, heads, d);
+  let kh = splitHeads(e, k!, kvHeads, d);
+  let vh = splitHeads(e, v!, kvHeads, dv);
 
   // Token counts are read from q and k at run time only when something needs them.
   const count = (t: Dim, x: string): (() => Count) => {
@@ -77,20 +74,21 @@ export function lowerAttention(
   }
 
   if (kvHeads < heads) {
-    // Grouped-query attention: each key/value head serves heads/kvHeads query heads, as HF's repeat_kv.
-    const repeat = (x: string, w: number) => {
-      const expanded = e.op("Expand", [e.op("Unsqueeze", [x, e.int64s([2])]), e.int64s([1, 1, heads / kvHeads, 1, 1])]);
-      return e.op("Reshape", [expanded, e.int64s([0, heads, -1, w])]);
-    };
-    kh = repeat(kh, d);
-    vh = repeat(vh, dv);
+    kh = repeatHeads(e, kh, heads, kvHeads, d);
+    vh = repeatHeads(e, vh, heads, kvHeads, dv);
   }
 
   const keysT = e.op("Transpose", [kh], { perm: ints([0, 1, 3, 2]) });
   let scores = e.op("Mul", [e.op("MatMul", [qh, keysT]), e.scalar(node.attrs["scale"] as number, dtype)]);
   if (node.attrs["causal"] === true) {
     // The mask depends on the token counts only, so attentions with the same counts share it.
-    const allowed = e.once(`/causal/${compact(tq)}/${compact(tk)}`, () => causalMask(e, qCount(), kCount()));
+    let allowed = e.once(`/causal/${compact(tq)}/${compact(tk)}`, () => causalMask(e, qCount(), kCount()));
+    if (prefix !== undefined) {
+      // Prefix-LM: keys before the prefix length are seen by every query; a [B] length is per sample.
+      const keyPositions = e.op("Range", [e.scalar(0, "i64"), e.toScalar(asTensor(e, kCount())), e.scalar(1, "i64")]);
+      const length = prefixValue!.type.shape.length === 1 ? e.op("Reshape", [prefix, e.int64s([-1, 1, 1, 1])]) : prefix;
+      allowed = e.op("Or", [allowed, e.op("Less", [keyPositions, length])]);
+    }
     scores = e.op("Where", [allowed, scores, e.scalar(lowest, dtype)]);
   }
   if (mask !== undefined) {
@@ -105,6 +103,17 @@ export function lowerAttention(
   const probs = e.op("Softmax", [scores], { axis: int(-1) });
   const merged = e.op("Transpose", [e.op("MatMul", [probs, vh])], { perm: ints([0, 2, 1, 3]) });
   return e.op("Reshape", [merged, e.int64s([0, 0, heads * dv])]);
+}
+
+/** [B, T, h·w] → [B, h, T, w]; Reshape's 0 copies B and T from the input. */
+export function splitHeads(e: OnnxEmitter, x: string, h: number, w: number): string {
+  return e.op("Transpose", [e.op("Reshape", [x, e.int64s([0, 0, h, w])])], { perm: ints([0, 2, 1, 3]) });
+}
+
+/** Grouped-query attention: each key/value head serves heads/kvHeads query heads, as HF's repeat_kv. */
+export function repeatHeads(e: OnnxEmitter, x: string, heads: number, kvHeads: number, w: number): string {
+  const expanded = e.op("Expand", [e.op("Unsqueeze", [x, e.int64s([2])]), e.int64s([1, 1, heads / kvHeads, 1, 1])]);
+  return e.op("Reshape", [expanded, e.int64s([0, heads, -1, w])]);
 }
 
 function compact(d: Dim): string {
@@ -127,13 +136,13 @@ function causalMask(e: OnnxEmitter, tq: Count, tk: Count): string {
   return e.op("LessOrEqual", [offsets, asTensor(e, difference(e, tk, tq))]);
 }
 
-interface RotaryTables {
+export interface RotaryTables {
   readonly cos: string;
   readonly sin: string;
 }
 
 /** The cos / signed-sin initializers, shared by every attention with the same θ, head size and length. */
-function rotary(e: OnnxEmitter, theta: number, d: number, positions: number, dtype: DType): RotaryTables {
+export function rotary(e: OnnxEmitter, theta: number, d: number, positions: number, dtype: DType): RotaryTables {
   const t = onnxDataType(dtype, "the rotary table", e.span);
   const base = `/rotary/theta_${theta}/d_${d}/n_${positions}/${dtype}`;
   const table = (which: "cos" | "sin") =>
@@ -155,7 +164,7 @@ function rows(e: OnnxEmitter, tables: RotaryTables, range: string, bounds: () =>
 }
 
 /** x·cos + rotate_half(x)·sin on [B, h, T, d], with rotate_half's negation folded into the sin table. */
-function applyRotary(e: OnnxEmitter, x: string, t: RotaryTables, d: number): string {
+export function applyRotary(e: OnnxEmitter, x: string, t: RotaryTables, d: number): string {
   const half = (from: number, to: number) => e.op("Slice", [x, e.int64s([from]), e.int64s([to]), e.int64s([-1])]);
   const swapped = e.op("Concat", [half(d / 2, d), half(0, d / 2)], { axis: int(-1) });
   return e.op("Add", [e.op("Mul", [x, t.cos]), e.op("Mul", [swapped, t.sin])]);

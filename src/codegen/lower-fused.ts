@@ -20,7 +20,7 @@ const attr = (node: Node, key: string): number => node.attrs[key] as number;
 const compact = (d: Dim): string => dimToString(d).replace(/ /g, "");
 
 /** ONNX Runtime's `op` in its own domain, with the outputs at `outputs`. */
-function ortOp(
+export function ortOp(
   e: OnnxEmitter,
   op: string,
   ins: Inputs,
@@ -31,7 +31,7 @@ function ortOp(
 }
 
 /** cos and sin caches [positions, d/2], as RotaryEmbedding and GroupQueryAttention take them, from the same table as the portable lowering. */
-function rotaryCaches(
+export function rotaryCaches(
   e: OnnxEmitter,
   theta: number,
   d: number,

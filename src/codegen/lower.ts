@@ -161,6 +161,25 @@ const LOWERINGS: Readonly<Record<CoreOp | typeof PRECOMPUTED, Lowering>> = {
     return e.op("Mul", [r, r]);
   },
   Relu: direct("Relu"),
+  // PyTorch's hardsigmoid is relu6(x + 3) / 6: ONNX HardSigmoid with α = 1/6, β = 1/2 (HardSwish's own).
+  HardSigmoid: (e, _node, [x]) => e.op("HardSigmoid", [x], { alpha: float(1 / 6), beta: float(0.5) }),
+  HardSwish: direct("HardSwish"),
+  Relu6: (e, node, [x]) => e.op("Clip", [x, c(e, node, 0), c(e, node, 6)]),
+  Clip: (e, node, [x]) => {
+    const bound = (key: string) => (node.attrs[key] === undefined ? undefined : c(e, node, attr(node, key)));
+    return e.op("Clip", [x, bound("min"), bound("max")]);
+  },
+  // torch's adaptive_avg_pool2d as two averaging matrices, rows × x × columns: window i of n over
+  // an axis of size s spans [⌊i·s/n⌋, ⌈(i+1)·s/n⌉), uneven windows included.
+  AdaptiveAvgPool: (e, node, [x]) => {
+    const [h, w] = inType(node, 0).shape.slice(2) as [number, number];
+    const dtype = outType(node).dtype;
+    const rows = averaging(attr(node, "out_h"), h);
+    const columns = transposed(averaging(attr(node, "out_w"), w), attr(node, "out_w"), w);
+    const left = e.constant(rows, dtype, [attr(node, "out_h"), h]);
+    const right = e.constant(columns, dtype, [w, attr(node, "out_w")]);
+    return e.op("MatMul", [e.op("MatMul", [left, x]), right]);
+  },
   Tanh: direct("Tanh"),
   Sigmoid: direct("Sigmoid"),
   Exp: direct("Exp"),
@@ -261,6 +280,13 @@ const LOWERINGS: Readonly<Record<CoreOp | typeof PRECOMPUTED, Lowering>> = {
     const range = e.op("Range", [e.scalar(0, "i64"), e.toScalar(e.dim(n)), e.scalar(1, "i64")]);
     return e.cast(range, "i64", dtype);
   },
+  // A symbolic size as a scalar: its polynomial is read from the graph inputs' shapes.
+  SizeValue: (e, node) => {
+    const monomials = node.attrs["monomials"] as readonly string[];
+    const coefficients = node.attrs["coefficients"] as readonly number[];
+    const size = e.toScalar(e.dim(new Map(monomials.map((m, i) => [m, coefficients[i]!]))));
+    return e.cast(size, "i64", outType(node).dtype);
+  },
   Cast: (e, node, [x]) => e.op("Cast", [x], { to: int(ONNX_TYPE_CODES[node.attrs["to"] as DType]) }),
   // Computed here, as T5 does once per forward; every layer with the same sizes shares the table.
   RelativePositionBucket: (e, node) => {
@@ -282,6 +308,20 @@ export function assertTargetOps(model: OnnxModel, target: Target): void {
     throw new InternalError(
       `graph ${model.graphName} uses ${[...missing].sort().join(", ")}, which target ${target.name} does not implement`,
     );
+}
+
+/** The [n, s] matrix averaging adaptive-pooling window i of an axis of size s into row i. */
+function averaging(n: number, s: number): number[] {
+  const m = new Array<number>(n * s).fill(0);
+  for (let i = 0; i < n; i++) {
+    const [start, end] = [Math.floor((i * s) / n), Math.ceil(((i + 1) * s) / n)];
+    for (let j = start; j < end; j++) m[i * s + j] = 1 / (end - start);
+  }
+  return m;
+}
+
+function transposed(m: readonly number[], rows: number, cols: number): number[] {
+  return Array.from({ length: rows * cols }, (_, k) => m[(k % rows) * cols + Math.floor(k / rows)]!);
 }
 
 function valueInfo(name: string, type: TensorType, what: string, span?: Span): OnnxValueInfo {

@@ -194,12 +194,183 @@ describe("parseWeightSpec", () => {
     expect(parseWeightSpec("vision=a.safetensors")).toEqual({
       component: "vision",
       path: "a.safetensors",
-      prefix: undefined,
+      rules: [],
     });
     expect(parseWeightSpec("/data/run=3/a.safetensors")).toEqual({
       component: undefined,
       path: "/data/run=3/a.safetensors",
-      prefix: undefined,
+      rules: [],
     });
+  });
+});
+
+describe("checkpoint folders and key maps", () => {
+  // A LLaMA-shaped component: HF keeps all but the head under `model.`.
+  const LM = `model m {
+  encoder llm = lm()
+  forward(x: f32[B, 2]) {
+    return y: llm(x)
+  }
+  WEIGHTS
+}
+block lm() {
+  embed = linear(2, 2, bias: false)
+  lm_head = linear(2, 2, bias: false)
+  forward(x) {
+    return lm_head(embed(x))
+  }
+}
+`;
+  const t = (name: string, values = [1, 0, 0, 1]): SafetensorsTensorInput => ({
+    name,
+    dtype: "F32",
+    shape: [2, 2],
+    data: Float32Array.from(values),
+  });
+
+  async function run(weightsClause: string, files: Record<string, SafetensorsTensorInput[]>, cli?: string[]) {
+    const { dir, spec } = setup(LM.replace("WEIGHTS", weightsClause));
+    const ckpt = path.join(dir, "ckpt");
+    fs.mkdirSync(ckpt);
+    for (const [file, ts] of Object.entries(files)) writeSafetensors(path.join(ckpt, file), ts);
+    const result = await compileWith(spec, dir, cli?.map((c) => c.replace("DIR", ckpt)) ?? []);
+    if (result.diagnostics.length > 0 || !fs.existsSync(path.join(dir, "m.onnx"))) return { result, y: undefined };
+    const session = await ort.InferenceSession.create(path.join(dir, "m.onnx"));
+    const out = await session.run({ x: new ort.Tensor("float32", Float32Array.from([1, 2]), [1, 2]) });
+    await session.release();
+    return { result, y: [...(out["y"]!.data as Float32Array)] };
+  }
+
+  it("drop a level and keep another: HF LLaMA's `model.` prefix and its top-level lm_head", async () => {
+    const files = { "model.safetensors": [t("model.embed.weight", [0, 1, 1, 0]), t("lm_head.weight", [2, 0, 0, 3])] };
+    const declared = await run('weights llm from "ckpt" { "model.": "", "lm_head.": "lm_head." }', files);
+    expect(declared.result.diagnostics).toEqual([]);
+    expect(declared.y).toEqual([4, 3]); // embed swaps (1, 2) → (2, 1); the head scales by (2, 3)
+    // A layout declaration takes its path from --weights.
+    const layout = await run('weights llm { "model.": "", "lm_head.": "lm_head." }', files, ["DIR"]);
+    expect(layout.y).toEqual([4, 3]);
+    // Without the map the same folder is reported: keys under `model.` are not the model's names.
+    const plain = await run("", files, ["llm=DIR"]);
+    expect(codes(plain.result)).toEqual(expect.arrayContaining(["VLM4002", "VLM4003"]));
+    expect(plain.result.diagnostics.find((d) => d.code === "VLM4002")!.hint).toMatch(/"model\.": ""/);
+  });
+
+  it("fill a tied head absent from the file from its embeddings, and skip keys mapped to none", async () => {
+    const tied = await run(
+      'weights llm { "model.": "", "rotary.": none, tie "lm_head.weight" = "embed.weight" }',
+      { "model.safetensors": [t("model.embed.weight", [0, 1, 1, 0]), t("rotary.cache", [9, 9, 9, 9])] },
+      ["DIR"],
+    );
+    expect(tied.result.diagnostics).toEqual([]);
+    expect(tied.y).toEqual([1, 2]); // swapped twice
+    // A file that stores the head (untied) uses it.
+    const untied = await run(
+      'weights llm { "model.": "", "lm_head.": "lm_head.", tie "lm_head.weight" = "embed.weight" }',
+      { "model.safetensors": [t("model.embed.weight", [0, 1, 1, 0]), t("lm_head.weight", [2, 0, 0, 3])] },
+      ["DIR"],
+    );
+    expect(untied.y).toEqual([4, 3]);
+    const unknown = await run(
+      'weights llm { "model.": "", tie "head.weight" = "embed.weight" }',
+      {
+        "model.safetensors": [t("model.embed.weight"), t("model.lm_head.weight")],
+      },
+      ["DIR"],
+    );
+    expect(codes(unknown.result)).toEqual(["VLM4208"]);
+    expect(unknown.result.diagnostics[0]!.span).toBeDefined();
+  });
+
+  it("load both layouts of one checkpoint with one map; two keys for one parameter are refused", async () => {
+    const map = 'weights llm { "model.": "", "model.inner.": "", "lm_head.": "lm_head." }';
+    const deep = await run(map, { "model.safetensors": [t("model.inner.embed.weight"), t("lm_head.weight")] }, ["DIR"]);
+    expect(deep.result.diagnostics).toEqual([]);
+    const both = await run(
+      map,
+      { "model.safetensors": [t("model.inner.embed.weight"), t("model.embed.weight"), t("lm_head.weight")] },
+      ["DIR"],
+    );
+    expect(codes(both.result)).toEqual(["VLM4207"]);
+  });
+
+  it("read a sharded folder through its index", async () => {
+    const dir = tempFolder();
+    writeSafetensors(path.join(dir, "model-00001-of-00002.safetensors"), [t("model.embed.weight", [0, 1, 1, 0])]);
+    writeSafetensors(path.join(dir, "model-00002-of-00002.safetensors"), [t("lm_head.weight", [2, 0, 0, 3])]);
+    fs.writeFileSync(
+      path.join(dir, "model.safetensors.index.json"),
+      JSON.stringify({
+        weight_map: {
+          "model.embed.weight": "model-00001-of-00002.safetensors",
+          "lm_head.weight": "model-00002-of-00002.safetensors",
+        },
+      }),
+    );
+    const { result, y } = await run('weights llm { "model.": "", "lm_head.": "lm_head." }', {}, [`llm=${dir}`]);
+    expect(result.diagnostics).toEqual([]);
+    expect(y).toEqual([4, 3]);
+  });
+
+  it("compare config.json with the spec and name both values at the component", async () => {
+    const spec = `import { llama } from "std"
+model m {
+  encoder llm = llama(vocab: 8, width: 4, depth: 1, heads: 2, mlp: 8)
+  forward(x: f32[B, T, 4]) {
+    return y: llm(x)
+  }
+}
+`;
+    const { dir, spec: file } = setup(spec);
+    const ckpt = path.join(dir, "ckpt");
+    fs.mkdirSync(ckpt);
+    writeSafetensors(path.join(ckpt, "model.safetensors"), [t("x")]);
+    fs.writeFileSync(
+      path.join(ckpt, "config.json"),
+      JSON.stringify({
+        model_type: "llama",
+        hidden_size: 4,
+        num_hidden_layers: 2,
+        num_attention_heads: 2,
+        vocab_size: 8,
+      }),
+    );
+    const result = await compileWith(file, dir, `llm=${ckpt}`);
+    const mismatch = result.diagnostics.filter((d) => d.code === "VLM4206");
+    expect(mismatch).toHaveLength(1);
+    expect(mismatch[0]!.message).toMatch(/num_hidden_layers = 2.*depth: 1/);
+    expect(spec.slice(mismatch[0]!.span!.start, mismatch[0]!.span!.end)).toMatch(/^encoder llm = llama/);
+    expect(fs.existsSync(path.join(dir, "m.onnx"))).toBe(false);
+  });
+});
+
+describe("config.json and the components a source loads", () => {
+  it("compares only the components the source covers", async () => {
+    const spec = `import { llama } from "std"
+model m {
+  encoder a = linear(4, 4)
+  encoder llm = llama(vocab: 8, width: 4, depth: 1, heads: 2, mlp: 8)
+  forward(x: f32[B, T, 4]) {
+    return y: llm(a(x))
+  }
+}
+`;
+    const { dir, spec: file } = setup(spec);
+    const ckpt = path.join(dir, "ckpt");
+    fs.mkdirSync(ckpt);
+    const w = (name: string, shape: number[]): SafetensorsTensorInput => ({
+      name,
+      dtype: "F32",
+      shape,
+      data: new Float32Array(shape.reduce((x, y) => x * y, 1)),
+    });
+    writeSafetensors(path.join(ckpt, "model.safetensors"), [w("weight", [4, 4]), w("bias", [4])]);
+    // A config whose language model differs from the spec's: read for component `a` only, it is not compared.
+    fs.writeFileSync(
+      path.join(ckpt, "config.json"),
+      JSON.stringify({ text_config: { model_type: "llama", hidden_size: 4, num_hidden_layers: 7 } }),
+    );
+    expect(codes(await compileWith(file, dir, `a=${ckpt}`)).filter((c) => c.startsWith("VLM4"))).toEqual([]);
+    // Read for the whole model, it is.
+    expect(codes(await compileWith(file, dir, ckpt))).toContain("VLM4206");
   });
 });

@@ -6,34 +6,62 @@
 
 import * as path from "node:path";
 import { diagnostic, type Diagnostic } from "../diagnostics/diagnostic.js";
-import type { IrModule, Param } from "../ir/graph.js";
+import type { Span } from "../diagnostics/source.js";
+import type { IrModule, KeyRule, Param } from "../ir/graph.js";
 import { shapeToString } from "../ir/types.js";
-import { openSafetensors, SafetensorsError, type SafetensorsFile, type SafetensorsTensorInfo } from "./safetensors.js";
+import { CONFIG_FILE, CheckpointError, openCheckpoint, type Checkpoint } from "./checkpoint.js";
+import { checkConfig } from "./hf-config.js";
+import type { SafetensorsTensorInfo } from "./safetensors.js";
 import type { Allocate } from "../numerics/scratch.js";
 
 export interface WeightSource {
-  /** Component the file belongs to; undefined for the whole model. */
+  /** Component the checkpoint belongs to; undefined for the whole model. */
   readonly component: string | undefined;
+  /** A safetensors file, a shard index, or a Hugging Face checkpoint folder. */
   readonly path: string;
-  /** Prefix of the file's keys for this source; only keys that start with it are considered. */
-  readonly prefix: string | undefined;
+  /**
+   * How the checkpoint's keys map to parameter names (relative to the component). No rules: every
+   * key as it is. With rules, a key takes the rename of the longest prefix it starts with, and keys
+   * no rule matches belong to other sources.
+   */
+  readonly rules: readonly KeyRule[];
+  /** The `weights` declaration it comes from, for diagnostics. */
+  readonly span?: Span;
 }
 
 /** `PATH` or `COMPONENT=PATH` (the component an identifier, so paths with `=` still work). */
 export function parseWeightSpec(spec: string): WeightSource {
   const m = /^([A-Za-z_][A-Za-z0-9_]*)=(.+)$/.exec(spec);
-  return m
-    ? { component: m[1], path: m[2]!, prefix: undefined }
-    : { component: undefined, path: spec, prefix: undefined };
+  return m ? { component: m[1], path: m[2]!, rules: [] } : { component: undefined, path: spec, rules: [] };
 }
 
-/** The module's `weights` declarations, with paths resolved against the declaring file's folder. */
-export function declaredWeightSources(module: IrModule, modelFile: string): WeightSource[] {
-  return module.weights.map((w) => ({
+/**
+ * The sources to load: the module's `weights` declarations with a path (resolved against the
+ * declaring file's folder), then the command line's. A command-line path takes the key maps of the
+ * layout declarations (those without `from`) for its target, so `--weights DIR` loads a Hugging
+ * Face folder with the layout the spec states: the declarations say which components the
+ * checkpoint holds (the others keep their initialisers, as with `--weights COMPONENT=PATH`). A
+ * target without layout declarations loads as is.
+ */
+export function weightSources(module: IrModule, modelFile: string, cli: readonly WeightSource[]): WeightSource[] {
+  const declared = module.weights.map((w) => ({
     component: w.target,
-    path: path.resolve(path.dirname(modelFile), w.path),
-    prefix: w.prefix,
+    path: w.path === undefined ? undefined : path.resolve(path.dirname(modelFile), w.path),
+    rules: w.rules,
+    span: w.span,
   }));
+  const out: WeightSource[] = declared.flatMap((w) => (w.path === undefined ? [] : [{ ...w, path: w.path }]));
+  for (const spec of cli) {
+    const layouts = declared.filter(
+      (w) => w.path === undefined && (spec.component === undefined || w.component === spec.component),
+    );
+    if (layouts.length === 0) {
+      out.push(spec);
+      continue;
+    }
+    out.push(...layouts.map((w) => ({ ...w, path: spec.path })));
+  }
+  return out;
 }
 
 export interface LoadedWeights {
@@ -87,8 +115,10 @@ export function loadWeights(
   sources: readonly WeightSource[],
   report: (d: Diagnostic) => void,
 ): LoadedWeights | undefined {
-  const assigned = new Map<Param, { file: SafetensorsFile; key: string }>();
-  const files: SafetensorsFile[] = [];
+  const assigned = new Map<Param, { checkpoint: Checkpoint; key: string }>();
+  // A folder named by several sources (one per component) is opened once.
+  const opened = new Map<string, Checkpoint>();
+  const configChecked = new Set<string>();
   let failed = false;
   const error = (d: Diagnostic) => {
     failed = true;
@@ -101,81 +131,169 @@ export function loadWeights(
         diagnostic(
           "VLM2001",
           `weights for "${source.component}": model ${module.name} has no such component (components: ${known})`,
+          source.span,
         ),
       );
       continue;
     }
-    let file: SafetensorsFile;
-    try {
-      file = openSafetensors(source.path);
-    } catch (e) {
-      const reason =
-        e instanceof SafetensorsError
-          ? e.message
-          : `${source.path}: cannot read (${e instanceof Error ? e.message : String(e)})`;
-      error(diagnostic("VLM4001", `invalid weights file ${reason}`));
-      continue;
+    let checkpoint = opened.get(source.path);
+    if (!checkpoint) {
+      try {
+        checkpoint = openCheckpoint(source.path);
+      } catch (e) {
+        if (!(e instanceof CheckpointError)) throw e;
+        error(diagnostic(e.code, e.message, source.span));
+        opened.set(source.path, FAILED);
+        continue;
+      }
+      opened.set(source.path, checkpoint);
     }
-    files.push(file);
-    const matched = matchSource(module, source, file, error);
-    for (const [p, key] of matched) assigned.set(p, { file, key });
+    if (checkpoint === FAILED) continue;
+    // The config describes the components this source loads (a LLaVA folder read for its vision
+    // tower alone says nothing about the language model beside it), each compared once.
+    const covered = module.components.filter(
+      (c) =>
+        (source.component === undefined || c.name === source.component) &&
+        !configChecked.has(`${source.path}\0${c.name}`),
+    );
+    for (const c of covered) configChecked.add(`${source.path}\0${c.name}`);
+    if (checkpoint.config) checkConfig(checkpoint.config, path.join(source.path, CONFIG_FILE), covered, error);
+    const matched = matchSource(module, source, checkpoint, error);
+    for (const [p, key] of matched) assigned.set(p, { checkpoint, key });
   }
+  const close = () => {
+    for (const c of opened.values()) c.close();
+  };
   if (failed) {
-    for (const f of files) f.close();
+    close();
     return undefined;
   }
   return {
     values: (p, allocate) => {
       const at = assigned.get(p);
-      return at?.file.readFloat32(at.key, allocate);
+      return at?.checkpoint.readFloat32(at.key, allocate);
     },
-    close: () => files.forEach((f) => f.close()),
+    close,
   };
 }
 
-/** Checks one file against the parameters its source covers; returns parameter → key for the good ones. */
+/** Stands for a path that failed to open, so it is reported once. */
+const FAILED: Checkpoint = {
+  path: "",
+  tensors: new Map(),
+  config: undefined,
+  readBytes: () => new Uint8Array(),
+  readFloat32: () => new Float32Array(),
+  close: () => {},
+};
+
+/** The parameter name (relative to the source's component) a key maps to; null: not weights; undefined: not this source's. */
+export function mapKey(rules: readonly KeyRule[], key: string): string | null | undefined {
+  let best: { from: string; to: string | null } | undefined;
+  let renames = 0;
+  for (const r of rules) {
+    if (r.kind !== "rename") continue;
+    renames++;
+    if (key.startsWith(r.from) && (!best || r.from.length > best.from.length)) best = r;
+  }
+  if (renames === 0) return key;
+  if (!best) return undefined;
+  return best.to === null ? null : best.to + key.slice(best.from.length);
+}
+
+/** Checks one checkpoint against the parameters its source covers; returns parameter → key for the good ones. */
 function matchSource(
   module: IrModule,
   source: WeightSource,
-  file: SafetensorsFile,
+  checkpoint: Checkpoint,
   error: (d: Diagnostic) => void,
 ): Map<Param, string> {
-  const prefix = source.prefix ?? "";
   const owned =
     source.component === undefined ? module.params : module.params.filter((p) => p.component === source.component);
-  // A component's parameters are keyed without the component's own name: `vision.x.weight` → `x.weight`.
+  // A component's parameters are named without the component's own name: `vision.x.weight` → `x.weight`.
   const strip = source.component === undefined ? 0 : source.component.length + 1;
-  const expected = new Map(owned.map((p) => [prefix + p.name.slice(strip), p]));
-  const where = `${file.path}${source.component !== undefined ? ` (component ${source.component})` : ""}`;
+  const expected = new Map(owned.map((p) => [p.name.slice(strip), p]));
+  const where = `${checkpoint.path}${source.component !== undefined ? ` (component ${source.component})` : ""}`;
 
   const matched = new Map<Param, string>();
+  const keyOf = new Map<string, string>(); // parameter name → the key that filled it
   const unexpected: string[] = [];
   const misShaped: string[] = [];
   const badDtype: string[] = [];
-  for (const [key, info] of file.tensors) {
-    if (!key.startsWith(prefix)) continue;
-    const p = expected.get(key);
-    if (!p && !isDerivedBuffer(key, info)) unexpected.push(key);
+  const twice: string[] = [];
+  const rejected = new Set<string>(); // present, but reported as mis-shaped or not floating point
+  for (const [key, info] of checkpoint.tensors) {
+    const name = mapKey(source.rules, key);
+    if (name === undefined || name === null) continue;
+    const p = expected.get(name);
+    if (!p && !isDerivedBuffer(key, info)) unexpected.push(key === name ? key : `${key} (as ${name})`);
     else if (!p) continue;
-    else if (!FLOAT_DTYPES.has(info.dtype)) badDtype.push(`${key} (${info.dtype})`);
-    else if (shapeToString(info.shape) !== shapeToString(p.type.shape))
+    else if (keyOf.has(name)) twice.push(`${name} ← ${keyOf.get(name)} and ${key}`);
+    else if (!FLOAT_DTYPES.has(info.dtype)) {
+      badDtype.push(`${key} (${info.dtype})`);
+      rejected.add(name);
+    } else if (shapeToString(info.shape) !== shapeToString(p.type.shape)) {
       misShaped.push(`${key}: file ${shapeToString(info.shape)}, model ${shapeToString(p.type.shape)}`);
-    else matched.set(p, key);
+      rejected.add(name);
+    } else {
+      matched.set(p, key);
+      keyOf.set(name, key);
+    }
   }
-  const missing = [...expected].filter(([key]) => !file.tensors.has(key)).map(([key]) => key);
+  // A tied parameter absent from the checkpoint shares its source's tensor (a head tied to the embeddings).
+  for (const rule of source.rules) {
+    if (rule.kind !== "tie") continue;
+    const p = expected.get(rule.param);
+    const q = expected.get(rule.source);
+    if (!p || !q) {
+      const unknown = !p ? rule.param : rule.source;
+      error(
+        diagnostic(
+          "VLM4208",
+          `tie "${rule.param}" = "${rule.source}": ${source.component ?? module.name} has no parameter ${unknown}`,
+          source.span,
+        ),
+      );
+      continue;
+    }
+    const key = matched.get(q);
+    if (keyOf.has(rule.param) || key === undefined) continue;
+    if (shapeToString(p.type.shape) !== shapeToString(q.type.shape)) {
+      misShaped.push(
+        `${rule.param} tied to ${key}: ${shapeToString(q.type.shape)}, model ${shapeToString(p.type.shape)}`,
+      );
+      rejected.add(rule.param);
+    } else {
+      matched.set(p, key);
+      keyOf.set(rule.param, key);
+    }
+  }
+  const missing = [...expected.keys()].filter((name) => !keyOf.has(name) && !rejected.has(name));
 
   if (missing.length > 0)
-    error(diagnostic("VLM4002", `${where} lacks ${plural(missing.length, "weight")}: ${listNames(missing)}`));
+    error(
+      diagnostic("VLM4002", `${where} lacks ${plural(missing.length, "weight")}: ${listNames(missing)}`, source.span, {
+        hint: hintFor(checkpoint, missing),
+      }),
+    );
+  if (twice.length > 0)
+    error(
+      diagnostic(
+        "VLM4207",
+        `${where}: ${plural(twice.length, "parameter")} would be read from two keys: ${listNames(twice)}`,
+        source.span,
+      ),
+    );
   if (unexpected.length > 0) {
     error(
       diagnostic(
         "VLM4003",
         `${where} has ${plural(unexpected.length, "tensor")} the model does not declare: ${listNames(unexpected)}`,
-        undefined,
+        source.span,
         {
           hint:
-            prefix === ""
-              ? 'a checkpoint of a larger model loads with a key prefix (`weights vision from "x.safetensors" prefix "vision_model."`)'
+            source.rules.length === 0
+              ? 'a checkpoint of a larger model loads with a key map (`weights vision from "x.safetensors" { "vision_model.": "" }`)'
               : undefined,
         },
       ),
@@ -186,6 +304,7 @@ function matchSource(
       diagnostic(
         "VLM4004",
         `${where} has ${plural(misShaped.length, "tensor")} of the wrong shape: ${listNames(misShaped)}`,
+        source.span,
       ),
     );
   if (badDtype.length > 0)
@@ -193,7 +312,19 @@ function matchSource(
       diagnostic(
         "VLM4005",
         `${where} has ${plural(badDtype.length, "tensor")} that are not floating point: ${listNames(badDtype)}`,
+        source.span,
       ),
     );
   return matched;
+}
+
+/** For a missing weight whose name some key ends with, the key map that would load it. */
+function hintFor(checkpoint: Checkpoint, missing: readonly string[]): string | undefined {
+  const name = missing[0]!;
+  for (const key of checkpoint.tensors.keys())
+    if (key !== name && key.endsWith(`.${name}`)) {
+      const from = key.slice(0, key.length - name.length);
+      return `the checkpoint has ${key}: map its level with { "${from}": "" }`;
+    }
+  return undefined;
 }

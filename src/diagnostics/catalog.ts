@@ -7,6 +7,8 @@ export type Severity = "error" | "warning" | "note";
 export interface CatalogEntry {
   readonly severity: Severity;
   readonly title: string;
+  /** The message, with `{field}` holes filled by `message(code, fields)`: one code, one message. */
+  readonly template?: string;
 }
 
 export const CATALOG = {
@@ -16,6 +18,12 @@ export const CATALOG = {
   VLM1004: { severity: "error", title: "invalid number literal" },
   VLM1005: { severity: "error", title: "unknown component role" },
   VLM1006: { severity: "error", title: "declaration not allowed here" },
+  VLM1010: {
+    severity: "error",
+    title: "named argument written name=value",
+    template: "named arguments are written `{name}: value`, not `{name}=value`",
+  },
+  VLM1050: { severity: "error", title: "weights declaration without a path or key map" },
 
   VLM2001: { severity: "error", title: "undefined name" },
   VLM2002: { severity: "error", title: "duplicate definition" },
@@ -40,7 +48,7 @@ export const CATALOG = {
   VLM2106: { severity: "error", title: "dtype mismatch" },
   VLM2107: { severity: "error", title: "wrong rank" },
   VLM2108: { severity: "error", title: "model too large" },
-  VLM2109: { severity: "error", title: "type error" },
+  VLM2109: { severity: "error", title: "type error (retired: now VLM2300–VLM2329, one per fault)" },
   VLM2110: { severity: "error", title: "compile-time evaluation failed" },
   VLM2111: { severity: "error", title: "recursion too deep" },
 
@@ -53,6 +61,107 @@ export const CATALOG = {
   VLM2206: { severity: "error", title: "invalid pooling or convolution window" },
   VLM2207: { severity: "error", title: "argmax over an empty axis" },
 
+  // The faults VLM2109 once covered, one code each (VLM2109 is raised for nothing new).
+  VLM2300: {
+    severity: "error",
+    title: "entry input without a tensor type",
+    template: 'input "{input}" of {entry} needs a tensor type such as f32[B, 3, 224, 224]',
+  },
+  VLM2301: { severity: "error", title: "entry point returns nothing", template: "{entry} does not return anything" },
+  VLM2302: {
+    severity: "error",
+    title: "bound on a dimension that is not a symbol",
+    template: "only a symbolic dimension can have a bound",
+  },
+  VLM2303: { severity: "error", title: "bound below 1", template: "bound {bound} must be at least 1" },
+  VLM2304: {
+    severity: "error",
+    title: "output is not a tensor",
+    template: 'output "{output}" must be a tensor, got {got}',
+  },
+  VLM2305: {
+    severity: "error",
+    title: "block or model used as a value",
+    template: '{kind} "{name}" is not a value here',
+  },
+  VLM2306: {
+    severity: "error",
+    title: "negative parameter dimension",
+    template: "parameter {param} has a negative dimension {shape}",
+  },
+  VLM2307: { severity: "error", title: "cannot unpack", template: "cannot unpack {got} into {count} names" },
+  VLM2308: { severity: "error", title: "cannot iterate", template: "cannot iterate over {got}" },
+  VLM2309: {
+    severity: "error",
+    title: "expect condition not known at compile time",
+    template: "expect needs a condition known at compile time, got {got}",
+  },
+  VLM2310: {
+    severity: "error",
+    title: "operator does not apply to these operands",
+    template: "operator {op} does not apply to {left} and {right}",
+  },
+  VLM2311: { severity: "error", title: "no such member", template: '{got} has no member "{name}"' },
+  VLM2312: { severity: "error", title: "calling an empty stack", template: "calling an empty stack of modules" },
+  VLM2313: { severity: "error", title: "integer expected", template: "{what} must be an integer, got {got}" },
+  VLM2314: {
+    severity: "error",
+    title: "operator needs known integers",
+    template: "{op} needs known integers, got {left} and {right}",
+  },
+  VLM2315: {
+    severity: "error",
+    title: "tensor operation outside a forward body",
+    template: "{what} needs tensors and can only be used in a forward body",
+  },
+  VLM2316: { severity: "error", title: "tensor expected", template: "{what} must be a tensor, got {got}" },
+  VLM2317: {
+    severity: "error",
+    title: "known integer expected, symbol given",
+    template: "{what} must be a known integer, got the symbolic {got}",
+  },
+  VLM2318: { severity: "error", title: "number expected", template: "{what} must be a number, got {got}" },
+  VLM2319: { severity: "error", title: "bool expected", template: "{what} must be true or false, got {got}" },
+  VLM2320: {
+    severity: "error",
+    title: "integer list expected",
+    template: "{what} must be a list of integers, got {got}",
+  },
+  VLM2321: { severity: "error", title: "not an activation", template: '"{name}" is not an activation' },
+  VLM2322: {
+    severity: "error",
+    title: "length of a non-sequence",
+    template: "len() needs a list or a repeat stack, got {got}",
+  },
+  VLM2323: { severity: "error", title: "size must be positive", template: "{op}: {what} must be positive, got {got}" },
+  VLM2324: {
+    severity: "error",
+    title: "static size needed",
+    template: "{op} needs static {what}, got {shape}",
+  },
+  VLM2325: {
+    severity: "error",
+    title: "size not available at run time",
+    template:
+      "the size {symbol} is needed at run time, but no graph input has an axis of exactly {symbol} to read it from",
+  },
+  VLM2326: { severity: "error", title: "empty clamp range", template: "clamp: min {lo} is above max {hi}" },
+  VLM2327: {
+    severity: "error",
+    title: "pooled size out of range",
+    template: "adaptive_avg_pool2d: output {size} must be between 1×1 and the input's {input}",
+  },
+  VLM2328: {
+    severity: "error",
+    title: "prefix without causal",
+    template: "attention: prefix: makes the keys after the prefix causal; add causal: true",
+  },
+  VLM2329: {
+    severity: "error",
+    title: "prefix of the wrong type",
+    template: "attention: prefix must be an integer or an i64 tensor of shape [{batch}], got {got}",
+  },
+
   VLM3001: { severity: "error", title: "expectation failed" },
   VLM3002: { severity: "error", title: "expectation cannot be proved" },
   VLM3003: { severity: "warning", title: "unused input" },
@@ -62,6 +171,12 @@ export const CATALOG = {
 
   VLM3100: { severity: "warning", title: "quantization or precision request changed nothing" },
 
+  // Generation packages (docs/packages.md).
+  VLM3200: { severity: "error", title: "invalid package declaration" },
+  VLM3201: { severity: "error", title: "image-token slots differ from the vision graph's tokens" },
+  VLM3202: { severity: "error", title: "prompt and new tokens exceed the context" },
+  VLM3203: { severity: "error", title: "graphs cannot form a package" },
+
   VLM4001: { severity: "error", title: "invalid weights file" },
   VLM4002: { severity: "error", title: "missing weights" },
   VLM4003: { severity: "error", title: "unexpected weights" },
@@ -70,6 +185,25 @@ export const CATALOG = {
   VLM4006: { severity: "error", title: "cannot write output" },
   VLM4007: { severity: "error", title: "runtime failure" },
   VLM4008: { severity: "error", title: "invalid input file" },
+  // Checkpoint folders and key maps (src/codegen/checkpoint.ts, src/codegen/weights.ts).
+  VLM4200: { severity: "error", title: "not a checkpoint folder" },
+  VLM4201: { severity: "error", title: "invalid checkpoint index or config" },
+  VLM4202: { severity: "error", title: "shard outside the checkpoint folder" },
+  VLM4203: { severity: "error", title: "missing shard" },
+  VLM4204: { severity: "error", title: "tensor in two shards" },
+  VLM4205: { severity: "error", title: "shard lacks an indexed tensor" },
+  VLM4206: { severity: "error", title: "checkpoint config disagrees with the spec" },
+  VLM4207: { severity: "error", title: "two checkpoint keys for one parameter" },
+  VLM4208: { severity: "error", title: "tie names no parameter" },
+  VLM4209: { severity: "error", title: "a key map needs a checkpoint path" },
+
+  VLM4400: { severity: "error", title: "no single model to draw" },
+  VLM4401: { severity: "error", title: "no such graph to draw" },
+  VLM4402: { severity: "error", title: "no such block to draw" },
+
+  VLM4300: { severity: "error", title: "package folder exists" },
+  VLM4301: { severity: "error", title: "checkpoint files missing" },
+  VLM4302: { severity: "error", title: "cannot write package" },
 
   VLM9001: { severity: "error", title: "internal compiler error" },
 } as const satisfies Record<string, CatalogEntry>;

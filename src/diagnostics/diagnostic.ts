@@ -1,6 +1,6 @@
 // Diagnostics: the objects every layer reports through, and the error class for compiler bugs.
 
-import { CATALOG, type DiagnosticCode, type Severity } from "./catalog.js";
+import { CATALOG, type CatalogEntry, type DiagnosticCode, type Severity } from "./catalog.js";
 import type { Span } from "./source.js";
 
 export interface Related {
@@ -32,6 +32,17 @@ export function diagnostic(
     ...(extra.related && extra.related.length > 0 ? { related: extra.related } : {}),
     ...(extra.hint ? { hint: extra.hint } : {}),
   };
+}
+
+/** The catalog's message for `code` with its `{field}` holes filled; a hole left open is a bug in vlmc. */
+export function message(code: DiagnosticCode, fields: Readonly<Record<string, string | number>> = {}): string {
+  const template: string | undefined = (CATALOG[code] as CatalogEntry).template;
+  if (template === undefined) throw new InternalError(`${code} has no message template`);
+  return template.replace(/\{(\w+)\}/g, (_, key: string) => {
+    const v = fields[key];
+    if (v === undefined) throw new InternalError(`${code}: no value for {${key}}`);
+    return String(v);
+  });
 }
 
 /** Collects diagnostics; the `accept` callback every checker reports through. */

@@ -9,6 +9,8 @@ import { Elaborator, type ElaborationResult } from "../lang/elaborate/elaborate.
 import { diagnostic } from "../diagnostics/diagnostic.js";
 import type { ModelDecl } from "../lang/parser/ast.js";
 import { CHECK_PIPELINE, createPassManager } from "../passes/index.js";
+import { planPackage } from "./package-plan.js";
+import { targetNamed } from "../target/target.js";
 
 export { formatText, type FormatResult } from "../lang/format/format.js";
 
@@ -107,8 +109,12 @@ export function check(paths: readonly string[], options: LoadOptions = {}): Chec
   const checks = createPassManager(CHECK_PIPELINE);
   // After an elaboration error the graphs are incomplete, and "unused" would be noise.
   if (!diagnostics.some((d) => d.severity === "error")) {
-    for (const m of models)
+    for (const m of models) {
       if (m.module) checks.run(m.module, { modelSpan: m.decl.nameSpan, accept: (d) => all.push(d) });
+      // A package's static facts (image-token slots, context) are proved here too, not only when written.
+      const layout = m.module?.package ? planPackage(m.module, targetNamed("portable")) : undefined;
+      if (Array.isArray(layout)) all.push(...layout);
+    }
   }
   const sorted = sortDiagnostics(dedupe(all));
   return { diagnostics: sorted, program, sources, ok: !sorted.some((d) => d.severity === "error") };

@@ -20,7 +20,7 @@ import { writeOnnxModel, type OnnxModel } from "../onnx/onnx-writer.js";
 
 export { TARGET_NAMES, type TargetName } from "../target/target.js";
 export { renderReport, type Precision, type QuantizeMode } from "../passes/index.js";
-import { declaredWeightSources, loadWeights, parseWeightSpec, type LoadedWeights } from "../codegen/weights.js";
+import { weightSources, loadWeights, parseWeightSpec, type LoadedWeights } from "../codegen/weights.js";
 
 export interface CompileProgress {
   readonly path: string;
@@ -79,7 +79,7 @@ export interface CompileResult extends CheckResult {
 }
 
 /** SHA-256 of every loaded file's text, in path order; paths themselves are left out so the hash is the same in any checkout. */
-function sourceHash(program: Program): string {
+export function sourceHash(program: Program): string {
   const hash = createHash("sha256");
   for (const p of [...program.files.keys()].sort()) {
     const text = Buffer.from(program.files.get(p)!.source.text, "utf8");
@@ -90,7 +90,7 @@ function sourceHash(program: Program): string {
 }
 
 /** `file:line:col`, with user files relative to the first entry's folder and std files as `std/<name>`. */
-function locator(program: Program): (span: Span) => string {
+export function locator(program: Program): (span: Span) => string {
   const root = path.dirname(path.resolve(program.entries[0] ?? "."));
   return (span) => {
     const file = program.files.get(span.file);
@@ -186,9 +186,7 @@ export async function compile(paths: readonly string[], options: CompileOptions 
     for (const { module, file } of modules) {
       if (module.graphs.length === 0)
         diagnostics.push(diagnostic("VLM2014", `model ${module.name} has no forward or graph to compile`));
-      const weights = loadWeights(module, [...declaredWeightSources(module, file), ...specs], (d) =>
-        diagnostics.push(d),
-      );
+      const weights = loadWeights(module, weightSources(module, file, specs), (d) => diagnostics.push(d));
       if (!weights) continue;
       opened.push(weights);
       const params = parameterBytes(weights, seed);

@@ -85,6 +85,12 @@ export class Graph {
    * weights exist and emits each output as an initializer (see src/passes/precomputed.ts).
    */
   precomputed: Graph | undefined;
+  /**
+   * Sub-modules (dotted name prefixes) the spec leaves out of this graph by a compile-time choice:
+   * the elements of a stack it indexes (`layers[i]` for i below a `layer:` selection) and the
+   * modules named only in an `if` branch not taken. The unused-parameter check excuses them.
+   */
+  readonly optional = new Set<string>();
 
   constructor(
     readonly name: string,
@@ -206,6 +212,20 @@ export interface ComponentInfo {
   readonly frozen: boolean;
   readonly block: string;
   readonly span: Span;
+  /** The block's compile-time arguments after defaults (numbers, flags, words), e.g. llama's `heads`: checked against checkpoint configs, read by the package writer. */
+  readonly config?: Readonly<Record<string, number | boolean | string>>;
+}
+
+/** One entry of a `package { … }` declaration: a name (graph, component, word) or an integer. */
+export interface PackageEntry {
+  readonly value: string | number;
+  readonly span: Span;
+}
+
+/** A model's `package { … }` declaration, evaluated: which graphs and components form the package. */
+export interface PackagePlan {
+  readonly span: Span;
+  readonly entries: ReadonlyMap<string, PackageEntry>;
 }
 
 export interface StagePlan {
@@ -219,6 +239,22 @@ export interface PolicyRule {
   readonly precision?: "fp32" | "fp16" | "bf16";
 }
 
+/** A rule of a checkpoint key map: rename the key prefix `from` to `to` (null: not weights), or tie. */
+export type KeyRule =
+  | { readonly kind: "rename"; readonly from: string; readonly to: string | null }
+  | { readonly kind: "tie"; readonly param: string; readonly source: string };
+
+/** A model's `weights` declaration: where a checkpoint is and how its keys map to parameter names. */
+export interface WeightsDeclaration {
+  /** The component it loads; undefined for the whole model. */
+  readonly target: string | undefined;
+  /** Undefined for a layout declaration: the path comes from `--weights`. */
+  readonly path: string | undefined;
+  /** `prefix "P"` is the rule `"P": ""`; no rules at all means every key as it is. */
+  readonly rules: readonly KeyRule[];
+  readonly span: Span | undefined;
+}
+
 /** A model after elaboration: its parameters, components, entry-point graphs and plans. */
 export interface IrModule {
   readonly name: string;
@@ -227,5 +263,7 @@ export interface IrModule {
   readonly graphs: readonly Graph[];
   readonly stages: readonly StagePlan[];
   readonly policies: readonly PolicyRule[];
-  readonly weights: readonly { target: string | undefined; path: string; prefix: string | undefined }[];
+  /** The model's generation package, when it declares one. */
+  readonly package?: PackagePlan;
+  readonly weights: readonly WeightsDeclaration[];
 }

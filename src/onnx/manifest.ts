@@ -58,6 +58,12 @@ export interface PackageManifest {
   readonly vocabSize: number;
   /** Prompt plus generated tokens never exceed this (the LM's context). */
   readonly contextLength: number;
+  /**
+   * Optional (added after version 1 shipped; readers must not require it): the bound the compiler
+   * proved from the spec's `package { prompt, new_tokens }`, prompt (plus a BLIP-2 image prefix)
+   * plus new tokens, at most contextLength. A generation loop stops there.
+   */
+  readonly maxLength?: number;
   readonly hiddenSize: number;
   /** Self-attention cache of the decoder. */
   readonly cache: CacheSpec;
@@ -76,6 +82,16 @@ export interface PackageManifest {
     readonly placement: "image-tokens" | "prefix" | "cross-attention";
     /** Input pixel size the vision graph expects: [channels, height, width]. */
     readonly pixelShape: readonly [number, number, number];
+    /**
+     * Optional (added after version 1 shipped): the width of one feature row, when it is not
+     * hiddenSize (Flamingo's latents are in the vision width, which its cross-attention reads).
+     */
+    readonly featureWidth?: number;
+    /**
+     * Optional (added after version 1 shipped): crops per image the vision graph takes (LLaVA-NeXT
+     * AnyRes: 5), so one image's pixels are [crops, channels, height, width]; absent means 1.
+     */
+    readonly crops?: number;
   };
   readonly tokens: {
     readonly bos?: number;

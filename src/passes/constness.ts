@@ -42,6 +42,8 @@ export class Constness {
     const s = v.source;
     if (s.kind === "input") return false;
     if (s.kind === "param") return !this.variable(s.param);
+    // SizeValue has no inputs yet reads a symbol's size from the graph inputs.
+    if (s.node.op === "SizeValue") return false;
     return v.type.shape.every(isStatic) && s.node.inputs.every((i) => !i || this.isConstant(i));
   }
 }

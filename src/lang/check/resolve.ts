@@ -6,7 +6,17 @@ import { closestName, diagnostic, type Diagnostic } from "../../diagnostics/diag
 import type { Span } from "../../diagnostics/source.js";
 import type * as A from "../parser/ast.js";
 import { STD_MODULE, type LoadedFile, type Program } from "../parser/program.js";
-import { BUILTINS, POLICY_KEYS, ROLES, SCALAR_TYPES, type BuiltinSig, type ParamSig } from "../builtins.js";
+import { bindArguments } from "../bind.js";
+import {
+  BUILTINS,
+  PACKAGE_KEYS,
+  PACKAGE_REQUIRED,
+  POLICY_KEYS,
+  ROLES,
+  SCALAR_TYPES,
+  type BuiltinSig,
+  type ParamSig,
+} from "../builtins.js";
 
 export type TopSymbol =
   | { kind: "const"; decl: A.ConstDecl; file: string }
@@ -85,7 +95,7 @@ export function resolveProgram(program: Program, accept: (d: Diagnostic) => void
         const sym = exports.get(item.name);
         const local = item.alias?.name ?? item.name;
         if (!sym) {
-          const hint = closestName(item.name, exports.keys());
+          const hint = suggestExport(item.name, [...exports.keys()]);
           accept(
             diagnostic(
               "VLM2008",
@@ -106,6 +116,31 @@ export function resolveProgram(program: Program, accept: (d: Diagnostic) => void
 
   for (const file of program.files.values()) new FileResolver(file, scopes.get(file.path)!, accept).run();
   return { scopes, std };
+}
+
+/**
+ * "Did you mean" for an import: a near spelling, else the export sharing the longest prefix
+ * (`clip_vit` → `clip_vision`), since exported names often differ in their ending only.
+ */
+export function suggestExport(name: string, exports: readonly string[]): string | undefined {
+  const near = closestName(name, exports);
+  if (near) return near;
+  const prefix = (a: string, b: string) => {
+    let i = 0;
+    while (i < a.length && i < b.length && a[i] === b[i]) i++;
+    return i;
+  };
+  const needed = Math.max(4, Math.ceil(name.length * 0.6));
+  let best: string | undefined;
+  let bestLength = needed - 1;
+  for (const e of exports) {
+    const n = prefix(name, e);
+    if (n > bestLength || (n === bestLength && best !== undefined && e.length < best.length)) {
+      best = e;
+      bestLength = n;
+    }
+  }
+  return best;
 }
 
 function duplicate(name: string, span: Span, prior: Span): Diagnostic {
@@ -169,6 +204,7 @@ class FileResolver {
       if (m.kind === "forward" || m.kind === "graph") this.entry(m, scope);
       else if (m.kind === "stage") this.stage(m, trainable);
       else if (m.kind === "policy") this.policy(m, trainable);
+      else if (m.kind === "package") this.packageDecl(m, components, entryNames, scope);
       else if (m.kind === "weights" && m.target && !components.has(m.target.name)) {
         const hint = closestName(m.target.name, components.keys());
         this.accept(
@@ -269,6 +305,7 @@ class FileResolver {
         }
         case "stage":
         case "policy":
+        case "package":
         case "weights":
           if (!isModel) this.accept(diagnostic("VLM1006", `\`${m.kind}\` belongs in a model, not a block`, m.span));
           break;
@@ -339,10 +376,24 @@ class FileResolver {
     const call = value.kind === "call" ? value : undefined;
     const callee = call ? call.callee : value;
     if (callee.kind !== "name") {
+      const hint =
+        value.kind === "list"
+          ? "for a stack of blocks configured by their position, write `name = repeat(n, i) block(..., i)` and use `i` (with `if` in the block) where they differ"
+          : undefined;
       this.accept(
-        diagnostic("VLM2005", "a component must be an instance of a block, e.g. `norm = layer_norm(768)`", value.span),
+        diagnostic(
+          "VLM2005",
+          "a component must be an instance of a block, e.g. `norm = layer_norm(768)`",
+          value.span,
+          hint ? { hint } : {},
+        ),
       );
-      this.expr(value, scope, "config");
+      // The items are block calls; checking them as calls would only repeat the same fault.
+      const parts =
+        value.kind === "list"
+          ? value.items.flatMap((i) => (i.kind === "call" ? i.args.map((a) => a.value) : [i]))
+          : [value];
+      for (const part of parts) this.expr(part, scope, "config");
       return undefined;
     }
     const ref = this.blockRefOf(callee.name);
@@ -386,63 +437,8 @@ class FileResolver {
     ctx: "config" | "forward",
     variadic: boolean,
   ): void {
-    const filled = new Map<string, Span>();
-    let positional = 0;
-    for (const a of call.args) {
-      this.expr(a.value, scope, ctx);
-      if (a.name === undefined) {
-        if (filled.size > positional) {
-          this.accept(diagnostic("VLM1001", "positional argument after a named argument", a.span));
-          continue;
-        }
-        const p = variadic ? undefined : params[positional];
-        if (!p) {
-          if (!variadic)
-            this.accept(
-              diagnostic(
-                "VLM2009",
-                `${what} takes at most ${params.length} positional argument${params.length === 1 ? "" : "s"}`,
-                a.span,
-              ),
-            );
-        } else filled.set(p.name, a.span);
-        positional++;
-        continue;
-      }
-      const nameSpan = a.nameSpan ?? a.span;
-      if (!params.some((p) => p.name === a.name)) {
-        const hint = closestName(
-          a.name,
-          params.map((p) => p.name),
-        );
-        this.accept(
-          diagnostic(
-            "VLM2003",
-            `${what} has no parameter "${a.name}"`,
-            nameSpan,
-            hint ? { hint: `did you mean "${hint}"?` } : {},
-          ),
-        );
-        continue;
-      }
-      const prior = filled.get(a.name);
-      if (prior)
-        this.accept(
-          diagnostic("VLM2012", `argument "${a.name}" is given twice`, nameSpan, {
-            related: [{ span: prior, message: "first given here" }],
-          }),
-        );
-      else filled.set(a.name, nameSpan);
-    }
-    const missing = params.filter((p) => p.required && !filled.has(p.name)).map((p) => `"${p.name}"`);
-    if (missing.length > 0)
-      this.accept(
-        diagnostic(
-          "VLM2004",
-          `${what} is missing argument${missing.length > 1 ? "s" : ""} ${missing.join(", ")}`,
-          call.span,
-        ),
-      );
+    for (const a of call.args) this.expr(a.value, scope, ctx);
+    for (const d of bindArguments(call.args, { what, params, variadic }, call.span).errors) this.accept(d);
   }
 
   // ---- entry points and statements ----
@@ -540,6 +536,46 @@ class FileResolver {
         this.accept(diagnostic("VLM2013", `policy "${e.key}" must be one of ${[...allowed].join(", ")}`, e.value.span));
       }
     }
+  }
+
+  private packageDecl(
+    m: A.PackageDecl,
+    components: ReadonlyMap<string, unknown>,
+    graphs: ReadonlyMap<string, Span>,
+    scope: Scope,
+  ): void {
+    const seen = new Set<string>();
+    for (const e of m.entries) {
+      const kind = PACKAGE_KEYS.get(e.key);
+      if (!kind) {
+        const hint = closestName(e.key, PACKAGE_KEYS.keys());
+        this.accept(
+          diagnostic(
+            "VLM3200",
+            `unknown package key "${e.key}" (keys: ${[...PACKAGE_KEYS.keys()].join(", ")})`,
+            e.keySpan,
+            hint ? { hint: `did you mean "${hint}"?` } : {},
+          ),
+        );
+        continue;
+      }
+      if (seen.has(e.key)) this.accept(diagnostic("VLM3200", `package key "${e.key}" is given twice`, e.keySpan));
+      seen.add(e.key);
+      if (kind === "int") {
+        this.expr(e.value, scope, "config");
+        continue;
+      }
+      const word = e.value.kind === "name" ? e.value.name : undefined;
+      const names = kind === "graph" ? graphs : kind === "component" ? components : kind;
+      if (word === undefined || !names.has(word)) {
+        const what = kind === "graph" ? "a graph of this model" : kind === "component" ? "a component" : "one of";
+        const choices = [...names.keys()].join(", ");
+        this.accept(diagnostic("VLM3200", `package "${e.key}" must name ${what} (${choices})`, e.value.span));
+      }
+    }
+    const missing = PACKAGE_REQUIRED.filter((k) => !seen.has(k));
+    if (missing.length > 0)
+      this.accept(diagnostic("VLM3200", `the package declaration lacks ${missing.join(", ")}`, m.span));
   }
 
   // ---- expressions ----

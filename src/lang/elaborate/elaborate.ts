@@ -3,7 +3,13 @@
 // owners), and runs each entry point's body to build a typed graph. User errors become
 // diagnostics at the DSL text that caused them.
 
-import { DiagnosticError, InternalError, diagnostic, type Diagnostic } from "../../diagnostics/diagnostic.js";
+import {
+  DiagnosticError,
+  InternalError,
+  diagnostic,
+  type Diagnostic,
+  type Related,
+} from "../../diagnostics/diagnostic.js";
 import type { Span } from "../../diagnostics/source.js";
 import type * as A from "../parser/ast.js";
 import type { Program } from "../parser/program.js";
@@ -23,23 +29,30 @@ import {
 } from "../../ir/dims.js";
 import {
   Graph,
+  type Value,
   type ComponentInfo,
   type Initializer,
+  type KeyRule,
   type IrModule,
+  type PackageEntry,
+  type PackagePlan,
   type Param,
   type PolicyRule,
   type Role,
   type StagePlan,
 } from "../../ir/graph.js";
-import { isDType, shapeToString, tensorType, type DType } from "../../ir/types.js";
-import { BUILTINS } from "../builtins.js";
+import { isDType, shapeToString, tensorType, type DType, type TensorType } from "../../ir/types.js";
+import { bindArguments, type Binding, type CallArg, type Callee } from "../bind.js";
+import { BUILTINS, PACKAGE_KEYS } from "../builtins.js";
 import {
   asBool,
   asInt,
   asNumber,
+  asDim,
   asTensor,
   emit1,
   fail,
+  failWith,
   FUNCTIONS,
   tensorBinary,
   type Bound,
@@ -51,21 +64,35 @@ import { bool, describeVal, Env, INEXACT_DIVISIONS, int, NONE, type Inst, type O
 /** Elaboration refuses models beyond this many parameters before allocating anything. */
 export const MAX_PARAMETERS = 1e12;
 const MAX_CALL_DEPTH = 200;
+const MAX_NOTES = 8;
 
 export interface TokenFact {
   readonly label: string;
   readonly value: Dim;
   readonly span: Span;
+  /** Set on an `expect` over bounded symbols that held: the inequality as proved, with the bounds. */
+  readonly proved?: string;
+  /** The tensor measured, when `tokens()` names a variable: pictures label its edges with the fact. */
+  readonly tensor?: Value;
+}
+
+/** A name an entry point's body assigns a tensor to, and its type there (what an editor's hover shows). */
+export interface NameBinding {
+  readonly name: string;
+  readonly span: Span;
+  readonly type: TensorType;
 }
 
 export interface ElaborationResult {
   readonly module: IrModule | undefined;
   readonly tokens: ReadonlyMap<Graph, TokenFact[]>;
+  readonly bindings?: ReadonlyMap<Graph, NameBinding[]>;
 }
 
 interface Ctx extends OpCtx {
   readonly file: string;
   readonly tokens: TokenFact[] | undefined;
+  readonly bindings?: NameBinding[];
 }
 
 type Flow = { returned: Val } | undefined;
@@ -76,6 +103,8 @@ export class Elaborator {
   private depth = 0;
   private readonly constCache = new Map<A.ConstDecl, Val | "pending">();
   private readonly constFiles = new Set<string>();
+  /** Where the block being elaborated was instantiated or called, outermost first. */
+  private readonly sites: Related[] = [];
 
   constructor(
     private readonly program: Program,
@@ -87,11 +116,13 @@ export class Elaborator {
 
   elaborateModel(decl: A.ModelDecl, file: string, only?: { graph?: string }): ElaborationResult {
     const tokens = new Map<Graph, TokenFact[]>();
+    const bindings = new Map<Graph, NameBinding[]>();
     try {
       const components: ComponentInfo[] = [];
       const stages: StagePlan[] = [];
       const policies: PolicyRule[] = [];
       const weights: IrModule["weights"][number][] = [];
+      let packagePlan: PackagePlan | undefined;
       const env = new Env();
       const root: Inst = {
         path: "",
@@ -117,22 +148,38 @@ export class Elaborator {
         if (m.kind === "forward" || m.kind === "graph") entries.push(m);
         else if (m.kind === "stage") stages.push({ name: m.name, trains: m.trains.map((t) => t.name) });
         else if (m.kind === "policy") policies.push(policyRule(m));
-        else if (m.kind === "weights") weights.push({ target: m.target?.name, path: m.path, prefix: m.prefix });
+        else if (m.kind === "weights") weights.push(weightsDeclaration(m));
+        else if (m.kind === "package") {
+          if (packagePlan) fail("VLM3200", "a model declares at most one package", m.span);
+          packagePlan = this.packagePlan(m, env, ctx);
+        }
       });
       const graphs: Graph[] = [];
       for (const entry of entries) {
         const name = entry.kind === "forward" ? "forward" : entry.name;
         if (only?.graph !== undefined && only.graph !== name) continue;
         const facts: TokenFact[] = [];
-        const g = this.entryGraph(entry, name, root, file, facts);
+        const bound: NameBinding[] = [];
+        const g = this.entryGraph(entry, name, root, file, facts, bound);
         if (g) {
           graphs.push(g);
           tokens.set(g, facts);
+          bindings.set(g, bound);
         }
       }
       return {
-        module: { name: decl.name, params: this.params, components, graphs, stages, policies, weights },
+        module: {
+          name: decl.name,
+          params: this.params,
+          components,
+          graphs,
+          stages,
+          policies,
+          weights,
+          ...(packagePlan ? { package: packagePlan } : {}),
+        },
         tokens,
+        bindings,
       };
     } catch (e) {
       if (e instanceof DiagnosticError) {
@@ -143,27 +190,42 @@ export class Elaborator {
     }
   }
 
+  /** Names stay names (checked by resolve); integer entries are evaluated as compile-time values. */
+  private packagePlan(m: A.PackageDecl, env: Env, ctx: Ctx): PackagePlan {
+    const entries = new Map<string, PackageEntry>();
+    for (const e of m.entries) {
+      const value =
+        PACKAGE_KEYS.get(e.key) === "int"
+          ? asInt(this.eval(e.value, env, ctx), `package "${e.key}"`, e.value.span)
+          : e.value.kind === "name"
+            ? e.value.name
+            : fail("VLM3200", `package "${e.key}" must be a name`, e.value.span);
+      entries.set(e.key, { value, span: e.value.span });
+    }
+    return { span: m.span, entries };
+  }
+
   private entryGraph(
     entry: A.ForwardDecl | A.GraphDecl,
     name: string,
     root: Inst,
     file: string,
     facts: TokenFact[],
+    bindings: NameBinding[],
   ): Graph | undefined {
     const graph = new Graph(name);
     const env = new Env(root.env);
-    const ctx: Ctx = { graph, scope: "", span: entry.span, file, tokens: facts };
+    const ctx: Ctx = { graph, scope: "", span: entry.span, file, tokens: facts, bindings };
     try {
       for (const p of entry.params) {
-        if (!p.type?.dims)
-          fail("VLM2109", `input "${p.name}" of ${name} needs a tensor type such as f32[B, 3, 224, 224]`, p.span);
+        if (!p.type?.dims) failWith("VLM2300", { input: p.name, entry: name }, p.span);
         if (!isDType(p.type.name))
           fail("VLM2011", `"${p.type.name}" is not a dtype (f32, f16, bf16, i64, i32, bool…)`, p.type.nameSpan);
         const dims = p.type.dims.map((d) => this.inputDim(d, env, ctx, graph));
         env.set(p.name, { k: "tensor", v: graph.addInput(p.name, tensorType(p.type.name as DType, dims), p.span) });
       }
       const flow = this.exec(entry.body, env, ctx);
-      if (!flow) fail("VLM2109", `${name} does not return anything`, entry.span);
+      if (!flow) failWith("VLM2301", { entry: name }, entry.span);
       const outputs = this.outputs(entry.body, flow.returned, ctx);
       for (const [outName, v] of outputs) graph.setOutput(outName, asTensor(v, `output "${outName}"`, ctx));
       return graph;
@@ -185,12 +247,11 @@ export class Elaborator {
     ) {
       value = sym(d.value.name);
       env.set(d.value.name, int(value));
-    } else value = asIntDim(this.eval(d.value, env, ctx), "dimension", d.span);
+    } else value = asDim(this.eval(d.value, env, ctx), "dimension", d.span);
     if (d.bound) {
-      if (isStatic(value) || d.value.kind !== "name")
-        fail("VLM2109", "only a symbolic dimension can have a bound", d.span);
+      if (isStatic(value) || d.value.kind !== "name") failWith("VLM2302", {}, d.span);
       const bound = asInt(this.eval(d.bound, env, ctx), "bound", d.bound.span);
-      if (bound < 1) fail("VLM2109", `bound ${bound} must be at least 1`, d.bound.span);
+      if (bound < 1) failWith("VLM2303", { bound }, d.bound.span);
       graph.bounds.set(d.value.name, bound);
     }
     return value;
@@ -206,7 +267,7 @@ export class Elaborator {
         item?.name?.name ??
         (item?.value.kind === "name" ? item.value.name : items.length === 1 ? "output" : `output_${i}`);
       if (v.k !== "tensor" && v.k !== "param")
-        fail("VLM2109", `output "${name}" must be a tensor, got ${describeVal(v)}`, item?.value.span ?? ctx.span);
+        failWith("VLM2304", { output: name, got: describeVal(v) }, item?.value.span ?? ctx.span);
       return [name, v];
     });
   }
@@ -222,7 +283,7 @@ export class Elaborator {
     if (local) return local;
     const sym = this.top(ctx.file, name);
     if (sym?.kind === "const") return this.constValue(sym);
-    if (sym) fail("VLM2109", `${sym.kind} "${name}" is not a value here`, span);
+    if (sym) failWith("VLM2305", { kind: sym.kind, name }, span);
     if (BUILTINS.has(name)) return { k: "fn", name };
     return fail("VLM2001", `"${name}" is not defined`, span);
   }
@@ -285,8 +346,7 @@ export class Elaborator {
           const role = m.role ? (m.role.name as Role) : owner?.role;
           const paramOwner: Owner = owner ?? { component: m.role ? m.name : "", role, frozen: m.frozen };
           const shape = m.shape.map((d) => asInt(this.eval(d, env, mctx), "a parameter dimension", d.span));
-          if (shape.some((d) => d < 0))
-            fail("VLM2109", `parameter ${m.name} has a negative dimension ${shapeToString(shape)}`, m.span);
+          if (shape.some((d) => d < 0)) failWith("VLM2306", { param: m.name, shape: shapeToString(shape) }, m.span);
           const init = m.init ? this.initializer(m.init, env, mctx) : ({ kind: "zeros" } as Initializer);
           const p = this.makeParam(
             join(inst.path, m.name),
@@ -320,12 +380,14 @@ export class Elaborator {
           } else env.set(m.name, { k: "module", inst: this.instantiate(m.value, env, path, childOwner, mctx) });
           if (!owner) {
             const callee = m.value.kind === "call" ? m.value.callee : m.value;
+            const made = env.get(m.name);
             components?.push({
               name: m.name,
               role,
               frozen: m.frozen,
               block: callee.kind === "name" ? callee.name : "?",
               span: m.span,
+              ...(made?.k === "module" ? { config: scalarConfig(made.inst.config) } : {}),
             });
           }
           break;
@@ -339,13 +401,7 @@ export class Elaborator {
   private initializer(e: A.Expr, env: Env, ctx: Ctx): Initializer {
     const name = e.kind === "call" && e.callee.kind === "name" ? e.callee.name : e.kind === "name" ? e.name : undefined;
     const args =
-      e.kind === "call"
-        ? this.bindBuiltin(
-            name ?? "",
-            e.args.map((a) => ({ name: a.name, value: this.eval(a.value, env, ctx), span: a.span })),
-            ctx,
-          )
-        : new Map<string, Val>();
+      e.kind === "call" ? this.bindBuiltin(name ?? "", this.evalArgs(e.args, env, ctx), ctx) : new Map<string, Val>();
     const num = (key: string, fallback: number) => (args.has(key) ? asNumber(args.get(key), key, e.span) : fallback);
     switch (name) {
       case "zeros":
@@ -403,7 +459,7 @@ export class Elaborator {
     const call = value.kind === "call" ? value : undefined;
     const callee = call ? call.callee : value;
     if (callee.kind !== "name") return fail("VLM2005", "a component must be an instance of a block", value.span);
-    const args = (call?.args ?? []).map((a) => ({ name: a.name, value: this.eval(a.value, env, ctx), span: a.span }));
+    const args = this.evalArgs(call?.args ?? [], env, ctx);
     const sym = this.top(ctx.file, callee.name);
     if (this.depth > MAX_CALL_DEPTH)
       fail("VLM2111", `blocks nest more than ${MAX_CALL_DEPTH} deep (is "${callee.name}" recursive?)`, value.span);
@@ -428,12 +484,15 @@ export class Elaborator {
         config,
         span: value.span,
       };
+      const site = { span: value.span, message: `in ${path} (${decl.name}) instantiated here` };
       this.depth++;
+      this.sites.push(site);
       try {
         this.members(decl.members, inst, owner, { ...ctx, file: sym.file });
       } catch (e) {
-        throw withNote(e, value.span, `in ${path} (${decl.name}) instantiated here`);
+        throw withNote(e, site);
       } finally {
+        this.sites.pop();
         this.depth--;
       }
       return inst;
@@ -475,24 +534,11 @@ export class Elaborator {
     what: string,
     span: Span,
   ): Map<string, Val> {
-    const given = new Map<string, Val>();
-    let pos = 0;
-    for (const a of args) {
-      if (a.name === undefined) {
-        const p = params[pos++];
-        if (!p) fail("VLM2009", `${what} takes at most ${params.length} positional arguments`, a.span);
-        given.set(p.name, a.value);
-      } else {
-        if (!params.some((p) => p.name === a.name)) fail("VLM2003", `${what} has no parameter "${a.name}"`, a.span);
-        if (given.has(a.name)) fail("VLM2012", `argument "${a.name}" is given twice`, a.span);
-        given.set(a.name, a.value);
-      }
-    }
+    const sigs = params.map((p) => ({ name: p.name, required: p.default === undefined }));
+    const { bound } = bindOrFail(args, { what, params: sigs }, span);
     const config = new Map<string, Val>();
     for (const p of params) {
-      const v =
-        given.get(p.name) ??
-        (p.default ? this.eval(p.default, env, ctx) : fail("VLM2004", `${what} is missing argument "${p.name}"`, span));
+      const v = bound.get(p.name) ?? this.eval(p.default!, env, ctx);
       env.set(p.name, v);
       config.set(p.name, v);
     }
@@ -502,26 +548,15 @@ export class Elaborator {
   private bindBuiltin(name: string, args: readonly ArgVal[], ctx: Ctx): Bound {
     const sig = BUILTINS.get(name);
     if (!sig) return fail("VLM2001", `"${name}" is not defined`, ctx.span);
-    const bound: Bound = new Map();
-    const rest: Val[] = [];
-    let pos = 0;
-    for (const a of args) {
-      if (a.name === undefined) {
-        // Positional arguments of a variadic builtin are its operands; its parameters are named.
-        const p = sig.variadic ? undefined : sig.params[pos++];
-        if (p) bound.set(p.name, a.value);
-        else if (sig.variadic) rest.push(a.value);
-        else fail("VLM2009", `"${name}" takes at most ${sig.params.length} positional arguments`, a.span);
-      } else {
-        if (!sig.params.some((p) => p.name === a.name))
-          fail("VLM2003", `"${name}" has no parameter "${a.name}"`, a.span);
-        bound.set(a.name, a.value);
-      }
-    }
-    for (const p of sig.params)
-      if (p.required && !bound.has(p.name)) fail("VLM2004", `"${name}" is missing argument "${p.name}"`, ctx.span);
-    bound.rest = rest;
-    return bound;
+    const { bound, rest, spans } = bindOrFail(
+      args,
+      { what: `"${name}"`, params: sig.params, variadic: sig.variadic },
+      ctx.span,
+    );
+    const out: Bound = bound;
+    out.rest = rest;
+    out.spans = spans;
+    return out;
   }
 
   // ---- statements ----
@@ -535,11 +570,14 @@ export class Elaborator {
           break;
         case "assign": {
           const v = this.eval(s.value, env, sctx);
+          // Only the entry point's own names: block bodies run with scopes of their own.
+          if (v.k === "tensor" && s.targets.length === 1 && ctx.scope === "")
+            ctx.bindings?.push({ name: s.targets[0]!.name, span: s.targets[0]!.span, type: v.v.type });
           if (s.targets.length === 1) env.set(s.targets[0]!.name, v);
           else {
             const items = v.k === "tuple" || v.k === "list" ? v.items : undefined;
             if (!items || items.length !== s.targets.length)
-              fail("VLM2109", `cannot unpack ${describeVal(v)} into ${s.targets.length} names`, s.span);
+              failWith("VLM2307", { got: describeVal(v), count: s.targets.length }, s.span);
             s.targets.forEach((t, i) => env.set(t.name, items[i]!));
           }
           break;
@@ -553,6 +591,7 @@ export class Elaborator {
           break;
         case "if": {
           const cond = asBool(this.eval(s.cond, env, sctx), "an `if` condition (known at compile time)", s.cond.span);
+          this.markOptional(cond ? (s.else ?? []) : s.then, env, ctx);
           const flow = this.exec(cond ? s.then : (s.else ?? []), env, ctx);
           if (flow) return flow;
           break;
@@ -564,7 +603,7 @@ export class Elaborator {
               ? it.items.map((inst) => ({ k: "module", inst }))
               : it.k === "list" || it.k === "tuple"
                 ? it.items
-                : fail("VLM2109", `cannot iterate over ${describeVal(it)}`, s.iterable.span);
+                : failWith("VLM2308", { got: describeVal(it) }, s.iterable.span);
           for (const item of items) {
             env.set(s.name.name, item);
             const flow = this.exec(s.body, env, ctx);
@@ -577,13 +616,39 @@ export class Elaborator {
     return undefined;
   }
 
+  /** The modules an untaken `if` branch names are left out of this graph by design. */
+  private markOptional(branch: readonly A.Stmt[], env: Env, ctx: Ctx): void {
+    const graph = ctx.graph;
+    if (!graph) return;
+    const visit = (node: unknown): void => {
+      if (Array.isArray(node)) node.forEach(visit);
+      else if (node && typeof node === "object") {
+        const n = node as { kind?: string; name?: string };
+        if (n.kind === "name" && typeof n.name === "string") {
+          const v = env.get(n.name);
+          if (v?.k === "module") graph.optional.add(v.inst.path);
+          if (v?.k === "stack") graph.optional.add(v.path);
+        }
+        for (const [key, child] of Object.entries(node)) if (key !== "span" && key !== "nameSpan") visit(child);
+      }
+    };
+    visit(branch);
+  }
+
   private expect(cond: A.Expr, env: Env, ctx: Ctx): void {
     const text = (e: A.Expr) => this.program.files.get(e.span.file)?.source.text.slice(e.span.start, e.span.end) ?? "?";
     const recordTokens = (e: A.Expr) => {
       if (e.kind === "call" && e.callee.kind === "name" && e.callee.name === "tokens") {
         const v = this.eval(e, env, ctx);
+        const arg = e.args[0]?.value;
+        const measured = arg?.kind === "name" ? env.get(arg.name) : undefined;
         if (v.k === "int" && ctx.tokens)
-          ctx.tokens.push({ label: text(e.args[0]?.value ?? e), value: v.v, span: e.span });
+          ctx.tokens.push({
+            label: text(arg ?? e),
+            value: v.v,
+            span: e.span,
+            ...(measured?.k === "tensor" ? { tensor: measured.v } : {}),
+          });
       }
       if (e.kind === "binary") {
         recordTokens(e.left);
@@ -598,13 +663,19 @@ export class Elaborator {
       if (l.k === "int" && r.k === "int") {
         // Proved means: holds for every allowed value of the symbols (1 ≤ S ≤ bound).
         const verdict = compareDims(cond.op, l.v, r.v, bounds);
-        if (verdict === true) return;
         const shown = `${dimToString(l.v)} ${cond.op} ${dimToString(r.v)}`;
         const boundNote = symbolNote(l.v, r.v, bounds);
+        if (verdict === true) {
+          if (symbolsIn(l.v).length + symbolsIn(r.v).length > 0)
+            ctx.tokens?.push({ label: text(cond), value: l.v, span: cond.span, proved: `${shown}${boundNote}` });
+          return;
+        }
         const allBounded = [...symbolsIn(l.v), ...symbolsIn(r.v)].every((s) => bounds.has(s));
         if (verdict === false || allBounded)
           this.accept(
-            diagnostic("VLM3001", `expectation failed: ${text(cond)} — ${shown} does not hold${boundNote}`, cond.span),
+            diagnostic("VLM3001", `expectation failed: ${text(cond)} — ${shown} does not hold${boundNote}`, cond.span, {
+              related: this.callSites(),
+            }),
           );
         else
           this.accept(
@@ -612,15 +683,21 @@ export class Elaborator {
               "VLM3002",
               `cannot prove ${text(cond)} — ${shown}${boundNote}; bound the symbols in the input types (e.g. T <= 3520)`,
               cond.span,
+              { related: this.callSites() },
             ),
           );
         return;
       }
     }
     const v = this.eval(cond, env, ctx);
-    if (v.k !== "bool")
-      fail("VLM2109", `expect needs a condition known at compile time, got ${describeVal(v)}`, cond.span);
-    if (!v.v) this.accept(diagnostic("VLM3001", `expectation failed: ${text(cond)}`, cond.span));
+    if (v.k !== "bool") failWith("VLM2309", { got: describeVal(v) }, cond.span);
+    if (!v.v)
+      this.accept(diagnostic("VLM3001", `expectation failed: ${text(cond)}`, cond.span, { related: this.callSites() }));
+  }
+
+  /** Notes leading from an expectation inside a block back to the user's call, innermost first. */
+  private callSites(): Related[] {
+    return this.sites.slice(-MAX_NOTES).reverse();
   }
 
   // ---- expressions ----
@@ -697,7 +774,7 @@ export class Elaborator {
     }
     if (e.op === "+" && l.k === "str" && r.k === "str") return { k: "str", v: l.v + r.v };
     if (e.op === "+" && l.k === "list" && r.k === "list") return { k: "list", items: [...l.items, ...r.items] };
-    return fail("VLM2109", `operator ${e.op} does not apply to ${describeVal(l)} and ${describeVal(r)}`, e.span);
+    return failWith("VLM2310", { op: e.op, left: describeVal(l), right: describeVal(r) }, e.span);
   }
 
   private member(obj: Val, name: string, span: Span): Val {
@@ -716,10 +793,12 @@ export class Elaborator {
       return { k: "list", items: t.shape.map((d) => int(d)) };
     }
     if (obj.k === "stack" && name === "length") return int(obj.items.length);
-    return fail("VLM2109", `${describeVal(obj)} has no member "${name}"`, span);
+    return failWith("VLM2311", { got: describeVal(obj), name }, span);
   }
 
   private index(obj: Val, items: readonly A.IndexItem[], env: Env, ctx: Ctx): Val {
+    // Picking elements of a stack is a choice: the ones not picked are left out by design.
+    if (obj.k === "stack") ctx.graph?.optional.add(obj.path);
     if (obj.k === "list" || obj.k === "tuple" || obj.k === "stack") {
       const seq: Val[] = obj.k === "stack" ? obj.items.map((inst) => ({ k: "module", inst })) : obj.items;
       if (items.length !== 1) fail("VLM2107", `a ${obj.k} takes one index`, ctx.span);
@@ -836,8 +915,12 @@ export class Elaborator {
 
   private call(e: Extract<A.Expr, { kind: "call" }>, env: Env, ctx: Ctx): Val {
     const callee = this.eval(e.callee, env, ctx);
-    const args: ArgVal[] = e.args.map((a) => ({ name: a.name, value: this.eval(a.value, env, ctx), span: a.span }));
+    const args: ArgVal[] = this.evalArgs(e.args, env, ctx);
     return this.apply(callee, args, ctx, e.callee.span);
+  }
+
+  private evalArgs(args: readonly A.Arg[], env: Env, ctx: Ctx): ArgVal[] {
+    return args.map((a) => ({ name: a.name, nameSpan: a.nameSpan, value: this.eval(a.value, env, ctx), span: a.span }));
   }
 
   private apply(callee: Val, args: readonly ArgVal[], ctx: Ctx, span: Span): Val {
@@ -854,7 +937,7 @@ export class Elaborator {
     }
     if (callee.k === "module") return this.callInst(callee.inst, args, ctx);
     if (callee.k === "stack") {
-      if (callee.items.length === 0) fail("VLM2109", "calling an empty stack", span);
+      if (callee.items.length === 0) failWith("VLM2312", {}, span);
       let x = args;
       let out: Val = NONE;
       for (const inst of callee.items) {
@@ -869,14 +952,16 @@ export class Elaborator {
   private callInst(inst: Inst, args: readonly ArgVal[], ctx: Ctx): Val {
     const scope = "/" + inst.path.replace(/\./g, "/");
     if (!inst.decl) {
-      if (args.length !== 1 || args[0]!.name !== undefined)
-        fail("VLM2009", `${inst.blockName} takes exactly one positional input`, ctx.span);
-      return callPrimitive(inst.blockName, inst.config, inst.params, args[0]!.value, { ...ctx, scope });
+      const forward = BUILTINS.get(inst.blockName)?.forward ?? [];
+      const { bound } = bindOrFail(args, { what: `"${inst.path}" (${inst.blockName})`, params: forward }, ctx.span);
+      return callPrimitive(inst.blockName, inst.config, inst.params, bound.get(forward[0]!.name), { ...ctx, scope });
     }
     const forward = inst.decl.members.find((m): m is A.ForwardDecl => m.kind === "forward");
     if (!forward) return fail("VLM2010", `block "${inst.blockName}" has no forward, so it cannot be called`, ctx.span);
     if (++this.depth > MAX_CALL_DEPTH)
       fail("VLM2111", `calls nest more than ${MAX_CALL_DEPTH} deep (is "${inst.blockName}" recursive?)`, ctx.span);
+    const site = { span: ctx.span, message: `in ${inst.path || inst.blockName} (${inst.blockName}) called here` };
+    this.sites.push(site);
     try {
       const fenv = new Env(inst.env);
       const fctx: Ctx = { ...ctx, scope, file: inst.file };
@@ -884,24 +969,28 @@ export class Elaborator {
       const flow = this.exec(forward.body, fenv, fctx);
       return flow ? flow.returned : NONE;
     } catch (e) {
-      throw withNote(e, ctx.span, `in ${inst.path || inst.blockName} (${inst.blockName}) called here`);
+      throw withNote(e, site);
     } finally {
+      this.sites.pop();
       this.depth--;
     }
   }
 }
 
-interface ArgVal {
-  readonly name?: string | undefined;
-  readonly value: Val;
-  readonly span: Span;
+type ArgVal = CallArg<Val>;
+
+/** Elaboration stops at the first fault the binder finds (the checker has reported them all). */
+function bindOrFail(args: readonly ArgVal[], callee: Callee, span: Span): Binding<Val> {
+  const binding = bindArguments(args, callee, span);
+  if (binding.errors.length > 0) throw new DiagnosticError(binding.errors[0]!);
+  return binding;
 }
 
 /** Errors inside a block point at the failing line; notes lead back to the user's text (innermost first, capped). */
-function withNote(e: unknown, span: Span, message: string): unknown {
-  if (!(e instanceof DiagnosticError) || (e.diagnostic.related?.length ?? 0) >= 8) return e;
+function withNote(e: unknown, site: Related): unknown {
+  if (!(e instanceof DiagnosticError) || (e.diagnostic.related?.length ?? 0) >= MAX_NOTES) return e;
   const d = e.diagnostic;
-  return new DiagnosticError({ ...d, related: [...(d.related ?? []), { span, message }] });
+  return new DiagnosticError({ ...d, related: [...(d.related ?? []), site] });
 }
 
 function join(path: string, name: string): string {
@@ -910,11 +999,6 @@ function join(path: string, name: string): string {
 
 function isTensorLike(v: Val): boolean {
   return v.k === "tensor" || v.k === "param";
-}
-
-function asIntDim(v: Val, what: string, span: Span): Dim {
-  if (v.k === "int") return v.v;
-  return fail("VLM2109", `${what} must be an integer, got ${describeVal(v)}`, span);
 }
 
 function plain(v: Val): unknown {
@@ -960,7 +1044,7 @@ function intBinary(op: string, a: Dim, b: Dim, ctx: Ctx): Val {
     case "%":
     case "**":
       if (!isStatic(a) || !isStatic(b))
-        return fail("VLM2109", `${op} needs known integers, got ${dimToString(a)} and ${dimToString(b)}`, ctx.span);
+        return failWith("VLM2314", { op, left: dimToString(a), right: dimToString(b) }, ctx.span);
       if (op === "%" && b === 0) fail("VLM2110", "modulo by zero", ctx.span);
       return int(op === "%" ? ((a % b) + b) % b : a ** b);
     default: {
@@ -1000,7 +1084,7 @@ function numBinary(op: string, a: number, b: number, ctx: Ctx): Val {
     case ">=":
       return bool(a >= b);
     default:
-      return fail("VLM2109", `operator ${op} does not apply to numbers`, ctx.span);
+      return failWith("VLM2310", { op, left: "numbers", right: "numbers" }, ctx.span);
   }
 }
 
@@ -1068,4 +1152,28 @@ function policyRule(m: A.PolicyDecl): PolicyRule {
     if (e.key === "precision") rule.precision = v as PolicyRule["precision"];
   }
   return rule;
+}
+
+/** A `weights` declaration as the IR states it: `prefix "P"` is the key rule `"P": ""`. */
+function weightsDeclaration(m: A.WeightsDecl): IrModule["weights"][number] {
+  const rules: KeyRule[] = [
+    ...(m.prefix !== undefined ? [{ kind: "rename" as const, from: m.prefix, to: "" }] : []),
+    ...(m.map ?? []).map(
+      (r): KeyRule =>
+        r.kind === "tie"
+          ? { kind: "tie", param: r.param, source: r.source }
+          : { kind: "rename", from: r.from, to: r.to },
+    ),
+  ];
+  return { target: m.target?.name, path: m.path, rules, span: m.span };
+}
+
+/** The numbers, flags and words of a block's bound arguments (checked against checkpoint configs; read back by the package writer). */
+function scalarConfig(config: ReadonlyMap<string, Val>): Record<string, number | boolean | string> {
+  const out: Record<string, number | boolean | string> = {};
+  for (const [key, v] of config) {
+    if (v.k === "int" && typeof v.v === "number") out[key] = v.v;
+    else if (v.k === "float" || v.k === "bool" || v.k === "str") out[key] = v.v;
+  }
+  return out;
 }

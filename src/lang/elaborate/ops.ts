@@ -1,10 +1,10 @@
 // The primitives implemented in TypeScript: shape/type inference and IR emission for each
 // builtin function and module primitive listed in signatures.ts.
 
-import { DiagnosticError, diagnostic } from "../../diagnostics/diagnostic.js";
+import { DiagnosticError, diagnostic, message } from "../../diagnostics/diagnostic.js";
 import type { DiagnosticCode } from "../../diagnostics/catalog.js";
 import type { Span } from "../../diagnostics/source.js";
-import { dimAdd, dimDiv, dimEq, dimMul, dimToString, isStatic, type Dim } from "../../ir/dims.js";
+import { dimAdd, dimDiv, dimEq, dimMul, dimToString, isStatic, type Dim, type Poly } from "../../ir/dims.js";
 import type { AttrValue, Graph, Value } from "../../ir/graph.js";
 import {
   isDType,
@@ -28,8 +28,15 @@ export function fail(code: DiagnosticCode, message: string, span: Span): never {
   throw new DiagnosticError(diagnostic(code, message, span));
 }
 
+/** Fails with the catalog's message for `code`. */
+export function failWith(code: DiagnosticCode, fields: Readonly<Record<string, string | number>>, span: Span): never {
+  return fail(code, message(code, fields), span);
+}
+
+const got = (v: Val | undefined) => (v ? describeVal(v) : "nothing");
+
 export function needGraph(ctx: OpCtx, what: string): Graph {
-  if (!ctx.graph) fail("VLM2109", `${what} needs tensors and can only be used in a forward body`, ctx.span);
+  if (!ctx.graph) failWith("VLM2315", { what }, ctx.span);
   return ctx.graph;
 }
 
@@ -61,44 +68,42 @@ export function asTensor(v: Val | undefined, what: string, ctx: OpCtx): Value {
   if (v?.k === "param") return needGraph(ctx, `parameter ${v.p.name}`).paramValue(v.p);
   if (v && ((v.k === "int" && isStatic(v.v)) || v.k === "float"))
     return constant(ctx, v.k === "int" ? (v.v as number) : v.v, "f32");
-  return fail("VLM2109", `${what} must be a tensor, got ${v ? describeVal(v) : "nothing"}`, ctx.span);
+  if (v?.k === "int") return sizeValue(ctx, v.v as Poly, "i64");
+  return failWith("VLM2316", { what, got: got(v) }, ctx.span);
 }
 
 export function asInt(v: Val | undefined, what: string, span: Span): number {
   if (v?.k === "int" && isStatic(v.v)) return v.v;
-  if (v?.k === "int") fail("VLM2109", `${what} must be a known integer, got the symbolic ${dimToString(v.v)}`, span);
+  if (v?.k === "int") failWith("VLM2317", { what, got: dimToString(v.v) }, span);
   const division = v && INEXACT_DIVISIONS.get(v);
   if (division)
     fail("VLM2104", `${what} must be an integer, but ${division.a} is not divisible by ${division.b}`, span);
-  return fail("VLM2109", `${what} must be an integer, got ${v ? describeVal(v) : "nothing"}`, span);
+  return asDim(v, what, span) as never;
 }
 
 export function asDim(v: Val | undefined, what: string, span: Span): Dim {
   if (v?.k === "int") return v.v;
-  return fail("VLM2109", `${what} must be an integer, got ${v ? describeVal(v) : "nothing"}`, span);
+  return failWith("VLM2313", { what, got: got(v) }, span);
 }
 
 export function asNumber(v: Val | undefined, what: string, span: Span): number {
   if (v?.k === "float") return v.v;
   if (v?.k === "int" && isStatic(v.v)) return v.v;
-  return fail("VLM2109", `${what} must be a number, got ${v ? describeVal(v) : "nothing"}`, span);
+  return failWith("VLM2318", { what, got: got(v) }, span);
 }
 
 export function asBool(v: Val | undefined, what: string, span: Span): boolean {
   if (v?.k === "bool") return v.v;
-  return fail("VLM2109", `${what} must be true or false, got ${v ? describeVal(v) : "nothing"}`, span);
+  return failWith("VLM2319", { what, got: got(v) }, span);
 }
 
 function asIntList(v: Val | undefined, what: string, span: Span): number[] {
   if (v?.k === "int") return [asInt(v, what, span)];
-  if (v?.k !== "list" && v?.k !== "tuple")
-    return fail("VLM2109", `${what} must be a list of integers, got ${v ? describeVal(v) : "nothing"}`, span);
-  return v.items.map((i) => asInt(i, what, span));
+  return asDimList(v, what, span).map((d) => asInt(int(d), what, span));
 }
 
 function asDimList(v: Val | undefined, what: string, span: Span): Dim[] {
-  if (v?.k !== "list" && v?.k !== "tuple")
-    return fail("VLM2109", `${what} must be a list of integers, got ${v ? describeVal(v) : "nothing"}`, span);
+  if (v?.k !== "list" && v?.k !== "tuple") return failWith("VLM2320", { what, got: got(v) }, span);
   return v.items.map((i) => asDim(i, what, span));
 }
 
@@ -106,6 +111,18 @@ function axis(a: number, rank: number, span: Span, what = "axis"): number {
   const r = a < 0 ? a + rank : a;
   if (r < 0 || r >= rank) fail("VLM2105", `${what} ${a} is out of range for a tensor of rank ${rank}`, span);
   return r;
+}
+
+/**
+ * A symbolic size as a rank-0 tensor, read from the graph inputs at run time, so sizes meet tensors
+ * in arithmetic (`where(col < IMAGE_TOKENS + P, …)`). The polynomial travels as two attributes.
+ */
+function sizeValue(ctx: OpCtx, d: Poly, dtype: DType): Value {
+  return emit1(ctx, "SizeValue", [], tensorType(dtype, []), {
+    monomials: [...d.keys()],
+    coefficients: [...d.values()],
+    dtype,
+  });
 }
 
 export function constant(ctx: OpCtx, value: number, dtype: DType): Value {
@@ -170,7 +187,7 @@ export function tensorBinary(op: string, a: Value, b: Value, ctx: OpCtx): Value 
     return emit1(ctx, cmp, [a, b], tensorType("bool", shape));
   }
   const onnxOp = BINARY_OPS[op];
-  if (!onnxOp) return fail("VLM2109", `operator ${op} does not apply to tensors`, ctx.span);
+  if (!onnxOp) return failWith("VLM2310", { op, left: "tensors", right: "tensors" }, ctx.span);
   const aa = castScalarTo(a, b, ctx);
   const bb = castScalarTo(b, a, ctx);
   return emit1(ctx, onnxOp, [aa, bb], tensorType(resultDType(aa.type, bb.type, ctx, op), shape));
@@ -181,6 +198,11 @@ function castScalarTo(x: Value, other: Value, ctx: OpCtx): Value {
   const producer = x.producer;
   if (x.type.shape.length === 0 && producer?.op === "Constant" && x.type.dtype !== other.type.dtype) {
     return constant(ctx, producer.attrs["value"] as number, other.type.dtype);
+  }
+  if (producer?.op === "SizeValue" && x.type.dtype !== other.type.dtype) {
+    const monomials = producer.attrs["monomials"] as readonly string[];
+    const coefficients = producer.attrs["coefficients"] as readonly number[];
+    return sizeValue(ctx, new Map(monomials.map((m, i) => [m, coefficients[i]!])), other.type.dtype);
   }
   return x;
 }
@@ -211,7 +233,11 @@ export function matmul(a: Value, b: Value, ctx: OpCtx): Value {
 
 // ---- builtin functions ----
 
-export type Bound = Map<string, Val> & { rest?: Val[] };
+/** Bound arguments by parameter name; `spans` says where each was written, for precise errors. */
+export type Bound = Map<string, Val> & { rest?: Val[]; spans?: ReadonlyMap<string, Span> };
+
+/** Where argument `key` was written (the call when it was left out). */
+export const argSpan = (a: Bound, key: string, ctx: OpCtx): Span => a.spans?.get(key) ?? ctx.span;
 
 type FnImpl = (a: Bound, ctx: OpCtx) => Val;
 
@@ -228,11 +254,14 @@ const ACTIVATIONS: Record<string, string> = {
   sqrt: "Sqrt",
   log: "Log",
   abs: "Abs",
+  hardswish: "HardSwish",
+  hardsigmoid: "HardSigmoid",
+  relu6: "Relu6",
 };
 
 export function applyActivation(name: string, x: Value, ctx: OpCtx): Value {
   const op = ACTIVATIONS[name];
-  if (!op) return fail("VLM2109", `"${name}" is not an activation`, ctx.span);
+  if (!op) return failWith("VLM2321", { name }, ctx.span);
   if (!isFloat(x.type.dtype))
     fail("VLM2106", `${name} needs a floating-point tensor, got ${typeToString(x.type)}`, ctx.span);
   return emit1(ctx, op, [x], x.type);
@@ -331,7 +360,7 @@ function reduce(op: string, a: Bound, ctx: OpCtx): Val {
     ax === undefined || ax.k === "none"
       ? x.type.shape.map((_, i) => i)
       : asIntList(ax, "axis", ctx.span).map((i) => axis(i, rank, ctx.span));
-  const keep = a.has("keepdim") ? asBool(a.get("keepdim"), "keepdim", ctx.span) : false;
+  const keep = a.has("keepdim") ? asBool(a.get("keepdim"), "keepdim", argSpan(a, "keepdim", ctx)) : false;
   const shape = keep
     ? x.type.shape.map((d, i) => (axes.includes(i) ? 1 : d))
     : x.type.shape.filter((_, i) => !axes.includes(i));
@@ -348,9 +377,10 @@ function pool(op: string, a: Bound, ctx: OpCtx): Val {
   const x = asTensor(a.get("x"), "x", ctx);
   if (x.type.shape.length !== 4)
     fail("VLM2107", `${op} needs an NCHW tensor of rank 4, got ${shapeToString(x.type.shape)}`, ctx.span);
-  const k = asInt(a.get("kernel"), "kernel", ctx.span);
-  const s = a.has("stride") && a.get("stride")!.k !== "none" ? asInt(a.get("stride"), "stride", ctx.span) : k;
-  const p = a.has("padding") ? asInt(a.get("padding"), "padding", ctx.span) : 0;
+  const k = asInt(a.get("kernel"), "kernel", argSpan(a, "kernel", ctx));
+  const s =
+    a.has("stride") && a.get("stride")!.k !== "none" ? asInt(a.get("stride"), "stride", argSpan(a, "stride", ctx)) : k;
+  const p = a.has("padding") ? asInt(a.get("padding"), "padding", argSpan(a, "padding", ctx)) : 0;
   checkWindow(op, x.type.shape.slice(2).filter(isStatic), k, s, p, true, ctx.span);
   const out = x.type.shape.map((d, i) => {
     if (i < 2) return d;
@@ -370,16 +400,23 @@ export const FUNCTIONS: Record<string, FnImpl> = {
   matmul: (a, ctx) => ({ k: "tensor", v: matmul(asTensor(a.get("a"), "a", ctx), asTensor(a.get("b"), "b", ctx), ctx) }),
   softmax: (a, ctx) => {
     const x = asTensor(a.get("x"), "x", ctx);
-    const ax = axis(a.has("axis") ? asInt(a.get("axis"), "axis", ctx.span) : -1, x.type.shape.length, ctx.span);
+    const ax = axis(
+      a.has("axis") ? asInt(a.get("axis"), "axis", argSpan(a, "axis", ctx)) : -1,
+      x.type.shape.length,
+      ctx.span,
+    );
     return { k: "tensor", v: emit1(ctx, "Softmax", [x], x.type, { axis: ax }) };
   },
   concat: (a, ctx) => {
     const xs = tensorList(a, ctx, "concat");
-    return { k: "tensor", v: concatTensors(xs, a.has("axis") ? asInt(a.get("axis"), "axis", ctx.span) : 0, ctx) };
+    return {
+      k: "tensor",
+      v: concatTensors(xs, a.has("axis") ? asInt(a.get("axis"), "axis", argSpan(a, "axis", ctx)) : 0, ctx),
+    };
   },
   stack: (a, ctx) => {
     const xs = tensorList(a, ctx, "stack");
-    const ax = a.has("axis") ? asInt(a.get("axis"), "axis", ctx.span) : 0;
+    const ax = a.has("axis") ? asInt(a.get("axis"), "axis", argSpan(a, "axis", ctx)) : 0;
     const rank = xs[0]!.type.shape.length + 1;
     const at = axis(ax, rank, ctx.span);
     const expanded = xs.map((x) =>
@@ -395,21 +432,25 @@ export const FUNCTIONS: Record<string, FnImpl> = {
   },
   reshape: (a, ctx) => ({
     k: "tensor",
-    v: reshape(asTensor(a.get("x"), "x", ctx), asDimList(a.get("shape"), "shape", ctx.span), ctx),
+    v: reshape(asTensor(a.get("x"), "x", ctx), asDimList(a.get("shape"), "shape", argSpan(a, "shape", ctx)), ctx),
   }),
   transpose: (a, ctx) => ({
     k: "tensor",
-    v: transpose(asTensor(a.get("x"), "x", ctx), asIntList(a.get("perm"), "perm", ctx.span), ctx),
+    v: transpose(asTensor(a.get("x"), "x", ctx), asIntList(a.get("perm"), "perm", argSpan(a, "perm", ctx)), ctx),
   }),
   flatten: (a, ctx) => {
     const x = asTensor(a.get("x"), "x", ctx);
-    const start = axis(a.has("start") ? asInt(a.get("start"), "start", ctx.span) : 1, x.type.shape.length, ctx.span);
+    const start = axis(
+      a.has("start") ? asInt(a.get("start"), "start", argSpan(a, "start", ctx)) : 1,
+      x.type.shape.length,
+      ctx.span,
+    );
     const rest = x.type.shape.slice(start).reduce<Dim>((p, d) => dimMul(p, d), 1);
     return { k: "tensor", v: reshape(x, [...x.type.shape.slice(0, start), rest], ctx) };
   },
   unsqueeze: (a, ctx) => {
     const x = asTensor(a.get("x"), "x", ctx);
-    const at = axis(asInt(a.get("axis"), "axis", ctx.span), x.type.shape.length + 1, ctx.span);
+    const at = axis(asInt(a.get("axis"), "axis", argSpan(a, "axis", ctx)), x.type.shape.length + 1, ctx.span);
     return {
       k: "tensor",
       v: emit1(
@@ -423,7 +464,7 @@ export const FUNCTIONS: Record<string, FnImpl> = {
   },
   expand: (a, ctx) => {
     const x = asTensor(a.get("x"), "x", ctx);
-    const shape = asDimList(a.get("shape"), "shape", ctx.span);
+    const shape = asDimList(a.get("shape"), "shape", argSpan(a, "shape", ctx));
     const out = broadcast(x.type, { dtype: x.type.dtype, shape }, ctx, "expand");
     return {
       k: "tensor",
@@ -435,20 +476,72 @@ export const FUNCTIONS: Record<string, FnImpl> = {
   reduce_max: (a, ctx) => reduce("ReduceMax", a, ctx),
   argmax: (a, ctx) => {
     const x = asTensor(a.get("x"), "x", ctx);
-    const at = axis(asInt(a.get("axis"), "axis", ctx.span), x.type.shape.length, ctx.span);
+    const at = axis(asInt(a.get("axis"), "axis", argSpan(a, "axis", ctx)), x.type.shape.length, ctx.span);
     checkArgmaxAxis(x, at, ctx.span);
-    const keep = a.has("keepdim") ? asBool(a.get("keepdim"), "keepdim", ctx.span) : false;
+    const keep = a.has("keepdim") ? asBool(a.get("keepdim"), "keepdim", argSpan(a, "keepdim", ctx)) : false;
     const shape = keep ? x.type.shape.map((d, i) => (i === at ? 1 : d)) : x.type.shape.filter((_, i) => i !== at);
     return {
       k: "tensor",
       v: emit1(ctx, "ArgMax", [x], tensorType("i64", shape), { axis: at, keepdims: keep ? 1 : 0 }),
     };
   },
+  clamp: (a, ctx) => {
+    const x = asTensor(a.get("x"), "x", ctx);
+    if (!isFloat(x.type.dtype))
+      fail("VLM2106", `clamp needs a floating-point tensor, got ${typeToString(x.type)}`, ctx.span);
+    const bound = (key: string) => {
+      const v = a.get(key);
+      return v === undefined || v.k === "none" ? undefined : asNumber(v, key, ctx.span);
+    };
+    const [lo, hi] = [bound("min"), bound("max")];
+    if (lo === undefined && hi === undefined) fail("VLM2004", "clamp needs min:, max: or both", ctx.span);
+    if (lo !== undefined && hi !== undefined && lo > hi) failWith("VLM2326", { lo, hi }, ctx.span);
+    return {
+      k: "tensor",
+      v: emit1(ctx, "Clip", [x], x.type, {
+        ...(lo !== undefined ? { min: lo } : {}),
+        ...(hi !== undefined ? { max: hi } : {}),
+      }),
+    };
+  },
+  adaptive_avg_pool2d: (a, ctx) => {
+    const x = asTensor(a.get("x"), "x", ctx);
+    if (x.type.shape.length !== 4)
+      fail(
+        "VLM2107",
+        `adaptive_avg_pool2d needs an NCHW tensor of rank 4, got ${shapeToString(x.type.shape)}`,
+        ctx.span,
+      );
+    const size = asIntList(a.get("size"), "size", argSpan(a, "size", ctx));
+    if (size.length < 1 || size.length > 2)
+      failWith("VLM2320", { what: "size", got: `${size.length} integers` }, ctx.span);
+    const [oh, ow] = [size[0]!, size[1] ?? size[0]!];
+    const [h, w] = x.type.shape.slice(2);
+    if (!isStatic(h!) || !isStatic(w!))
+      failWith(
+        "VLM2324",
+        { op: "adaptive_avg_pool2d", what: "spatial sizes", shape: shapeToString(x.type.shape) },
+        ctx.span,
+      );
+    if (oh < 1 || ow < 1 || oh > h || ow > w)
+      failWith("VLM2327", { size: `${oh}×${ow}`, input: `${h}×${w}` }, ctx.span);
+    return {
+      k: "tensor",
+      v: emit1(ctx, "AdaptiveAvgPool", [x], tensorType(x.type.dtype, [x.type.shape[0]!, x.type.shape[1]!, oh, ow]), {
+        out_h: oh,
+        out_w: ow,
+      }),
+    };
+  },
   max_pool2d: (a, ctx) => pool("MaxPool", a, ctx),
   avg_pool2d: (a, ctx) => pool("AveragePool", a, ctx),
   l2_normalize: (a, ctx) => {
     const x = asTensor(a.get("x"), "x", ctx);
-    const ax = axis(a.has("axis") ? asInt(a.get("axis"), "axis", ctx.span) : -1, x.type.shape.length, ctx.span);
+    const ax = axis(
+      a.has("axis") ? asInt(a.get("axis"), "axis", argSpan(a, "axis", ctx)) : -1,
+      x.type.shape.length,
+      ctx.span,
+    );
     return { k: "tensor", v: emit1(ctx, "L2Normalize", [x], x.type, { axis: ax }) };
   },
   where: (a, ctx) => {
@@ -465,13 +558,17 @@ export const FUNCTIONS: Record<string, FnImpl> = {
   },
   cumsum: (a, ctx) => {
     const x = asTensor(a.get("x"), "x", ctx);
-    const ax = axis(a.has("axis") ? asInt(a.get("axis"), "axis", ctx.span) : -1, x.type.shape.length, ctx.span);
+    const ax = axis(
+      a.has("axis") ? asInt(a.get("axis"), "axis", argSpan(a, "axis", ctx)) : -1,
+      x.type.shape.length,
+      ctx.span,
+    );
     const dtype = x.type.dtype === "bool" ? "i64" : x.type.dtype;
     const input = x.type.dtype === "bool" ? emit1(ctx, "Cast", [x], tensorType("i64", x.type.shape), { to: "i64" }) : x;
     return { k: "tensor", v: emit1(ctx, "CumSum", [input], tensorType(dtype, x.type.shape), { axis: ax }) };
   },
   arange: (a, ctx) => {
-    const n = asDim(a.get("n"), "n", ctx.span);
+    const n = asDim(a.get("n"), "n", argSpan(a, "n", ctx));
     const d = a.get("dtype");
     const dtype = d?.k === "fn" && isDType(d.name) ? d.name : "i64";
     return { k: "tensor", v: emit1(ctx, "Range", [], tensorType(dtype, [n]), { n: isStatic(n) ? n : -1, dtype }) };
@@ -484,11 +581,13 @@ export const FUNCTIONS: Record<string, FnImpl> = {
     return { k: "tensor", v: emit1(ctx, "Cast", [x], tensorType(d.name, x.type.shape), { to: d.name }) };
   },
   relative_position_bucket: (a, ctx) => {
-    const q = asInt(a.get("q_len"), "q_len", ctx.span);
-    const k = asInt(a.get("k_len"), "k_len", ctx.span);
-    const buckets = asInt(a.get("buckets"), "buckets", ctx.span);
-    const maxDistance = asInt(a.get("max_distance"), "max_distance", ctx.span);
-    const bidirectional = a.has("bidirectional") ? asBool(a.get("bidirectional"), "bidirectional", ctx.span) : true;
+    const q = asInt(a.get("q_len"), "q_len", argSpan(a, "q_len", ctx));
+    const k = asInt(a.get("k_len"), "k_len", argSpan(a, "k_len", ctx));
+    const buckets = asInt(a.get("buckets"), "buckets", argSpan(a, "buckets", ctx));
+    const maxDistance = asInt(a.get("max_distance"), "max_distance", argSpan(a, "max_distance", ctx));
+    const bidirectional = a.has("bidirectional")
+      ? asBool(a.get("bidirectional"), "bidirectional", argSpan(a, "bidirectional", ctx))
+      : true;
     checkRelativeBuckets(buckets, maxDistance, bidirectional, ctx.span);
     return {
       k: "tensor",
@@ -509,18 +608,29 @@ export const FUNCTIONS: Record<string, FnImpl> = {
   },
   dim: (a, ctx) => {
     const x = asTensor(a.get("x"), "x", ctx);
-    return int(x.type.shape[axis(asInt(a.get("axis"), "axis", ctx.span), x.type.shape.length, ctx.span)]!);
+    return int(
+      x.type.shape[axis(asInt(a.get("axis"), "axis", argSpan(a, "axis", ctx)), x.type.shape.length, ctx.span)]!,
+    );
   },
   len: (a, ctx) => {
     const x = a.get("x");
     if (x?.k === "stack") return int(x.items.length);
     if (x?.k === "list" || x?.k === "tuple") return int(x.items.length);
-    return fail("VLM2109", `len() needs a list or a repeat stack, got ${x ? describeVal(x) : "nothing"}`, ctx.span);
+    return failWith("VLM2322", { got: got(x) }, ctx.span);
   },
   range: (a, ctx) => {
-    const n = asInt(a.get("n"), "n", ctx.span);
+    const n = asInt(a.get("n"), "n", argSpan(a, "n", ctx));
     if (n > 100_000) fail("VLM2108", `range(${n}) is too long to unroll`, ctx.span);
     return { k: "list", items: Array.from({ length: Math.max(0, n) }, (_, i) => int(i)) };
+  },
+  // Python's math.isqrt: the largest r with r² ≤ n, for grid sides (`isqrt(576)` is 24).
+  isqrt: (a, ctx) => {
+    const n = asInt(a.get("n"), "n", argSpan(a, "n", ctx));
+    if (n < 0) failWith("VLM2323", { op: "isqrt", what: "n", got: n }, ctx.span);
+    let r = Math.floor(Math.sqrt(n));
+    while (r * r > n) r--;
+    while ((r + 1) * (r + 1) <= n) r++;
+    return int(r);
   },
   min: (a, ctx) => extremum(a, ctx, Math.min),
   max: (a, ctx) => extremum(a, ctx, Math.max),

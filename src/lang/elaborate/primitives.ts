@@ -3,8 +3,21 @@
 
 import { dimToString, isStatic, type Dim } from "../../ir/dims.js";
 import type { Initializer, Param } from "../../ir/graph.js";
-import { shapeToString, tensorType, type DType } from "../../ir/types.js";
-import { asBool, asInt, asNumber, asTensor, emit1, fail, type Bound, type OpCtx } from "./ops.js";
+import { shapeToString, tensorType, typeToString, type DType } from "../../ir/types.js";
+import {
+  asBool,
+  asInt,
+  asNumber,
+  asTensor,
+  argSpan,
+  constant,
+  emit1,
+  fail,
+  failWith,
+  needGraph,
+  type Bound,
+  type OpCtx,
+} from "./ops.js";
 import { checkAttentionOptions, checkAttentionShapes, checkTableRows, checkWindow } from "./shape-rules.js";
 import type { Val } from "./values.js";
 
@@ -16,7 +29,7 @@ export function instantiatePrimitive(name: string, a: Bound, make: MakeParam, sp
     a.has(key) && a.get(key)!.k !== "none" ? asInt(a.get(key), key, span) : (fallback ?? asInt(undefined, key, span));
   const flag = (key: string, fallback: boolean) => (a.has(key) ? asBool(a.get(key), key, span) : fallback);
   const positive = (key: string, v: number) => {
-    if (v <= 0) fail("VLM2109", `${name}: ${key} must be positive, got ${v}`, span);
+    if (v <= 0) failWith("VLM2323", { op: name, what: key, got: v }, span);
     return v;
   };
   const config = new Map<string, Val>(a);
@@ -48,9 +61,16 @@ export function instantiatePrimitive(name: string, a: Bound, make: MakeParam, sp
       if (flag("bias", true)) make("bias", [d], { kind: "zeros" });
       break;
     }
-    case "rms_norm":
-      make("weight", [positive("dim", n("dim"))], { kind: "ones" });
+    case "rms_norm": {
+      // Gemma scales by (1 + weight) and starts its weight at zero: with an offset the scale starts at one.
+      const offset = a.has("offset") ? asNumber(a.get("offset"), "offset", span) : 0;
+      make(
+        "weight",
+        [positive("dim", n("dim"))],
+        offset === 0 ? { kind: "ones" } : { kind: "full", value: 1 - offset },
+      );
       break;
+    }
     case "batch_norm": {
       const d = positive("dim", n("dim"));
       make("weight", [d], { kind: "ones" });
@@ -77,8 +97,7 @@ export function callPrimitive(
   x: Val | undefined,
   ctx: OpCtx,
 ): Val {
-  const g = ctx.graph;
-  if (!g) return fail("VLM2109", `${name} can only be called in a forward body`, ctx.span);
+  const g = needGraph(ctx, name);
   const input = asTensor(x, "input", ctx);
   const p = (local: string) => (params.has(local) ? g.paramValue(params.get(local)!) : undefined);
   const weight = params.get("weight")!;
@@ -125,7 +144,11 @@ export function callPrimitive(
       checkWindow("conv2d", sizes, k!, stride, padding, false, ctx.span);
       const spatial = input.type.shape.slice(2).map((d) => {
         if (!isStatic(d))
-          return fail("VLM2109", `conv2d needs static spatial sizes, got ${shapeToString(input.type.shape)}`, ctx.span);
+          return failWith(
+            "VLM2324",
+            { op: "conv2d", what: "spatial sizes", shape: shapeToString(input.type.shape) },
+            ctx.span,
+          );
         const o = Math.floor((d + 2 * padding - k!) / stride) + 1;
         if (o <= 0) fail("VLM2104", `conv2d: input size ${d} is smaller than the kernel ${k}`, ctx.span);
         return o;
@@ -161,9 +184,15 @@ export function callPrimitive(
         k: "tensor",
         v: emit1(ctx, "LayerNorm", [input, p("weight"), p("bias")], input.type, { eps: eps(1e-5) }),
       };
-    case "rms_norm":
+    case "rms_norm": {
       feature(weight.type.shape[0] as number, "RMS norm");
-      return { k: "tensor", v: emit1(ctx, "RMSNorm", [input, p("weight")], input.type, { eps: eps(1e-6) }) };
+      const offset = config.has("offset") ? asNumber(config.get("offset"), "offset", ctx.span) : 0;
+      // (offset + weight) is an ordinary Add on the weight: frozen, it is precomputed, and the
+      // norm stays the RMSNorm the fusions know.
+      const w = p("weight")!;
+      const scale = offset === 0 ? w : emit1(ctx, "Add", [w, constant(ctx, offset, w.type.dtype)], w.type);
+      return { k: "tensor", v: emit1(ctx, "RMSNorm", [input, scale], input.type, { eps: eps(1e-6) }) };
+    }
     case "batch_norm": {
       const c = input.type.shape[1];
       if (input.type.shape.length < 2 || c === undefined || !isStatic(c) || c !== weight.type.shape[0])
@@ -189,9 +218,9 @@ export function attention(a: Bound, ctx: OpCtx): Val {
   const q = asTensor(a.get("q"), "q", ctx);
   const k = asTensor(a.get("k"), "k", ctx);
   const v = asTensor(a.get("v"), "v", ctx);
-  const heads = asInt(a.get("heads"), "heads", ctx.span);
+  const heads = asInt(a.get("heads"), "heads", argSpan(a, "heads", ctx));
   const kvArg = a.get("kv_heads");
-  const kvHeads = kvArg && kvArg.k !== "none" ? asInt(kvArg, "kv_heads", ctx.span) : heads;
+  const kvHeads = kvArg && kvArg.k !== "none" ? asInt(kvArg, "kv_heads", argSpan(a, "kv_heads", ctx)) : heads;
   for (const [nm, t] of [
     ["q", q],
     ["k", k],
@@ -204,7 +233,11 @@ export function attention(a: Bound, ctx: OpCtx): Val {
   const kw = lastDim(k);
   const vw = lastDim(v);
   if (!isStatic(qw) || !isStatic(kw) || !isStatic(vw))
-    return fail("VLM2109", "attention needs static widths", ctx.span);
+    return failWith(
+      "VLM2324",
+      { op: "attention", what: "widths", shape: [q, k, v].map((t) => shapeToString(t.type.shape)).join(", ") },
+      ctx.span,
+    );
   if (heads <= 0 || qw % heads !== 0)
     fail("VLM2103", `attention: width ${qw} is not divisible by ${heads} heads`, ctx.span);
   if (kvHeads <= 0 || heads % kvHeads !== 0)
@@ -224,13 +257,29 @@ export function attention(a: Bound, ctx: OpCtx): Val {
       `attention: keys ${shapeToString(k.type.shape)} and values ${shapeToString(v.type.shape)} have different token counts`,
       ctx.span,
     );
-  const causal = a.has("causal") ? asBool(a.get("causal"), "causal", ctx.span) : false;
+  const causal = a.has("causal") ? asBool(a.get("causal"), "causal", argSpan(a, "causal", ctx)) : false;
   const scaleArg = a.get("scale");
-  const scale = scaleArg && scaleArg.k !== "none" ? asNumber(scaleArg, "scale", ctx.span) : 1 / Math.sqrt(headDim);
+  const scale =
+    scaleArg && scaleArg.k !== "none" ? asNumber(scaleArg, "scale", argSpan(a, "scale", ctx)) : 1 / Math.sqrt(headDim);
   const rotArg = a.get("rotary");
-  const rotary = rotArg && rotArg.k !== "none" ? asNumber(rotArg, "rotary", ctx.span) : 0;
+  const rotary = rotArg && rotArg.k !== "none" ? asNumber(rotArg, "rotary", argSpan(a, "rotary", ctx)) : 0;
   const maskArg = a.get("mask");
   const mask = maskArg && maskArg.k !== "none" ? asTensor(maskArg, "mask", ctx) : undefined;
+  // Prefix-LM (PaliGemma): the first `prefix` keys are seen by every query, the rest causally.
+  const prefixArg = a.get("prefix");
+  const prefix =
+    prefixArg?.k === "int" && isStatic(prefixArg.v)
+      ? constant(ctx, prefixArg.v, "i64")
+      : prefixArg && prefixArg.k !== "none"
+        ? asTensor(prefixArg, "prefix", ctx)
+        : undefined;
+  if (prefix) {
+    if (!causal) failWith("VLM2328", {}, ctx.span);
+    const batch = q.type.shape[0]!;
+    const perBatch = prefix.type.shape.length === 1 && sameDim(prefix.type.shape[0]!, batch);
+    if (prefix.type.dtype !== "i64" || (prefix.type.shape.length !== 0 && !perBatch))
+      failWith("VLM2329", { got: typeToString(prefix.type), batch: dimToString(batch) }, ctx.span);
+  }
   if (mask && mask.type.shape.length > 4)
     fail(
       "VLM2107",
@@ -245,7 +294,7 @@ export function attention(a: Bound, ctx: OpCtx): Val {
     v: emit1(
       ctx,
       "Attention",
-      [q, k, v, mask],
+      prefix ? [q, k, v, mask, prefix] : [q, k, v, mask],
       tensorType(q.type.dtype, [q.type.shape[0]!, q.type.shape[1]!, outWidth]),
       { heads, kv_heads: kvHeads, causal, scale, rotary_theta: rotary },
     ),

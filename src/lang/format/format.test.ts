@@ -107,6 +107,8 @@ model vlm(depth: int = 12, size = [224, 224]) {
   weights vision from "clip.safetensors" prefix "vision_model."
   weights from "all.safetensors"
   weights from "x"; prefix = f(1)
+  weights llm { "model.": "", "lm_head.": none, tie "lm_head.weight" = "embed_tokens.weight", }
+  weights from "hf" prefix "a." { "vision_tower.vision_model.": "vision.", "vision_tower.": "vision." }
   graph embed(ids: i64[B, T]) { return llm.embed(ids) }
   forward() {}
   forward(pixels: f32[B, 3, 224, 224], ids: i64[B, T <= 3520]) {

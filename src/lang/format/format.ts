@@ -368,15 +368,33 @@ class Printer {
         const entries = n.entries.map((e) => [e.key, ": ", expr(e.value)]);
         return this.leaf(n, ["policy ", n.selector.name, " ", list("{", entries, "}", true)]);
       }
+      case "package": {
+        const entries = n.entries.map((e) => [e.key, ": ", expr(e.value)]);
+        return this.leaf(n, ["package ", list("{", entries, "}", true)]);
+      }
       case "weights":
         return this.leaf(n, [
           "weights",
           n.target ? ` ${n.target.name}` : "",
-          " from ",
-          quote(n.path),
+          n.path !== undefined ? [" from ", quote(n.path)] : "",
           n.prefix !== undefined ? [" prefix ", quote(n.prefix)] : "",
+          n.map
+            ? [
+                " ",
+                list(
+                  "{",
+                  n.map.map((r) =>
+                    r.kind === "tie"
+                      ? `tie ${quote(r.param)} = ${quote(r.source)}`
+                      : `${quote(r.from)}: ${r.to === null ? "none" : quote(r.to)}`,
+                  ),
+                  "}",
+                  true,
+                ),
+              ]
+            : "",
           // `prefix` is a contextual keyword: without the `;` a following `prefix = …` member would be read as this one's prefix.
-          n.prefix === undefined && firstWord(next) === "prefix" ? ";" : "",
+          n.prefix === undefined && !n.map && firstWord(next) === "prefix" ? ";" : "",
         ]);
       case "component":
         return this.leaf(n, [

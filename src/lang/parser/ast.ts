@@ -121,14 +121,29 @@ export interface PolicyDecl {
   span: Span;
 }
 
+/** `package { vision: image_features, decoder: llm, … }`: the graphs of a generation package. */
+export interface PackageDecl {
+  kind: "package";
+  entries: PolicyEntry[];
+  span: Span;
+}
+
 export interface WeightsDecl {
   kind: "weights";
   target?: Ident;
-  path: string;
+  /** Absent in a layout declaration (`weights llm { … }`): the path comes from `--weights`. */
+  path?: string;
   pathSpan: Span;
   prefix?: string;
+  /** The `{ … }` key map, when written. */
+  map?: WeightsRule[];
   span: Span;
 }
+
+/** `"from": "to"` renames a key prefix (`"from": none`: not weights); `tie "p" = "q"` fills p from q. */
+export type WeightsRule =
+  | { kind: "rename"; from: string; to: string | null; span: Span }
+  | { kind: "tie"; param: string; source: string; span: Span };
 
 export interface RepeatSpec {
   count: Expr;
@@ -154,6 +169,7 @@ export type Member =
   | GraphDecl
   | StageDecl
   | PolicyDecl
+  | PackageDecl
   | WeightsDecl
   | ComponentDecl;
 

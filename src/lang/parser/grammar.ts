@@ -120,6 +120,7 @@ export class VlmParser extends CstParser {
       { ALT: () => this.SUBRULE(this.graphDecl) },
       { ALT: () => this.SUBRULE(this.stageDecl) },
       { ALT: () => this.SUBRULE(this.policyDecl) },
+      { ALT: () => this.SUBRULE(this.packageDecl) },
       { ALT: () => this.SUBRULE(this.weightsDecl) },
       { ALT: () => this.SUBRULE(this.componentDecl) },
     ]);
@@ -198,11 +199,22 @@ export class VlmParser extends CstParser {
     this.SUBRULE(this.expression, { LABEL: "value" });
   });
 
+  // The entries are policy-shaped (`key: value`); which keys a package takes is checked later.
+  packageDecl = this.RULE("packageDecl", () => {
+    this.CONSUME(T.Package);
+    this.CONSUME(T.LBrace);
+    this.commaList((i) => this.subrule(i, this.policyEntry));
+    this.CONSUME(T.RBrace);
+  });
+
   weightsDecl = this.RULE("weightsDecl", () => {
     this.CONSUME(T.Weights);
     this.OPTION(() => this.CONSUME(T.Identifier, { LABEL: "target" }));
-    this.CONSUME(T.From);
-    this.CONSUME(T.StringLiteral, { LABEL: "path" });
+    // Without `from`, the declaration states the checkpoint's layout (its key map) and `--weights` the path.
+    this.OPTION3(() => {
+      this.CONSUME(T.From);
+      this.CONSUME(T.StringLiteral, { LABEL: "path" });
+    });
     // `prefix` is contextual, not reserved: it is a common variable name.
     this.OPTION2({
       GATE: () => this.LA(1).image === "prefix",
@@ -211,6 +223,39 @@ export class VlmParser extends CstParser {
         this.CONSUME2(T.StringLiteral, { LABEL: "prefix" });
       },
     });
+    this.OPTION4(() => this.SUBRULE(this.weightsMap));
+  });
+
+  /** `{ "model.": "", "lm_head.": none, tie "lm_head.weight" = "embed_tokens.weight" }` */
+  weightsMap = this.RULE("weightsMap", () => {
+    this.CONSUME(T.LBrace);
+    this.commaList((i) => this.subrule(i, this.weightsRule));
+    this.CONSUME(T.RBrace);
+  });
+
+  weightsRule = this.RULE("weightsRule", () => {
+    this.OR([
+      {
+        // `tie` is contextual, like `prefix`.
+        GATE: () => this.LA(1).image === "tie",
+        ALT: () => {
+          this.CONSUME(T.Identifier, { LABEL: "tieKeyword" });
+          this.CONSUME(T.StringLiteral, { LABEL: "param" });
+          this.CONSUME(T.Assign);
+          this.CONSUME2(T.StringLiteral, { LABEL: "source" });
+        },
+      },
+      {
+        ALT: () => {
+          this.CONSUME3(T.StringLiteral, { LABEL: "from" });
+          this.CONSUME(T.Colon);
+          this.OR2([
+            { ALT: () => this.CONSUME4(T.StringLiteral, { LABEL: "to" }) },
+            { ALT: () => this.CONSUME(T.None, { LABEL: "skip" }) },
+          ]);
+        },
+      },
+    ]);
   });
 
   componentDecl = this.RULE("componentDecl", () => {
@@ -337,7 +382,8 @@ export class VlmParser extends CstParser {
   argument = this.RULE("argument", () => {
     this.OPTION(() => {
       this.CONSUME(T.Identifier, { LABEL: "name" });
-      this.CONSUME(T.Colon);
+      // `name=value` (Python's spelling) parses, so the builder can report it once with the fix.
+      this.OR([{ ALT: () => this.CONSUME(T.Colon) }, { ALT: () => this.CONSUME(T.Assign, { LABEL: "pythonStyle" }) }]);
     });
     this.SUBRULE(this.expression);
   });

@@ -38,6 +38,7 @@ export const Graph = keyword("graph");
 export const Stage = keyword("stage");
 export const Train = keyword("train");
 export const Policy = keyword("policy");
+export const Package = keyword("package");
 export const Weights = keyword("weights");
 export const Frozen = keyword("frozen");
 export const True = keyword("true");
@@ -113,6 +114,7 @@ export const KEYWORDS = [
   Stage,
   Train,
   Policy,
+  Package,
   Weights,
   Frozen,
   True,

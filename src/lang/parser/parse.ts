@@ -69,6 +69,7 @@ const CHAIN_BREAKS = new Set([
   "Stage",
   "Train",
   "Policy",
+  "Package",
   "Weights",
   "Import",
   "Block",

@@ -103,9 +103,11 @@ describe("vlm.tmLanguage.json", () => {
     expect(scoped("declarations", "model llava_1_5 {", "entity.name.type.vlm")).toBe("llava_1_5");
   });
 
-  it("marks `prefix` only in a weights declaration", () => {
+  it("marks `prefix` and `tie` only in a weights declaration", () => {
     const prefix = patternsOf("keywords").find((p) => p.source.includes("prefix"))!;
     expect(prefix.test('weights vision from "clip.safetensors" prefix "vision_model."')).toBe(true);
     expect(prefix.test("prefix = proj(feats)")).toBe(false);
+    expect(prefix.test('weights llm { tie "lm_head.weight" = "embed_tokens.weight" }')).toBe(true);
+    expect(prefix.test("tie = 3")).toBe(false);
   });
 });

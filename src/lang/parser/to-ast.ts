@@ -2,7 +2,7 @@
 // read tolerates absence and falls back to a placeholder the checker never reports on twice.
 
 import type { CstElement, CstNode, IToken } from "chevrotain";
-import { diagnostic, type Diagnostic } from "../../diagnostics/diagnostic.js";
+import { diagnostic, message, type Diagnostic } from "../../diagnostics/diagnostic.js";
 import type { Span } from "../../diagnostics/source.js";
 import type * as A from "./ast.js";
 
@@ -49,6 +49,26 @@ export class AstBuilder {
 
   private ident(t: IToken | undefined, fallback: Span): A.Ident {
     return { name: t && !t.isInsertedInRecovery ? t.image : "<missing>", span: this.tokenSpan(t, fallback) };
+  }
+
+  private weightsRule(n: CstNode): A.WeightsRule {
+    const c = n.children as Children;
+    const span = this.nodeSpan(n);
+    const text = (label: string) => {
+      const t = this.token(c, label);
+      return t && !t.isInsertedInRecovery ? unquote(t.image) : "";
+    };
+    if (this.token(c, "tieKeyword")) return { kind: "tie", param: text("param"), source: text("source"), span };
+    return { kind: "rename", from: text("from"), to: this.token(c, "skip") ? null : text("to"), span };
+  }
+
+  private policyEntries(c: Children): A.PolicyEntry[] {
+    return this.nodes(c, "policyEntry").map((e) => {
+      const ec = e.children as Children;
+      const espan = this.nodeSpan(e);
+      const key = this.ident(this.token(ec, "key"), espan);
+      return { key: key.name, keySpan: key.span, value: this.expression(this.node(ec, "value"), espan), span: espan };
+    });
   }
 
   build(root: CstNode, text: string): A.FileAst {
@@ -255,29 +275,27 @@ export class AstBuilder {
         return {
           kind: "policy",
           selector: this.ident(this.token(c, "selector"), span),
-          entries: this.nodes(c, "policyEntry").map((e) => {
-            const ec = e.children as Children;
-            const espan = this.nodeSpan(e);
-            const key = this.ident(this.token(ec, "key"), espan);
-            return {
-              key: key.name,
-              keySpan: key.span,
-              value: this.expression(this.node(ec, "value"), espan),
-              span: espan,
-            };
-          }),
+          entries: this.policyEntries(c),
           span,
         };
+      case "packageDecl":
+        return { kind: "package", entries: this.policyEntries(c), span };
       case "weightsDecl": {
         const target = this.token(c, "target");
         const path = this.token(c, "path");
         const prefix = this.token(c, "prefix");
+        const map = this.node(c, "weightsMap");
+        if (!path && !map)
+          this.report(
+            diagnostic("VLM1050", 'a weights declaration needs `from "PATH"`, a key map `{ … }`, or both', span),
+          );
         return {
           kind: "weights",
           ...(target ? { target: this.ident(target, span) } : {}),
-          path: path ? unquote(path.image) : "",
+          ...(path ? { path: unquote(path.image) } : {}),
           pathSpan: this.tokenSpan(path, span),
           ...(prefix ? { prefix: unquote(prefix.image) } : {}),
+          ...(map ? { map: this.nodes(map.children as Children, "weightsRule").map((r) => this.weightsRule(r)) } : {}),
           span,
         };
       }
@@ -415,6 +433,11 @@ export class AstBuilder {
           const ac = a.children as Children;
           const aspan = this.nodeSpan(a);
           const name = this.token(ac, "name");
+          const pythonStyle = this.token(ac, "pythonStyle");
+          if (name && pythonStyle)
+            this.report(
+              diagnostic("VLM1010", message("VLM1010", { name: name.image }), this.tokenSpan(pythonStyle, aspan)),
+            );
           return {
             ...(name ? { name: name.image, nameSpan: this.tokenSpan(name, aspan) } : {}),
             value: this.expression(this.node(ac, "expression"), aspan),

@@ -84,7 +84,11 @@ function checkModule(module: IrModule, ctx: PassContext): void {
       }),
     );
   }
-  const unused = new Set(module.params.filter((p) => !usedParams.has(p) && !idleComponents.has(p.component)));
+  const optional = module.graphs.flatMap((g) => [...g.optional]);
+  const chosen = (p: Param) => optional.some((prefix) => p.name.startsWith(`${prefix}.`));
+  const unused = new Set(
+    module.params.filter((p) => !usedParams.has(p) && !idleComponents.has(p.component) && !chosen(p)),
+  );
   const components = new Map(module.components.map((c) => [c.name, c]));
   for (const [prefix, group] of unusedGroups(module.params, unused)) {
     const first = group[0]!;
@@ -106,7 +110,9 @@ function checkModule(module: IrModule, ctx: PassContext): void {
  *  2. VLM3005: a component none of whose parameters or nodes any graph output depends on
  *     (at the component)
  *  3. VLM3004: parameters no graph output depends on, one warning per maximal unused sub-module
- *     of a used component (at the component, related: the parameter's declaration)
+ *     of a used component (at the component, related: the parameter's declaration), except those
+ *     the spec leaves out by a compile-time choice (Graph.optional: the rest of an indexed stack,
+ *     a module named only in an untaken `if` branch)
  */
 export const unusedValues: Pass = {
   name: "unused-values",

@@ -10,6 +10,7 @@ import os from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { elaborate } from "../../driver/check.js";
+import { fixtureWeights } from "../../../test/helpers/parity-fixtures.js";
 import { compile } from "../../driver/compile.js";
 import { verifyCompiled } from "../../driver/verify.js";
 import { createPassManager } from "../index.js";
@@ -22,12 +23,12 @@ const SEED = 7;
 const CASES: Readonly<Record<string, readonly string[]>> = {
   // identity-cast and fold-scalar-unary (BERT), add-zero (T5), the expand-through rules and
   // slice-everything (Q-Former's learned queries, Perceiver latents).
-  "constant-folding": ["bert", "t5", "qformer", "perceiver"],
-  "common-subexpression-elimination": ["bert", "t5", "clip_towers", "opt"],
-  "dead-code-elimination": ["opt", "seed_flamingo"],
+  "constant-folding": ["hf_bert", "hf_t5", "hf_blip2", "perceiver"],
+  "common-subexpression-elimination": ["hf_bert", "hf_t5", "hf_clip"],
+  "dead-code-elimination": ["hf_opt", "hf_flamingo"],
   // Position tables (Range, Embedding), T5's relative position bias, CLIP's logit scale (Exp),
   // Flamingo's gates (Tanh); with the checkpoints, gates and scales are not zeros.
-  "precompute-constants": ["clip", "clip_towers", "flamingo_xattn", "t5", "seed_flamingo"],
+  "precompute-constants": ["hf_clip", "hf_t5", "hf_flamingo"],
 };
 const FIXTURES = [...new Set(Object.values(CASES).flat())].sort();
 
@@ -46,7 +47,7 @@ async function check(fixture: string, passes: readonly string[] | undefined, lab
   const spec = path.join(PARITY, fixture, "spec.vlm");
   const options = {
     seed: SEED,
-    weights: path.join(PARITY, fixture, "weights.safetensors"),
+    weights: fixtureWeights(path.join(PARITY, fixture)),
     ...(passes ? { passes } : {}),
   };
   const result = await compile([spec], { ...options, out: dir, verifyIr: true });

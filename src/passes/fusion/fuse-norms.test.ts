@@ -142,6 +142,19 @@ describe("fuse-norms", () => {
     ]);
   });
 
+  it("fuses Gemma's (1 + weight) norm: SimplifiedLayerNormalization of the shifted weight", () => {
+    // rms_norm(width, offset: 1.0) elaborates to RMSNorm(x, Add(weight, 1)); frozen, the Add is
+    // precomputed before fusion. It comes after the residual sum, so the skip form does not apply.
+    const { g, x, p, params } = setup();
+    const s = node(g, "Add", [x, x]);
+    const scale = node(g, "Add", [p("norm.weight"), constant(g, 1)]);
+    g.setOutput("y", node(g, "RMSNorm", [s, scale], undefined, { eps: 1e-6 }));
+    const r = fuseTwice(fuseNorms, g, params);
+    expect(r.problems).toEqual([]);
+    expect(Object.fromEntries(r.fires)).toEqual({ "simplified-layer-norm": 1 });
+    expect(g.nodes.map((n) => n.op)).toEqual(["Add", "Constant", "Add", "ort.SimplifiedLayerNormalization"]);
+  });
+
   it("does nothing on the portable target", () => {
     const { g, x, p, params } = setup();
     g.setOutput("y", node(g, "RMSNorm", [node(g, "Add", [x, x]), p("w")], undefined, { eps: 1e-5 }));

@@ -6,7 +6,7 @@ import type { PackageManifest } from "../../onnx/manifest.js";
 
 /** Images of one prompt row, already preprocessed to the vision graph's pixel layout. */
 export interface RowImages {
-  /** [images, channels, height, width] values, row-major. */
+  /** [images, channels, height, width] values, row-major ([images, crops, …] when the manifest's image.crops is set). */
   readonly pixels: Float32Array;
   readonly count: number;
 }

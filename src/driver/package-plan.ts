@@ -1,0 +1,245 @@
+// A model's `package { … }` declaration checked against the model: which graph is the vision graph,
+// which std block the decoder is (and so how the decoder with a cache is built), and the facts the
+// compiler proves before building anything — image-token slots equal the vision graph's tokens,
+// the prompt bound plus new tokens fit the decoder's context — each failure at the spec line.
+
+import { diagnostic, type Diagnostic } from "../diagnostics/diagnostic.js";
+import type { Span } from "../diagnostics/source.js";
+import { isStatic } from "../ir/dims.js";
+import type { ComponentInfo, Graph, IrModule, PackagePlan } from "../ir/graph.js";
+import type { CrossLayout, DecoderLayout } from "../codegen/package/graphs.js";
+import type { PackageFamily } from "../onnx/manifest.js";
+import type { Target } from "../target/target.js";
+
+/** GroupQueryAttention's CPU kernel wants head sizes in multiples of 16 for its own rotary. */
+const GQA_ROTARY_HEAD_MULTIPLE = 16;
+
+export interface PackageLayout {
+  readonly family: PackageFamily;
+  readonly placement: "image-tokens" | "prefix" | "cross-attention";
+  readonly vision: Graph;
+  /** Name of the vision graph's pixel input and image-feature output. */
+  readonly pixelInput: string;
+  readonly featureOutput: string;
+  /** The vision graph's pixels per image: [channels, height, width] (LLaVA-NeXT: after its crops axis). */
+  readonly pixelShape: readonly [number, number, number];
+  /** Crops per image the vision graph takes (LLaVA-NeXT AnyRes); 1 for the others. */
+  readonly crops: number;
+  readonly tokensPerImage: number;
+  readonly imageToken: number;
+  readonly promptTokens: number;
+  readonly newTokens: number;
+  readonly decoder: DecoderLayout;
+  readonly span: Span;
+  /** Where each entry was written, for diagnostics found later (checkpoint files). */
+  readonly spans: ReadonlyMap<string, Span>;
+}
+
+const num = (c: ComponentInfo, key: string, fallback?: number): number | undefined => {
+  const v = c.config?.[key];
+  return typeof v === "number" ? v : fallback;
+};
+
+/** The decoder of a package from its component's std block and arguments, or why it cannot be one. */
+function decoderLayout(c: ComponentInfo, target: Target): DecoderLayout | string {
+  if (c.block !== "llama" && c.block !== "opt")
+    return `component ${c.name} is a ${c.block}; a package decoder is a std llama or opt block`;
+  const [vocab, width, depth, heads, mlp, context] = ["vocab", "width", "depth", "heads", "mlp", "context"].map((k) =>
+    num(c, k),
+  );
+  if ([vocab, width, depth, heads, mlp, context].some((v) => v === undefined))
+    return `component ${c.name} lacks one of vocab, width, depth, heads, mlp, context`;
+  const headDim = width! / heads!;
+  if (c.block === "llama") {
+    const theta = num(c, "theta", 10000)!;
+    // GroupQueryAttention where the target has an fp32 kernel and the head size suits its rotary.
+    const gqa =
+      target.missingKernel("GroupQueryAttention", "f32") === undefined && headDim % GQA_ROTARY_HEAD_MULTIPLE === 0;
+    return {
+      family: "llama",
+      component: c.name,
+      vocab: vocab!,
+      hidden: width!,
+      layers: depth!,
+      heads: heads!,
+      kvHeads: num(c, "kv_heads", heads)!,
+      headDim,
+      mlp: mlp!,
+      context: context!,
+      eps: num(c, "eps", 1e-6)!,
+      theta,
+      preLn: true,
+      kernel: gqa ? "gqa" : "plain",
+      positionIds: !gqa,
+    };
+  }
+  if (num(c, "embed_dim", width) !== width)
+    return `component ${c.name}: OPT with embed_dim ≠ width (350m) has no package decoder yet`;
+  return {
+    family: "opt",
+    component: c.name,
+    vocab: vocab!,
+    hidden: width!,
+    layers: depth!,
+    heads: heads!,
+    kvHeads: heads!,
+    headDim,
+    mlp: mlp!,
+    context: context!,
+    eps: 1e-5,
+    theta: 0,
+    preLn: c.config?.["pre_ln"] !== false,
+    // MultiHeadAttention where the target has an fp32 kernel (ort-cpu, ort-cuda).
+    kernel: target.missingKernel("MultiHeadAttention", "f32") === undefined ? "mha" : "plain",
+    positionIds: true,
+  };
+}
+
+/** Flamingo's gated cross-attention from a std flamingo_lm component, or why it cannot be one. */
+function crossLayout(c: ComponentInfo, decoder: DecoderLayout): CrossLayout | string {
+  if (c.block !== "flamingo_lm")
+    return `component ${c.name} is a ${c.block}; package cross-attention is a std flamingo_lm block`;
+  if (decoder.family !== "llama")
+    return `Flamingo packages need a llama decoder, and ${decoder.component} is an ${decoder.family}`;
+  const [width, depth, every, mediaWidth, heads, headDim, mult] = [
+    "width",
+    "depth",
+    "cross_every",
+    "media_width",
+    "heads",
+    "head_dim",
+    "ffn_mult",
+  ].map((k) => num(c, k));
+  if ([width, depth, every, mediaWidth, heads, headDim, mult].some((v) => v === undefined))
+    return `component ${c.name} lacks one of its flamingo_lm arguments`;
+  if (width !== decoder.hidden || depth !== decoder.layers)
+    return `component ${c.name} is built for width ${width} and depth ${depth}, but ${decoder.component} has ${decoder.hidden} and ${decoder.layers}`;
+  return {
+    component: c.name,
+    layers: Array.from({ length: depth! }, (_, i) => i).filter((i) => (i + 1) % every! === 0),
+    heads: heads!,
+    headDim: headDim!,
+    mediaWidth: mediaWidth!,
+    ffnHidden: width! * mult!,
+    latents: 0, // set from the vision graph's tokens once they are known
+  };
+}
+
+/** The checked layout of a model's package, or the diagnostics that say why there is none. */
+export function planPackage(module: IrModule, target: Target): PackageLayout | Diagnostic[] {
+  const plan: PackagePlan | undefined = module.package;
+  if (!plan) return [diagnostic("VLM3203", `model ${module.name} declares no package { … }; see docs/packages.md`)];
+  const entry = (key: string) => plan.entries.get(key);
+  const spanOf = (key: string) => entry(key)?.span ?? plan.span;
+  const problems: Diagnostic[] = [];
+  const cannot = (key: string, message: string) => problems.push(diagnostic("VLM3203", message, spanOf(key)));
+
+  const vision = module.graphs.find((g) => g.name === entry("vision")?.value);
+  const component = module.components.find((c) => c.name === entry("decoder")?.value);
+  if (!vision || !component) {
+    cannot(vision ? "decoder" : "vision", `the package's ${vision ? "decoder" : "vision graph"} was not built`);
+    return problems;
+  }
+  const plain = decoderLayout(component, target);
+  if (typeof plain === "string") {
+    cannot("decoder", plain);
+    return problems;
+  }
+  const crossComponent = entry("cross") && module.components.find((c) => c.name === entry("cross")?.value);
+  const cross = crossComponent ? crossLayout(crossComponent, plain) : undefined;
+  if (typeof cross === "string") {
+    cannot("cross", cross);
+    return problems;
+  }
+  const decoder: DecoderLayout = cross ? { ...plain, cross } : plain;
+  const featureWidth = cross ? cross.mediaWidth : decoder.hidden;
+  const [pixels] = vision.inputs;
+  const out = vision.outputs[0];
+  if (vision.inputs.length !== 1 || vision.outputs.length !== 1 || !pixels || !out) {
+    cannot("vision", `vision graph ${vision.name} must take one pixel input and return one feature tensor`);
+    return problems;
+  }
+  const pixelDims = pixels.type.shape.slice(-3);
+  const outShape = out.value.type.shape;
+  // LLaVA-NeXT's AnyRes takes a fixed number of crops per image: [B, crops, C, H, W].
+  const crops = pixels.type.shape.length === 5 ? pixels.type.shape[1]! : 1;
+  if (pixels.type.shape.length !== 4 && (pixels.type.shape.length !== 5 || !isStatic(crops) || cross))
+    cannot(
+      "vision",
+      `vision graph ${vision.name} takes pixels of rank ${pixels.type.shape.length}; a package needs [B, C, H, W] (or [B, crops, C, H, W] for LLaVA-NeXT)`,
+    );
+  else if (!pixelDims.every(isStatic))
+    cannot(
+      "vision",
+      `vision graph ${vision.name} takes pixels of symbolic size; a package needs fixed channels, height and width`,
+    );
+  if (outShape.length !== 3 || !isStatic(outShape[1]!) || outShape[2] !== featureWidth)
+    cannot(
+      "vision",
+      `vision graph ${vision.name} returns ${out.name} [${outShape.length} dims]; the decoder needs [B, tokens, ${featureWidth}] with a fixed token count`,
+    );
+  if (problems.length > 0) return problems;
+
+  const tokens = outShape[1] as number;
+  const int = (key: string) => entry(key)?.value as number;
+  const placement = cross
+    ? "cross-attention"
+    : entry("placement")?.value === "prefix" || (!entry("placement") && decoder.family === "opt")
+      ? "prefix"
+      : "image-tokens";
+  entry("placement")?.value === "prefix" || (!entry("placement") && decoder.family === "opt")
+    ? "prefix"
+    : "image-tokens";
+  if (int("image_tokens") !== tokens)
+    problems.push(
+      diagnostic(
+        "VLM3201",
+        `image_tokens is ${int("image_tokens")}, but vision graph ${vision.name} gives ${tokens} tokens per image`,
+        spanOf("image_tokens"),
+      ),
+    );
+  const image = placement === "prefix" ? tokens : 0;
+  const total = int("prompt") + image + int("new_tokens");
+  if (total > decoder.context)
+    problems.push(
+      diagnostic(
+        "VLM3202",
+        `prompt ${int("prompt")}${image ? ` + ${image} image tokens` : ""} + new_tokens ${int("new_tokens")} = ${total} exceeds ${component.name}'s context of ${decoder.context}`,
+        spanOf("new_tokens"),
+      ),
+    );
+  for (const key of ["image_token", "prompt", "new_tokens"])
+    if (int(key) < (key === "new_tokens" ? 1 : 0))
+      problems.push(
+        diagnostic(
+          "VLM3200",
+          `package ${key} must be ${key === "new_tokens" ? "at least 1" : "non-negative"}`,
+          spanOf(key),
+        ),
+      );
+  if (problems.length > 0) return problems;
+  const withLatents: DecoderLayout = decoder.cross
+    ? { ...decoder, cross: { ...decoder.cross, latents: tokens } }
+    : decoder;
+  return {
+    family: cross ? "flamingo" : decoder.family === "opt" ? "blip2" : crops === 1 ? "llava" : "llava-next",
+    crops: crops as number,
+    placement,
+    vision,
+    pixelInput: pixels.source.kind === "input" ? pixels.source.name : "pixels",
+    featureOutput: out.name,
+    pixelShape: pixelDims as [number, number, number],
+    tokensPerImage: tokens,
+    imageToken: int("image_token"),
+    promptTokens: int("prompt"),
+    newTokens: int("new_tokens"),
+    decoder: withLatents,
+    span: plan.span,
+    spans: new Map([...plan.entries].map(([k, e]) => [k, e.span])),
+  };
+}
+
+/** Bytes of key/value cache one token adds: layers × (key + value) × kv heads × head size × 4 (fp32). */
+export function kvBytesPerToken(d: DecoderLayout): number {
+  return d.layers * 2 * d.kvHeads * d.headDim * 4;
+}

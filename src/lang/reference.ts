@@ -1,0 +1,145 @@
+// The language reference (docs/language.md), generated from the table the checker uses
+// (builtins.ts) and from the std sources, so the page cannot drift from what compiles. Every
+// example is a complete model; the docs test compiles it.
+
+import { BUILTINS, type BuiltinDoc, type BuiltinSig, type ParamSig } from "./builtins.js";
+import { parseText } from "./parser/parse.js";
+
+export interface StdSource {
+  /** File name within std/, e.g. `llama.vlm`. */
+  readonly name: string;
+  readonly text: string;
+}
+
+const GROUPS: readonly [BuiltinDoc["group"], string, string][] = [
+  [
+    "module",
+    "Module primitives",
+    "They own parameters: declare one as a member (`norm = layer_norm(768)`), then call it in `forward`. " +
+      "Parameter names follow PyTorch (`norm.weight`, `norm.bias`), so checkpoints map directly.",
+  ],
+  ["activation", "Activations", "Elementwise functions of a tensor; the result has the input's shape and dtype."],
+  [
+    "tensor",
+    "Tensor operations",
+    "Functions of tensors, called in `forward`. Numbers and sizes (`T`, `P + 256`) mix with tensors wherever a " +
+      "tensor operand is expected: they become scalars of the other operand's dtype.",
+  ],
+  [
+    "compile-time",
+    "Compile-time helpers",
+    "They compute numbers, sizes and lists while compiling; nothing of them is left in the ONNX graph.",
+  ],
+  ["initializer", "Parameter initialisers", "The right-hand side of `param name: [shape] = init`."],
+  ["dtype", "Element types", "Used in input types (`f32[B, 3, 224, 224]`) and with `cast`."],
+];
+
+/** The harness inputs an example may use; only those it mentions are declared. */
+const HARNESS_INPUTS: readonly [string, string][] = [
+  ["x", "f32[B, T, 64]"],
+  ["img", "f32[B, 3, 32, 32]"],
+  ["ids", "i64[B, T]"],
+];
+
+function signature(name: string, sig: BuiltinSig): string {
+  const show = (p: ParamSig) => (p.required ? p.name : `${p.name}: ${p.default ?? "none"}`);
+  const call = `${name}(${[...(sig.variadic ? ["operands…"] : []), ...sig.params.map(show)].join(", ")})`;
+  return sig.forward ? `${call}  →  forward(${sig.forward.map(show).join(", ")})` : call;
+}
+
+/** A builtin's example as a complete model: its members, the harness inputs it uses, `return y`. */
+function exampleModel(name: string, doc: BuiltinDoc): string {
+  const body = doc.example.replace(/\bNAME\b/g, name);
+  const used = HARNESS_INPUTS.filter(([input]) => new RegExp(`\\b${input}\\b`).test(`${doc.members ?? ""}\n${body}`));
+  const indent = (text: string, by: string) =>
+    text
+      .split("\n")
+      .map((l) => (l === "" ? l : by + l))
+      .join("\n");
+  return [
+    `model ${name}_example {`,
+    ...(doc.members ? [indent(doc.members, "  ")] : []),
+    `  forward(${used.map(([n, t]) => `${n}: ${t}`).join(", ")}) {`,
+    indent(body, "    "),
+    "    return y",
+    "  }",
+    "}",
+  ].join("\n");
+}
+
+function builtinSection(name: string, sig: BuiltinSig): string {
+  const lines = [`### \`${name}\``, "", "```", signature(name, sig), "```", "", sig.doc.text, ""];
+  if (sig.doc.shapes) lines.push(`Shapes: ${sig.doc.shapes}.`, "");
+  lines.push("```vlm", exampleModel(name, sig.doc), "```", "");
+  return lines.join("\n");
+}
+
+/** The `//` comment lines right above `offset`'s line. */
+function commentAbove(text: string, offset: number): string[] {
+  const lines = text.slice(0, offset).split("\n");
+  lines.pop(); // the declaration's own line
+  const out: string[] = [];
+  for (let l = lines.pop(); l !== undefined && l.trim().startsWith("//"); l = lines.pop())
+    out.unshift(l.trim().replace(/^\/\/ ?/, ""));
+  return out;
+}
+
+function stdSection(file: StdSource): string {
+  const parsed = parseText(file.name, file.text);
+  const header = file.text
+    .split("\n")
+    .filter((_, i, all) => all.slice(0, i + 1).every((l) => l.startsWith("//")))
+    .map((l) => l.replace(/^\/\/ ?/, ""));
+  const lines = [`### ${file.name}`, "", header.join(" ").trim(), ""];
+  // A parameter list as written, on one line: from `from` up to the `{` that opens the body.
+  const paramList = (from: number) =>
+    file.text
+      .slice(from, file.text.indexOf("{", from))
+      .replace(/\s+/g, " ")
+      .replace(/\( /, "(")
+      .replace(/,? \)/, ")")
+      .trim();
+  for (const decl of parsed.ast.decls) {
+    if (decl.kind !== "block") continue;
+    const forward = decl.members.find((m) => m.kind === "forward");
+    const call = forward ? ` → ${paramList(forward.span.start)}` : "";
+    const start = file.text.lastIndexOf("\n", decl.span.start) + 1;
+    lines.push(
+      `- \`${decl.name}${paramList(decl.nameSpan.end)}${call}\` ${commentAbove(file.text, start + 1).join(" ")}`.trimEnd(),
+    );
+  }
+  lines.push("");
+  return lines.join("\n");
+}
+
+export function languageReference(std: readonly StdSource[]): string {
+  const out = [
+    "# Language reference: primitives and the standard library",
+    "",
+    "<!-- Generated by `npm run docs:language` from src/lang/builtins.ts and std/*.vlm; do not edit by hand. -->",
+    "",
+    "Every primitive the compiler implements, with its signature, shapes, meaning and an example, then every",
+    "block of the standard library. The syntax of the language (blocks, models, `repeat`, `if`, `expect`, input",
+    "types with bounds, `graph`s, `stage`s, policies) is in [grammar/README.md](../grammar/README.md); a worked",
+    "example from a blank file to PaliGemma and MobileVLM is in [writing-a-model.md](writing-a-model.md).",
+    "",
+    "Signatures list required parameters first, then optional ones with their defaults (`none`: not given).",
+    "Arguments are positional or named with a colon (`linear(768, 512, bias: false)`), never `name=value`.",
+    "Each example is a complete model; the tests compile every one.",
+    "",
+  ];
+  for (const [group, title, intro] of GROUPS) {
+    out.push(`## ${title}`, "", intro, "");
+    for (const [name, sig] of BUILTINS) if (sig.doc.group === group) out.push(builtinSection(name, sig));
+  }
+  out.push(
+    "## Standard library",
+    "",
+    'Written in the language itself (std/); `import { name } from "std"` brings any of these blocks in. Each',
+    "entry shows the block's parameters, then its `forward`'s. Field names follow the Hugging Face",
+    "transformers class each block names, so a checkpoint loads with a prefix map.",
+    "",
+  );
+  for (const file of [...std].sort((a, b) => a.name.localeCompare(b.name))) out.push(stdSection(file));
+  return `${out.join("\n").trimEnd()}\n`;
+}
