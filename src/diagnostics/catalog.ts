@@ -57,7 +57,6 @@ export const CATALOG = {
   VLM2202: { severity: "error", title: "invalid relative position buckets" },
   VLM2203: { severity: "error", title: "embedding table too small" },
   VLM2204: { severity: "error", title: "rotary positions need an even head size" },
-  VLM2205: { severity: "error", title: "attention option not implemented" },
   VLM2206: { severity: "error", title: "invalid pooling or convolution window" },
   VLM2207: { severity: "error", title: "argmax over an empty axis" },
 

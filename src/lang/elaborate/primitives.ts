@@ -18,7 +18,7 @@ import {
   type Bound,
   type OpCtx,
 } from "./ops.js";
-import { checkAttentionOptions, checkAttentionShapes, checkTableRows, checkWindow } from "./shape-rules.js";
+import { checkAttentionShapes, checkRotaryHead, checkTableRows, checkWindow } from "./shape-rules.js";
 import type { Val } from "./values.js";
 
 export type MakeParam = (local: string, shape: number[], init: Initializer, buffer?: boolean, dtype?: DType) => Param;
@@ -287,7 +287,7 @@ export function attention(a: Bound, ctx: OpCtx): Val {
       ctx.span,
     );
   checkAttentionShapes(q, k, v, heads, mask, ctx.span);
-  checkAttentionOptions(headDim, rotary !== 0, a, ctx.span);
+  checkRotaryHead(headDim, rotary !== 0, ctx.span);
   const outWidth = (vw / kvHeads) * heads;
   return {
     k: "tensor",

@@ -9,7 +9,6 @@ import { shapeToString } from "../../ir/types.js";
 import type { DiagnosticCode } from "../../diagnostics/catalog.js";
 import { DiagnosticError, diagnostic } from "../../diagnostics/diagnostic.js";
 import type { Span } from "../../diagnostics/source.js";
-import type { Val } from "./values.js";
 
 // Not ops.ts's fail: ops.ts calls these rules, and the two must not import each other.
 function fail(code: DiagnosticCode, message: string, span: Span): never {
@@ -110,15 +109,10 @@ export function checkTableRows(
   }
 }
 
-/** Rotary positions rotate pairs of channels; the options the attention core does not implement are refused, not ignored. */
-export function checkAttentionOptions(headDim: number, rotary: boolean, a: ReadonlyMap<string, Val>, span: Span) {
+/** Rotary positions rotate pairs of channels: a head needs an even size. */
+export function checkRotaryHead(headDim: number, rotary: boolean, span: Span) {
   if (rotary && headDim % 2 !== 0)
     fail("VLM2204", `attention: rotary positions need an even head size, got ${headDim}`, span);
-  for (const key of ["rotary_dim", "positions"]) {
-    const v = a.get(key);
-    if (v && v.k !== "none")
-      fail("VLM2205", `attention: the option ${key} is not implemented (rotary positions cover the whole head)`, span);
-  }
 }
 
 /**
