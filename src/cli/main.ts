@@ -11,6 +11,7 @@ import { processIo, useColor, type CliIo } from "./io.js";
 import { fmtCommand } from "./fmt.js";
 import { compileCommand } from "./compile.js";
 import { runCommand } from "./run.js";
+import { generateCommand } from "./generate.js";
 
 export const EXIT = { ok: 0, userError: 1, usage: 2, internal: 3 } as const;
 
@@ -84,6 +85,7 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
   fmtCommand(program, io, setExit);
   compileCommand(program, io, setExit);
   runCommand(program, io, setExit);
+  generateCommand(program, io, setExit);
   return program;
 }
 

@@ -3,7 +3,7 @@
 // package's eos ids, its token budget or the context's end. Tokens are yielded as they are
 // chosen, so callers stream text; the return value holds the timings.
 
-import { diagnostic, DiagnosticError } from "../../diagnostics/diagnostic.js";
+import { diagnostic, DiagnosticError, type Diagnostic } from "../../diagnostics/diagnostic.js";
 import { nextToken, RowRandom, samplingProblem, type SamplingOptions } from "./sampling.js";
 import type { RowImages, StepEngine } from "./step-engine.js";
 
@@ -49,6 +49,13 @@ export interface GenerationStats {
   readonly peakMemoryBytes: number;
 }
 
+/** The first problem with the options as a VLM5009 naming the flag, or undefined. */
+export function generationProblem(o: GenerateOptions): Diagnostic | undefined {
+  if (!(Number.isInteger(o.maxNewTokens) && o.maxNewTokens >= 1))
+    return diagnostic("VLM5009", `--max-new-tokens: ${o.maxNewTokens} is not a whole number ≥ 1`);
+  return samplingProblem(o);
+}
+
 /**
  * Generates from `rows` with `engine`, yielding every chosen token in order (row by row within a
  * step). Does not release the engine. Throws DiagnosticError for bad options or when a prompt
@@ -59,10 +66,8 @@ export async function* generate(
   rows: readonly PromptRow[],
   options: GenerateOptions,
 ): AsyncGenerator<GeneratedToken, GenerationStats> {
-  const problem = samplingProblem(options);
+  const problem = generationProblem(options);
   if (problem) throw new DiagnosticError(problem);
-  if (!(Number.isInteger(options.maxNewTokens) && options.maxNewTokens >= 1))
-    throw new DiagnosticError(diagnostic("VLM5009", `--max-new-tokens: ${options.maxNewTokens} is not a whole number ≥ 1`));
   const { manifest } = engine;
   const stop = new Set(options.stopTokens ?? manifest.tokens.eos);
   const filler = BigInt(manifest.tokens.pad ?? manifest.tokens.eos[0]!);

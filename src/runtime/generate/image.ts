@@ -7,14 +7,14 @@
 // of 255 (docs/generate.md gives the measured difference).
 
 import * as fs from "node:fs";
-import sharp from "sharp";
+import sharp, { type KernelEnum, type Metadata, type Sharp } from "sharp";
 import { diagnostic, DiagnosticError } from "../../diagnostics/diagnostic.js";
 import { readPackageJson } from "./package-folder.js";
 
 export interface ImageProcessing {
   /** "shortest-edge": the short side becomes `size` (aspect kept); "fixed": exactly height × width. */
   readonly resize?: { readonly mode: "shortest-edge"; readonly size: number } | FixedSize;
-  readonly kernel: keyof sharp.KernelEnum;
+  readonly kernel: keyof KernelEnum;
   readonly crop?: { readonly height: number; readonly width: number };
   /** LLaVA's do_pad: pad to a square of the mean colour before resizing. */
   readonly padToSquare: boolean;
@@ -30,7 +30,7 @@ interface FixedSize {
 }
 
 /** PIL resampling codes as Hugging Face configs store them → libvips kernels. */
-const KERNELS: Readonly<Record<number, keyof sharp.KernelEnum>> = { 0: "nearest", 1: "lanczos3", 2: "linear", 3: "cubic" };
+const KERNELS: Readonly<Record<number, keyof KernelEnum>> = { 0: "nearest", 1: "lanczos3", 2: "linear", 3: "cubic" };
 
 /** Default megapixel limit: far above any processor's input, far below a decompression bomb. */
 export const DEFAULT_MAX_MEGAPIXELS = 50;
@@ -118,7 +118,7 @@ export async function preprocessImage(
     throw badImage(file, `cannot read it: ${e instanceof Error ? e.message : String(e)}`);
   }
   const limit = (options.maxMegapixels ?? DEFAULT_MAX_MEGAPIXELS) * 1e6;
-  let header: sharp.Metadata;
+  let header: Metadata;
   try {
     header = await sharp(bytes, { limitInputPixels: false }).metadata();
   } catch (e) {
@@ -143,7 +143,7 @@ export async function preprocessImage(
       .raw()
       .toBuffer({ resolveWithObject: true });
     let { data, info } = decoded;
-    const toRaw = (image: sharp.Sharp) => image.raw().toBuffer({ resolveWithObject: true });
+    const toRaw = (image: Sharp) => image.raw().toBuffer({ resolveWithObject: true });
     const rawInput = () => ({ raw: { width: info.width, height: info.height, channels: 3 as const } });
     if (processing.padToSquare && info.width !== info.height) {
       const side = Math.max(info.width, info.height);

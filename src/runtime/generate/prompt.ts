@@ -28,7 +28,8 @@ export function promptIds(
 ): PromptIds {
   const { tokenId, tokensPerImage, placement } = manifest.image;
   const rendered = options.raw ? prompt : renderChat(text, prompt, placement === "prefix" ? 0 : images);
-  const encoded = text.tokenizer.encode(rendered).ids;
+  // The library's declarations do not resolve under NodeNext; ids are numbers.
+  const encoded: number[] = text.tokenizer.encode(rendered).ids;
   const tags = encoded.filter((id) => id === tokenId).length;
   const tag = text.tokenizer.id_to_token(tokenId) ?? `token ${tokenId}`;
   if (placement === "prefix") {
