@@ -112,6 +112,16 @@ def seeded_init(model: torch.nn.Module, seed: int) -> None:
                 p.copy_(torch.randn(p.shape, generator=g) * 0.1)
 
 
+def random_model(cls, config, seed: int, bos: int, eos: int, pad: int):
+    torch.manual_seed(0)
+    model = cls(config).eval()
+    seeded_init(model, seed)
+    model.generation_config.bos_token_id = bos
+    model.generation_config.eos_token_id = eos
+    model.generation_config.pad_token_id = pad
+    return model
+
+
 def save_case(name, model, processor, prompts, image, template: bool) -> None:
     out = os.path.join(ROOT, name)
     shutil.rmtree(out, ignore_errors=True)
@@ -179,12 +189,7 @@ def llava(image: Image.Image) -> None:
         vision_feature_select_strategy="default",
         image_seq_length=(IMAGE_SIZE // 6) ** 2,
     )
-    torch.manual_seed(0)
-    model = LlavaForConditionalGeneration(config).eval()
-    seeded_init(model, 1)
-    model.generation_config.bos_token_id = ids["<s>"]
-    model.generation_config.eos_token_id = ids["</s>"]
-    model.generation_config.pad_token_id = ids["<pad>"]
+    model = random_model(LlavaForConditionalGeneration, config, 1, ids["<s>"], ids["</s>"], ids["<pad>"])
     processor = LlavaProcessor(
         image_processor=CLIPImageProcessorPil(
             size={"shortest_edge": IMAGE_SIZE}, crop_size={"height": IMAGE_SIZE, "width": IMAGE_SIZE}
@@ -218,12 +223,7 @@ def blip2(image: Image.Image) -> None:
         num_query_tokens=4,
         image_token_id=ids["<image>"],
     )
-    torch.manual_seed(0)
-    model = Blip2ForConditionalGeneration(config).eval()
-    seeded_init(model, 2)
-    model.generation_config.bos_token_id = ids["</s>"]
-    model.generation_config.eos_token_id = ids["</s>"]
-    model.generation_config.pad_token_id = ids["<pad>"]
+    model = random_model(Blip2ForConditionalGeneration, config, 2, ids["</s>"], ids["</s>"], ids["<pad>"])
     processor = Blip2Processor(
         image_processor=BlipImageProcessorPil(size={"height": IMAGE_SIZE, "width": IMAGE_SIZE}),
         tokenizer=tokenizer,

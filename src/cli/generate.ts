@@ -98,7 +98,8 @@ export async function runGenerate(
         ),
       ));
   try {
-    const requests = flags.batch !== undefined ? readBatch(flags.batch) : [{ prompt: flags.prompt!, images: flags.image }];
+    const requests =
+      flags.batch !== undefined ? readBatch(flags.batch) : [{ prompt: flags.prompt!, images: flags.image }];
     const options: TextGenerationOptions = {
       maxNewTokens: flags.maxNewTokens,
       maxMegapixels: flags.maxMegapixels,
@@ -144,7 +145,9 @@ function readBatch(file: string): GenerateRequest[] {
   try {
     text = fs.readFileSync(file, "utf8");
   } catch (e) {
-    throw new DiagnosticError(diagnostic("VLM5011", `cannot read ${file}: ${e instanceof Error ? e.message : String(e)}`));
+    throw new DiagnosticError(
+      diagnostic("VLM5011", `cannot read ${file}: ${e instanceof Error ? e.message : String(e)}`),
+    );
   }
   const base = path.dirname(file);
   const requests: GenerateRequest[] = [];

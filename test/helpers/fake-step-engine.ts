@@ -74,7 +74,7 @@ export class FakeStepEngine implements StepEngine {
     if (tokens.length !== this.sequences.length)
       throw new Error(`step got ${tokens.length} tokens for ${this.sequences.length} rows`);
     this.steps.push([...tokens]);
-    tokens.forEach((t, i) => this.sequences[i]!.push(Number(t)));
+    for (const [i, t] of tokens.entries()) this.sequences[i]!.push(Number(t));
     return this.sequences.map(this.logitsOf);
   }
 

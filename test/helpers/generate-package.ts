@@ -19,7 +19,11 @@ export interface FixtureReference {
     readonly greedy_ids: readonly number[];
     readonly greedy_text: string;
   }[];
-  readonly tokenizer_probes: readonly { readonly text: string; readonly ids: readonly number[]; readonly decoded: string }[];
+  readonly tokenizer_probes: readonly {
+    readonly text: string;
+    readonly ids: readonly number[];
+    readonly decoded: string;
+  }[];
 }
 
 export function fixtureReference(name: "llava" | "blip2"): FixtureReference {
@@ -31,7 +35,12 @@ export function fixtureManifest(name: "llava" | "blip2"): PackageManifest {
   const config = JSON.parse(fs.readFileSync(path.join(GENERATE_FIXTURES, name, "config.json"), "utf8"));
   const text = config.text_config;
   const llava = name === "llava";
-  const files = ["tokenizer.json", "tokenizer_config.json", "processor_config.json", ...(llava ? ["chat_template.jinja"] : [])];
+  const files = [
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "processor_config.json",
+    ...(llava ? ["chat_template.jinja"] : []),
+  ];
   return fakeManifest({
     family: llava ? "llava" : "blip2",
     model: `tiny-${name}`,

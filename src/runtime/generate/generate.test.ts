@@ -12,7 +12,13 @@ import {
   fakeManifest,
   preferred,
 } from "../../../test/helpers/fake-step-engine.js";
-import { generate, type GeneratedToken, type GenerateOptions, type GenerationStats, type PromptRow } from "./generate.js";
+import {
+  generate,
+  type GeneratedToken,
+  type GenerateOptions,
+  type GenerationStats,
+  type PromptRow,
+} from "./generate.js";
 import {
   applyRepetitionPenalty,
   argmax,
@@ -118,7 +124,10 @@ describe("generate: greedy search and stopping", () => {
   it("uses the caller's stop tokens instead of the manifest's eos", async () => {
     const prompt = [1, 4];
     const want = greedyReference(prompt, 6);
-    const { byRow, tokens } = await run(new FakeStepEngine(), rows(prompt), { maxNewTokens: 6, stopTokens: [want[2]!] });
+    const { byRow, tokens } = await run(new FakeStepEngine(), rows(prompt), {
+      maxNewTokens: 6,
+      stopTokens: [want[2]!],
+    });
     expect(byRow[0]).toEqual(want.slice(0, 3));
     expect(tokens.at(-1)!.stop).toBe("eos");
   });
@@ -166,9 +175,14 @@ describe("generate: logits processing with Hugging Face's semantics", () => {
 
   it("temperature, top-k and top-p shape the distribution as the warpers do", () => {
     const logits = Float32Array.from([0, Math.log(2), Math.log(4)]);
-    const close = (got: Float64Array, want: number[]) => want.forEach((w, i) => expect(got[i]).toBeCloseTo(w, 6));
+    const close = (got: Float64Array, want: number[]) =>
+      expect(Array.from(got)).toEqual(want.map((w) => expect.closeTo(w, 6)));
     close(samplingDistribution(logits, { temperature: 1 }), [1 / 7, 2 / 7, 4 / 7]);
-    close(samplingDistribution(logits, { temperature: 2 }), [1 / (3 + Math.SQRT2), Math.SQRT2 / (3 + Math.SQRT2), 2 / (3 + Math.SQRT2)]);
+    close(samplingDistribution(logits, { temperature: 2 }), [
+      1 / (3 + Math.SQRT2),
+      Math.SQRT2 / (3 + Math.SQRT2),
+      2 / (3 + Math.SQRT2),
+    ]);
     close(samplingDistribution(logits, { topK: 2 }), [0, 1 / 3, 2 / 3]);
     // Ascending cumulative 1/7, 3/7, 1: top-p 0.6 drops what stays within 0.4 (only 1/7).
     close(samplingDistribution(logits, { topP: 0.6 }), [0, 1 / 3, 2 / 3]);
@@ -182,17 +196,19 @@ describe("generate: logits processing with Hugging Face's semantics", () => {
     const counts = [0, 0, 0];
     const n = 20000;
     for (let i = 0; i < n; i++) counts[drawToken(probs, random.next())]!++;
-    counts.forEach((c, i) => expect(Math.abs(c / n - probs[i]!)).toBeLessThan(0.015));
+    for (const [i, c] of counts.entries()) expect(Math.abs(c / n - probs[i]!)).toBeLessThan(0.015);
   });
 
   it("sampling is reproducible by seed, differs between seeds, and a row samples the same in any batch", async () => {
     const flat = () => new Float32Array(FAKE_VOCAB);
     const sample = async (seed: number, prompts: PromptRow[]) =>
-      (await run(new FakeStepEngine(fakeManifest({ tokens: { eos: [99] } }), flat), prompts, {
-        maxNewTokens: 24,
-        temperature: 1,
-        seed,
-      })).byRow;
+      (
+        await run(new FakeStepEngine(fakeManifest({ tokens: { eos: [99] } }), flat), prompts, {
+          maxNewTokens: 24,
+          temperature: 1,
+          seed,
+        })
+      ).byRow;
     const alone = await sample(7, rows([1, 2]));
     expect(await sample(7, rows([1, 2]))).toEqual(alone);
     expect((await sample(8, rows([1, 2])))[0]).not.toEqual(alone[0]);
@@ -205,7 +221,9 @@ describe("generate: logits processing with Hugging Face's semantics", () => {
     const prompt = [1, 4];
     const want = greedyReference(prompt, 6);
     for (const seed of [1, 2, 3]) {
-      expect((await run(new FakeStepEngine(), rows(prompt), { maxNewTokens: 6, topK: 1, seed })).byRow[0]).toEqual(want);
+      expect((await run(new FakeStepEngine(), rows(prompt), { maxNewTokens: 6, topK: 1, seed })).byRow[0]).toEqual(
+        want,
+      );
       expect((await run(new FakeStepEngine(), rows(prompt), { maxNewTokens: 6, topP: 0.01, seed })).byRow[0]).toEqual(
         want,
       );

@@ -4,6 +4,7 @@
 // chosen, so callers stream text; the return value holds the timings.
 
 import { diagnostic, DiagnosticError, type Diagnostic } from "../../diagnostics/diagnostic.js";
+import { newTokenBudget } from "./prompt.js";
 import { nextToken, RowRandom, samplingProblem, type SamplingOptions } from "./sampling.js";
 import type { RowImages, StepEngine } from "./step-engine.js";
 
@@ -71,14 +72,7 @@ export async function* generate(
   const { manifest } = engine;
   const stop = new Set(options.stopTokens ?? manifest.tokens.eos);
   const filler = BigInt(manifest.tokens.pad ?? manifest.tokens.eos[0]!);
-  const budgets = rows.map((r, i) => {
-    const room = manifest.contextLength - r.ids.length;
-    if (room <= 0)
-      throw new DiagnosticError(
-        diagnostic("VLM5008", `prompt ${i + 1} is ${r.ids.length} tokens but the context holds ${manifest.contextLength}`),
-      );
-    return Math.min(room, options.maxNewTokens);
-  });
+  const budgets = rows.map((r) => newTokenBudget(manifest, r.ids.length, options.maxNewTokens));
   const seen = rows.map((r) => r.ids.map(Number));
   const random = rows.map((_, i) => new RowRandom(options.seed ?? 0, i));
   const produced = rows.map(() => 0);

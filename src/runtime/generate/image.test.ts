@@ -37,7 +37,10 @@ describe("image preprocessing", () => {
       expect([1, 3, got.height, got.width]).toEqual(ref.shape);
       const want = ref.data as Float32Array;
       const plane = got.height * got.width;
-      const levels = Array.from(want, (w, i) => (Math.abs(got.pixels[i]! - w) * processing.std[Math.floor(i / plane)]!) * 255);
+      const levels = Array.from(
+        want,
+        (w, i) => Math.abs(got.pixels[i]! - w) * processing.std[Math.floor(i / plane)]! * 255,
+      );
       const sorted = [...levels].sort((a, b) => a - b);
       expect(sorted.at(-1)!).toBeLessThanOrEqual(16.01);
       expect(sorted[Math.floor(sorted.length * 0.95)]!).toBeLessThanOrEqual(2.01);

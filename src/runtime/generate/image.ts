@@ -48,7 +48,8 @@ export function readImageProcessing(dir: string): ImageProcessing {
   if (config["image_grid_pinpoints"] !== undefined)
     throw unsupported("LLaVA-NeXT's AnyRes image crops (image_grid_pinpoints) are not supported yet");
   const size = config["size"] as Record<string, number> | number | undefined;
-  const on = (key: string, fallback: boolean) => (typeof config[key] === "boolean" ? (config[key] as boolean) : fallback);
+  const on = (key: string, fallback: boolean) =>
+    typeof config[key] === "boolean" ? (config[key] as boolean) : fallback;
   let resize: ImageProcessing["resize"];
   if (on("do_resize", true)) {
     if (typeof size === "number") resize = { mode: "shortest-edge", size };
@@ -76,7 +77,11 @@ export function readImageProcessing(dir: string): ImageProcessing {
     kernel,
     ...(crop ? { crop } : {}),
     padToSquare: on("do_pad", false),
-    rescale: on("do_rescale", true) ? (typeof config["rescale_factor"] === "number" ? config["rescale_factor"] : 1 / 255) : 1,
+    rescale: on("do_rescale", true)
+      ? typeof config["rescale_factor"] === "number"
+        ? config["rescale_factor"]
+        : 1 / 255
+      : 1,
     mean: normalize ? triple("image_mean", 0) : [0, 0, 0],
     std: normalize ? triple("image_std", 1) : [1, 1, 1],
   };
@@ -165,11 +170,7 @@ export async function preprocessImage(
           : shortestEdgeSize(info.height, info.width, processing.resize.size);
       if (target.width !== info.width || target.height !== info.height)
         ({ data, info } = await toRaw(
-          sharp(data, rawInput()).resize(
-            target.width,
-            target.height,
-            { fit: "fill", kernel: processing.kernel },
-          ),
+          sharp(data, rawInput()).resize(target.width, target.height, { fit: "fill", kernel: processing.kernel }),
         ));
     }
     return normalize(data, info.height, info.width, processing);

@@ -7,10 +7,14 @@ import type { PackageManifest } from "../../onnx/manifest.js";
 import {
   generate,
   generationProblem,
-  type GeneratedToken, type GenerateOptions, type GenerationStats, type PromptRow } from "./generate.js";
+  type GeneratedToken,
+  type GenerateOptions,
+  type GenerationStats,
+  type PromptRow,
+} from "./generate.js";
 import { preprocessImage, readImageProcessing, type ImageOptions, type ImageProcessing } from "./image.js";
 import { readPackageFolder } from "./package-folder.js";
-import { promptIds } from "./prompt.js";
+import { newTokenBudget, promptIds } from "./prompt.js";
 import type { StepEngine } from "./step-engine.js";
 import { loadPackageText, TextStream, type PackageText } from "./text.js";
 
@@ -51,6 +55,7 @@ export async function promptRows(
   const rows: PromptRow[] = [];
   for (const request of requests) {
     const { ids } = promptIds(inputs.manifest, inputs.text, request.prompt, request.images.length, options);
+    newTokenBudget(inputs.manifest, ids.length, 1);
     const pixels = new Float32Array(request.images.length * 3 * height * width);
     for (const [i, file] of request.images.entries()) {
       const image = await preprocessImage(file, inputs.imageProcessing, options);
@@ -109,7 +114,11 @@ export async function* generateText(
     throw engineFailure(e);
   }
   const streams = rows.map(() => new TextStream(inputs.text.tokenizer));
-  const results = rows.map((r) => ({ promptTokens: r.ids.length, tokens: [] as number[], stop: undefined as RowResult["stop"] }));
+  const results = rows.map((r) => ({
+    promptTokens: r.ids.length,
+    tokens: [] as number[],
+    stop: undefined as RowResult["stop"],
+  }));
   try {
     const tokens = generate(engine, rows, options);
     for (;;) {
@@ -119,8 +128,7 @@ export async function* generateText(
       } catch (e) {
         throw engineFailure(e);
       }
-      if (next.done)
-        return { rows: results.map((r, i) => ({ ...r, text: streams[i]!.text() })), stats: next.value };
+      if (next.done) return { rows: results.map((r, i) => ({ ...r, text: streams[i]!.text() })), stats: next.value };
       const t = next.value;
       results[t.row]!.tokens.push(t.token);
       if (t.stop) results[t.row]!.stop = t.stop;

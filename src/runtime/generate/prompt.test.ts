@@ -40,7 +40,8 @@ describe.each(["llava", "blip2"] as const)("%s text", (name) => {
       expect(text.tokenizer.encode(probe.text).ids).toEqual(probe.ids);
       expect(text.tokenizer.decode(probe.ids, { skip_special_tokens: true })).toBe(probe.decoded);
     }
-    for (const c of reference.cases) expect(text.tokenizer.decode(c.greedy_ids, { skip_special_tokens: true })).toBe(c.greedy_text);
+    for (const c of reference.cases)
+      expect(text.tokenizer.decode(c.greedy_ids, { skip_special_tokens: true })).toBe(c.greedy_text);
   });
 
   it("builds the processor's input_ids for one image: template, image tokens expanded or prepended", () => {

@@ -49,7 +49,10 @@ export function promptIds(
         : "pass one --image per image the prompt needs; the chat template adds the tags itself",
     );
   const repeat = placement === "image-tokens" ? tokensPerImage : 1;
-  return { text: rendered, ids: encoded.flatMap((id) => Array.from({ length: id === tokenId ? repeat : 1 }, () => BigInt(id))) };
+  return {
+    text: rendered,
+    ids: encoded.flatMap((id) => Array.from({ length: id === tokenId ? repeat : 1 }, () => BigInt(id))),
+  };
 }
 
 function mismatch(message: string, hint: string): DiagnosticError {

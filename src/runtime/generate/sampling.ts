@@ -124,12 +124,7 @@ export class RowRandom {
 }
 
 /** Picks the next token of one row: penalty over `seen`, then greedy or a seeded draw. */
-export function nextToken(
-  logits: Float32Array,
-  seen: Iterable<number>,
-  o: SamplingOptions,
-  random: RowRandom,
-): number {
+export function nextToken(logits: Float32Array, seen: Iterable<number>, o: SamplingOptions, random: RowRandom): number {
   const scores = o.repetitionPenalty !== undefined && o.repetitionPenalty !== 1 ? Float32Array.from(logits) : logits;
   if (scores !== logits) applyRepetitionPenalty(scores, seen, o.repetitionPenalty!);
   return isSampling(o) ? drawToken(samplingDistribution(scores, o), random.next()) : argmax(scores);

@@ -69,9 +69,14 @@ export function renderChat(text: PackageText, prompt: string, images: number): s
     });
   } catch (e) {
     throw new DiagnosticError(
-      diagnostic("VLM5004", `the package's chat template failed: ${e instanceof Error ? e.message : String(e)}`, undefined, {
-        hint: "pass --raw and write the prompt in the model's format yourself",
-      }),
+      diagnostic(
+        "VLM5004",
+        `the package's chat template failed: ${e instanceof Error ? e.message : String(e)}`,
+        undefined,
+        {
+          hint: "pass --raw and write the prompt in the model's format yourself",
+        },
+      ),
     );
   }
 }
