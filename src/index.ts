@@ -26,3 +26,4 @@ export {
 } from "./codegen/weights.js";
 export { formatText, type FormatResult } from "./lang/format/index.js";
 export * from "./passes/index.js";
+export * from "./runtime/generate/index.js";
