@@ -32,6 +32,7 @@ from transformers import (
 )
 from transformers.models.blip.image_processing_pil_blip import BlipImageProcessorPil
 from transformers.models.clip.image_processing_pil_clip import CLIPImageProcessorPil
+from transformers.models.llava.image_processing_pil_llava import LlavaImageProcessorPil
 
 ROOT = os.path.join(os.path.dirname(__file__), "..", "..", "test", "fixtures", "generate")
 IMAGE_SIZE = 30
@@ -201,6 +202,12 @@ def llava(image: Image.Image) -> None:
         chat_template=LLAVA_TEMPLATE,
     )
     save_case("llava", model, processor, ["What is shown in this image?", "Describe the picture."], image, True)
+    # LLaVA's pad-to-square variant of the processor (do_pad), for the pixel parity test only.
+    padded = LlavaImageProcessorPil(
+        do_pad=True, size={"shortest_edge": IMAGE_SIZE}, crop_size={"height": IMAGE_SIZE, "width": IMAGE_SIZE}
+    )
+    pixels = padded(images=image, return_tensors="pt")["pixel_values"].numpy().astype(np.float32)
+    np.save(os.path.join(ROOT, "llava", "pixel_values_pad.npy"), pixels)
 
 
 def blip2(image: Image.Image) -> None:

@@ -8,7 +8,7 @@ import sharp from "sharp";
 import { afterAll, describe, expect, it } from "vitest";
 import { DiagnosticError } from "../../diagnostics/diagnostic.js";
 import { readNpy } from "../npy.js";
-import { preprocessImage, readImageProcessing } from "./image.js";
+import { preprocessImage, readImageProcessing, type ImageProcessing } from "./image.js";
 
 const FIXTURES = path.join(import.meta.dirname, "../../../test/fixtures/generate");
 const temp = fs.mkdtempSync(path.join(os.tmpdir(), "vlmc-image-"));
@@ -24,29 +24,44 @@ async function codeOf(promise: Promise<unknown>): Promise<string | undefined> {
   }
 }
 
+/**
+ * PIL's BICUBIC and libvips's cubic kernel are both Catmull-Rom but differ at hard edges: on the
+ * test image the resized pixels differ by 0.3 levels of 255 on average and by at most 16 levels
+ * (at the white line and the shapes' borders).
+ */
+async function expectPixelParity(processing: ImageProcessing, image: string, reference: string): Promise<void> {
+  const ref = readNpy(reference);
+  const got = await preprocessImage(image, processing);
+  expect([1, 3, got.height, got.width]).toEqual(ref.shape);
+  const want = ref.data as Float32Array;
+  const plane = got.height * got.width;
+  const levels = Array.from(
+    want,
+    (w, i) => Math.abs(got.pixels[i]! - w) * processing.std[Math.floor(i / plane)]! * 255,
+  );
+  const sorted = [...levels].sort((a, b) => a - b);
+  expect(sorted.at(-1)!).toBeLessThanOrEqual(16.01);
+  expect(sorted[Math.floor(sorted.length * 0.95)]!).toBeLessThanOrEqual(2.01);
+  expect(levels.reduce((a, b) => a + b, 0) / levels.length).toBeLessThan(0.5);
+}
+
 describe("image preprocessing", () => {
   for (const name of ["llava", "blip2"]) {
-    // PIL's BICUBIC and libvips's cubic kernel are both Catmull-Rom but differ at hard edges: on
-    // the test image the resized pixels differ by 0.3 levels of 255 on average and by at most 16
-    // levels (at the white line and the shapes' borders).
     it(`${name}: pixel_values equal the transformers processor's within the resize tolerance`, async () => {
       const dir = path.join(FIXTURES, name);
-      const processing = readImageProcessing(dir);
-      const ref = readNpy(path.join(dir, "pixel_values.npy"));
-      const got = await preprocessImage(path.join(dir, "image.png"), processing);
-      expect([1, 3, got.height, got.width]).toEqual(ref.shape);
-      const want = ref.data as Float32Array;
-      const plane = got.height * got.width;
-      const levels = Array.from(
-        want,
-        (w, i) => Math.abs(got.pixels[i]! - w) * processing.std[Math.floor(i / plane)]! * 255,
+      await expectPixelParity(
+        readImageProcessing(dir),
+        path.join(dir, "image.png"),
+        path.join(dir, "pixel_values.npy"),
       );
-      const sorted = [...levels].sort((a, b) => a - b);
-      expect(sorted.at(-1)!).toBeLessThanOrEqual(16.01);
-      expect(sorted[Math.floor(sorted.length * 0.95)]!).toBeLessThanOrEqual(2.01);
-      expect(levels.reduce((a, b) => a + b, 0) / levels.length).toBeLessThan(0.5);
     });
   }
+
+  it("LLaVA's do_pad (pad to a square of the mean colour first) equals LlavaImageProcessor's", async () => {
+    const dir = path.join(FIXTURES, "llava");
+    const processing = { ...readImageProcessing(dir), padToSquare: true };
+    await expectPixelParity(processing, path.join(dir, "image.png"), path.join(dir, "pixel_values_pad.npy"));
+  });
 
   it("reads CLIP's shortest-edge resize with center crop, and BLIP's fixed size", () => {
     const clip = readImageProcessing(path.join(FIXTURES, "llava"));

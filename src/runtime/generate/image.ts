@@ -152,7 +152,7 @@ export async function preprocessImage(
     const rawInput = () => ({ raw: { width: info.width, height: info.height, channels: 3 as const } });
     if (processing.padToSquare && info.width !== info.height) {
       const side = Math.max(info.width, info.height);
-      const background = processing.mean.map((m) => Math.round(m * 255));
+      const background = processing.mean.map((m) => Math.trunc(m * 255));
       ({ data, info } = await toRaw(
         sharp(data, rawInput()).extend({
           top: Math.floor((side - info.height) / 2),

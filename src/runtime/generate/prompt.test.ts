@@ -76,6 +76,21 @@ describe("prompts: checks", () => {
     expect(raw.ids.map(Number)).toEqual(fixtureReference("llava").cases[0]!.input_ids);
   });
 
+  it("Flamingo keeps one <image> token per interleaved image", () => {
+    const flamingo = {
+      ...llava,
+      family: "flamingo" as const,
+      image: { ...llava.image, placement: "cross-attention" as const },
+    };
+    const got = promptIds(flamingo, llavaText, "<image>A cat.<image>A dog.", 2, { raw: true });
+    const plain = llavaText.tokenizer.encode("<image>A cat.<image>A dog.").ids;
+    expect(got.ids.map(Number)).toEqual(plain);
+    expect(got.ids.filter((id) => id === 4n)).toHaveLength(2);
+    expect(codeOf(() => promptIds(flamingo, llavaText, "<image>A cat.<image>A dog.", 1, { raw: true }))).toBe(
+      "VLM5007",
+    );
+  });
+
   it("more or fewer images than image tags is VLM5007", () => {
     expect(codeOf(() => promptIds(llava, llavaText, "<image> and the image", 1))).toBe("VLM5007");
     expect(codeOf(() => promptIds(llava, llavaText, "USER: <image>\n<image>\nHi", 1, { raw: true }))).toBe("VLM5007");
