@@ -119,6 +119,10 @@ describe("generate: greedy search and stopping", () => {
     expect(tokens).toHaveLength(3);
     expect(tokens.at(-1)!.stop).toBe("context");
     expect(await codeOf(run(engine, rows([1, 2, 3, 4, 5, 6, 7, 8]), { maxNewTokens: 1 }))).toBe("VLM5008");
+    // A batch shares the longest row's room: the engine pads every row to it.
+    const batch = await run(engine, rows([1, 4, 3, 0, 10], [1]), { maxNewTokens: 10 });
+    expect(batch.byRow.map((r) => r.length)).toEqual([3, 3]);
+    expect(batch.tokens.filter((t) => t.stop).map((t) => t.stop)).toEqual(["context", "context"]);
   });
 
   it("uses the caller's stop tokens instead of the manifest's eos", async () => {

@@ -72,7 +72,9 @@ export async function* generate(
   const { manifest } = engine;
   const stop = new Set(options.stopTokens ?? manifest.tokens.eos);
   const filler = BigInt(manifest.tokens.pad ?? manifest.tokens.eos[0]!);
-  const budgets = rows.map((r) => newTokenBudget(manifest, r.ids.length, options.maxNewTokens));
+  if (rows.length === 0) throw new DiagnosticError(diagnostic("VLM5009", "no prompts to generate from"));
+  // The engine pads rows to the longest in its cache, so the whole batch shares that row's room.
+  const budget = newTokenBudget(manifest, Math.max(...rows.map((r) => r.ids.length)), options.maxNewTokens);
   const seen = rows.map((r) => r.ids.map(Number));
   const random = rows.map((_, i) => new RowRandom(options.seed ?? 0, i));
   const produced = rows.map(() => 0);
@@ -97,9 +99,9 @@ export async function* generate(
       newTokens++;
       const reason: StopReason | undefined = stop.has(token)
         ? "eos"
-        : index + 1 < budgets[row]!
+        : index + 1 < budget
           ? undefined
-          : budgets[row]! < options.maxNewTokens
+          : budget < options.maxNewTokens
             ? "context"
             : "max-new-tokens";
       if (reason) done[row] = true;
