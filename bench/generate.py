@@ -12,6 +12,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import statistics
 import time
 
@@ -108,6 +109,7 @@ def main() -> None:
                 "time_to_first_token_seconds": summary(first),
                 "generate_seconds": summary(full),
                 "llava_prefill_seconds": summary(llava_first),
+                "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
                 "software": {
                     "python": platform.python_version(),
                     "torch": torch.__version__,
