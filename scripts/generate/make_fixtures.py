@@ -123,15 +123,11 @@ def random_model(cls, config, seed: int, bos: int, eos: int, pad: int):
     return model
 
 
-def save_case(name, model, processor, prompts, image, template: bool) -> None:
-    out = os.path.join(ROOT, name)
-    shutil.rmtree(out, ignore_errors=True)
-    os.makedirs(out)
-    model.save_pretrained(out)
-    processor.save_pretrained(out)
-    image.save(os.path.join(out, "image.png"))
-    cases = []
-    for i, prompt in enumerate(prompts):
+def greedy_cases(model, processor, prompts, image, template: bool):
+    """The processor's inputs and transformers' greedy ids per prompt, and the smallest gap between
+    the best and the second-best logit over all chosen tokens."""
+    cases, margin = [], float("inf")
+    for prompt in prompts:
         if template:
             messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": prompt}]}]
             text = processor.apply_chat_template(messages, add_generation_prompt=True)
@@ -139,11 +135,17 @@ def save_case(name, model, processor, prompts, image, template: bool) -> None:
             text = prompt
         inputs = processor(images=image, text=text, return_tensors="pt")
         with torch.no_grad():
-            ids = model.generate(**inputs, max_new_tokens=MAX_NEW_TOKENS, do_sample=False)
+            out = model.generate(
+                **inputs, max_new_tokens=MAX_NEW_TOKENS, do_sample=False, output_scores=True, return_dict_in_generate=True
+            )
+        ids = out.sequences
         prompt_len = inputs["input_ids"].shape[1]
         # Both models return the prompt's ids followed by the new ones (BLIP-2 passes input_ids on).
         assert ids[0, :prompt_len].tolist() == inputs["input_ids"][0].tolist()
         generated = ids[0, prompt_len:]
+        for scores in out.scores:
+            top = torch.topk(scores[0], 2).values
+            margin = min(margin, float(top[0] - top[1]))
         cases.append(
             {
                 "prompt": prompt,
@@ -153,7 +155,21 @@ def save_case(name, model, processor, prompts, image, template: bool) -> None:
                 "greedy_text": processor.tokenizer.decode(generated, skip_special_tokens=True),
             }
         )
-    np.save(os.path.join(out, "pixel_values.npy"), inputs["pixel_values"].numpy().astype(np.float32))
+    return cases, inputs["pixel_values"], margin
+
+
+def save_case(name, model, processor, prompts, image, template: bool) -> None:
+    # The smallest logit gap is recorded because near-ties make greedy ids sensitive to the pixels:
+    # the libvips resize differs from PIL's by a few levels at edges, so an exact comparison of ids
+    # feeds the processor's pixel_values (pixel_values.npy).
+    cases, pixels, margin = greedy_cases(model, processor, prompts, image, template)
+    out = os.path.join(ROOT, name)
+    shutil.rmtree(out, ignore_errors=True)
+    os.makedirs(out)
+    model.save_pretrained(out)
+    processor.save_pretrained(out)
+    image.save(os.path.join(out, "image.png"))
+    np.save(os.path.join(out, "pixel_values.npy"), pixels.numpy().astype(np.float32))
     tok = processor.tokenizer
     probes = ["Hello world, what is in the image?", "x-ray: lungs 123", " two  spaces", "<image>\nA cat"]
     reference = {
@@ -161,6 +177,7 @@ def save_case(name, model, processor, prompts, image, template: bool) -> None:
         "max_new_tokens": MAX_NEW_TOKENS,
         "image_token_id": model.config.image_token_id,
         "eos_token_id": model.generation_config.eos_token_id,
+        "min_greedy_margin": margin,
         "cases": cases,
         "tokenizer_probes": [
             {"text": t, "ids": tok(t)["input_ids"], "decoded": tok.decode(tok(t)["input_ids"], skip_special_tokens=True)}
