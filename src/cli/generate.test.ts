@@ -98,6 +98,15 @@ describe("vlmc generate", () => {
     expect(c.out).toMatch(/^\[1\] [\s\S]*\n\[2\] [\s\S]*\n$/);
   });
 
+  it("reports an engine that fails while running as VLM5013, and releases it", async () => {
+    const engine = new FakeStepEngine(fixtureManifest("llava"));
+    engine.step = () => Promise.reject(new Error("session run failed"));
+    const c = capture();
+    expect(await runGenerate(llava, flags({ prompt: "Hi" }), c.io, async () => engine)).toBe(1);
+    expect(c.err).toMatch(/VLM5013.*session run failed/);
+    expect(engine.released).toBe(true);
+  });
+
   it("checks every input, then says this build has no package engine (VLM5010)", async () => {
     const c = capture();
     expect(await runCli(["generate", llava, "--image", IMAGE, "--prompt", "Hi"], c.io)).toBe(1);

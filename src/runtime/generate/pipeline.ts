@@ -2,7 +2,7 @@
 // preprocessed (every input problem found before an engine is opened), the engine made by a
 // factory the caller passes, tokens generated and decoded into streamed text pieces.
 
-import { diagnostic, DiagnosticError } from "../../diagnostics/diagnostic.js";
+import { diagnostic, DiagnosticError, InternalError } from "../../diagnostics/diagnostic.js";
 import type { PackageManifest } from "../../onnx/manifest.js";
 import {
   generate,
@@ -139,9 +139,9 @@ export async function* generateText(
   }
 }
 
-/** Diagnostics pass through; anything else the engine throws becomes VLM5013 with its message. */
-function engineFailure(e: unknown): DiagnosticError {
-  if (e instanceof DiagnosticError) return e;
+/** Diagnostics and vlmc's own bugs pass through; what else the engine throws becomes VLM5013. */
+function engineFailure(e: unknown): Error {
+  if (e instanceof DiagnosticError || e instanceof InternalError) return e;
   return new DiagnosticError(
     diagnostic("VLM5013", `the package engine failed: ${e instanceof Error ? e.message : String(e)}`, undefined, {
       hint: "check that the package was written by this version of vlmc for a target this machine runs",
