@@ -53,3 +53,4 @@ export {
   type GraphResult,
 } from "./driver/graph.js";
 export { LanguageService, type CompletionItem, type Hover, type Location } from "./driver/language-service.js";
+export * from "./runtime/generate/index.js";

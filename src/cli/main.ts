@@ -15,6 +15,7 @@ import { graphCommand } from "./graph.js";
 import { lspCommand } from "./lsp.js";
 import { writeOutput } from "./output.js";
 import { renderSummaryPage } from "../driver/graph.js";
+import { generateCommand } from "./generate.js";
 
 function summaryLine(diags: readonly Diagnostic[]): string {
   const errors = diags.filter((d) => d.severity === "error").length;
@@ -78,6 +79,7 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
   runCommand(program, io, setExit);
   graphCommand(program, io, setExit);
   lspCommand(program);
+  generateCommand(program, io, setExit);
   return program;
 }
 

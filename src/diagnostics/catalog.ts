@@ -204,6 +204,20 @@ export const CATALOG = {
   VLM4301: { severity: "error", title: "checkpoint files missing" },
   VLM4302: { severity: "error", title: "cannot write package" },
 
+  // VLM5000–VLM5099: running packages and generating text (runtime/generate, vlmc generate).
+  VLM5001: { severity: "error", title: "package file missing" },
+  VLM5002: { severity: "error", title: "invalid package manifest" },
+  VLM5003: { severity: "error", title: "tokenizer missing or unreadable" },
+  VLM5004: { severity: "error", title: "chat template failed" },
+  VLM5005: { severity: "error", title: "cannot read or decode image" },
+  VLM5006: { severity: "error", title: "image too large" },
+  VLM5007: { severity: "error", title: "images do not match the prompt's image tags" },
+  VLM5008: { severity: "error", title: "prompt longer than the context" },
+  VLM5009: { severity: "error", title: "invalid generation option" },
+  VLM5011: { severity: "error", title: "invalid batch file" },
+  VLM5012: { severity: "error", title: "unsupported image preprocessing" },
+  VLM5013: { severity: "error", title: "package engine failed" },
+
   VLM9001: { severity: "error", title: "internal compiler error" },
 } as const satisfies Record<string, CatalogEntry>;
 

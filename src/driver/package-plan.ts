@@ -187,9 +187,6 @@ export function planPackage(module: IrModule, target: Target): PackageLayout | D
     : entry("placement")?.value === "prefix" || (!entry("placement") && decoder.family === "opt")
       ? "prefix"
       : "image-tokens";
-  entry("placement")?.value === "prefix" || (!entry("placement") && decoder.family === "opt")
-    ? "prefix"
-    : "image-tokens";
   if (int("image_tokens") !== tokens)
     problems.push(
       diagnostic(

@@ -67,14 +67,14 @@ const IMAGE = 3n;
 const TEXT = [10, 11, 12, 13, 14, 15, 16, 17];
 
 const cases = [
-  { model: "tiny_llava", checkpoint: "llava", prefix: false, tokens: 4, crops: 1 },
-  { model: "tiny_blip2", checkpoint: "blip2", prefix: true, tokens: 4, crops: 1 },
-  { model: "tiny_llava_next", checkpoint: "llava", prefix: false, tokens: 24, crops: 5 },
+  { model: "tiny_llava", checkpoint: "llava", tokens: 4, crops: 1 },
+  { model: "tiny_blip2", checkpoint: "blip2", tokens: 4, crops: 1 },
+  { model: "tiny_llava_next", checkpoint: "llava", tokens: 24, crops: 5 },
 ] as const;
 
-describe.each(cases)("$model package", ({ model, checkpoint, prefix, tokens, crops }) => {
-  // The prompt holds the image tokens for LLaVA; BLIP-2's engine puts the features in front itself.
-  const prompt = (text: readonly number[]) => [...Array<bigint>(prefix ? 0 : tokens).fill(IMAGE), ...text.map(BigInt)];
+describe.each(cases)("$model package", ({ model, checkpoint, tokens, crops }) => {
+  // The prompt holds the image tokens in front of the text (where BLIP-2's processor puts them too).
+  const prompt = (text: readonly number[]) => [...Array<bigint>(tokens).fill(IMAGE), ...text.map(BigInt)];
 
   for (const target of ["portable", "ort-cpu"] as const) {
     it(`prefill and cached steps equal the full forward (${target})`, async () => {

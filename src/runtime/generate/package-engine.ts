@@ -85,12 +85,9 @@ export class PackageEngine implements StepEngine {
     if (rows.length === 0) throw new PackageError("prefill needs at least one row");
     if (images.length !== rows.length) throw new PackageError(`${rows.length} rows but images for ${images.length}`);
     const image = BigInt(m.image.tokenId);
-    // BLIP-2 puts each image's features in front of the text: as image tokens, merged alike.
-    const ids = rows.map((row, r) =>
-      m.image.placement === "prefix"
-        ? [...Array<bigint>(images[r]!.count * m.image.tokensPerImage).fill(image), ...row]
-        : [...row],
-    );
+    // Rows hold their image tokens wherever the placement puts them (BLIP-2: in front of BOS, as
+    // transformers' Blip2Processor writes them); the embedding graph fills each with a feature row.
+    const ids = rows.map((row) => [...row]);
     // Flamingo marks each image with one <image> token; the others hold one token per feature row.
     const cross = m.image.placement === "cross-attention";
     ids.forEach((row, r) => {
