@@ -94,9 +94,9 @@ async function drain(iterator) {
   }
 }
 
-/** Decode tokens/s at batch 1 and the LLaVA prefill of the package in `dir`, with the build's engine. */
+/** Decode tokens/s at batch 1 and the LLaVA prefill of the package in `dir`, with the package engine. */
 async function vlmcRun(api, dir) {
-  const engine = await api.defaultEngineFactory(dir);
+  const engine = await api.openPackage(dir);
   try {
     const m = engine.manifest;
     const noImages = { pixels: new Float32Array(0), count: 0 };
@@ -165,10 +165,6 @@ async function main() {
   const api = packages().length > 0 ? await vlmcApi() : undefined;
   const runs = [];
   for (const p of packages()) {
-    if (!api.defaultEngineFactory) {
-      runs.push({ ...p, skipped: "this build of vlmc has no package engine" });
-      continue;
-    }
     if (!fs.existsSync(p.dir)) {
       runs.push({ ...p, skipped: `${p.dir} does not exist` });
       continue;

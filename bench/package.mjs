@@ -7,6 +7,8 @@
 //   npm run build && node bench/package.mjs                 writes bench/results/package-llava_1_5_7b-portable.md
 //   node bench/package.mjs --model blip2_opt_2_7b           BLIP-2 OPT-2.7B (or flamingo)
 //   node bench/package.mjs --target ort-cpu --keep          another target; keep the package
+//   node bench/package.mjs --weights DIR                    weights from a (sharded) checkpoint folder,
+//                                                           e.g. one bench/sharded_checkpoint.py wrote
 //
 // The checkpoint folder the package takes its tokenizer files and token ids from is made here from
 // the tiny test fixtures (test/fixtures/package/) with the real models' image tokens.
@@ -34,6 +36,7 @@ const MODEL = option("--model", "llava_1_5_7b");
 const { spec, fixture: fixtureName, imageToken } = MODELS[MODEL];
 const TARGET = option("--target", "portable");
 const KEEP = option("--keep", false);
+const WEIGHTS = option("--weights", undefined);
 const dir = path.join(OUT, "package");
 const checkpoint = path.join(dir, "checkpoint");
 const out = path.join(dir, `${MODEL}-${TARGET}`);
@@ -48,6 +51,7 @@ if (imageToken !== undefined)
 
 const args = ["bin/vlmc.js", "compile", spec, "--model", MODEL];
 args.push("--package", out, "--checkpoint", checkpoint, "--target", TARGET);
+if (WEIGHTS) args.push("--weights", WEIGHTS);
 console.log(`node ${args.join(" ")}`);
 const run = await runMeasured(process.execPath, args);
 if (run.code !== 0) {
@@ -60,7 +64,7 @@ const env = environment();
 const text = [
   "# Package benchmark",
   "",
-  `\`vlmc compile ${spec} --model ${MODEL} --package OUT --checkpoint DIR --target ${TARGET}\`, seeded random weights (bench/package.mjs). Peak RSS is the process's (/usr/bin/time -v), Node's start-up included.`,
+  `\`vlmc compile ${spec} --model ${MODEL} --package OUT --checkpoint DIR --target ${TARGET}${WEIGHTS ? ` --weights ${WEIGHTS}` : ""}\`, ${WEIGHTS ? `weights read from the checkpoint folder ${WEIGHTS}` : "seeded random weights"} (bench/package.mjs). Peak RSS is the process's (/usr/bin/time -v), Node's start-up included.`,
   "",
   table(
     ["model", "target", "wall s", "written", "MB/s", "peak RSS", "target RSS ≤ 2 GB"],
@@ -88,5 +92,5 @@ const text = [
   "",
   environmentBlock(env),
 ].join("\n");
-writeResults(`package-${MODEL}-${TARGET}.md`, text);
+writeResults(`package-${MODEL}-${TARGET}${WEIGHTS ? "-checkpoint" : ""}.md`, text);
 if (!KEEP) fs.rmSync(dir, { recursive: true, force: true });
