@@ -7,13 +7,13 @@ import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import type { CliIo } from "../src/cli/common.js";
 import { runCli } from "../src/cli/main.js";
 import { check } from "../src/driver/check.js";
 import { compile } from "../src/driver/compile.js";
 import { verifyCompiled } from "../src/driver/verify.js";
 import { writeNpy } from "../src/runtime/npy.js";
 import { tempFolders } from "./temp-folders.js";
+import { captureIo } from "./helpers/capture-io.js";
 
 const tempFolder = tempFolders("vlmc-check-runs-");
 
@@ -21,21 +21,6 @@ function write(dir: string, name: string, text: string): string {
   const file = path.join(dir, name);
   fs.writeFileSync(file, text);
   return file;
-}
-
-function capture() {
-  let out = "";
-  let err = "";
-  const io: CliIo = { out: (t) => void (out += t), err: (t) => void (err += t), isTty: false, env: {} };
-  return {
-    io,
-    get out() {
-      return out;
-    },
-    get err() {
-      return err;
-    },
-  };
 }
 
 /** Code and line (in `file`) of each error `check` reports, and of the notes that lead back to `file`. */
@@ -173,7 +158,7 @@ describe("vlmc run checks its inputs", () => {
 `,
     );
     const onnx = path.join(dir, "lim.onnx");
-    expect(await runCli(["compile", spec, "-o", onnx], capture().io)).toBe(0);
+    expect(await runCli(["compile", spec, "-o", onnx], captureIo().io)).toBe(0);
     return { dir, onnx };
   }
 
@@ -181,7 +166,7 @@ describe("vlmc run checks its inputs", () => {
     const { dir, onnx } = await model();
     const x = path.join(dir, "x.npy");
     writeNpy(x, { dtype: "<f4", shape: [1, 300, 8], data: new Float32Array(2400) });
-    const c = capture();
+    const c = captureIo();
     expect(await runCli(["run", onnx, "--input", `x=${x}`], c.io)).toBe(1);
     expect(c.err).toMatch(/^error VLM4008: input "x" axis 1 \(T\) is 300, but the model declares T <= 200\n$/);
     expect(c.out).toBe("");
@@ -191,10 +176,10 @@ describe("vlmc run checks its inputs", () => {
     const { dir, onnx } = await model();
     const x = path.join(dir, "x.npy");
     writeNpy(x, { dtype: "<f4", shape: [2, 5, 8], data: new Float32Array(80) });
-    const c = capture();
+    const c = captureIo();
     expect(await runCli(["run", onnx, "--input", `x=${x}`], c.io)).toBe(0);
     expect(c.out).toMatch(/^sizes {2}B = 2, T = 5\nout {2}float32\[2, 9, 8\]/);
-    const json = capture();
+    const json = captureIo();
     expect(await runCli(["run", onnx, "--input", `x=${x}`, "--json"], json.io)).toBe(0);
     expect(JSON.parse(json.out).sizes).toEqual({ B: 2, T: 5 });
   });
@@ -203,14 +188,14 @@ describe("vlmc run checks its inputs", () => {
     const { dir, onnx } = await model();
     const ints = path.join(dir, "ints.npy");
     writeNpy(ints, { dtype: "<i8", shape: [1, 5, 8], data: new BigInt64Array(40) });
-    const typed = capture();
+    const typed = captureIo();
     expect(await runCli(["run", onnx, "--input", `x=${ints}`], typed.io)).toBe(1);
     expect(typed.err).toMatch(/VLM4008: input "x" is int64, the model declares float32/);
     const x = path.join(dir, "x.npy");
     const y = path.join(dir, "y.npy");
     writeNpy(x, { dtype: "<f4", shape: [2, 5, 8], data: new Float32Array(80) });
     writeNpy(y, { dtype: "<f4", shape: [3, 4, 8], data: new Float32Array(96) });
-    const mixed = capture();
+    const mixed = captureIo();
     expect(await runCli(["run", onnx, "--input", `x=${x}`, "--input", `y=${y}`], mixed.io)).toBe(1);
     expect(mixed.err).toMatch(/VLM4008: input "y" axis 0 \(B\) is 3, but input "x" axis 0 makes B = 2/);
   });
@@ -231,7 +216,7 @@ describe("vlmc run reports onnxruntime's failures once", () => {
 `,
     );
     const onnx = path.join(dir, "ids.onnx");
-    expect(await runCli(["compile", spec, "-o", onnx], capture().io)).toBe(0);
+    expect(await runCli(["compile", spec, "-o", onnx], captureIo().io)).toBe(0);
     // ids + 40 past the table passes every declared fact; onnxruntime's Gather refuses it at run time.
     const ids = path.join(dir, "ids.npy");
     writeNpy(ids, { dtype: "<i8", shape: [1, 2], data: BigInt64Array.from([1n, 20n]) });

@@ -25,7 +25,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { check } from "../src/driver/check.js";
 import { resolveProgram } from "../src/lang/check/resolve.js";
 import { runCli } from "../src/cli/main.js";
-import type { CliIo } from "../src/cli/common.js";
+import { captureIo } from "./helpers/capture-io.js";
 import { CATALOG } from "../src/diagnostics/catalog.js";
 import type { Diagnostic } from "../src/diagnostics/diagnostic.js";
 import { renderGithub, renderPretty, toJson, type SourceLookup } from "../src/diagnostics/render.js";
@@ -847,22 +847,6 @@ function astSpanProblems(ast: unknown, file: string, length: number): string[] {
   return problems;
 }
 
-function captureIo(): CliIo & { stdout: string; stderr: string } {
-  const io = {
-    stdout: "",
-    stderr: "",
-    out: (t: string) => {
-      io.stdout += t;
-    },
-    err: (t: string) => {
-      io.stderr += t;
-    },
-    isTty: false,
-    env: {} as Record<string, string | undefined>,
-  };
-  return io;
-}
-
 function errorText(e: unknown): string {
   return e instanceof Error
     ? `${e.name}: ${e.message}\n${(e.stack ?? "").split("\n").slice(1, 8).join("\n")}`
@@ -956,17 +940,18 @@ async function runCase(index: number): Promise<Failure | undefined> {
     const file = path.join(tmpRoot, m.seed.cliRel);
     const original = fs.existsSync(file) ? fs.readFileSync(file, "utf8") : undefined;
     fs.writeFileSync(file, m.text);
-    const io = captureIo();
+    const c = captureIo();
+    const io = c.io;
     try {
       const code = await runCli(["check", file, "--format", "json"], io);
       stats.cli++;
-      if (code !== 0 && code !== 1) problems.push(`CLI exit code ${code}; stderr: ${io.stderr.slice(0, 2000)}`);
-      if (io.stderr.includes("VLM9001")) problems.push(`CLI reported an internal error: ${io.stderr.slice(0, 2000)}`);
+      if (code !== 0 && code !== 1) problems.push(`CLI exit code ${code}; stderr: ${c.err.slice(0, 2000)}`);
+      if (c.err.includes("VLM9001")) problems.push(`CLI reported an internal error: ${c.err.slice(0, 2000)}`);
       let json: unknown;
       try {
-        json = JSON.parse(io.stdout);
+        json = JSON.parse(c.out);
       } catch (e) {
-        problems.push(`CLI output is not JSON (${errorText(e)}): ${io.stdout.slice(0, 500)}`);
+        problems.push(`CLI output is not JSON (${errorText(e)}): ${c.out.slice(0, 500)}`);
       }
       if (json !== undefined) {
         if (!Array.isArray(json)) problems.push("CLI JSON is not an array");

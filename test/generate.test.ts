@@ -9,11 +9,11 @@ import fs from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { runCli } from "../src/cli/main.js";
-import type { CliIo } from "../src/cli/common.js";
 import { compilePackage } from "../src/driver/package.js";
 import { generate } from "../src/runtime/generate/generate.js";
 import { openPackage } from "../src/runtime/generate/package-engine.js";
 import { readNpy } from "../src/runtime/npy.js";
+import { captureIo } from "./helpers/capture-io.js";
 import { tempFolders } from "./temp-folders.js";
 
 const FIXTURES = path.join(import.meta.dirname, "fixtures", "generate");
@@ -36,19 +36,6 @@ async function packageOf(name: string, target: "portable" | "ort-cpu"): Promise<
   return out;
 }
 
-function capture(): { io: CliIo; out: () => string } {
-  let out = "";
-  const io: CliIo = {
-    out: (t) => {
-      out += t;
-    },
-    err: () => {},
-    isTty: false,
-    env: {},
-  };
-  return { io, out: () => out };
-}
-
 describe("vlmc generate on packages compiled from transformers' checkpoints", () => {
   for (const target of ["portable", "ort-cpu"] as const) {
     it(`LLaVA (${target}): image file and prompt in, transformers' greedy ids out`, async () => {
@@ -57,9 +44,9 @@ describe("vlmc generate on packages compiled from transformers' checkpoints", ()
       for (const c of ref.cases) {
         const image = path.join(FIXTURES, "llava", "image.png");
         const args = ["generate", pkg, "--image", image, "--prompt", c.prompt, "--json"];
-        const { io, out } = capture();
-        expect(await runCli([...args, "--max-new-tokens", String(ref.max_new_tokens)], io)).toBe(0);
-        const row = (JSON.parse(out()) as { rows: { tokens: number[] }[] }).rows[0]!;
+        const cli = captureIo();
+        expect(await runCli([...args, "--max-new-tokens", String(ref.max_new_tokens)], cli.io)).toBe(0);
+        const row = (JSON.parse(cli.out) as { rows: { tokens: number[] }[] }).rows[0]!;
         expect(row.tokens).toEqual(c.greedy_ids);
       }
     });

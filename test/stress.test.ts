@@ -8,9 +8,9 @@ import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { check, parse } from "../src/driver/check.js";
 import { runCli } from "../src/cli/main.js";
-import type { CliIo } from "../src/cli/common.js";
 import type { Diagnostic } from "../src/diagnostics/diagnostic.js";
 import { MAX_NESTING } from "../src/lang/parser/parse.js";
+import { captureIo } from "./helpers/capture-io.js";
 
 const FILE = "stress.vlm";
 const SLOW = { timeout: 300_000 };
@@ -82,18 +82,6 @@ function expectHandled(label: string, text: string, expectedCodes?: string[]): v
   expect(badSpans(result.diagnostics, text)).toEqual([]);
   expect(result.ok).toBe(!result.diagnostics.some((d) => d.severity === "error"));
   if (expectedCodes) expect(codes(result.diagnostics)).toEqual(expectedCodes);
-}
-
-function captureIo(): CliIo & { stdout: string; stderr: string } {
-  const io = {
-    stdout: "",
-    stderr: "",
-    out: (t: string) => void (io.stdout += t),
-    err: (t: string) => void (io.stderr += t),
-    isTty: false,
-    env: {} as Record<string, string | undefined>,
-  };
-  return io;
 }
 
 /** `const cI = …` lines, `count` of them, as one text. */
@@ -217,11 +205,12 @@ describe("stress: deep nesting is a VLM1003 diagnostic", () => {
     try {
       const file = path.join(dir, "deep.vlm");
       fs.writeFileSync(file, `const x = ${"(".repeat(10_000)}1${")".repeat(10_000)}\n`);
-      const io = captureIo();
+      const c = captureIo();
+      const io = c.io;
       const code = await runCli(["check", file, "--format", "json"], io);
-      expect(io.stderr).toBe("");
+      expect(c.err).toBe("");
       expect(code).toBe(1);
-      const json = JSON.parse(io.stdout) as { code: string; line: number }[];
+      const json = JSON.parse(c.out) as { code: string; line: number }[];
       expect(json.map((d) => d.code)).toEqual(["VLM1003"]);
       expect(json[0]!.line).toBe(1);
     } finally {

@@ -13,29 +13,14 @@ import {
   GENERATE_FIXTURES,
   writeFixturePackage,
 } from "../../test/helpers/generate-package.js";
-import type { CliIo } from "./common.js";
 import { runCli } from "./main.js";
 import { runGenerate, type GenerateFlags } from "./generate.js";
+import { captureIo } from "../../test/helpers/capture-io.js";
 
 const temp = fs.mkdtempSync(path.join(os.tmpdir(), "vlmc-generate-"));
 afterAll(() => fs.rmSync(temp, { recursive: true, force: true }));
 const llava = writeFixturePackage(temp, "llava");
 const IMAGE = path.join(GENERATE_FIXTURES, "llava", "image.png");
-
-function capture(): { out: string; err: string; io: CliIo } {
-  const c = { out: "", err: "" };
-  const io: CliIo = {
-    out: (t) => {
-      c.out += t;
-    },
-    err: (t) => {
-      c.err += t;
-    },
-    isTty: false,
-    env: {},
-  };
-  return Object.assign(c, { io });
-}
 
 function flags(extra: Partial<GenerateFlags> = {}): GenerateFlags {
   return { image: [IMAGE], maxNewTokens: 5, maxMegapixels: 50, ...extra };
@@ -44,7 +29,7 @@ function flags(extra: Partial<GenerateFlags> = {}): GenerateFlags {
 describe("vlmc generate", () => {
   it("feeds the engine the processor's ids and pixels, streams the text and prints the stats", async () => {
     const engine = new FakeStepEngine(fixtureManifest("llava"));
-    const c = capture();
+    const c = captureIo();
     const prompt = fixtureReference("llava").cases[0]!;
     expect(await runGenerate(llava, flags({ prompt: prompt.prompt }), c.io, async () => engine)).toBe(0);
     const request = engine.prefills[0]!;
@@ -58,7 +43,7 @@ describe("vlmc generate", () => {
   });
 
   it("--json gives rows with tokens, text and stop reason, and the stats", async () => {
-    const c = capture();
+    const c = captureIo();
     const code = await runGenerate(
       llava,
       flags({ prompt: "Hi", json: true }),
@@ -89,7 +74,7 @@ describe("vlmc generate", () => {
       ].join("\n"),
     );
     const engine = new FakeStepEngine(fixtureManifest("llava"));
-    const c = capture();
+    const c = captureIo();
     expect(await runGenerate(llava, flags({ image: [], batch }), c.io, async () => engine)).toBe(0);
     const rows = engine.prefills[0]!.rows;
     expect(rows).toHaveLength(2);
@@ -101,7 +86,7 @@ describe("vlmc generate", () => {
   it("reports an engine that fails while running as VLM5013, and releases it", async () => {
     const engine = new FakeStepEngine(fixtureManifest("llava"));
     engine.step = () => Promise.reject(new Error("session run failed"));
-    const c = capture();
+    const c = captureIo();
     expect(await runGenerate(llava, flags({ prompt: "Hi" }), c.io, async () => engine)).toBe(1);
     expect(c.err).toMatch(/VLM5013.*session run failed/);
     expect(engine.released).toBe(true);
@@ -117,7 +102,7 @@ describe("vlmc generate", () => {
       [["--image", IMAGE, "--prompt", "word ".repeat(200)], "VLM5008"],
     ];
     for (const [args, code] of cases) {
-      const c = capture();
+      const c = captureIo();
       let opened = false;
       const open = async () => {
         opened = true;
@@ -133,15 +118,15 @@ describe("vlmc generate", () => {
   it("names the missing file of a package folder, and rejects a bad batch file", async () => {
     const broken = writeFixturePackage(path.join(temp, "broken"), "llava");
     fs.rmSync(path.join(broken, "processor_config.json"));
-    const c = capture();
+    const c = captureIo();
     expect(await runCli(["generate", broken, "--image", IMAGE, "--prompt", "Hi"], c.io)).toBe(1);
     expect(c.err).toMatch(/VLM5001.*processor_config\.json/);
     const batch = path.join(temp, "bad.jsonl");
     fs.writeFileSync(batch, '{"images": []}\n');
-    const d = capture();
+    const d = captureIo();
     expect(await runCli(["generate", llava, "--batch", batch], d.io)).toBe(1);
     expect(d.err).toContain("VLM5011");
-    expect(await runCli(["generate", llava], capture().io)).toBe(2);
+    expect(await runCli(["generate", llava], captureIo().io)).toBe(2);
   });
 });
 

@@ -5,23 +5,8 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
 import { VERSION } from "../version.js";
-import type { CliIo } from "./common.js";
 import { runCli } from "./main.js";
-
-function capture(env: Record<string, string | undefined> = {}, isTty = false) {
-  let out = "";
-  let err = "";
-  const io: CliIo = { out: (t) => void (out += t), err: (t) => void (err += t), isTty, env };
-  return {
-    io,
-    get out() {
-      return out;
-    },
-    get err() {
-      return err;
-    },
-  };
-}
+import { captureIo } from "../../test/helpers/capture-io.js";
 
 function tempSpec(text: string): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "vlmc-cli-"));
@@ -35,28 +20,28 @@ const BROKEN = `block p(w) {\n  fc = linear(w, w)\n  forward(x) { return fc(y) }
 
 describe("vlmc check", () => {
   it("exits 0 on a clean file", async () => {
-    const c = capture();
+    const c = captureIo();
     expect(await runCli(["check", tempSpec(CLEAN)], c.io)).toBe(0);
   });
 
   it("exits 1 with a located pretty diagnostic, uncoloured when not a terminal", async () => {
-    const c = capture();
+    const c = captureIo();
     expect(await runCli(["check", tempSpec(BROKEN)], c.io)).toBe(1);
     expect(c.err).toMatch(/spec\.vlm:3:26 - error VLM2001: /);
     expect(c.err).not.toContain("\x1b[");
   });
 
   it("colours only on a terminal and never with NO_COLOR", async () => {
-    const tty = capture({}, true);
+    const tty = captureIo({ isTty: true });
     await runCli(["check", tempSpec(BROKEN)], tty.io);
     expect(tty.err).toContain("\x1b[");
-    const noColor = capture({ NO_COLOR: "1" }, true);
+    const noColor = captureIo({ env: { NO_COLOR: "1" }, isTty: true });
     await runCli(["check", tempSpec(BROKEN)], noColor.io);
     expect(noColor.err).not.toContain("\x1b[");
   });
 
   it("prints JSON diagnostics with positions", async () => {
-    const c = capture();
+    const c = captureIo();
     expect(await runCli(["check", tempSpec(BROKEN), "--format", "json"], c.io)).toBe(1);
     const diags = JSON.parse(c.out) as { code: string; line: number; column: number; endColumn: number }[];
     expect(diags).toHaveLength(1);
@@ -71,19 +56,19 @@ describe("vlmc check", () => {
   });
 
   it("prints GitHub annotations", async () => {
-    const c = capture();
+    const c = captureIo();
     await runCli(["check", tempSpec(BROKEN), "--format", "github"], c.io);
     expect(c.out).toMatch(/^::error file=.*spec\.vlm,line=3,col=26,endLine=3,endColumn=27,title=VLM2001::VLM2001: /);
   });
 
   it("exits 2 on usage errors", async () => {
-    expect(await runCli(["check"], capture().io)).toBe(2);
-    expect(await runCli(["check", "x.vlm", "--format", "xml"], capture().io)).toBe(2);
-    expect(await runCli(["no-such-command"], capture().io)).toBe(2);
+    expect(await runCli(["check"], captureIo().io)).toBe(2);
+    expect(await runCli(["check", "x.vlm", "--format", "xml"], captureIo().io)).toBe(2);
+    expect(await runCli(["no-such-command"], captureIo().io)).toBe(2);
   });
 
   it("reports an unreadable file as a diagnostic, not a crash", async () => {
-    const c = capture();
+    const c = captureIo();
     expect(await runCli(["check", "/nonexistent/file.vlm"], c.io)).toBe(1);
     expect(c.err).toContain("VLM2007");
   });
@@ -91,7 +76,7 @@ describe("vlmc check", () => {
 
 describe("vlmc basics", () => {
   it("prints the version", async () => {
-    const c = capture();
+    const c = captureIo();
     expect(await runCli(["--version"], c.io)).toBe(0);
     expect(c.out.trim()).toBe(VERSION);
   });
@@ -105,7 +90,7 @@ describe("vlmc basics", () => {
 
   it("prints help for the program and each command", async () => {
     for (const args of [["--help"], ["check", "--help"], ["fmt", "--help"], ["summary", "--help"]]) {
-      const c = capture();
+      const c = captureIo();
       expect(await runCli(args, c.io)).toBe(0);
       expect(c.out).toMatch(/Usage: vlmc/);
     }
@@ -114,7 +99,7 @@ describe("vlmc basics", () => {
 
 describe("vlmc summary", () => {
   it("prints JSON with params, components, stages and graphs", async () => {
-    const c = capture();
+    const c = captureIo();
     const spec = CLEAN.replace("  forward(x: f32", "  stage s { train e }\n  forward(x: f32");
     expect(await runCli(["summary", tempSpec(spec), "--json"], c.io)).toBe(0);
     const s = JSON.parse(c.out);

@@ -6,10 +6,10 @@ import fs from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { tempFolders } from "../../test/temp-folders.js";
-import type { CliIo } from "../cli/common.js";
 import { runCli } from "../cli/main.js";
 import { compile } from "./compile.js";
 import { compareTensors, evalDimParam, renderVerifyReport, verifyCompiled } from "./verify.js";
+import { captureIo } from "../../test/helpers/capture-io.js";
 
 const tempFolder = tempFolders("vlmc-verify-test-");
 
@@ -39,21 +39,6 @@ function spec(): string {
   const file = path.join(tempFolder(), "tiny.vlm");
   fs.writeFileSync(file, SPEC);
   return file;
-}
-
-function capture() {
-  let out = "";
-  let err = "";
-  const io: CliIo = { out: (t) => void (out += t), err: (t) => void (err += t), isTty: false, env: {} };
-  return {
-    io,
-    get out() {
-      return out;
-    },
-    get err() {
-      return err;
-    },
-  };
 }
 
 describe("compareTensors", () => {
@@ -125,7 +110,7 @@ describe("verifyCompiled", () => {
 describe("vlmc compile --verify", () => {
   it("prints the table and exits 0 when every output is within the threshold", async () => {
     const file = spec();
-    const c = capture();
+    const c = captureIo();
     const code = await runCli(
       [
         "compile",
@@ -148,7 +133,7 @@ describe("vlmc compile --verify", () => {
 
   it("exits 1 when an output misses the threshold (--verify-tolerance alone implies --verify)", async () => {
     const file = spec();
-    const c = capture();
+    const c = captureIo();
     const code = await runCli(
       ["compile", file, "-o", path.join(path.dirname(file), "out"), "--quantize", "int8", "--verify-tolerance", "1"],
       c.io,
@@ -160,7 +145,7 @@ describe("vlmc compile --verify", () => {
 
   it("holds an fp32 compile to a relative tolerance, and refuses a tolerance that is not a number", async () => {
     const file = spec();
-    const ok = capture();
+    const ok = captureIo();
     expect(
       await runCli(
         ["compile", file, "-o", path.join(path.dirname(file), "out"), "--verify", "--verify-tolerance", "0"],
@@ -168,7 +153,7 @@ describe("vlmc compile --verify", () => {
       ),
     ).toBe(0);
     expect(ok.out).toMatch(/rel ≤ 0\s+ok/);
-    const bad = capture();
+    const bad = captureIo();
     expect(await runCli(["compile", file, "--verify-tolerance", "tight"], bad.io)).toBe(2);
   });
 });
