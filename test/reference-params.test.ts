@@ -42,12 +42,11 @@ const PUBLISHED: Record<string, { total: number; parts?: Record<string, number>;
     total: 2_923_466_480,
     parts: { vision: 412_442_352, projector: 2_361_344, llm: 2_508_662_784 },
   },
-  // transformers' count less the zero key bias of its fused qkv (39 layers × 1408); see the example.
   instructblip_vicuna_7b: {
     file: "examples/instructblip.vlm",
-    total: 7_913_210_624 - 39 * 1408,
+    total: 7_913_210_624,
     parts: {
-      vision: 985_952_256 - 39 * 1408 - 2_816,
+      vision: 985_952_256 - 2_816,
       ln_vision: 2_816,
       language_projection: 3_149_824,
       llm: 6_738_423_808,
