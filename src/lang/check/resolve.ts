@@ -4,7 +4,7 @@
 
 import { closestName, diagnostic, type Diagnostic } from "../../diagnostics/diagnostic.js";
 import type { Span } from "../../diagnostics/source.js";
-import type * as A from "../parser/ast.js";
+import * as A from "../parser/ast.js";
 import { STD_MODULE, type LoadedFile, type Program } from "../parser/program.js";
 import { bindArguments } from "../bind.js";
 import {
@@ -524,14 +524,7 @@ class FileResolver {
         );
         continue;
       }
-      const value =
-        e.value.kind === "name"
-          ? e.value.name
-          : e.value.kind === "none"
-            ? "none"
-            : e.value.kind === "string"
-              ? e.value.value
-              : undefined;
+      const value = A.entryWord(e.value);
       if (value === undefined || !allowed.has(value)) {
         this.accept(diagnostic("VLM2013", `policy "${e.key}" must be one of ${[...allowed].join(", ")}`, e.value.span));
       }

@@ -11,7 +11,7 @@ import {
   type Related,
 } from "../../diagnostics/diagnostic.js";
 import type { Span } from "../../diagnostics/source.js";
-import type * as A from "../parser/ast.js";
+import * as A from "../parser/ast.js";
 import type { Program } from "../parser/program.js";
 import type { ResolvedProgram, TopSymbol } from "../check/resolve.js";
 import {
@@ -1140,14 +1140,7 @@ function policyRule(m: A.PolicyDecl): PolicyRule {
     selector: m.selector.name,
   };
   for (const e of m.entries) {
-    const v =
-      e.value.kind === "name"
-        ? e.value.name
-        : e.value.kind === "none"
-          ? "none"
-          : e.value.kind === "string"
-            ? e.value.value
-            : "";
+    const v = A.entryWord(e.value) ?? "";
     if (e.key === "quantize") rule.quantize = v as PolicyRule["quantize"];
     if (e.key === "precision") rule.precision = v as PolicyRule["precision"];
   }

@@ -107,6 +107,13 @@ export interface StageDecl {
   span: Span;
 }
 
+/** The word an entry's value spells (a name, `none`, or a string), or undefined for any other value. */
+export function entryWord(value: Expr): string | undefined {
+  if (value.kind === "name") return value.name;
+  if (value.kind === "none") return "none";
+  return value.kind === "string" ? value.value : undefined;
+}
+
 export interface PolicyEntry {
   key: string;
   keySpan: Span;
