@@ -68,3 +68,39 @@ describe("vlmc generate on packages compiled from transformers' checkpoints", ()
     }
   });
 });
+
+// scripts/generate/flamingo_reference.py: a tiny Flamingo built outside vlmc (transformers' CLIP and
+// LLaMA, open_flamingo's Perceiver Resampler and tanh-gated cross-attention with non-zero gates), its
+// greedy ids from a loop that recomputes the whole forward at every step, and each step's logits.
+describe("vlmc generate on a Flamingo package with two interleaved images", () => {
+  interface FlamingoReference {
+    max_new_tokens: number;
+    input_ids: number[];
+    greedy_ids: number[];
+    logits: number[][];
+  }
+  const dir = path.join(FIXTURES, "flamingo");
+  const ref = JSON.parse(fs.readFileSync(path.join(dir, "reference.json"), "utf8")) as FlamingoReference;
+  // [2, 3, 16, 16]: the first <image> token's image, then the second's.
+  const pixels = readNpy(path.join(dir, "pixels.npy")).data as Float32Array;
+
+  for (const target of ["portable", "ort-cpu"] as const) {
+    it(`greedy ids and every step's logits equal the reference loop (${target})`, async () => {
+      const engine = await openPackage(await packageOf("flamingo", target));
+      try {
+        const rows = [{ ids: ref.input_ids.map(BigInt), images: { pixels, count: 2 } }];
+        const tokens: number[] = [];
+        for await (const t of generate(engine, rows, { maxNewTokens: ref.max_new_tokens })) tokens.push(t.token);
+        expect(tokens).toEqual(ref.greedy_ids);
+
+        // The same steps through the cache, fed the reference's own tokens: logits, not only their argmax.
+        const steps = [(await engine.prefill({ rows: [rows[0]!.ids], images: [rows[0]!.images] }))[0]!];
+        for (const t of ref.greedy_ids.slice(0, -1)) steps.push((await engine.step([BigInt(t)]))[0]!);
+        const diff = Math.max(...steps.flatMap((l, i) => Array.from(l, (x, j) => Math.abs(x - ref.logits[i]![j]!))));
+        expect(diff).toBeLessThan(1e-4);
+      } finally {
+        await engine.release();
+      }
+    });
+  }
+});
