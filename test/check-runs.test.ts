@@ -263,3 +263,38 @@ describe("--quantize does what it says", () => {
     expect(result.diagnostics.map((d) => [d.code, d.severity])).toEqual([["VLM3100", "warning"]]);
   });
 });
+
+describe("the graph checks what only its inputs tell", () => {
+  it("refuses a size past its declared bound inside onnxruntime itself, naming the input, axis and symbol", async () => {
+    const dir = tempFolder();
+    const spec = write(
+      dir,
+      "bounded.vlm",
+      `import { llama } from "std"
+model tiny {
+  encoder llm = llama(vocab: 50, width: 16, depth: 1, heads: 2, mlp: 32, context: 16)
+  forward(ids: i64[B, T <= 8]) {
+    return logits: llm(llm.embed_tokens(ids))
+  }
+}
+`,
+    );
+    const out = path.join(dir, "tiny.onnx");
+    const result = await compile([spec], { out });
+    expect(result.diagnostics.filter((d) => d.severity === "error")).toEqual([]);
+    const ort = await import("onnxruntime-node");
+    const session = await ort.InferenceSession.create(out, { logSeverityLevel: 4 });
+    const ids = (t: number) =>
+      new ort.Tensor(
+        "int64",
+        BigInt64Array.from({ length: t }, (_, i) => BigInt(i)),
+        [1, t],
+      );
+    try {
+      expect((await session.run({ ids: ids(8) }))["logits"]!.dims).toEqual([1, 8, 50]);
+      await expect(session.run({ ids: ids(9) })).rejects.toThrow("input ids axis 1: T must be at most 8");
+    } finally {
+      await session.release();
+    }
+  });
+});

@@ -27,7 +27,7 @@ import { transposeBytes } from "../numerics/layout.js";
 import type { Allocate } from "../numerics/scratch.js";
 import type { OnnxAttribute, OnnxModel, OnnxValueInfo } from "../onnx/onnx-writer.js";
 import { relativePositionBuckets } from "../numerics/tables.js";
-import { BOUNDS_METADATA } from "../onnx/manifest.js";
+import { BOUNDS_METADATA, GUARD_SCOPE } from "../onnx/manifest.js";
 import { domainVersion, opKey } from "../target/target-ops.js";
 
 export const PORTABLE_IR_VERSION = 8;
@@ -301,6 +301,43 @@ const LOWERINGS: Readonly<Record<CoreOp | typeof PRECOMPUTED, Lowering>> = {
   },
 };
 
+/**
+ * Run-time guards for what only the inputs tell: each axis sized by a bounded symbol (`T <= 200`)
+ * is checked by a Gather from a table of bound + 1 zeros at index size, which onnxruntime refuses
+ * when the size passes the bound, naming the node: `/check/input ids axis 1: T must be at most
+ * 200/Gather`. Nodes read the input through `x + guards` (`x or guards` for bool), exact since the
+ * guards are 0, so that no runtime prunes a check. Returns each guarded input's new name.
+ */
+function guardInputs(e: OnnxEmitter, graph: Graph): Map<string, string> {
+  const guarded = new Map<string, string>();
+  for (const v of graph.inputs) {
+    if (v.source.kind !== "input") continue;
+    const name = v.source.name;
+    const checks = v.type.shape.flatMap((d, axis) => {
+      if (typeof d === "number" || d.size !== 1) return [];
+      const [[symbol, coefficient]] = [...d];
+      const bound = graph.bounds.get(symbol);
+      return coefficient === 1 && !symbol.includes("*") && bound !== undefined ? [{ axis, symbol, bound }] : [];
+    });
+    if (checks.length === 0) continue;
+    const zeros = checks.map(
+      ({ axis, symbol, bound }) =>
+        e.within(`${GUARD_SCOPE} ${name} axis ${axis}: ${symbol} must be at most ${bound}`, undefined, undefined, () =>
+          e.op("Gather", [e.constant(new Array<number>(bound + 1).fill(0), "i64", [bound + 1]), e.sizeOf(name, axis)]),
+        ).result,
+    );
+    const dtype = v.type.dtype;
+    const read = e.within(`${GUARD_SCOPE} ${name}`, undefined, undefined, () => {
+      const zero = zeros.reduce((a, b) => e.op("Add", [a, b]));
+      return dtype === "bool"
+        ? e.op("Or", [name, e.cast(zero, "i64", "bool")])
+        : e.op("Add", [name, e.cast(zero, "i64", dtype)]);
+    }).result;
+    guarded.set(name, read);
+  }
+  return guarded;
+}
+
 /** Throws an InternalError naming every op in `model` that `target` does not implement. */
 export function assertTargetOps(model: OnnxModel, target: Target): void {
   const missing = new Set(model.nodes.map((n) => opKey(n.domain ?? "", n.op)).filter((k) => !target.implements(k)));
@@ -402,6 +439,8 @@ export function lowerGraph(module: IrModule, graph: Graph, options: LowerOptions
     } else e.initializer(p.name, dataType, dims, () => options.paramBytes(p));
   }
 
+  const guarded = guardInputs(e, graph);
+
   // The first graph output a node result feeds is written directly under the output's name.
   const claimed = new Map<Value, string>();
   for (const o of graph.outputs)
@@ -412,7 +451,9 @@ export function lowerGraph(module: IrModule, graph: Graph, options: LowerOptions
     const lower = options.targetLowerings?.[node.op] ?? (LOWERINGS as Readonly<Record<string, Lowering>>)[node.op];
     if (!lower) throw new InternalError(`no lowering for IR op ${node.op}`);
     const doc = options.location(node.span) + (node.rules.length > 0 ? `; rules: ${node.rules.join(",")}` : "");
-    const inputs = node.inputs.map((v) => (v ? nameOf(v) : undefined));
+    const inputs = node.inputs.map((v) =>
+      v ? (v.source.kind === "input" ? (guarded.get(v.source.name) ?? v.source.name) : nameOf(v)) : undefined,
+    );
     const { result, emitted } = e.within(`${node.scope}/${node.op}_${index}`, doc, node.span, () =>
       lower(e, node, inputs, { graph, transposed, options }),
     );

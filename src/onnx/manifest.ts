@@ -129,3 +129,10 @@ export function layerName(pattern: string, layer: number): string {
 
 /** ONNX metadata key of every vlmc model: the upper bounds of its input symbols (`{"T": 200}` for `T <= 200`), JSON. */
 export const BOUNDS_METADATA = "vlmc.bounds";
+
+/**
+ * Scope of the nodes that check an input's bounded sizes at run time (`/check/input ids axis 1: T
+ * must be at most 200/Gather`, the name onnxruntime's error shows); the graph reads the input
+ * through `${GUARD_SCOPE} NAME/Add` (`Or` for bool), so a reader of the input looks through it.
+ */
+export const GUARD_SCOPE = "/check/input";

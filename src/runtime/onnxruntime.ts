@@ -8,6 +8,7 @@ import type * as Ort from "onnxruntime-node";
 import { float16ToFloat32, float32ToFloat16 } from "../numerics/float-convert.js";
 import { namedRng } from "../numerics/rng.js";
 import { decodeOnnxModel } from "../onnx/onnx-writer.js";
+import { GUARD_SCOPE } from "../onnx/manifest.js";
 
 export type Onnxruntime = typeof Ort;
 export type Tensor = Ort.Tensor;
@@ -83,8 +84,17 @@ export function modelInputs(model: ModelSource, symbolSize: (symbol: string) => 
   return (graph.input ?? []).map((input) => {
     const name = input.name!;
     const tensor = input.type?.tensorType;
+    // The input as the graph reads it: itself, or through its run-time size guard.
+    const reads = new Set([
+      name,
+      ...(graph.node ?? [])
+        .filter((n) => n.name?.startsWith(`${GUARD_SCOPE} ${name}/`) && n.input?.[0] === name)
+        .map((n) => n.output![0]!),
+    ]);
     const rows = (graph.node ?? []).flatMap((n) =>
-      n.opType === "Gather" && n.input?.[1] === name && tables.has(n.input[0] ?? "") ? [tables.get(n.input[0]!)!] : [],
+      n.opType === "Gather" && reads.has(n.input?.[1] ?? "") && tables.has(n.input![0] ?? "")
+        ? [tables.get(n.input![0]!)!]
+        : [],
     );
     return {
       name,
