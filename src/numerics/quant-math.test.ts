@@ -4,14 +4,17 @@
 
 import { describe, expect, it } from "vitest";
 import { namedRng } from "./rng.js";
+import { float16ToFloat32, float32ToFloat16 } from "./float-convert.js";
 import {
   dequantizeInt4,
   dequantizeInt8,
+  INT4_SCALE_FRACTIONS,
   quantizeInt4Blockwise,
   quantizeInt8PerChannel,
   quantizedBytes,
   roundHalfEven,
   unpackInt4,
+  type ScaleRounding,
 } from "./quant-math.js";
 
 /** [K, N] normal values, and the same tensor as [N, K]. */
@@ -113,6 +116,29 @@ describe("int4 block-wise (MatMulNBits layout)", () => {
       // The padded tail of the last block (k = 70 … 95) holds the zero point.
       const lastBlock = q.packed.slice((n * 3 + 2) * 16, (n * 3 + 3) * 16);
       expect(Array.from(lastBlock.slice(3))).toEqual(new Array(13).fill(0x88));
+    }
+  });
+
+  it("picks, per block, the first fraction of least error (as a plain in-order search), f16 scales included", () => {
+    // The quantizer tries the previous block's fraction first and stops sums early; neither may
+    // change its choice. float16 scales make neighbouring fractions tie, where the earlier must win.
+    const K = 128;
+    const N = 24;
+    const { kn } = weights(K, N, 4);
+    const f16: ScaleRounding = (x) => float16ToFloat32(float32ToFloat16(Float32Array.of(x)))[0]!;
+    for (const round of [Math.fround, f16]) {
+      const q = quantizeInt4Blockwise(kn, "in_out", K, N, 32, round);
+      for (let n = 0; n < N; n++)
+        for (let b = 0; b < K / 32; b++) {
+          const vals = Array.from({ length: 32 }, (_, i) => kn[(32 * b + i) * N + n]!);
+          const extreme = vals.reduce((m, v) => (Math.abs(v) > Math.abs(m) ? v : m), 0);
+          const errors = INT4_SCALE_FRACTIONS.map((f) => {
+            const s = round((f * extreme) / -8);
+            return vals.reduce((e, v) => e + (Math.min(7, Math.max(-8, roundHalfEven(v / s))) * s - v) ** 2, 0);
+          });
+          const first = errors.indexOf(Math.min(...errors));
+          expect(q.scales[n * (K / 32) + b]).toBe(round((INT4_SCALE_FRACTIONS[first]! * extreme) / -8));
+        }
     }
   });
 

@@ -18,11 +18,16 @@ export function weightAt(
   return layout === "in_out" ? values[k * N + n]! : values[n * K + k]!;
 }
 
+/** 1.5 · 2^52: adding and subtracting it leaves a float64 of magnitude below 2^51 rounded to an integer, half to even. */
+const ROUND_EVEN = 6755399441055744;
+
 /** Round half to even, as ONNX QuantizeLinear and numpy.round do. */
 export function roundHalfEven(x: number): number {
-  const r = Math.round(x);
-  // Math.round rounds .5 up; a tie whose upward result is odd goes down instead.
-  return Math.abs(x - Math.trunc(x)) === 0.5 && r % 2 !== 0 ? r - 1 : r;
+  // The float64 addition rounds to nearest even (IEEE 754's default); larger magnitudes are integers
+  // already. Rounding the magnitude keeps the sign of a result of zero (-0.5 → -0), as Math.round does.
+  const a = Math.abs(x);
+  const r = a < 2 ** 51 ? a + ROUND_EVEN - ROUND_EVEN : a;
+  return x < 0 ? -r : r;
 }
 
 const clamp = (x: number, lo: number, hi: number): number => (x < lo ? lo : x > hi ? hi : x);
@@ -119,6 +124,8 @@ export function quantizeInt4Blockwise(
   // One block's weights, gathered once: the scale search reads them once per candidate, and in the
   // [in, out] layout they lie a row apart.
   const block = new Float64Array(blockSize);
+  const fractions = INT4_SCALE_FRACTIONS.length;
+  let hint = 0;
   for (let n = 0; n < N; n++) {
     for (let b = 0; b < blocks; b++) {
       const start = b * blockSize;
@@ -130,20 +137,32 @@ export function quantizeInt4Blockwise(
       }
       let scale = 1;
       if (extreme !== 0 && Number.isFinite(extreme)) {
+        // The previous block's winner is tried first: neighbouring blocks mostly pick the same
+        // fraction, and a low error found early cuts the other candidates' sums short.
         let best = Infinity;
-        for (const f of INT4_SCALE_FRACTIONS) {
-          const s = roundScale((f * extreme) / -INT4_ZERO_POINT);
+        let bestAt = -1;
+        for (let t = -1; t < fractions; t++) {
+          const c = t < 0 ? hint : t;
+          if (t === hint) continue;
+          const s = roundScale((INT4_SCALE_FRACTIONS[c]! * extreme) / -INT4_ZERO_POINT);
           let err = 0;
-          // The sum only grows: once it reaches the best so far, this candidate cannot win.
-          for (let i = 0; i < length && err < best; i++) {
+          // The sum only grows: once it passes the best so far, this candidate cannot win.
+          for (let i = 0; i < length && err <= best; i++) {
             const v = block[i]!;
-            err += ((clamp(roundHalfEven(v / s) + INT4_ZERO_POINT, 0, 15) - INT4_ZERO_POINT) * s - v) ** 2;
+            // roundHalfEven inlined: |v / s| is about 8 / 0.6 at most here (far below 2^51), or not
+            // finite (s = 0), which the sum carries through as roundHalfEven would.
+            const r = v / s + ROUND_EVEN - ROUND_EVEN;
+            const d = (r < -INT4_ZERO_POINT ? -INT4_ZERO_POINT : r > 7 ? 7 : r) * s - v;
+            err += d * d;
           }
-          if (err < best) {
+          // Ties go to the earlier fraction, as if they were tried in order.
+          if (err < best || (err === best && c < bestAt)) {
             best = err;
+            bestAt = c;
             scale = s;
           }
         }
+        hint = bestAt;
       }
       scales[n * blocks + b] = scale;
       q.fill(INT4_ZERO_POINT);
