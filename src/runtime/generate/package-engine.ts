@@ -55,11 +55,16 @@ export function readManifest(dir: string): PackageManifest {
 export async function openPackage(dir: string, options: OpenOptions = {}): Promise<PackageEngine> {
   const manifest = readManifest(dir);
   const ort = await onnxruntime();
-  const open = (file: string) => createSession(path.join(dir, file), options.session ?? {});
+  const open = (file: string, tuned: Ort.InferenceSession.SessionOptions) =>
+    createSession(path.join(dir, file), { ...tuned, ...options.session });
   const [vision, embedding, decoder] = await Promise.all([
-    open(manifest.graphs.vision.file),
-    open(manifest.graphs.embedding.file),
-    open(manifest.graphs.decoder.file),
+    open(manifest.graphs.vision.file, {}),
+    // The embedding graph looks rows up: a thread pool buys it nothing, and one more pool's
+    // spinning threads would take cores from the decoder and the loop at every step.
+    open(manifest.graphs.embedding.file, { intraOpNumThreads: 1 }),
+    // The decoder's threads spin between its operators, as they should, but stop at the end of a
+    // run: between two steps the cores belong to the loop and the embedding run (see docs/generate.md).
+    open(manifest.graphs.decoder.file, { extra: { session: { force_spinning_stop: "1" } } }),
   ]);
   return new PackageEngine(manifest, ort, vision, embedding, decoder);
 }
