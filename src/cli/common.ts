@@ -7,6 +7,7 @@ import type { Diagnostic } from "../diagnostics/diagnostic.js";
 import { renderGithub, renderPretty, toJson, type DiagnosticFormat, type SourceLookup } from "../diagnostics/render.js";
 import {
   compile,
+  INT4_BLOCK_SIZES,
   TARGET_NAMES,
   type CompileOptions,
   type CompileProgress,
@@ -63,6 +64,7 @@ export interface CompileFlags {
   target: TargetName;
   passes?: string;
   quantize?: QuantizeMode;
+  int4Block?: number;
   precision?: Precision;
 }
 
@@ -75,6 +77,13 @@ export function parseTolerance(value: string): number {
   const n = Number(value);
   if (value.trim() === "" || !Number.isFinite(n) || n < 0)
     throw new InvalidArgumentError("expected a non-negative number");
+  return n;
+}
+
+/** One of INT4_BLOCK_SIZES (--int4-block). */
+export function parseInt4Block(value: string): number {
+  const n = Number(value);
+  if (!INT4_BLOCK_SIZES.includes(n)) throw new InvalidArgumentError(`expected one of ${INT4_BLOCK_SIZES.join(", ")}`);
   return n;
 }
 
@@ -115,6 +124,12 @@ export function compileFlags(command: Command, seedHelp: string): Command {
       ]),
     )
     .addOption(
+      new Option(
+        "--int4-block <n>",
+        "block of int4 weights along the input axis (default 32; larger decodes faster on CPU, less exactly)",
+      ).argParser(parseInt4Block),
+    )
+    .addOption(
       new Option("--precision <p>", "floating-point precision for GPU targets, overriding the model's policy").choices([
         "fp32",
         "fp16",
@@ -124,7 +139,9 @@ export function compileFlags(command: Command, seedHelp: string): Command {
 }
 
 /** The pass-related compile options from the CLI flags. */
-export function passOptions(flags: CompileFlags): Pick<CompileOptions, "target" | "passes" | "quantize" | "precision"> {
+export function passOptions(
+  flags: CompileFlags,
+): Pick<CompileOptions, "target" | "passes" | "quantize" | "int4Block" | "precision"> {
   return {
     target: flags.target,
     ...(flags.passes !== undefined
@@ -136,6 +153,7 @@ export function passOptions(flags: CompileFlags): Pick<CompileOptions, "target" 
         }
       : {}),
     ...(flags.quantize !== undefined ? { quantize: flags.quantize } : {}),
+    ...(flags.int4Block !== undefined ? { int4Block: flags.int4Block } : {}),
     ...(flags.precision !== undefined ? { precision: flags.precision } : {}),
   };
 }

@@ -65,6 +65,9 @@ describe("vlmc check", () => {
     expect(await runCli(["check"], captureIo().io)).toBe(2);
     expect(await runCli(["check", "x.vlm", "--format", "xml"], captureIo().io)).toBe(2);
     expect(await runCli(["no-such-command"], captureIo().io)).toBe(2);
+    const c = captureIo();
+    expect(await runCli(["compile", tempSpec(CLEAN), "--quantize", "int4", "--int4-block", "48"], c.io)).toBe(2);
+    expect(c.err).toContain("expected one of 16, 32, 64, 128, 256");
   });
 
   it("reports an unreadable file as a diagnostic, not a crash", async () => {

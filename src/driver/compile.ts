@@ -20,6 +20,7 @@ import { writeOnnxModel, type OnnxModel } from "../onnx/onnx-writer.js";
 
 export { TARGET_NAMES, type TargetName } from "../target/target.js";
 export { renderReport, type Precision, type QuantizeMode } from "../passes/index.js";
+export { INT4_BLOCK_SIZES } from "../passes/quant/quantize-weights.js";
 import { weightSources, loadWeights, parseWeightSpec, type LoadedWeights } from "../codegen/weights.js";
 
 export interface CompileProgress {
@@ -51,6 +52,8 @@ export interface CompileOptions extends LoadOptions {
   readonly passes?: readonly string[];
   readonly quantize?: QuantizeMode;
   readonly precision?: Precision;
+  /** Block size of int4 weights (16, 32, 64, 128 or 256; default 32): larger blocks decode faster on CPU, less exactly. */
+  readonly int4Block?: number;
   /** Print the IR after this pass (or "all") through `printIr`. */
   readonly printIrAfter?: string;
   readonly printIr?: (text: string) => void;
@@ -160,6 +163,7 @@ export async function compile(paths: readonly string[], options: CompileOptions 
         ...(options.target ? { target: options.target } : {}),
         ...(options.quantize ? { quantize: options.quantize } : {}),
         ...(options.precision ? { precision: options.precision } : {}),
+        ...(options.int4Block !== undefined ? { int4Block: options.int4Block } : {}),
         accept: (d) => diagnostics.push(d),
       }),
     );

@@ -222,6 +222,7 @@ export async function compilePackage(paths: readonly string[], options: PackageO
     modelSpan: decl.nameSpan,
     target,
     ...(options.quantize ? { quantize: options.quantize } : {}),
+    ...(options.int4Block !== undefined ? { int4Block: options.int4Block } : {}),
     accept: (d) => diagnostics.push(d),
   });
   if (failed()) return finish();

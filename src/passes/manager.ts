@@ -34,6 +34,7 @@ export interface RunOptions {
   readonly target?: TargetName;
   readonly quantize?: QuantizeMode;
   readonly precision?: Precision;
+  readonly int4Block?: number;
   /** Receives each diagnostic as a pass reports it (the report keeps them too). */
   readonly accept?: (d: Diagnostic) => void;
 }
@@ -152,6 +153,7 @@ export class PassManager {
       target: targetNamed(options.target),
       quantize: options.quantize,
       precision: options.precision,
+      ...(options.int4Block !== undefined ? { int4Block: options.int4Block } : {}),
     };
     const report: PassReport = {
       module: module.name,

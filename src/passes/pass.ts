@@ -23,6 +23,8 @@ export interface PassOptions {
   /** Command-line quantization and precision; they override the model's `policy` rules. */
   readonly quantize?: QuantizeMode;
   readonly precision?: Precision;
+  /** Block of int4 weights along K (MatMulNBits' block_size); INT4_BLOCK_SIZE when absent. */
+  readonly int4Block?: number;
 }
 
 export type QuantizeMode = "none" | "int8" | "int4";

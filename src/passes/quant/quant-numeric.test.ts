@@ -187,6 +187,28 @@ describe("quantized tiny models against fp32", () => {
     ).toBe(true);
   });
 
+  it("--int4-block 64: MatMulNBits of block 64 holding quant-math's tensors, within the fp32 model's cosine floor", async () => {
+    const { spec, weights } = fixtures["tiny_llama"]!;
+    const options: CompileOptions = { quantize: "int4", target: "ort-cpu", weights, int4Block: 64 };
+    const result = await quantizedCompile("tiny_llama", options, "block-64");
+    const graph = decodeOnnxModel(fs.readFileSync(result.files[0]!.path)).graph!;
+    const blocks = graph
+      .node!.filter((n) => n.opType === "MatMulNBits")
+      .map((n) => n.attribute!.find((a) => a.name === "block_size")!.i);
+    expect(blocks.map(Number)).toEqual(new Array(15).fill(64));
+    const { openSafetensors } = await import("../../codegen/safetensors.js");
+    const file = openSafetensors(weights);
+    const values = file.readFloat32("llm.layers.0.mlp.down_proj.weight");
+    file.close();
+    // down_proj: K = 128, N = 64 → two blocks of 64 per column.
+    const down = quantizeInt4Blockwise(values, "out_in", 128, 64, 64);
+    const packed = graph.initializer!.find((t) => t.name === "llm.layers.0.mlp.down_proj.weight.int4_b64")!;
+    expect(packed.dims!.map(Number)).toEqual([64, 2, 32]);
+    expect(Buffer.from(packed.rawData!).equals(Buffer.from(down.packed))).toBe(true);
+    const report = await verifyCompiled([spec], { weights }, result);
+    expect(report.comparisons[0]!.cosine).toBeGreaterThanOrEqual(checkpointFloor("int4", "tiny_llama"));
+  });
+
   it("compiles the same bytes twice", async () => {
     const a = await quantizedCompile("tiny_vit", { quantize: "int4", target: "ort-cpu" }, "det-a");
     const b = await quantizedCompile("tiny_vit", { quantize: "int4", target: "ort-cpu" }, "det-b");

@@ -17,6 +17,9 @@ import { quantizedBytes, type WeightLayout } from "../../numerics/quant-math.js"
 /** MatMulNBits block along K: 32 is ONNX Runtime's most accurate common choice for 4 bits. */
 export const INT4_BLOCK_SIZE = 32;
 
+/** The block sizes `--int4-block` takes: powers of two that ONNX Runtime's CPU kernels have code paths for. */
+export const INT4_BLOCK_SIZES: readonly number[] = [16, 32, 64, 128, 256];
+
 const CANDIDATES = ["Linear", "MatMul"];
 
 /** The attributes of a quant.Linear for `mode` on `target`; undefined when the target cannot express the mode. */
@@ -24,6 +27,7 @@ export function quantAttrs(
   mode: "int8" | "int4",
   target: Target,
   layout: WeightLayout,
+  int4Block = INT4_BLOCK_SIZE,
 ): Record<string, string | number | boolean> | undefined {
   const choice = target.quantKernel(mode);
   if (!choice) return undefined;
@@ -31,7 +35,7 @@ export function quantAttrs(
   return {
     mode,
     kernel: choice.kernel,
-    block_size: int4 ? INT4_BLOCK_SIZE : 0,
+    block_size: int4 ? int4Block : 0,
     accuracy_level: choice.accuracyLevel,
     per_channel: !int4,
     weight_layout: layout,
@@ -149,7 +153,7 @@ function quantizeRules(module: IrModule, ctx: PassContext, refuseInt4: (owner: s
     const d = decide(m);
     if (typeof d === "string") return { refusal: d };
     if (d.mode === "none") return { refusal: `kept in full precision: ${d.why}` };
-    const attrs = quantAttrs(d.mode, ctx.options.target, layoutOf(m.root));
+    const attrs = quantAttrs(d.mode, ctx.options.target, layoutOf(m.root), ctx.options.int4Block);
     if (attrs) return { attrs };
     refuseInt4(weightParams(m.graph, m.root.inputs[1]!)[0]?.component || "model-level parameters");
     return { refusal: `${d.mode} (${d.why}) is not expressible on the ${ctx.options.target.name} target` };
