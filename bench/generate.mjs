@@ -119,9 +119,15 @@ async function vlmcRun(api, dir) {
     const llavaPrefill = [];
     const llavaFirst = [];
     let peak = 0;
+    const cpu = [];
     for (let r = 0; r < RUNS; r++) {
+      const used = process.cpuUsage();
       const s = await drain(api.generate(engine, [text], options));
+      const spent = process.cpuUsage(used);
       decode.push(s.tokensPerSecond);
+      // The process's CPU time per token (the prefill counted as one more step): the cost of a
+      // step, which other work on a shared machine disturbs less than the wall time.
+      cpu.push((spent.user + spent.system) / 1000 / (s.decodeSteps + 1));
       first.push(s.timeToFirstTokenMs / 1000);
       const l = await drain(api.generate(engine, [llava], { maxNewTokens: 1, stopTokens: [] }));
       llavaPrefill.push(l.prefillMs / 1000);
@@ -133,6 +139,7 @@ async function vlmcRun(api, dir) {
       dtype: m.cache.dtype,
       llavaTokens: llava.ids.length,
       decode: stats(decode),
+      cpu: stats(cpu),
       first: stats(first),
       llavaPrefill: stats(llavaPrefill),
       llavaFirst: stats(llavaFirst),
@@ -229,6 +236,7 @@ async function main() {
         "engine",
         "decode tokens/s",
         "% of fp32 roof",
+        "CPU ms per token",
         "first token s (32-token prompt)",
         "LLaVA prompt: prefill s",
         "LLaVA prompt: first token s",
@@ -241,6 +249,7 @@ async function main() {
                 "PyTorch transformers generate, fp32",
                 mmm(torch.decode_tokens_per_second),
                 roof ? `${sig((100 * torch.decode_tokens_per_second.median) / roof)}%` : "",
+                "",
                 mmm(torch.time_to_first_token_seconds),
                 "",
                 `${mmm(torch.llava_prefill_seconds)} (${torch.llava_prompt_tokens} tokens)`,
@@ -250,11 +259,12 @@ async function main() {
           : []),
         ...runs.map((r) =>
           r.skipped
-            ? [`vlmc ${r.label} (${r.dir})`, `not run: ${r.skipped}`, "", "", "", "", ""]
+            ? [`vlmc ${r.label} (${r.dir})`, `not run: ${r.skipped}`, "", "", "", "", "", ""]
             : [
                 `vlmc ${r.label} (${r.target}, cache ${r.dtype})`,
                 mmm(r.decode),
                 roof ? `${sig((100 * r.decode.median) / roof)}%` : "",
+                mmm(r.cpu),
                 mmm(r.first),
                 `${mmm(r.llavaPrefill)} (${r.llavaTokens} tokens)`,
                 mmm(r.llavaFirst),
