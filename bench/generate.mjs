@@ -13,7 +13,18 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { Worker } from "node:worker_threads";
-import { BENCH, environment, environmentBlock, option, sig, stats, table, vlmcApi, writeResults } from "./lib.mjs";
+import {
+  BENCH,
+  environment,
+  environmentBlock,
+  option,
+  randomIds,
+  sig,
+  stats,
+  table,
+  vlmcApi,
+  writeResults,
+} from "./lib.mjs";
 
 const NEW_TOKENS = option("--new-tokens", 64);
 const PROMPT_TOKENS = option("--prompt-tokens", 32);
@@ -77,15 +88,6 @@ function torchRun() {
 }
 
 // ---- vlmc packages -------------------------------------------------------------------------------
-
-/** A seeded list of token ids in [3, vocab). */
-function randomIds(n, vocab, seed) {
-  let x = seed >>> 0;
-  return Array.from({ length: n }, () => {
-    x = (Math.imul(x, 1664525) + 1013904223) >>> 0;
-    return BigInt(3 + (x % (vocab - 3)));
-  });
-}
 
 async function drain(iterator) {
   for (;;) {

@@ -14,7 +14,7 @@
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { environment, environmentBlock, option, sig, stats, table, vlmcApi, writeResults } from "./lib.mjs";
+import { environment, environmentBlock, option, randomIds, sig, stats, table, vlmcApi, writeResults } from "./lib.mjs";
 
 const NEW_TOKENS = option("--new-tokens", 64);
 const PROMPT_TOKENS = option("--prompt-tokens", 32);
@@ -29,15 +29,6 @@ function labelled(flag) {
     if (a !== flag) return [];
     const [label, dir] = process.argv[i + 1].split("=");
     return [{ label, dir }];
-  });
-}
-
-/** A seeded prompt of token ids in [3, vocab). */
-function randomIds(n, vocab, seed) {
-  let x = seed >>> 0;
-  return Array.from({ length: n }, () => {
-    x = (Math.imul(x, 1664525) + 1013904223) >>> 0;
-    return BigInt(3 + (x % (vocab - 3)));
   });
 }
 

@@ -47,6 +47,15 @@ export function listOption(name, fallback) {
         .filter(Boolean);
 }
 
+/** A seeded list of token ids in [3, vocab): prompts for the decode benchmarks. */
+export function randomIds(n, vocab, seed) {
+  let x = seed >>> 0;
+  return Array.from({ length: n }, () => {
+    x = (Math.imul(x, 1664525) + 1013904223) >>> 0;
+    return BigInt(3 + (x % (vocab - 3)));
+  });
+}
+
 // ---- statistics ----------------------------------------------------------------------------------
 
 export function median(xs) {
