@@ -10,6 +10,7 @@ import type { ComponentInfo, Graph, IrModule, PackagePlan } from "../ir/graph.js
 import type { CrossLayout, DecoderLayout } from "../codegen/package/graphs.js";
 import type { PackageFamily } from "../onnx/manifest.js";
 import type { Target } from "../target/target.js";
+import { componentOwner, DTYPE_OF, resolvePrecision, type Precision } from "../passes/index.js";
 
 /** GroupQueryAttention's CPU kernel wants head sizes in multiples of 16 for its own rotary. */
 const GQA_ROTARY_HEAD_MULTIPLE = 16;
@@ -41,9 +42,13 @@ const num = (c: ComponentInfo, key: string, fallback?: number): number | undefin
 };
 
 /** The decoder of a package from its component's std block and arguments, or why it cannot be one. */
-function decoderLayout(c: ComponentInfo, target: Target): DecoderLayout | string {
+function decoderLayout(c: ComponentInfo, target: Target, precision: Precision): DecoderLayout | string {
   if (c.block !== "llama" && c.block !== "opt")
     return `component ${c.name} is a ${c.block}; a package decoder is a std llama or opt block`;
+  // onnxruntime-node, which runs packages (src/runtime/generate/), has no bfloat16 tensors to feed a cache with.
+  if (precision === "bf16")
+    return `component ${c.name} would run in bf16, and packages are fp32 or fp16: onnxruntime-node has no bfloat16 tensors to carry the cache in; use fp16`;
+  const dtype = DTYPE_OF[precision];
   const [vocab, width, depth, heads, mlp, context] = ["vocab", "width", "depth", "heads", "mlp", "context"].map((k) =>
     num(c, k),
   );
@@ -52,9 +57,9 @@ function decoderLayout(c: ComponentInfo, target: Target): DecoderLayout | string
   const headDim = width! / heads!;
   if (c.block === "llama") {
     const theta = num(c, "theta", 10000)!;
-    // GroupQueryAttention where the target has an fp32 kernel and the head size suits its rotary.
+    // GroupQueryAttention where the target has a kernel for the decoder's dtype and the head size suits its rotary.
     const gqa =
-      target.missingKernel("GroupQueryAttention", "f32") === undefined && headDim % GQA_ROTARY_HEAD_MULTIPLE === 0;
+      target.missingKernel("GroupQueryAttention", dtype) === undefined && headDim % GQA_ROTARY_HEAD_MULTIPLE === 0;
     return {
       family: "llama",
       component: c.name,
@@ -69,6 +74,7 @@ function decoderLayout(c: ComponentInfo, target: Target): DecoderLayout | string
       eps: num(c, "eps", 1e-6)!,
       theta,
       preLn: true,
+      dtype,
       kernel: gqa ? "gqa" : "plain",
       positionIds: !gqa,
     };
@@ -89,8 +95,9 @@ function decoderLayout(c: ComponentInfo, target: Target): DecoderLayout | string
     eps: 1e-5,
     theta: 0,
     preLn: c.config?.["pre_ln"] !== false,
-    // MultiHeadAttention where the target has an fp32 kernel (ort-cpu, ort-cuda).
-    kernel: target.missingKernel("MultiHeadAttention", "f32") === undefined ? "mha" : "plain",
+    dtype,
+    // MultiHeadAttention where the target has a kernel for the dtype (ort-cpu fp32, ort-cuda).
+    kernel: target.missingKernel("MultiHeadAttention", dtype) === undefined ? "mha" : "plain",
     positionIds: true,
   };
 }
@@ -125,8 +132,11 @@ function crossLayout(c: ComponentInfo, decoder: DecoderLayout): CrossLayout | st
   };
 }
 
-/** The checked layout of a model's package, or the diagnostics that say why there is none. */
-export function planPackage(module: IrModule, target: Target): PackageLayout | Diagnostic[] {
+/**
+ * The checked layout of a model's package, or the diagnostics that say why there is none. The
+ * decoder's precision is `--precision` (`precision`) or its component's policy.
+ */
+export function planPackage(module: IrModule, target: Target, precision?: Precision): PackageLayout | Diagnostic[] {
   const plan: PackagePlan | undefined = module.package;
   if (!plan) return [diagnostic("VLM3203", `model ${module.name} declares no package { … }; see docs/packages.md`)];
   const entry = (key: string) => plan.entries.get(key);
@@ -140,7 +150,11 @@ export function planPackage(module: IrModule, target: Target): PackageLayout | D
     cannot(vision ? "decoder" : "vision", `the package's ${vision ? "decoder" : "vision graph"} was not built`);
     return problems;
   }
-  const plain = decoderLayout(component, target);
+  const plain = decoderLayout(
+    component,
+    target,
+    resolvePrecision(module.policies, componentOwner(module, component.name), precision).value,
+  );
   if (typeof plain === "string") {
     cannot("decoder", plain);
     return problems;
@@ -236,7 +250,7 @@ export function planPackage(module: IrModule, target: Target): PackageLayout | D
   };
 }
 
-/** Bytes of key/value cache one token adds: layers × (key + value) × kv heads × head size × 4 (fp32). */
+/** Bytes of key/value cache one token adds: layers × (key + value) × kv heads × head size × bytes of its dtype. */
 export function kvBytesPerToken(d: DecoderLayout): number {
-  return d.layers * 2 * d.kvHeads * d.headDim * 4;
+  return d.layers * 2 * d.kvHeads * d.headDim * (d.dtype === "f32" ? 4 : 2);
 }

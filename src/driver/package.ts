@@ -10,7 +10,7 @@ import * as path from "node:path";
 import { elaborate, type CheckResult } from "./check.js";
 import { locator, sourceHash, type CompileOptions } from "./compile.js";
 import { planPackage, type PackageLayout } from "./package-plan.js";
-import { DiagnosticError, diagnostic, type Diagnostic } from "../diagnostics/diagnostic.js";
+import { DiagnosticError, diagnostic, InternalError, type Diagnostic } from "../diagnostics/diagnostic.js";
 import type { Graph, IrModule } from "../ir/graph.js";
 import { dimMul, type Dim } from "../ir/dims.js";
 import { tensorType } from "../ir/types.js";
@@ -25,7 +25,7 @@ import { decoderGraph, embeddingGraph, NAMES } from "../codegen/package/graphs.j
 import { readCheckpointFiles, type CheckpointFiles } from "../codegen/package/checkpoint-files.js";
 import { genaiConfig } from "../codegen/package/genai-config.js";
 import { writeOnnxModel, type OnnxModel } from "../onnx/onnx-writer.js";
-import { MANIFEST_FILE, MANIFEST_VERSION, type PackageManifest } from "../onnx/manifest.js";
+import { layerName, MANIFEST_FILE, MANIFEST_VERSION, type CacheSpec, type PackageManifest } from "../onnx/manifest.js";
 
 export interface PackageOptions extends Omit<CompileOptions, "out" | "graph" | "emit"> {
   /** The package folder to create. */
@@ -61,6 +61,7 @@ function manifestOf(
   layout: PackageLayout,
   target: NonNullable<PackageOptions["target"]>,
   files: CheckpointFiles,
+  decoder: Graph,
 ): PackageManifest {
   const d = layout.decoder;
   return {
@@ -102,7 +103,7 @@ function manifestOf(
       layers: d.layers,
       heads: d.kvHeads,
       headDim: d.headDim,
-      dtype: "float32",
+      dtype: cacheDtype(decoder, NAMES.pastKey),
       lengthAxis: 2,
     },
     ...(d.cross
@@ -115,7 +116,7 @@ function manifestOf(
             layers: d.cross.layers.length,
             heads: d.cross.heads,
             headDim: d.cross.headDim,
-            dtype: "float32" as const,
+            dtype: cacheDtype(decoder, NAMES.pastCrossKey),
             lengthAxis: 2 as const,
           },
         }
@@ -171,18 +172,11 @@ export async function compilePackage(paths: readonly string[], options: PackageO
   const { module, file, decl } = candidates[0]! as (typeof candidates)[0] & { module: IrModule };
   const target = options.target ?? "portable";
   const runsOn = targetNamed(target);
-  const layout = planPackage(module, runsOn);
+  const layout = planPackage(module, runsOn, options.precision);
   if (Array.isArray(layout)) {
     diagnostics.push(...layout);
     return finish();
   }
-  if (options.precision !== undefined && options.precision !== "fp32")
-    diagnostics.push(
-      diagnostic(
-        "VLM3203",
-        `packages are fp32 for now (with int8/int4 weights); --precision ${options.precision} is not supported`,
-      ),
-    );
   if (fs.existsSync(options.out) && !options.replace)
     diagnostics.push(
       diagnostic("VLM4300", `${options.out} exists; choose another folder or pass --replace to replace it`),
@@ -222,6 +216,7 @@ export async function compilePackage(paths: readonly string[], options: PackageO
     modelSpan: decl.nameSpan,
     target,
     ...(options.quantize ? { quantize: options.quantize } : {}),
+    ...(options.precision ? { precision: options.precision } : {}),
     accept: (d) => diagnostics.push(d),
   });
   if (failed()) return finish();
@@ -235,7 +230,7 @@ export async function compilePackage(paths: readonly string[], options: PackageO
     diagnostics.push(d),
   );
   if (!weights) return finish();
-  const manifest = manifestOf(module, layout, target, files);
+  const manifest = manifestOf(module, layout, target, files, graphs[2]!);
   const tmp = path.join(
     path.dirname(path.resolve(options.out)),
     `.${path.basename(options.out)}.tmp-${process.pid}-${randomBytes(6).toString("hex")}`,
@@ -285,6 +280,17 @@ export async function compilePackage(paths: readonly string[], options: PackageO
     weights.close();
     fs.rmSync(tmp, { recursive: true, force: true });
   }
+}
+
+const CACHE_DTYPES: Readonly<Record<string, CacheSpec["dtype"]>> = { f32: "float32", f16: "float16", bf16: "bfloat16" };
+
+/** The dtype of layer 0's cache input `pattern` as the passes left it (fp16 when the decoder runs in fp16). */
+function cacheDtype(decoder: Graph, pattern: string): CacheSpec["dtype"] {
+  const name = layerName(pattern, 0);
+  const input = decoder.inputs.find((v) => v.source.kind === "input" && v.source.name === name);
+  const dtype = input && CACHE_DTYPES[input.type.dtype];
+  if (!dtype) throw new InternalError(`decoder input ${name} is missing or not a float tensor`);
+  return dtype;
 }
 
 /**

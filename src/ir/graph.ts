@@ -91,6 +91,12 @@ export class Graph {
    * modules named only in an `if` branch not taken. The unused-parameter check excuses them.
    */
   readonly optional = new Set<string>();
+  /**
+   * Names of inputs and outputs that carry state from one run of the graph to the next (a
+   * decoder's key/value cache): they are stored in the type the computation that reads or writes
+   * them runs in, not their declared one, so reduced precision neither casts nor copies them.
+   */
+  readonly carried = new Set<string>();
 
   constructor(
     readonly name: string,

@@ -27,6 +27,8 @@ export function genaiConfig(m: PackageManifest, generation: Readonly<Record<stri
       context_length: m.contextLength,
       image_token_id: m.image.tokenId,
       decoder: {
+        // ONNX Runtime GenAI opens the graphs on the provider the decoder's session options name.
+        ...(m.target === "ort-cuda" ? { session_options: { provider_options: [{ cuda: {} }] } } : {}),
         filename: decoder.file,
         hidden_size: m.hiddenSize,
         head_size: m.cache.headDim,

@@ -32,6 +32,8 @@ export interface DecoderLayout {
   readonly theta: number;
   /** OPT: pre-LN layers (every OPT but 350m). */
   readonly preLn: boolean;
+  /** What it computes in and stores its cache in (convert-precision makes the graph so; built in f32). */
+  readonly dtype: "f32" | "f16" | "bf16";
   /** Attention kernel: ONNX Runtime's GroupQueryAttention or MultiHeadAttention, or standard ops. */
   readonly kernel: "gqa" | "mha" | "plain";
   /** The decoder takes position_ids (rotary outside the attention op, or learned positions). */
@@ -126,6 +128,17 @@ class Builder {
   }
 }
 
+/** A cache tensor: carried from one decoder run to the next, so stored in the precision its attention runs in (Graph.carried). */
+function cacheInput(g: Graph, name: string, type: TensorType): Value {
+  g.carried.add(name);
+  return g.addInput(name, type);
+}
+
+function cacheOutput(g: Graph, name: string, value: Value): void {
+  g.carried.add(name);
+  g.setOutput(name, value);
+}
+
 const retype = (t: TensorType, shape: readonly Dim[], dtype: DType = t.dtype): TensorType => tensorType(dtype, shape);
 const scope = (prefix: string) => prefix.split(".").join("/");
 
@@ -194,8 +207,8 @@ export function decoderGraph(module: IrModule, layout: DecoderLayout, span: Span
   const pastType = tensorType("f32", [B, kvHeads, P, d]);
   const presentType = tensorType("f32", [B, kvHeads, T, d]);
   const pasts = Array.from({ length: layout.layers }, (_, i) => [
-    g.addInput(NAMES.pastKey.replace("%d", String(i)), pastType),
-    g.addInput(NAMES.pastValue.replace("%d", String(i)), pastType),
+    cacheInput(g, NAMES.pastKey.replace("%d", String(i)), pastType),
+    cacheInput(g, NAMES.pastValue.replace("%d", String(i)), pastType),
   ]);
   const presents: [Value, Value][] = [];
   const c = layout.component;
@@ -285,12 +298,12 @@ export function decoderGraph(module: IrModule, layout: DecoderLayout, span: Span
     g.setOutput(NAMES.logits, b.op("MatMul", [x, head], tensorType("f32", [B, S, layout.vocab])));
   }
   presents.forEach(([k, v], i) => {
-    g.setOutput(NAMES.presentKey.replace("%d", String(i)), k);
-    g.setOutput(NAMES.presentValue.replace("%d", String(i)), v);
+    cacheOutput(g, NAMES.presentKey.replace("%d", String(i)), k);
+    cacheOutput(g, NAMES.presentValue.replace("%d", String(i)), v);
   });
   gated?.presents.forEach(([k, v], j) => {
-    g.setOutput(NAMES.presentCrossKey.replace("%d", String(j)), k);
-    g.setOutput(NAMES.presentCrossValue.replace("%d", String(j)), v);
+    cacheOutput(g, NAMES.presentCrossKey.replace("%d", String(j)), k);
+    cacheOutput(g, NAMES.presentCrossValue.replace("%d", String(j)), v);
   });
   return g;
 }
@@ -353,7 +366,7 @@ function crossAttention(g: Graph, b: Builder, cross: CrossLayout, hiddenType: Te
     const half = (from: number) =>
       b.op("Slice", [kv], f32([batch, NM, inner]), { starts: [from], ends: [from + inner], axes: [2], steps: [1] });
     const past = [NAMES.pastCrossKey, NAMES.pastCrossValue].map((n) =>
-      g.addInput(n.replace("%d", String(j)), pastType),
+      cacheInput(g, n.replace("%d", String(j)), pastType),
     );
     const [k, v] = [half(0), half(inner)].map((t, i) =>
       b.op("Concat", [past[i]!, heads(t)], f32([batch, h, TM, d]), { axis: 2 }),

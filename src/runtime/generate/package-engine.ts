@@ -23,7 +23,7 @@ import {
   type CacheSpec,
   type PackageManifest,
 } from "../../onnx/manifest.js";
-import { createSession, onnxruntime, type Tensor } from "../onnxruntime.js";
+import { createSession, float32s, onnxruntime, type Tensor } from "../onnxruntime.js";
 import type { PrefillRequest, StepEngine } from "./step-engine.js";
 
 /** Inputs beside the ids, by role: image_features for the embedding graph, Flamingo's media for the decoder. */
@@ -49,7 +49,12 @@ export function readManifest(dir: string): PackageManifest {
   }
   const problem = manifestProblem(value);
   if (problem) throw new PackageError(`${file}: ${problem}`);
-  return value as PackageManifest;
+  const manifest = value as PackageManifest;
+  // onnxruntime-node's tensors have no bfloat16 type: such a cache could be neither fed nor read.
+  for (const c of [manifest.cache, manifest.crossCache])
+    if (c && c.dtype !== "float32" && c.dtype !== "float16")
+      throw new PackageError(`${file}: a ${c.dtype} cache cannot be carried by onnxruntime-node (float32 or float16)`);
+  return manifest;
 }
 
 export async function openPackage(dir: string, options: OpenOptions = {}): Promise<PackageEngine> {
@@ -122,7 +127,7 @@ export class PackageEngine implements StepEngine {
     const width = features.dims[1]!;
     const most = Math.max(...images.map((i) => i.count));
     const states = new Float32Array(ids.length * most * latents * width);
-    const data = features.data as Float32Array;
+    const data = float32s(features);
     let from = 0;
     images.forEach((row, r) => {
       const size = row.count * latents * width;
@@ -205,7 +210,7 @@ export class PackageEngine implements StepEngine {
       [g.inputs["pixel_values"]!]: new this.ort.Tensor("float32", pixels, dims),
     });
     const features = out[g.outputs["image_features"]!]!;
-    return this.features(features.data as Float32Array, count * this.manifest.image.tokensPerImage);
+    return this.features(float32s(features), count * this.manifest.image.tokensPerImage);
   }
 
   /**
@@ -220,8 +225,13 @@ export class PackageEngine implements StepEngine {
       const length = this.shares(c) ? (m.maxLength ?? m.contextLength) : 0;
       for (let i = 0; i < c.layers; i++)
         for (const name of [c.presentKey, c.presentValue]) {
-          const data = new Float32Array(batch * c.heads * length * c.headDim);
-          cache[layerName(name, i)] = new this.ort.Tensor("float32", data, [batch, c.heads, length, c.headDim]);
+          const dims = [batch, c.heads, length, c.headDim];
+          const size = batch * c.heads * length * c.headDim;
+          // fp16 packages store the cache as float16, which onnxruntime-node holds in a Uint16Array (all bits 0 = +0).
+          cache[layerName(name, i)] =
+            c.dtype === "float16"
+              ? new this.ort.Tensor("float16", new Uint16Array(size), dims)
+              : new this.ort.Tensor("float32", new Float32Array(size), dims);
         }
     }
     return cache;
@@ -287,7 +297,8 @@ export class PackageEngine implements StepEngine {
     for (const c of this.caches().filter((c) => !this.shares(c)))
       for (let i = 0; i < c.layers; i++)
         for (const name of [c.presentKey, c.presentValue]) this.cache[layerName(name, i)] = out[layerName(name, i)]!;
-    const logits = out[d.outputs["logits"]!]!.data as Float32Array;
+    // float16 logits (a decoder that returns them so) are widened for sampling.
+    const logits = float32s(out[d.outputs["logits"]!]!);
     const vocab = m.vocabSize;
     return Array.from({ length: batch }, (_, r) =>
       Array.from({ length: news }, (_, j) => logits.slice((r * news + j) * vocab, (r * news + j + 1) * vocab)),
