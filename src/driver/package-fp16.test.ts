@@ -92,24 +92,28 @@ const cases = [
 /**
  * fp16 keeps 11 significant bits (a relative step of 2^-11 ≈ 4.9e-4); weights, activations and
  * the cache each round once per layer. Measured here (largest difference over the prefill and 4
- * steps, relative to the largest fp32 logit): 4.9e-4 llava, 5.9e-4 blip2, 5.3e-4 flamingo.
+ * steps, relative to the largest fp32 logit), ort-cuda / portable: llava 4.9e-4 / 4.9e-4, blip2
+ * 5.9e-4 / 5.8e-4, flamingo 5.3e-4 / 5.2e-4.
  */
 const FP16_TOLERANCE = 2e-3;
 
 describe.each(cases)(
   "$model fp16 package (ort-cuda, run on the CPU provider)",
   ({ model, checkpoint, prompt, images, attention }) => {
-    it("prefill and cached steps equal the fp32 package within fp16 rounding", async () => {
-      const fp16 = await writePackage(model, checkpoint, { target: "ort-cuda", precision: "fp16" });
-      const fp32 = await writePackage(model, checkpoint, { target: "ort-cpu" });
-      const request = [prompt.map(BigInt), { pixels: pixels(images, 7), count: images }, [20n, 21n, 22n, 23n]] as const;
-      const reduced = await logitsOf(fp16, ...request);
-      const full = await logitsOf(fp32, ...request);
-      const diffs = reduced.map((l, i) => relativeDiff(l, full[i]!));
-      expect(Math.max(...diffs)).toBeLessThan(FP16_TOLERANCE);
-      // Not fp32 in disguise: fp16 rounding shows.
-      expect(Math.max(...diffs)).toBeGreaterThan(1e-5);
-    });
+    // portable fp16 packages (standard ops, for other GPU runtimes) take the same path through the pass.
+    for (const target of ["ort-cuda", "portable"] as const)
+      it(`prefill and cached steps equal the fp32 package within fp16 rounding (${target})`, async () => {
+        const fp16 = await writePackage(model, checkpoint, { target, precision: "fp16" });
+        const fp32 = await writePackage(model, checkpoint, { target: "ort-cpu" });
+        const steps = [20n, 21n, 22n, 23n];
+        const request = [prompt.map(BigInt), { pixels: pixels(images, 7), count: images }, steps] as const;
+        const reduced = await logitsOf(fp16, ...request);
+        const full = await logitsOf(fp32, ...request);
+        const diffs = reduced.map((l, i) => relativeDiff(l, full[i]!));
+        expect(Math.max(...diffs)).toBeLessThan(FP16_TOLERANCE);
+        // Not fp32 in disguise: fp16 rounding shows.
+        expect(Math.max(...diffs)).toBeGreaterThan(1e-5);
+      });
 
     it(`stores weights and the cache in fp16, attends with ${attention} in fp16, and keeps fp32 for norms and logits`, async () => {
       const dir = await writePackage(model, checkpoint, { target: "ort-cuda", precision: "fp16" });
