@@ -1,0 +1,47 @@
+// Optional check of fp16 packages with onnx.checker, run by `npm run test:optional`
+// (VLMC_PARITY_OPTIONAL=1) where a Python with the onnx package is found (VLMC_ONNX_PYTHON, default
+// /work/venv/bin/python, then /usr/bin/python3): every graph of portable fp16
+// packages (standard ops only: the checker knows no ONNX Runtime op) passes
+// check_model(full_check=True), with its fp16 cache inputs and outputs (scripts/parity/check_onnx.py).
+
+import { spawnSync } from "node:child_process";
+import * as path from "node:path";
+import { describe, expect, it } from "vitest";
+import { compilePackage } from "../src/driver/package.js";
+import { tempFolders } from "./temp-folders.js";
+
+const hasOnnx = (python: string) => spawnSync(python, ["-c", "import onnx"], { stdio: "ignore" }).status === 0;
+const PYTHON =
+  process.env["VLMC_PARITY_OPTIONAL"] === "1"
+    ? [process.env["VLMC_ONNX_PYTHON"] ?? "/work/venv/bin/python", "/usr/bin/python3"].find(hasOnnx)
+    : undefined;
+const FIXTURES = path.join(import.meta.dirname, "fixtures", "package");
+const temp = tempFolders("vlmc-fp16-optional-");
+
+describe.skipIf(PYTHON === undefined)("fp16 packages and onnx.checker", () => {
+  it("every graph of the tiny LLaVA, BLIP-2 and Flamingo portable fp16 packages passes full_check", async () => {
+    const files: string[] = [];
+    for (const [model, checkpoint] of [
+      ["tiny_llava", "llava"],
+      ["tiny_blip2", "blip2"],
+      ["tiny_flamingo", "flamingo"],
+    ] as const) {
+      const out = path.join(temp(), model);
+      const result = await compilePackage([path.join(FIXTURES, "tiny.vlm")], {
+        model,
+        out,
+        target: "portable",
+        precision: "fp16",
+        checkpoint: path.join(FIXTURES, checkpoint),
+      });
+      expect(result.diagnostics.filter((d) => d.severity === "error")).toEqual([]);
+      expect(result.manifest?.cache.dtype).toBe("float16");
+      files.push(...["vision", "embedding", "decoder"].map((g) => path.join(out, `${g}.onnx`)));
+    }
+    const check = path.join(import.meta.dirname, "..", "scripts", "parity", "check_onnx.py");
+    const run = spawnSync(PYTHON!, [check, ...files], { encoding: "utf8", timeout: 300_000 });
+    const results = JSON.parse(run.stdout) as Record<string, string>;
+    expect(Object.keys(results).length).toBe(files.length);
+    expect(Object.entries(results).filter(([, r]) => r !== "ok")).toEqual([]);
+  }, 600_000);
+});
