@@ -217,6 +217,7 @@ export const CATALOG = {
   VLM5011: { severity: "error", title: "invalid batch file" },
   VLM5012: { severity: "error", title: "unsupported image preprocessing" },
   VLM5013: { severity: "error", title: "package engine failed" },
+  VLM5020: { severity: "error", title: "execution provider unavailable" },
 
   VLM9001: { severity: "error", title: "internal compiler error" },
 } as const satisfies Record<string, CatalogEntry>;

@@ -183,6 +183,37 @@ describe("fp16 packages and the generation loop", () => {
     }
   });
 
+  // Where onnxruntime-node's CUDA provider is installed (a GPU machine), this command would run instead.
+  const cudaProvider = path.resolve(
+    import.meta.dirname,
+    "../../node_modules/onnxruntime-node/bin/napi-v6/linux/x64/libonnxruntime_providers_cuda.so",
+  );
+  it.skipIf(fs.existsSync(cudaProvider))(
+    "--provider cuda without the CUDA provider is VLM5020, not a crash",
+    async () => {
+      const out = path.join(temp(), "llava");
+      await compilePackage([path.join(GENERATE, "spec.vlm")], {
+        out,
+        weights: [GENERATE],
+        target: "ort-cuda",
+        precision: "fp16",
+      });
+      const cli = captureIo();
+      const args = [
+        "generate",
+        out,
+        "--image",
+        path.join(GENERATE, "image.png"),
+        "--prompt",
+        "Hi",
+        "--provider",
+        "cuda",
+      ];
+      expect(await runCli(args, cli.io)).toBe(1);
+      expect(cli.err).toMatch(/error VLM5020: .*cuda provider/);
+    },
+  );
+
   it("genai_config.json names the CUDA provider; the manifest says float16", async () => {
     const dir = await writePackage("tiny_llava", "llava", { target: "ort-cuda", precision: "fp16" });
     const config = JSON.parse(fs.readFileSync(path.join(dir, "genai_config.json"), "utf8"));
