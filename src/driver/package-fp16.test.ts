@@ -222,6 +222,34 @@ describe("fp16 packages and the generation loop", () => {
   });
 });
 
+describe("int4 weights in an fp16 package", () => {
+  it("MatMulNBits takes fp16 activations and scales, and the logits stay close to fp32", async () => {
+    const int4 = path.join(temp(), "int4");
+    const result = await compilePackage([SPEC], {
+      model: "tiny_llava",
+      out: int4,
+      checkpoint: path.join(FIXTURES, "llava"),
+      target: "ort-cuda",
+      precision: "fp16",
+      quantize: "int4",
+    });
+    expect(result.diagnostics.filter((d) => d.severity === "error")).toEqual([]);
+    const graph = decoder(int4).graph!;
+    const stored = new Map(graph.initializer!.map((t) => [t.name!, t.dataType!]));
+    const products = graph.node!.filter((n) => n.opType === "MatMulNBits");
+    expect(products.length).toBe(15); // 2 layers × 7 projections + the head
+    for (const n of products) expect(stored.get(n.input![2]!)).toBe(FLOAT16);
+    const fp32 = await writePackage("tiny_llava", "llava", { target: "ort-cpu" });
+    const request = [[3n, 3n, 3n, 3n, 10n, 11n], { pixels: pixels(1, 7), count: 1 }, [20n, 21n]] as const;
+    const full = await logitsOf(fp32, ...request);
+    for (const [i, q] of (await logitsOf(int4, ...request)).entries()) {
+      const dot = q.reduce((a, v, j) => a + v * full[i]![j]!, 0);
+      const norm = (x: Float32Array) => Math.sqrt(x.reduce((a, v) => a + v * v, 0));
+      expect(dot / (norm(q) * norm(full[i]!))).toBeGreaterThan(0.99);
+    }
+  });
+});
+
 describe("reduced-precision packages that cannot be built", () => {
   it("refuses bf16 (onnxruntime-node has no bfloat16 tensors for the cache) and fp16 on ort-cpu", async () => {
     const bf16 = await compilePackage([SPEC], {
