@@ -9,6 +9,8 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
 import { compilePackage, type PackageOptions } from "./package.js";
+import { elaborate } from "./check.js";
+import { summarize } from "./summary.js";
 import { tempFolders } from "../../test/temp-folders.js";
 import { openPackage } from "../runtime/generate/package-engine.js";
 import { runCli } from "../cli/main.js";
@@ -247,6 +249,36 @@ describe("int4 weights in an fp16 package", () => {
       const norm = (x: Float32Array) => Math.sqrt(x.reduce((a, v) => a + v * v, 0));
       expect(dot / (norm(q) * norm(full[i]!))).toBeGreaterThan(0.99);
     }
+  });
+});
+
+describe("a precision policy instead of --precision", () => {
+  it("`policy llm { precision: fp16 }` makes the decoder and its cache fp16; vlmc summary counts 2 bytes a value", async () => {
+    const spec = path.join(temp(), "policy.vlm");
+    // tiny_llava's package is the first in the file; the policy goes into that model.
+    fs.writeFileSync(
+      spec,
+      fs.readFileSync(SPEC, "utf8").replace("  package {", "  policy llm { precision: fp16 }\n\n  package {"),
+    );
+    const checked = elaborate([spec]);
+    const llava = checked.models.find((m) => m.module?.name === "tiny_llava")!;
+    const cache = summarize(llava.module!, llava.tokens).package!.cache;
+    // 2 layers × (key + value) × 2 kv heads × 16 × 2 bytes.
+    expect([cache.bytesPerToken, cache.dtype]).toEqual([2 * 2 * 2 * 16 * 2, "fp16"]);
+    const out = path.join(temp(), "pkg");
+    const result = await compilePackage([spec], {
+      model: "tiny_llava",
+      out,
+      checkpoint: path.join(FIXTURES, "llava"),
+      target: "ort-cuda",
+    });
+    expect(result.diagnostics.filter((d) => d.severity === "error")).toEqual([]);
+    expect(result.manifest?.cache.dtype).toBe("float16");
+    // The decoder's own ops (residual adds included) follow its policy: the same decoder as --precision fp16 makes.
+    const ops = (dir: string) => decoder(dir).graph!.node!.map((n) => n.opType);
+    const flag = await writePackage("tiny_llava", "llava", { target: "ort-cuda", precision: "fp16" });
+    expect(ops(out)).toEqual(ops(flag));
+    expect(ops(out).filter((op) => op === "GroupQueryAttention").length).toBe(2);
   });
 });
 

@@ -250,7 +250,12 @@ export function planPackage(module: IrModule, target: Target, precision?: Precis
   };
 }
 
-/** Bytes of key/value cache one token adds: layers × (key + value) × kv heads × head size × bytes of its dtype. */
+/** Bytes of one cached value: the decoder's dtype (fp32, or fp16 in an fp16 package). */
+export function cacheValueBytes(d: DecoderLayout): number {
+  return d.dtype === "f32" ? 4 : 2;
+}
+
+/** Bytes of key/value cache one token adds: layers × (key + value) × kv heads × head size × value bytes. */
 export function kvBytesPerToken(d: DecoderLayout): number {
-  return d.layers * 2 * d.kvHeads * d.headDim * (d.dtype === "f32" ? 4 : 2);
+  return d.layers * 2 * d.kvHeads * d.headDim * cacheValueBytes(d);
 }

@@ -6,7 +6,7 @@ import { nodeFlops, paramCount } from "../ir/analysis.js";
 import type { Graph, IrModule } from "../ir/graph.js";
 import { typeToString, type TensorType } from "../ir/types.js";
 import type { TokenFact } from "../lang/elaborate/elaborate.js";
-import { kvBytesPerToken, planPackage } from "./package-plan.js";
+import { cacheValueBytes, kvBytesPerToken, planPackage } from "./package-plan.js";
 import { targetNamed } from "../target/target.js";
 
 export interface ModelSummary {
@@ -40,7 +40,7 @@ export interface PackageSummary {
   maxLength: number;
   context: number;
   /** Self-attention cache: the past/present shape with one token, and fp32 bytes per token (all layers, keys and values). */
-  cache: { layers: number; shape: string; bytesPerToken: number };
+  cache: { layers: number; shape: string; bytesPerToken: number; dtype: string };
   /** Flamingo: the cross-attention cache per image (its latents' keys and values). */
   crossCache?: { layers: number; shape: string; bytesPerImage: number };
 }
@@ -68,13 +68,18 @@ function packageSummary(module: IrModule): PackageSummary | undefined {
     tokensPerImage: layout.tokensPerImage,
     maxLength: layout.promptTokens + (layout.placement === "prefix" ? layout.tokensPerImage : 0) + layout.newTokens,
     context: d.context,
-    cache: { layers: d.layers, shape: `[batch, ${d.kvHeads}, 1, ${d.headDim}] × 2`, bytesPerToken: kvBytesPerToken(d) },
+    cache: {
+      layers: d.layers,
+      shape: `[batch, ${d.kvHeads}, 1, ${d.headDim}] × 2`,
+      bytesPerToken: kvBytesPerToken(d),
+      dtype: d.dtype === "f32" ? "fp32" : "fp16",
+    },
     ...(x
       ? {
           crossCache: {
             layers: x.layers.length,
             shape: `[batch, ${x.heads}, ${x.latents}, ${x.headDim}] × 2`,
-            bytesPerImage: x.layers.length * 2 * x.heads * x.latents * x.headDim * 4,
+            bytesPerImage: x.layers.length * 2 * x.heads * x.latents * x.headDim * cacheValueBytes(d),
           },
         }
       : {}),
@@ -230,11 +235,14 @@ export function renderSummary(s: ModelSummary): string {
     const c = p.cache;
     row(
       "kv cache",
-      `${c.layers} layers × ${c.shape} per token = ${num(c.bytesPerToken)} bytes per token (fp32), ${human(c.bytesPerToken * p.maxLength)}B at ${num(p.maxLength)} tokens`,
+      `${c.layers} layers × ${c.shape} per token = ${num(c.bytesPerToken)} bytes per token (${c.dtype}), ${human(c.bytesPerToken * p.maxLength)}B at ${num(p.maxLength)} tokens`,
     );
     const x = p.crossCache;
     if (x)
-      row("cross cache", `${x.layers} blocks × ${x.shape} per image = ${num(x.bytesPerImage)} bytes per image (fp32)`);
+      row(
+        "cross cache",
+        `${x.layers} blocks × ${x.shape} per image = ${num(x.bytesPerImage)} bytes per image (${c.dtype})`,
+      );
   }
   return out.join("\n");
 }

@@ -90,6 +90,8 @@ class Builder {
     readonly graph: Graph,
     private readonly params: ReadonlyMap<string, Param>,
     private readonly span: Span,
+    /** Scope of nodes that name none: the component they compute for, whose precision policy they follow. */
+    private readonly scope = "",
   ) {}
 
   param(name: string): Value {
@@ -98,7 +100,13 @@ class Builder {
     return this.graph.paramValue(p);
   }
 
-  op(op: string, inputs: (Value | undefined)[], type: TensorType, attrs: Record<string, AttrValue> = {}, scope = "") {
+  op(
+    op: string,
+    inputs: (Value | undefined)[],
+    type: TensorType,
+    attrs: Record<string, AttrValue> = {},
+    scope = this.scope,
+  ) {
     return this.graph.addNode(op, inputs, [type], attrs, scope, this.span).outputs[0]!;
   }
 
@@ -198,7 +206,7 @@ export function embeddingGraph(module: IrModule, layout: DecoderLayout, imageTok
 /** inputs_embeds, attention_mask, [position_ids], past → logits, present, one KvAttention per layer. */
 export function decoderGraph(module: IrModule, layout: DecoderLayout, span: Span): Graph {
   const g = new Graph("decoder");
-  const b = new Builder(g, paramsByName(module), span);
+  const b = new Builder(g, paramsByName(module), span, layout.component);
   const { hidden, heads, kvHeads, headDim: d } = layout;
   const hiddenType = tensorType("f32", [B, S, hidden]);
   let x = g.addInput(NAMES.inputsEmbeds, hiddenType);
