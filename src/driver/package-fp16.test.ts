@@ -16,6 +16,8 @@ import { openPackage } from "../runtime/generate/package-engine.js";
 import { runCli } from "../cli/main.js";
 import { captureIo } from "../../test/helpers/capture-io.js";
 import { decodeOnnxModel } from "../onnx/onnx-writer.js";
+import { createSession, onnxruntime } from "../runtime/onnxruntime.js";
+import type * as Ort from "onnxruntime-node";
 
 const FIXTURES = path.resolve(import.meta.dirname, "../../test/fixtures/package");
 const SPEC = path.join(FIXTURES, "tiny.vlm");
@@ -158,6 +160,56 @@ describe.each(cases)(
     });
   },
 );
+
+describe("GroupQueryAttention over the fp16 cache", () => {
+  // The package engine binds each cache buffer as past and present; on the CPU provider the op then
+  // writes in place. The CUDA provider copies host tensors to separate device buffers, so there the
+  // op reads a full-length past and writes a full-length present: both must give the same logits.
+  it("gives the same logits whether past and present share one buffer or not", async () => {
+    const dir = await writePackage("tiny_llava", "llava", { target: "ort-cuda", precision: "fp16" });
+    const m = JSON.parse(fs.readFileSync(path.join(dir, "vlmc-package.json"), "utf8"));
+    const ort = await onnxruntime();
+    const session = await createSession(path.join(dir, "decoder.onnx"));
+    const dims = [1, m.cache.heads, m.maxLength, m.cache.headDim];
+    const size = dims.reduce((a: number, b: number) => a * b, 1);
+    const names = Array.from({ length: m.cache.layers }, (_, i) =>
+      ["key", "value"].map((kv) => [`past_key_values.${i}.${kv}`, `present.${i}.${kv}`] as const),
+    ).flat();
+    const steps = [5, 1, 1, 1].map((n, k) =>
+      Float32Array.from({ length: n * m.hiddenSize }, (_, i) => Math.sin(i * 0.37 + k) * 0.5),
+    );
+    const run = async (shared: boolean) => {
+      let past: Record<string, Ort.Tensor> = Object.fromEntries(
+        names.map(([p]) => [p, new ort.Tensor("float16", new Uint16Array(size), dims)]),
+      );
+      let total = 0;
+      const logits: Float32Array[] = [];
+      for (const embeds of steps) {
+        const news = embeds.length / m.hiddenSize;
+        total += news;
+        const feeds = {
+          inputs_embeds: new ort.Tensor("float32", embeds, [1, news, m.hiddenSize]),
+          attention_mask: new ort.Tensor("int64", new BigInt64Array(total).fill(1n), [1, total]),
+          ...past,
+        };
+        const fetches: Record<string, Ort.Tensor | null> = { logits: null };
+        for (const [p, q] of names) fetches[q] = shared ? past[p]! : null;
+        const out = await session.run(feeds, fetches);
+        const all = out["logits"]!.data as Float32Array;
+        logits.push(all.slice(all.length - m.vocabSize));
+        if (!shared) past = Object.fromEntries(names.map(([p, q]) => [p, out[q]!]));
+      }
+      return logits;
+    };
+    try {
+      const inPlace = await run(true);
+      const separate = await run(false);
+      for (const [i, l] of separate.entries()) expect(Array.from(l)).toEqual(Array.from(inPlace[i]!));
+    } finally {
+      await session.release();
+    }
+  });
+});
 
 describe("fp16 packages and the generation loop", () => {
   // The tiny LlavaForConditionalGeneration that transformers wrote (test/fixtures/generate/llava).
