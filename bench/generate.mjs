@@ -23,6 +23,9 @@ const PYTHON = option("--python", "/work/venv/bin/python");
 const OUT_NAME = option("--out", "generate.md");
 /** onnxruntime-node's execution provider for the packages: cpu (default) or cuda. */
 const PROVIDER = option("--provider", "cpu");
+/** Where and in what PyTorch runs (bench/gpu.sh: cuda, float16). */
+const TORCH_DEVICE = option("--torch-device", "cpu");
+const TORCH_DTYPE = option("--torch-dtype", "float32");
 
 /** `--package LABEL=DIR`, repeatable. */
 function packages() {
@@ -70,7 +73,7 @@ async function copyRate(threads, bytes, rounds = 4, repeats = 5) {
 
 function torchRun() {
   const args = [path.join(BENCH, "generate.py"), "--new-tokens", String(NEW_TOKENS), "--runs", String(RUNS)];
-  args.push("--prompt-tokens", String(PROMPT_TOKENS));
+  args.push("--prompt-tokens", String(PROMPT_TOKENS), "--device", TORCH_DEVICE, "--dtype", TORCH_DTYPE);
   const out = execFileSync(PYTHON, args, {
     encoding: "utf8",
     maxBuffer: 1 << 24,
@@ -212,7 +215,8 @@ async function main() {
   }
 
   const perToken = torch?.weight_bytes_per_token;
-  const roof = perToken ? bandwidth / perToken : undefined;
+  // The roof is the CPU's: memory bandwidth over fp32 weights.
+  const roof = perToken && TORCH_DEVICE === "cpu" && TORCH_DTYPE === "float32" ? bandwidth / perToken : undefined;
   const lines = [
     "# Generation: decode speed of a TinyLlama-shaped LLaMA",
     "",
@@ -230,7 +234,7 @@ async function main() {
             "The package engine keeps the key/value cache in host memory (onnxruntime-node has no CUDA tensors): every step copies it to the GPU and back; the cache bytes per step are in the last table.",
           ]),
       `Load: the figures are wall-clock on a machine shared with other work; with a load average above the core count they are lower bounds, and the ratios between rows measured in one run are what to compare.`,
-      `Model: ${torch?.model ?? "LlamaForCausalLM, TinyLlama-1.1B shape"}; ${torch ? `${sig(torch.parameters / 1e9, 4)} G parameters, ${sig(torch.weight_bytes / 1e9, 3)} GB in fp32` : ""}`,
+      `Model: ${torch?.model ?? "LlamaForCausalLM, TinyLlama-1.1B shape"}; ${torch ? `${sig(torch.parameters / 1e9, 4)} G parameters, ${sig(torch.weight_bytes / 1e9, 3)} GB in ${torch.dtype === "float32" ? "fp32" : "fp16"}` : ""}`,
       `Method: batch 1, greedy, prompt of ${PROMPT_TOKENS} random tokens, ${NEW_TOKENS} new tokens (no eos), ${RUNS} runs after a warm-up; decode tokens/s = (new tokens − 1) / (time of ${NEW_TOKENS} tokens − time of 1 token) for PyTorch, and the loop's own decode timing for vlmc (the steps after the first token). Median (min–max).`,
     ]).replace("; Python/torch: not available", ""),
     "",
@@ -251,7 +255,7 @@ async function main() {
           "memory traffic of the best copy round (read + write): the bandwidth used below",
           `${sig(bandwidth / 1e9)} GB/s`,
         ],
-        ...(perToken
+        ...(perToken && roof
           ? [
               ["weights read per decode step, fp32 (all but the embedding table)", `${sig(perToken / 1e9, 4)} GB`],
               ["fp32 roof: bandwidth ÷ bytes per token", `${sig(roof)} tokens/s`],
@@ -281,7 +285,7 @@ async function main() {
         ...(torch
           ? [
               [
-                "PyTorch transformers generate, fp32",
+                `PyTorch transformers generate, ${torch.dtype === "float32" ? "fp32" : "fp16"}${torch.device === "cpu" ? "" : ` on ${torch.device}`}`,
                 mmm(torch.decode_tokens_per_second),
                 roof ? `${sig((100 * torch.decode_tokens_per_second.median) / roof)}%` : "",
                 mmm(torch.time_to_first_token_seconds),

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The GPU benchmark in one command: compiles an ort-cuda fp16 package of the TinyLlama-shaped LLaVA
 # (bench/specs/tinyllama_llava.vlm, seeded random weights) and measures its prefill and decode
-# tokens/s on ONNX Runtime's CUDA provider through vlmc's package engine, writing
+# tokens/s on ONNX Runtime's CUDA provider through vlmc's package engine, beside transformers'
+# generate in PyTorch fp16 on the same GPU (bench/generate.py: same shape, its own random values), writing
 # bench/results/generate-gpu.md with the card's name. It checks what it needs first and stops with
-# what is missing; docs/generate.md ("On a GPU") says how to provide it.
+# what is missing; docs/gpu.md says how to provide it.
 #
 #   bench/gpu.sh [--new-tokens N] [--runs N]     (extra options go to bench/generate.mjs)
 
@@ -44,4 +45,13 @@ ort.InferenceSession.create(process.argv[1], { executionProviders: ["cuda"] })
   .catch((e) => { console.error(`bench/gpu.sh: the CUDA provider does not load: ${e.message}`); process.exit(3); });
 ' "$OUT/pkg-fp16/embedding.onnx"
 
-node bench/generate.mjs --skip-torch --provider cuda --package "cuda-fp16=$OUT/pkg-fp16" --out generate-gpu.md "$@"
+# PyTorch fp16 on the same GPU, side by side, where python3 has torch with CUDA and transformers.
+PYTHON=${PYTHON:-python3}
+if "$PYTHON" -c "import torch, transformers; assert torch.cuda.is_available()" 2>/dev/null; then
+  TORCH=(--python "$PYTHON" --torch-device cuda --torch-dtype float16)
+else
+  echo "bench/gpu.sh: $PYTHON has no CUDA PyTorch with transformers: measuring vlmc alone"
+  TORCH=(--skip-torch)
+fi
+
+node bench/generate.mjs "${TORCH[@]}" --provider cuda --package "cuda-fp16=$OUT/pkg-fp16" --out generate-gpu.md "$@"
