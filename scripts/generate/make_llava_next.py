@@ -23,7 +23,11 @@ from transformers import CLIPVisionConfig, LlamaConfig, LlavaNextConfig, LlavaNe
 from transformers import LlavaNextProcessor
 from transformers.image_processing_utils import select_best_resolution
 from transformers.models.llava_next.image_processing_pil_llava_next import LlavaNextImageProcessorPil
-from transformers.models.llava_next.modeling_llava_next import get_anyres_image_grid_shape, unpad_image
+from transformers.models.llava_next.modeling_llava_next import (
+    get_anyres_image_grid_shape,
+    image_size_to_num_patches,
+    unpad_image,
+)
 
 from make_fixtures import LLAVA_TEMPLATE, MAX_NEW_TOKENS, ROOT, random_model, train_tokenizer
 
@@ -73,6 +77,21 @@ def arithmetic(processor: LlavaNextProcessor, pinpoints, crop: int, patch: int, 
                 "tokens": count,
             }
         )
+    return rows
+
+
+def packing(model, sizes):
+    """The model's own pack_image_features on numbered features (row r of the crops holds r, the
+    newline -1): the order of rows it gives is what vlmc's image_index must name."""
+    side = (CROP // PATCH) ** 2
+    rows = []
+    for h, w in sizes:
+        crops = image_size_to_num_patches((h, w), PINPOINTS, CROP)
+        features = torch.arange(crops * side, dtype=torch.float32).reshape(crops, side, 1)
+        packed, _ = model.model.pack_image_features(
+            [features], torch.tensor([[h, w]]), "default", image_newline=torch.tensor([-1.0])
+        )
+        rows.append({"size": [h, w], "rows": [int(v) for v in packed[0][:, 0].tolist()]})
     return rows
 
 
@@ -154,6 +173,7 @@ def main() -> None:
         "image_token_id": ids["<image>"],
         "min_greedy_margin": margin,
         "cases": cases,
+        "packing": packing(model, [(40, 100), (96, 44), (60, 60), (59, 61), (100, 30), (7, 90)]),
         "arithmetic": [
             {"crop": CROP, "patch": PATCH, "pinpoints": PINPOINTS, "rows": arithmetic(processor, PINPOINTS, CROP, PATCH, sizes)},
             {"crop": 336, "patch": 14, "pinpoints": PINPOINTS_336, "rows": arithmetic(processor, PINPOINTS_336, 336, 14, big)},

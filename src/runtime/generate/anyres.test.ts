@@ -1,7 +1,7 @@
 // LLaVA-NeXT's AnyRes against transformers 5.18: the arithmetic (best resolution, crop grid,
 // unpadded feature window, token count) on a table of image sizes that
 // scripts/generate/make_llava_next.py computed with transformers' own functions, the feature
-// index the vision graph gathers by, and the processor's crops (LlavaNextImageProcessorPil) for a
+// index the vision graph gathers by (against the model's own pack_image_features), and the processor's crops (LlavaNextImageProcessorPil) for a
 // wide and a tall image.
 
 import * as fs from "node:fs";
@@ -22,6 +22,7 @@ interface Row {
 const reference = JSON.parse(fs.readFileSync(path.join(DIR, "reference.json"), "utf8")) as {
   arithmetic: { crop: number; patch: number; pinpoints: Size[]; rows: Row[] }[];
   cases: { image: string; image_size: Size; image_tokens: number }[];
+  packing: { size: Size; rows: number[] }[];
 };
 
 describe("AnyRes arithmetic", () => {
@@ -39,6 +40,15 @@ describe("AnyRes arithmetic", () => {
         expect(plan.tokens).toBe(row.tokens);
       }
     });
+
+  it("the feature index names the rows transformers' pack_image_features gives, in its order", () => {
+    // The model's packing of numbered features (crop rows 0, 1, …; the newline -1), 2 × 2 grids included.
+    const layout = { pinpoints: reference.arithmetic[0]!.pinpoints, cropSize: 30, patchesPerSide: 5 };
+    for (const p of reference.packing) {
+      const { index, crops } = featureIndex([p.size], layout);
+      expect({ size: p.size, rows: index.map((i) => (i === crops * 25 ? -1 : i)) }).toEqual(p);
+    }
+  });
 
   it("the feature index reads the base crop, then the unpadded grid row by row, each row ended by the newline", () => {
     // The wide fixture image (40 × 100): a 1 × 3 grid of 5 × 5 features, 13 of its 15 columns kept.
