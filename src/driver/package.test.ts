@@ -69,12 +69,14 @@ const TEXT = [10, 11, 12, 13, 14, 15, 16, 17];
 const cases = [
   { model: "tiny_llava", checkpoint: "llava", tokens: 4, crops: 1 },
   { model: "tiny_blip2", checkpoint: "blip2", tokens: 4, crops: 1 },
-  { model: "tiny_llava_next", checkpoint: "llava", tokens: 24, crops: 5 },
+  // AnyRes: a square image (56 × 56) takes the 2 × 2 grid, as the forward graph's fixed one.
+  { model: "tiny_llava_next", checkpoint: "llava_next", tokens: 24, crops: 5 },
 ] as const;
 
 describe.each(cases)("$model package", ({ model, checkpoint, tokens, crops }) => {
   // The prompt holds the image tokens in front of the text (where BLIP-2's processor puts them too).
   const prompt = (text: readonly number[]) => [...Array<bigint>(tokens).fill(IMAGE), ...text.map(BigInt)];
+  const imageOf = (p: Float32Array) => ({ pixels: p, count: 1, ...(crops > 1 ? { sizes: [[56, 56] as const] } : {}) });
 
   for (const target of ["portable", "ort-cpu"] as const) {
     it(`prefill and cached steps equal the full forward (${target})`, async () => {
@@ -82,9 +84,7 @@ describe.each(cases)("$model package", ({ model, checkpoint, tokens, crops }) =>
       const full = await forwardLogits(model, image, TEXT, crops);
       const engine = await openPackage(await writePackage(model, target, checkpoint));
       const split = 3;
-      const got = [
-        (await engine.prefill({ rows: [prompt(TEXT.slice(0, split))], images: [{ pixels: image, count: 1 }] }))[0]!,
-      ];
+      const got = [(await engine.prefill({ rows: [prompt(TEXT.slice(0, split))], images: [imageOf(image)] }))[0]!];
       for (const t of TEXT.slice(split)) got.push((await engine.step([BigInt(t)]))[0]!);
       await engine.release();
       for (const [i, logits] of got.entries())
@@ -96,10 +96,7 @@ describe.each(cases)("$model package", ({ model, checkpoint, tokens, crops }) =>
     for (const target of ["portable", "ort-cpu"] as const) {
       const dir = await writePackage(model, target, checkpoint);
       const rows = [prompt(TEXT.slice(0, 6)), prompt(TEXT.slice(2, 4))];
-      const images = [
-        { pixels: pixels(crops, 1), count: 1 },
-        { pixels: pixels(crops, 2), count: 1 },
-      ];
+      const images = [imageOf(pixels(crops, 1)), imageOf(pixels(crops, 2))];
       const steps = [
         [20n, 21n],
         [22n, 23n],
