@@ -105,6 +105,19 @@ describe("vlmc generate on a LLaVA-NeXT (AnyRes) package", () => {
     });
   }
 
+  it("refuses a processor config whose pinpoints are not the package's (VLM5012), before any graph runs", async () => {
+    const pkg = await packageOf("llava_next", "portable");
+    const file = path.join(pkg, "processor_config.json");
+    const config = JSON.parse(fs.readFileSync(file, "utf8"));
+    config.image_processor.image_grid_pinpoints = [[60, 60]];
+    fs.writeFileSync(file, JSON.stringify(config));
+    const cli = captureIo();
+    const args = ["generate", pkg, "--image", path.join(dir, "wide.png"), "--prompt", "Hi"];
+    expect(await runCli(args, cli.io)).toBe(1);
+    expect(cli.err).toContain("VLM5012");
+    expect(cli.err).toContain("[[60,60]]");
+  });
+
   it("the processor's ids and pixels in: the same greedy ids (portable)", async () => {
     const engine = await openPackage(await packageOf("llava_next", "portable"));
     try {
