@@ -3,7 +3,7 @@
 // (transformers 5) prepends `num_query_tokens` image tokens before the text's own ids, Flamingo
 // keeps one `<image>` token per image (its images enter through cross-attention).
 
-import { diagnostic, DiagnosticError } from "../../diagnostics/diagnostic.js";
+import { diagnostic, DiagnosticError, InternalError } from "../../diagnostics/diagnostic.js";
 import type { PackageManifest } from "../../onnx/manifest.js";
 import { anyResPlan, type Size } from "./anyres.js";
 import { renderChat, type PackageText } from "./text.js";
@@ -54,6 +54,8 @@ export function promptIds(
         : "pass one --image per image the prompt needs; the chat template adds the tags itself",
     );
   const anyres = manifest.image.anyres;
+  if (anyres && placement === "image-tokens" && sizes.length !== images)
+    throw new InternalError(`an AnyRes prompt needs each image's size: ${sizes.length} sizes for ${images} images`);
   // Tokens for the i-th image tag: the processor's expansion (LLaVA-NeXT's by the image's size).
   const repeat = (i: number) =>
     placement !== "image-tokens" ? 1 : anyres ? anyResPlan(sizes[i]!, anyres).tokens : tokensPerImage;
