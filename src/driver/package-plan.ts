@@ -21,10 +21,8 @@ export interface PackageLayout {
   /** Name of the vision graph's pixel input and image-feature output. */
   readonly pixelInput: string;
   readonly featureOutput: string;
-  /** The vision graph's pixels per image: [channels, height, width] (LLaVA-NeXT: after its crops axis). */
+  /** The vision graph's pixels per image (AnyRes: per crop): [channels, height, width]. */
   readonly pixelShape: readonly [number, number, number];
-  /** Crops per image the vision graph takes (LLaVA-NeXT AnyRes); 1 for the others. */
-  readonly crops: number;
   /** Feature rows per image (AnyRes: per crop; an image gives a variable number, see `anyres`). */
   readonly tokensPerImage: number;
   /** LLaVA-NeXT's AnyRes: the pinpoints, crop and feature grid, and the model parameter appended after each row. */
@@ -164,12 +162,10 @@ export function planPackage(module: IrModule, target: Target): PackageLayout | D
   }
   const pixelDims = pixels.type.shape.slice(-3);
   const outShape = out.value.type.shape;
-  // LLaVA-NeXT's AnyRes takes a fixed number of crops per image: [B, crops, C, H, W].
-  const crops = pixels.type.shape.length === 5 ? pixels.type.shape[1]! : 1;
-  if (pixels.type.shape.length !== 4 && (pixels.type.shape.length !== 5 || !isStatic(crops) || cross))
+  if (pixels.type.shape.length !== 4)
     cannot(
       "vision",
-      `vision graph ${vision.name} takes pixels of rank ${pixels.type.shape.length}; a package needs [B, C, H, W] (or [B, crops, C, H, W] for LLaVA-NeXT)`,
+      `vision graph ${vision.name} takes pixels of rank ${pixels.type.shape.length}; a package needs [B, C, H, W] (LLaVA-NeXT: one crop per row, with newline and pinpoints)`,
     );
   else if (!pixelDims.every(isStatic))
     cannot(
@@ -237,8 +233,7 @@ export function planPackage(module: IrModule, target: Target): PackageLayout | D
     ? { ...decoder, cross: { ...decoder.cross, latents: tokens } }
     : decoder;
   return {
-    family: cross ? "flamingo" : decoder.family === "opt" ? "blip2" : crops === 1 && !anyres ? "llava" : "llava-next",
-    crops: crops as number,
+    family: cross ? "flamingo" : decoder.family === "opt" ? "blip2" : anyres ? "llava-next" : "llava",
     placement,
     vision,
     pixelInput: pixels.source.kind === "input" ? pixels.source.name : "pixels",

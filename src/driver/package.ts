@@ -128,7 +128,6 @@ function manifestOf(
       placement: layout.placement,
       pixelShape: layout.pixelShape,
       ...(d.cross ? { featureWidth: d.cross.mediaWidth } : {}),
-      ...(layout.crops !== 1 ? { crops: layout.crops } : {}),
       ...(layout.anyres
         ? {
             anyres: {

@@ -88,11 +88,6 @@ export interface PackageManifest {
      */
     readonly featureWidth?: number;
     /**
-     * Optional (added after version 1 shipped): crops per image the vision graph takes (LLaVA-NeXT
-     * AnyRes: 5), so one image's pixels are [crops, channels, height, width]; absent means 1.
-     */
-    readonly crops?: number;
-    /**
      * Optional (added after version 1 shipped): LLaVA-NeXT's AnyRes. Then `tokensPerImage` is one
      * crop's feature rows (patchesPerSide²), the vision graph takes every crop of every image as
      * `pixel_values` [crops, channels, height, width] and the rows to return as `image_index` [rows]

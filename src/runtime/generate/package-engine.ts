@@ -199,19 +199,18 @@ export class PackageEngine implements StepEngine {
     if (count === 0) return this.features(new Float32Array(0), 0);
     if (this.manifest.image.anyres) return this.anyResFeatures(images, this.manifest.image.anyres);
     const [c, h, w] = this.manifest.image.pixelShape;
-    const crops = this.manifest.image.crops ?? 1;
-    const perImage = crops * c * h * w;
+    const perImage = c * h * w;
     const pixels = new Float32Array(count * perImage);
     let at = 0;
     images.forEach((row, r) => {
       if (row.pixels.length !== row.count * perImage)
         throw new PackageError(
-          `row ${r}: ${row.pixels.length} pixel values for ${row.count} image(s) of ${crops > 1 ? `${crops}×` : ""}${c}×${h}×${w}`,
+          `row ${r}: ${row.pixels.length} pixel values for ${row.count} image(s) of ${c}×${h}×${w}`,
         );
       pixels.set(row.pixels, at);
       at += row.pixels.length;
     });
-    const dims = crops > 1 ? [count, crops, c, h, w] : [count, c, h, w];
+    const dims = [count, c, h, w];
     const g = this.manifest.graphs.vision;
     const out = await this.vision.run({
       [g.inputs["pixel_values"]!]: new this.ort.Tensor("float32", pixels, dims),

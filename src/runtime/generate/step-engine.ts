@@ -7,7 +7,7 @@ import type { Size } from "./anyres.js";
 
 /** Images of one prompt row, already preprocessed to the vision graph's pixel layout. */
 export interface RowImages {
-  /** [images, channels, height, width] values, row-major ([images, crops, …] when the manifest's image.crops is set). */
+  /** [images, channels, height, width] values, row-major (AnyRes: every crop of each image in turn, see `sizes`). */
   readonly pixels: Float32Array;
   readonly count: number;
   /**
