@@ -75,18 +75,25 @@ describe("vlmc generate on packages compiled from transformers' checkpoints", ()
 describe("vlmc generate on a LLaVA-NeXT (AnyRes) package", () => {
   interface NextReference {
     max_new_tokens: number;
-    cases: { image: string; image_size: [number, number]; prompt: string; input_ids: number[]; greedy_ids: number[] }[];
+    cases: {
+      images: string[];
+      image_sizes: [number, number][];
+      prompt: string;
+      input_ids: number[];
+      greedy_ids: number[];
+    }[];
   }
   const dir = path.join(FIXTURES, "llava_next");
   const ref = JSON.parse(fs.readFileSync(path.join(dir, "reference.json"), "utf8")) as NextReference;
 
   for (const target of ["portable", "ort-cpu"] as const) {
-    it(`image files and prompts in, transformers' greedy ids out, alone and as one batch (${target})`, async () => {
+    it(`image files and prompts in (one image, then two in one prompt), transformers' greedy ids out, alone and as one batch (${target})`, async () => {
       const pkg = await packageOf("llava_next", target);
       const budget = ["--max-new-tokens", String(ref.max_new_tokens), "--json"];
       for (const c of ref.cases) {
         const cli = captureIo();
-        const args = ["generate", pkg, "--image", path.join(dir, c.image), "--prompt", c.prompt, ...budget];
+        const images = c.images.flatMap((i) => ["--image", path.join(dir, i)]);
+        const args = ["generate", pkg, ...images, "--prompt", c.prompt, ...budget];
         expect(await runCli(args, cli.io)).toBe(0);
         const row = (JSON.parse(cli.out) as { rows: { promptTokens: number; tokens: number[] }[] }).rows[0]!;
         expect(row.promptTokens).toBe(c.input_ids.length);
@@ -96,7 +103,9 @@ describe("vlmc generate on a LLaVA-NeXT (AnyRes) package", () => {
       const batch = path.join(tempFolder(), "batch.jsonl");
       fs.writeFileSync(
         batch,
-        ref.cases.map((c) => JSON.stringify({ prompt: c.prompt, images: [path.join(dir, c.image)] })).join("\n"),
+        ref.cases
+          .map((c) => JSON.stringify({ prompt: c.prompt, images: c.images.map((i) => path.join(dir, i)) }))
+          .join("\n"),
       );
       const cli = captureIo();
       expect(await runCli(["generate", pkg, "--batch", batch, ...budget], cli.io)).toBe(0);
@@ -122,8 +131,10 @@ describe("vlmc generate on a LLaVA-NeXT (AnyRes) package", () => {
     const engine = await openPackage(await packageOf("llava_next", "portable"));
     try {
       for (const c of ref.cases) {
-        const pixels = readNpy(path.join(dir, `pixel_values_${c.image.replace(".png", "")}.npy`)).data as Float32Array;
-        const rows = [{ ids: c.input_ids.map(BigInt), images: { pixels, count: 1, sizes: [c.image_size] } }];
+        const crops = c.images.map((i) => readNpy(path.join(dir, `pixel_values_${i.replace(".png", "")}.npy`)));
+        const pixels = new Float32Array(crops.flatMap((p) => Array.from(p.data as Float32Array)));
+        const images = { pixels, count: c.images.length, sizes: c.image_sizes };
+        const rows = [{ ids: c.input_ids.map(BigInt), images }];
         const tokens: number[] = [];
         for await (const t of generate(engine, rows, { maxNewTokens: ref.max_new_tokens })) tokens.push(t.token);
         expect(tokens).toEqual(c.greedy_ids);

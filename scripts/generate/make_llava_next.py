@@ -6,7 +6,7 @@ resolutions are a 1 × 3 and a 3 × 1 grid that unpadding trims (the wide one by
 truncating `int(round(x, 7))`). reference.json holds, per image, the processor's input_ids and
 transformers' greedy ids, and a table of AnyRes arithmetic from transformers' own functions
 (select_best_resolution, the processor's feature count, the model's unpad_image) for the unit tests;
-pixel_values_<image>.npy is the processor's pixels.
+pixel_values_<image>.npy is the processor's pixels. A third prompt holds both images.
 
 Run: /work/venv/bin/python scripts/generate/make_llava_next.py
 """
@@ -127,17 +127,23 @@ def main() -> None:
         chat_template=LLAVA_TEMPLATE,
     )
     images = {"wide": picture(100, 40, 1), "tall": picture(44, 96, 2)}
-    prompts = {"wide": "What is shown in this image?", "tall": "Describe the picture."}
+    # One image each, then both in one prompt (their tags expand to 95 and 91 tokens, in that order).
+    requests = [(["wide"], "What is shown in this image?"), (["tall"], "Describe the picture."),
+                (["wide", "tall"], "Compare the two pictures.")]
     out = os.path.join(ROOT, "llava_next")
     os.makedirs(out, exist_ok=True)
     for name in os.listdir(out):  # everything but the hand-written spec.vlm is remade
         if name != "spec.vlm":
             os.remove(os.path.join(out, name))
-    cases, margin = [], float("inf")
     for name, image in images.items():
-        messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": prompts[name]}]}]
-        text = processor.apply_chat_template(messages, add_generation_prompt=True)
-        inputs = processor(images=image, text=text, return_tensors="pt")
+        image.save(os.path.join(out, f"{name}.png"))
+        pixels = processor.image_processor(images=image, return_tensors="pt")["pixel_values"][0]
+        np.save(os.path.join(out, f"pixel_values_{name}.npy"), pixels.numpy().astype(np.float32))
+    cases, margin = [], float("inf")
+    for names, prompt in requests:
+        content = [{"type": "image"} for _ in names] + [{"type": "text", "text": prompt}]
+        text = processor.apply_chat_template([{"role": "user", "content": content}], add_generation_prompt=True)
+        inputs = processor(images=[images[n] for n in names], text=text, return_tensors="pt")
         with torch.no_grad():
             result = model.generate(
                 **inputs, max_new_tokens=MAX_NEW_TOKENS, do_sample=False, output_scores=True, return_dict_in_generate=True
@@ -147,13 +153,11 @@ def main() -> None:
         for scores in result.scores:
             top = torch.topk(scores[0], 2).values
             margin = min(margin, float(top[0] - top[1]))
-        image.save(os.path.join(out, f"{name}.png"))
-        np.save(os.path.join(out, f"pixel_values_{name}.npy"), inputs["pixel_values"][0].numpy().astype(np.float32))
         cases.append(
             {
-                "image": f"{name}.png",
-                "image_size": inputs["image_sizes"][0].tolist(),
-                "prompt": prompts[name],
+                "images": [f"{n}.png" for n in names],
+                "image_sizes": inputs["image_sizes"].tolist(),
+                "prompt": prompt,
                 "text": text,
                 "input_ids": inputs["input_ids"][0].tolist(),
                 "image_tokens": int((inputs["input_ids"][0] == ids["<image>"]).sum()),

@@ -21,7 +21,7 @@ interface Row {
 }
 const reference = JSON.parse(fs.readFileSync(path.join(DIR, "reference.json"), "utf8")) as {
   arithmetic: { crop: number; patch: number; pinpoints: Size[]; rows: Row[] }[];
-  cases: { image: string; image_size: Size; image_tokens: number }[];
+  cases: { images: string[]; image_sizes: Size[]; image_tokens: number }[];
   packing: { size: Size; rows: number[] }[];
 };
 
@@ -76,12 +76,15 @@ describe("AnyRes arithmetic", () => {
 
 describe("AnyRes image processing", () => {
   const processing = readImageProcessing(DIR);
-  for (const c of reference.cases)
-    it(`${c.image}: the crops equal LlavaNextImageProcessorPil's within the resize tolerance`, async () => {
-      const ref = readNpy(path.join(DIR, `pixel_values_${c.image.replace(".png", "")}.npy`));
-      const got = await preprocessImage(path.join(DIR, c.image), processing);
+  for (const [name, size] of [
+    ["wide", [40, 100]],
+    ["tall", [96, 44]],
+  ] as const)
+    it(`${name}.png: the crops equal LlavaNextImageProcessorPil's within the resize tolerance`, async () => {
+      const ref = readNpy(path.join(DIR, `pixel_values_${name}.npy`));
+      const got = await preprocessImage(path.join(DIR, `${name}.png`), processing);
       expect([got.crops, 3, got.height, got.width]).toEqual(ref.shape);
-      expect(got.size).toEqual(c.image_size);
+      expect(got.size).toEqual(size);
       const want = ref.data as Float32Array;
       const plane = got.height * got.width;
       const levels = Array.from(

@@ -125,7 +125,7 @@ describe("prompts: checks", () => {
 describe("LLaVA-NeXT text", () => {
   const dir = path.join(GENERATE_FIXTURES, "llava_next");
   const reference = JSON.parse(fs.readFileSync(path.join(dir, "reference.json"), "utf8")) as {
-    cases: { prompt: string; text: string; input_ids: number[]; image_size: [number, number] }[];
+    cases: { prompt: string; text: string; input_ids: number[]; image_sizes: [number, number][] }[];
   };
   const plain = fixtureManifest("llava");
   const manifest = {
@@ -148,10 +148,10 @@ describe("LLaVA-NeXT text", () => {
     },
   };
 
-  it("expands each <image> by its image's size exactly as LlavaNextProcessor (95 and 91 tokens here)", () => {
+  it("expands each <image> by its image's size exactly as LlavaNextProcessor (95 and 91 tokens here, both in one prompt too)", () => {
     const text = loadPackageText(dir);
     for (const c of reference.cases) {
-      const got = promptIds(manifest, text, c.prompt, 1, {}, [c.image_size]);
+      const got = promptIds(manifest, text, c.prompt, c.image_sizes.length, {}, c.image_sizes);
       expect(got.text).toBe(c.text);
       expect(got.ids.map(Number)).toEqual(c.input_ids);
     }
