@@ -8,7 +8,7 @@ import type { Span } from "../diagnostics/source.js";
 import { isStatic } from "../ir/dims.js";
 import type { ComponentInfo, Graph, IrModule, PackagePlan } from "../ir/graph.js";
 import type { CrossLayout, DecoderLayout } from "../codegen/package/graphs.js";
-import type { PackageFamily } from "../onnx/manifest.js";
+import type { AnyResLayout, PackageFamily } from "../onnx/manifest.js";
 import type { Target } from "../target/target.js";
 import { componentOwner, DTYPE_OF, resolvePrecision, type Precision } from "../passes/index.js";
 
@@ -22,11 +22,12 @@ export interface PackageLayout {
   /** Name of the vision graph's pixel input and image-feature output. */
   readonly pixelInput: string;
   readonly featureOutput: string;
-  /** The vision graph's pixels per image: [channels, height, width] (LLaVA-NeXT: after its crops axis). */
+  /** The vision graph's pixels per image (AnyRes: per crop): [channels, height, width]. */
   readonly pixelShape: readonly [number, number, number];
-  /** Crops per image the vision graph takes (LLaVA-NeXT AnyRes); 1 for the others. */
-  readonly crops: number;
+  /** Feature rows per image (AnyRes: per crop; an image gives a variable number, see `anyres`). */
   readonly tokensPerImage: number;
+  /** LLaVA-NeXT's AnyRes: the pinpoints, crop and feature grid, and the model parameter appended after each row. */
+  readonly anyres?: AnyResLayout & { readonly newline: string };
   readonly imageToken: number;
   readonly promptTokens: number;
   readonly newTokens: number;
@@ -175,12 +176,10 @@ export function planPackage(module: IrModule, target: Target, precision?: Precis
   }
   const pixelDims = pixels.type.shape.slice(-3);
   const outShape = out.value.type.shape;
-  // LLaVA-NeXT's AnyRes takes a fixed number of crops per image: [B, crops, C, H, W].
-  const crops = pixels.type.shape.length === 5 ? pixels.type.shape[1]! : 1;
-  if (pixels.type.shape.length !== 4 && (pixels.type.shape.length !== 5 || !isStatic(crops) || cross))
+  if (pixels.type.shape.length !== 4)
     cannot(
       "vision",
-      `vision graph ${vision.name} takes pixels of rank ${pixels.type.shape.length}; a package needs [B, C, H, W] (or [B, crops, C, H, W] for LLaVA-NeXT)`,
+      `vision graph ${vision.name} takes pixels of rank ${pixels.type.shape.length}; a package needs [B, C, H, W] (LLaVA-NeXT: one crop per row, with newline and pinpoints)`,
     );
   else if (!pixelDims.every(isStatic))
     cannot(
@@ -209,6 +208,21 @@ export function planPackage(module: IrModule, target: Target, precision?: Precis
         spanOf("image_tokens"),
       ),
     );
+  const anyres =
+    entry("newline") || entry("pinpoints") ? anyResLayout(module, vision, tokens, featureWidth, problems) : undefined;
+  if (anyres && !cross && placement === "image-tokens") {
+    const most = maxAnyResTokens(anyres);
+    if (most > int("prompt"))
+      problems.push(
+        diagnostic(
+          "VLM3205",
+          `prompt is ${int("prompt")}, but one image can take up to ${most} AnyRes tokens (base crop + the largest pinpoint's grid with a newline per row)`,
+          spanOf("prompt"),
+          { hint: "raise prompt (and lower new_tokens to fit the context), or drop the largest pinpoints" },
+        ),
+      );
+  } else if (anyres)
+    cannot("newline", "AnyRes (newline, pinpoints) needs a LLaVA package: image tokens placed in the prompt");
   const image = placement === "prefix" ? tokens : 0;
   const total = int("prompt") + image + int("new_tokens");
   if (total > decoder.context)
@@ -233,14 +247,14 @@ export function planPackage(module: IrModule, target: Target, precision?: Precis
     ? { ...decoder, cross: { ...decoder.cross, latents: tokens } }
     : decoder;
   return {
-    family: cross ? "flamingo" : decoder.family === "opt" ? "blip2" : crops === 1 ? "llava" : "llava-next",
-    crops: crops as number,
+    family: cross ? "flamingo" : decoder.family === "opt" ? "blip2" : anyres ? "llava-next" : "llava",
     placement,
     vision,
     pixelInput: pixels.source.kind === "input" ? pixels.source.name : "pixels",
     featureOutput: out.name,
     pixelShape: pixelDims as [number, number, number],
     tokensPerImage: tokens,
+    ...(anyres ? { anyres } : {}),
     imageToken: int("image_token"),
     promptTokens: int("prompt"),
     newTokens: int("new_tokens"),
@@ -248,6 +262,57 @@ export function planPackage(module: IrModule, target: Target, precision?: Precis
     span: plan.span,
     spans: new Map([...plan.entries].map(([k, e]) => [k, e.span])),
   };
+}
+
+/**
+ * The AnyRes facts of a package that names `newline` and `pinpoints`: the vision graph takes one
+ * square crop per batch row ([B, C, S, S]) and gives a square grid of features per crop; the
+ * newline is a model parameter of the feature width; every pinpoint is a grid of whole crops.
+ */
+function anyResLayout(
+  module: IrModule,
+  vision: Graph,
+  tokens: number,
+  width: number,
+  problems: Diagnostic[],
+): PackageLayout["anyres"] {
+  const plan = module.package!;
+  const at = (key: string) => plan.entries.get(key)?.span ?? plan.span;
+  const wrong = (key: string, message: string) => {
+    problems.push(diagnostic("VLM3204", message, at(key)));
+    return undefined;
+  };
+  const newline = plan.entries.get("newline")?.value;
+  const pinpoints = plan.entries.get("pinpoints")?.value as readonly (readonly [number, number])[] | undefined;
+  if (typeof newline !== "string" || pinpoints === undefined)
+    return wrong(newline === undefined ? "pinpoints" : "newline", "AnyRes needs both newline and pinpoints");
+  const shape = vision.inputs[0]!.type.shape;
+  const [, , h, w] = shape;
+  if (shape.length !== 4 || h !== w)
+    return wrong(
+      "vision",
+      `an AnyRes vision graph takes one square crop per row, [B, C, S, S]; ${vision.name} takes [${shape.join(", ")}]`,
+    );
+  const side = Math.round(Math.sqrt(tokens));
+  if (side * side !== tokens)
+    return wrong(
+      "vision",
+      `vision graph ${vision.name} gives ${tokens} tokens per crop, not a square grid of features (a class token left in?)`,
+    );
+  const param = module.params.find((p) => p.name === newline);
+  if (!param || param.type.shape.length !== 1 || param.type.shape[0] !== width)
+    return wrong("newline", `newline ${newline} must be a parameter of shape [${width}] (the feature width)`);
+  const crop = h as number;
+  const odd = pinpoints.find(([ph, pw]) => ph % crop !== 0 || pw % crop !== 0);
+  if (odd) return wrong("pinpoints", `pinpoint [${odd.join(", ")}] is not a grid of whole ${crop} px crops`);
+  return { pinpoints, cropSize: crop, patchesPerSide: side, newline };
+}
+
+/** The most rows one image can give: the base crop and the largest grid, nothing unpadded, a newline per row. */
+export function maxAnyResTokens(a: AnyResLayout): number {
+  const side = a.patchesPerSide;
+  const grid = a.pinpoints.map(([h, w]) => (h / a.cropSize) * side * ((w / a.cropSize) * side + 1));
+  return side * side + Math.max(...grid);
 }
 
 /** Bytes of one cached value: the decoder's dtype (fp32, or fp16 in an fp16 package). */

@@ -21,7 +21,7 @@ import { lowerWithPrecomputed } from "../codegen/precompute.js";
 import { targetLowerings } from "../codegen/targets.js";
 import { targetNamed } from "../target/target.js";
 import { KV_ATTENTION_LOWERINGS } from "../codegen/lower-cache.js";
-import { decoderGraph, embeddingGraph, NAMES } from "../codegen/package/graphs.js";
+import { anyResFeatures, decoderGraph, embeddingGraph, NAMES } from "../codegen/package/graphs.js";
 import { readCheckpointFiles, type CheckpointFiles } from "../codegen/package/checkpoint-files.js";
 import { genaiConfig } from "../codegen/package/genai-config.js";
 import { writeOnnxModel, type OnnxModel } from "../onnx/onnx-writer.js";
@@ -72,7 +72,7 @@ function manifestOf(
     graphs: {
       vision: {
         file: FILES.vision,
-        inputs: { pixel_values: layout.pixelInput },
+        inputs: { pixel_values: layout.pixelInput, ...(layout.anyres ? { image_index: NAMES.imageIndex } : {}) },
         outputs: { image_features: layout.featureOutput },
       },
       embedding: {
@@ -129,7 +129,15 @@ function manifestOf(
       placement: layout.placement,
       pixelShape: layout.pixelShape,
       ...(d.cross ? { featureWidth: d.cross.mediaWidth } : {}),
-      ...(layout.crops !== 1 ? { crops: layout.crops } : {}),
+      ...(layout.anyres
+        ? {
+            anyres: {
+              pinpoints: layout.anyres.pinpoints,
+              cropSize: layout.anyres.cropSize,
+              patchesPerSide: layout.anyres.patchesPerSide,
+            },
+          }
+        : {}),
     },
     tokens: {
       ...(files.bos !== undefined ? { bos: files.bos } : {}),
@@ -200,9 +208,11 @@ export async function compilePackage(paths: readonly string[], options: PackageO
         layout.spans.get("image_token"),
       ),
     );
+  if (!Array.isArray(files) && layout.anyres) diagnostics.push(...anyResCheckpointProblems(layout, files));
   if (failed() || Array.isArray(files)) return finish();
 
-  flattenFeatures(layout);
+  if (layout.anyres) anyResFeatures(module, layout.vision, layout.anyres.newline, layout.span);
+  else flattenFeatures(layout);
   const graphs: Graph[] = [
     layout.vision,
     embeddingGraph(module, layout.decoder, layout.imageToken, layout.span),
@@ -303,6 +313,40 @@ function flattenFeatures(layout: PackageLayout): void {
   const rows = tensorType(out.value.type.dtype, [dimMul(batch, tokens), width]);
   out.value = layout.vision.addNode("Reshape", [out.value], [rows], { shape: [-1, width] }, "", layout.span)
     .outputs[0]!;
+}
+
+/**
+ * The spec's AnyRes facts against the checkpoint's: the pinpoints of config.json (the model packs
+ * by them) and of the image processor (it crops by them), and the vision tower's crop and patch
+ * size. A mismatch would make the prompt's image tokens and the features disagree.
+ */
+function anyResCheckpointProblems(layout: PackageLayout, files: CheckpointFiles): Diagnostic[] {
+  const anyres = layout.anyres!;
+  const problems: Diagnostic[] = [];
+  const differ = (key: string, message: string) =>
+    problems.push(diagnostic("VLM3206", message, layout.spans.get(key) ?? layout.span));
+  const same = JSON.stringify(anyres.pinpoints);
+  for (const [file, pinpoints] of [
+    ["config.json", files.anyres.pinpoints],
+    [files.anyres.processorFile ?? "the image processor config", files.anyres.processorPinpoints],
+  ] as const)
+    if (JSON.stringify(pinpoints) !== same)
+      differ(
+        "pinpoints",
+        `pinpoints are ${same}, but ${file} in ${files.dir} says image_grid_pinpoints ${JSON.stringify(pinpoints ?? null)}`,
+      );
+  const { imageSize, patchSize } = files.anyres;
+  if (imageSize !== undefined && imageSize !== anyres.cropSize)
+    differ(
+      "vision",
+      `the vision graph takes ${anyres.cropSize} px crops, but config.json's vision_config.image_size is ${imageSize}`,
+    );
+  if (imageSize !== undefined && patchSize !== undefined && imageSize / patchSize !== anyres.patchesPerSide)
+    differ(
+      "vision",
+      `the vision graph gives ${anyres.patchesPerSide}² features per crop, but config.json's vision tower gives ${imageSize / patchSize}² (image_size ${imageSize}, patch_size ${patchSize})`,
+    );
+  return problems;
 }
 
 /** Renames the finished folder to `out`; an existing `out` is moved aside first and removed after. */

@@ -6,7 +6,7 @@ import { nodeFlops, paramCount } from "../ir/analysis.js";
 import type { Graph, IrModule } from "../ir/graph.js";
 import { typeToString, type TensorType } from "../ir/types.js";
 import type { TokenFact } from "../lang/elaborate/elaborate.js";
-import { cacheValueBytes, kvBytesPerToken, planPackage } from "./package-plan.js";
+import { cacheValueBytes, kvBytesPerToken, maxAnyResTokens, planPackage } from "./package-plan.js";
 import { targetNamed } from "../target/target.js";
 
 export interface ModelSummary {
@@ -37,6 +37,8 @@ export interface PackageSummary {
   graphs: { file: string; from: string }[];
   imageToken: number;
   tokensPerImage: number;
+  /** AnyRes: features per image run from one crop's to this many (the largest pinpoint, nothing unpadded). */
+  maxTokensPerImage?: number;
   maxLength: number;
   context: number;
   /** Self-attention cache: the past/present shape with one token, and fp32 bytes per token (all layers, keys and values). */
@@ -66,6 +68,7 @@ function packageSummary(module: IrModule): PackageSummary | undefined {
     ],
     imageToken: layout.imageToken,
     tokensPerImage: layout.tokensPerImage,
+    ...(layout.anyres ? { maxTokensPerImage: maxAnyResTokens(layout.anyres) } : {}),
     maxLength: layout.promptTokens + (layout.placement === "prefix" ? layout.tokensPerImage : 0) + layout.newTokens,
     context: d.context,
     cache: {
@@ -227,7 +230,7 @@ export function renderSummary(s: ModelSummary): string {
   if (p) {
     out.push(
       "",
-      `package (${p.family}; image features ${p.placement}, ${p.tokensPerImage} per image, <image> = ${p.imageToken})`,
+      `package (${p.family}; image features ${p.placement}, ${p.maxTokensPerImage ? `AnyRes: ${p.tokensPerImage} per crop, up to ${p.maxTokensPerImage}` : p.tokensPerImage} per image, <image> = ${p.imageToken})`,
     );
     const row = (label: string, text: string) => out.push(`  ${label.padEnd(15)} ${text}`);
     for (const g of p.graphs) row(g.file, g.from);

@@ -222,9 +222,9 @@ export interface ComponentInfo {
   readonly config?: Readonly<Record<string, number | boolean | string>>;
 }
 
-/** One entry of a `package { … }` declaration: a name (graph, component, word) or an integer. */
+/** One entry of a `package { … }` declaration: a name (graph, component, parameter, word), an integer or pinpoints. */
 export interface PackageEntry {
-  readonly value: string | number;
+  readonly value: string | number | readonly (readonly [number, number])[];
   readonly span: Span;
 }
 

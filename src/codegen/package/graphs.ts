@@ -10,7 +10,7 @@
 
 import { InternalError } from "../../diagnostics/diagnostic.js";
 import type { Span } from "../../diagnostics/source.js";
-import { dimAdd, sym, type Dim } from "../../ir/dims.js";
+import { dimAdd, dimMul, sym, type Dim } from "../../ir/dims.js";
 import { Graph, type AttrValue, type IrModule, type Param, type Value } from "../../ir/graph.js";
 import { tensorType, type DType, type TensorType } from "../../ir/types.js";
 
@@ -60,6 +60,7 @@ export interface CrossLayout {
 export const NAMES = {
   inputIds: "input_ids",
   imageFeatures: "image_features",
+  imageIndex: "image_index",
   inputsEmbeds: "inputs_embeds",
   attentionMask: "attention_mask",
   positionIds: "position_ids",
@@ -81,6 +82,7 @@ const S = sym("sequence_length");
 const P = sym("past_sequence_length");
 const T = sym("total_sequence_length");
 const N = sym("num_image_tokens");
+const K = sym("num_feature_rows");
 const NM = sym("num_media_tokens");
 const PM = sym("past_media_tokens");
 
@@ -201,6 +203,28 @@ export function embeddingGraph(module: IrModule, layout: DecoderLayout, imageTok
   const where = b.op("Unsqueeze", [isImage], tensorType("bool", [B, S, 1]), { axes: [2] });
   g.setOutput(NAMES.inputsEmbeds, b.op("Where", [where, fromImage, fromText], embedded));
   return g;
+}
+
+/**
+ * LLaVA-NeXT's packing inside the vision graph: its features [crops, tokens, width] become rows,
+ * the learned `newline` parameter the row after the last, and the graph returns the rows a new
+ * `image_index` input [K] names (the runtime computes them from each image's size: base crop, the
+ * unpadded grid in reading order, a newline after each row; runtime/generate/anyres.ts). The
+ * crop count and K are free, so any number of images of any aspect ratio run in one call.
+ */
+export function anyResFeatures(module: IrModule, vision: Graph, newline: string, span: Span): void {
+  const b = new Builder(vision, paramsByName(module), span);
+  const out = vision.outputs[0]!;
+  const [crops, tokens, width] = out.value.type.shape as [Dim, number, number];
+  const rows = b.op("Reshape", [out.value], tensorType("f32", [dimMul(crops, tokens), width]), {
+    shape: [-1, width],
+  });
+  const line = b.op("Reshape", [b.param(newline)], tensorType("f32", [1, width]), { shape: [1, width] });
+  const table = b.op("Concat", [rows, line], tensorType("f32", [dimAdd(dimMul(crops, tokens), 1), width]), {
+    axis: 0,
+  });
+  const index = vision.addInput(NAMES.imageIndex, tensorType("i64", [K]));
+  out.value = b.op("Embedding", [table, index], tensorType("f32", [K, width]));
 }
 
 /** inputs_embeds, attention_mask, [position_ids], past → logits, present, one KvAttention per layer. */

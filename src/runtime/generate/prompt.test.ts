@@ -121,3 +121,39 @@ describe("prompts: checks", () => {
     expect(codeOf(() => readPackageFolder(dir))).toBe("VLM5002");
   });
 });
+
+describe("LLaVA-NeXT text", () => {
+  const dir = path.join(GENERATE_FIXTURES, "llava_next");
+  const reference = JSON.parse(fs.readFileSync(path.join(dir, "reference.json"), "utf8")) as {
+    cases: { prompt: string; text: string; input_ids: number[]; image_sizes: [number, number][] }[];
+  };
+  const plain = fixtureManifest("llava");
+  const manifest = {
+    ...plain,
+    family: "llava-next" as const,
+    image: {
+      ...plain.image,
+      tokensPerImage: 25,
+      anyres: {
+        pinpoints: [
+          [30, 60],
+          [60, 30],
+          [60, 60],
+          [90, 30],
+          [30, 90],
+        ] as [number, number][],
+        cropSize: 30,
+        patchesPerSide: 5,
+      },
+    },
+  };
+
+  it("expands each <image> by its image's size exactly as LlavaNextProcessor (95 and 91 tokens here, both in one prompt too)", () => {
+    const text = loadPackageText(dir);
+    for (const c of reference.cases) {
+      const got = promptIds(manifest, text, c.prompt, c.image_sizes.length, {}, c.image_sizes);
+      expect(got.text).toBe(c.text);
+      expect(got.ids.map(Number)).toEqual(c.input_ids);
+    }
+  });
+});
