@@ -13,6 +13,7 @@ import { elaborate } from "./check.js";
 import { summarize } from "./summary.js";
 import { tempFolders } from "../../test/temp-folders.js";
 import { openPackage } from "../runtime/generate/package-engine.js";
+import type { RowImages } from "../runtime/generate/step-engine.js";
 import { runCli } from "../cli/main.js";
 import { captureIo } from "../../test/helpers/capture-io.js";
 import { decodeOnnxModel } from "../onnx/onnx-writer.js";
@@ -55,12 +56,7 @@ function relativeDiff(a: Float32Array, b: Float32Array): number {
 }
 
 /** Logits of a prefill and of each cached step after it. */
-async function logitsOf(
-  dir: string,
-  prompt: readonly bigint[],
-  images: { pixels: Float32Array; count: number },
-  steps: readonly bigint[],
-) {
+async function logitsOf(dir: string, prompt: readonly bigint[], images: RowImages, steps: readonly bigint[]) {
   const engine = await openPackage(dir);
   try {
     const got = [(await engine.prefill({ rows: [prompt], images: [images] }))[0]!];
@@ -91,13 +87,28 @@ const cases = [
     attention: "MultiHeadAttention",
   },
   { model: "tiny_flamingo", checkpoint: "flamingo", prompt: [1, 3, 10, 11, 3, 12], images: 2, attention: "MatMul" },
+  // AnyRes: a 56 × 56 image is 5 crops (base + 2 × 2) and 24 feature rows.
+  {
+    model: "tiny_llava_next",
+    checkpoint: "llava_next",
+    prompt: [...Array<number>(24).fill(3), 10, 11],
+    images: 1,
+    attention: "GroupQueryAttention",
+  },
 ] as const;
+
+/** The images of a case: seeded pixels, with AnyRes's crops and the image's size. */
+function imagesOf(model: string, count: number) {
+  return model === "tiny_llava_next"
+    ? { pixels: pixels(5, 7), count, sizes: [[56, 56] as const] }
+    : { pixels: pixels(count, 7), count };
+}
 
 /**
  * fp16 keeps 11 significant bits (a relative step of 2^-11 ≈ 4.9e-4); weights, activations and
  * the cache each round once per layer. Measured here (largest difference over the prefill and 4
  * steps, relative to the largest fp32 logit), ort-cuda / portable: llava 4.9e-4 / 4.9e-4, blip2
- * 5.9e-4 / 5.8e-4, flamingo 5.3e-4 / 5.2e-4.
+ * 5.9e-4 / 5.8e-4, flamingo 5.3e-4 / 5.2e-4, llava_next (AnyRes) 5.9e-4 / 5.7e-4.
  */
 const FP16_TOLERANCE = 2e-3;
 
@@ -110,7 +121,7 @@ describe.each(cases)(
         const fp16 = await writePackage(model, checkpoint, { target, precision: "fp16" });
         const fp32 = await writePackage(model, checkpoint, { target: "ort-cpu" });
         const steps = [20n, 21n, 22n, 23n];
-        const request = [prompt.map(BigInt), { pixels: pixels(images, 7), count: images }, steps] as const;
+        const request = [prompt.map(BigInt), imagesOf(model, images), steps] as const;
         const reduced = await logitsOf(fp16, ...request);
         const full = await logitsOf(fp32, ...request);
         const diffs = reduced.map((l, i) => relativeDiff(l, full[i]!));
