@@ -159,9 +159,9 @@ describe("parity fixtures", () => {
 // recipe_values(7, (4,), 0.5, 1.0) as computed by Python (see docs/parity.md).
 const RECIPE_CHECK = [0.6370641589164734, 0.9510822296142578, 1.4981012344360352, 1.0523247718811035];
 
-/** Hugging Face checkpoint cases (scripts/parity/hf_fixtures.py) also run on ort-cpu, whose fused kernels they exercise. */
+/** Cases that load real checkpoints (hf_*, the seed systems) also run on ort-cpu, whose fused kernels they exercise. */
 function targetsOf(name: string): readonly ("portable" | "ort-cpu")[] {
-  return name.startsWith("hf_") ? ["portable", "ort-cpu"] : ["portable"];
+  return name.startsWith("hf_") || name.startsWith("seed_") ? ["portable", "ort-cpu"] : ["portable"];
 }
 
 describe("parity with PyTorch (fp32, onnxruntime)", () => {

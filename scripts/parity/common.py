@@ -1,19 +1,66 @@
 """Shared helpers of the parity scripts: a safetensors writer, the hash-based weight generator that
 the TypeScript tests reproduce bit for bit, random initialisation of reference modules, key maps,
-and running a reference in float64.
+running a reference in float64, and importing torchvision beside a CPU-only torch.
 
-Runs on Debian's python3-torch 1.13 / python3-numpy (interpreter /usr/bin/python3); no other
-packages (no `safetensors`, no `transformers`).
+Needs torch and numpy only (no `safetensors`, no `transformers`).
 """
 
+import importlib.util
 import json
 import math
+import os
 import struct
+import subprocess
+import sys
 import zlib
 
 import numpy as np
 import torch
 from torch import nn
+
+# ---- torchvision ---------------------------------------------------------------------------------
+
+
+def import_torchvision():
+    """Imports torchvision where its compiled operators cannot load. The offline wheel store has
+    only CUDA builds of torchvision (0.28 links libtorch_cuda), while torch is the CPU build: the
+    extension fails to load, torchvision then registers fake kernels for `torchvision::nms` and
+    `qnms` without checking for them, and the import fails. Declaring those two schemas lets it
+    finish; the models (ResNet, VisionTransformer) are plain torch and never call the operators.
+    Call this before importing torchvision or timm (which imports torchvision)."""
+    spec = importlib.util.find_spec("torchvision")
+    if spec is None or "torchvision" in sys.modules:
+        return
+    try:
+        torch.ops.load_library(os.path.join(os.path.dirname(spec.origin), "_C.so"))
+    except OSError:
+        lib = torch.library.Library("torchvision", "DEF")
+        lib.define("nms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
+        lib.define("qnms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
+        _KEEP.append(lib)  # the definitions live as long as the Library object
+
+
+_KEEP = []
+
+# ---- writing a case ------------------------------------------------------------------------------
+
+REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+
+
+def write_spec(path, text):
+    """Writes a case's spec in vlmc's own layout (`vlmc fmt`; needs `npm run build` first)."""
+    with open(path, "w") as f:
+        f.write(text)
+    subprocess.run(["node", os.path.join(REPO, "bin", "vlmc.js"), "fmt", "--write", path], check=True)
+
+
+def save_pretrained(model, folder, shard=None):
+    """transformers' save_pretrained, less the generation settings, which play no part here."""
+    model.save_pretrained(folder, **({"max_shard_size": shard} if shard else {}))
+    for extra in os.listdir(folder):
+        if extra != "config.json" and not extra.startswith("model"):
+            os.remove(os.path.join(folder, extra))
+
 
 # ---- safetensors ---------------------------------------------------------------------------------
 

@@ -17,7 +17,6 @@ import json
 import math
 import os
 import shutil
-import subprocess
 import sys
 
 import numpy as np
@@ -25,9 +24,12 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-import transformers as T
-
 sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import import_torchvision, save_pretrained, write_spec  # noqa: E402
+
+import_torchvision()  # transformers imports torchvision when it is installed
+import transformers as T  # noqa: E402
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 ROOT = os.path.join(REPO, "test", "fixtures", "parity")
@@ -674,7 +676,6 @@ model blip2_stage1 {
 
 @case
 def hf_flamingo(rng):
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     import mirrors as M  # noqa: E402  (the open_flamingo loops only)
 
     n_img, n_lat = 2, 3
@@ -790,14 +791,6 @@ model seed_flamingo {{
 # ---- writing -------------------------------------------------------------------------------------
 
 
-def save_pretrained(model, folder, shard=None):
-    model.save_pretrained(folder, **({"max_shard_size": shard} if shard else {}))
-    for extra in os.listdir(folder):  # generation settings play no part here
-        if extra != "config.json" and not extra.startswith("model"):
-            os.remove(os.path.join(folder, extra))
-
-
-
 def build(name):
     rng = np.random.default_rng(sum(map(ord, name)))
     torch.manual_seed(0)
@@ -814,11 +807,7 @@ def build(name):
     if c.rename:
         single = os.path.join(ckpt, "model.safetensors")
         save_file({c.rename(k): v for k, v in load_file(single).items()}, single, metadata={"format": "pt"})
-    spec = os.path.join(folder, "spec.vlm")
-    with open(spec, "w") as f:
-        f.write(c.spec)
-    # vlmc's own layout (needs `npm run build` first).
-    subprocess.run(["node", os.path.join(REPO, "bin", "vlmc.js"), "fmt", "--write", spec], check=True)
+    write_spec(os.path.join(folder, "spec.vlm"), c.spec)
     graphs = {}
     for graph, (inputs, fn) in c.graphs.items():
         outputs = run64(c.model, lambda m: fn(m, **{k: f64(v) for k, v in inputs.items()}))

@@ -1,21 +1,19 @@
-#!/usr/bin/python3
-"""Builds the parity fixtures under test/fixtures/parity/: for every case a small spec
-(`spec.vlm`), random weights under vlmc's parameter names (`weights.safetensors`, or
-`weights.recipe.json` for the ResNet-sized cases, see common.py), inputs and the PyTorch
-reference outputs (`<graph>.<name>.in.npy` / `<graph>.<name>.out.npy`) and a manifest
-(`case.json`). test/parity.test.ts compiles each spec with its weights, runs it in onnxruntime and
-compares; it needs no Python.
+#!/work/venv/bin/python
+"""Builds the parity fixtures under test/fixtures/parity/ that are not transformers-only (those are
+hf_fixtures.py's): for every case a small spec (`spec.vlm`), random weights (`weights.safetensors`,
+or `weights.recipe.json` for the ResNet-sized cases, see common.py; the seed system also writes the
+checkpoints its spec names), inputs and the reference outputs (`<graph>.<name>.in.npy` /
+`<graph>.<name>.out.npy`) and a manifest (`case.json`). test/parity.test.ts compiles each spec with
+its weights, runs it in onnxruntime and compares; it needs no Python.
 
-The references are built independently of vlmc: torchvision's own classes (VisionTransformer,
-ResNet) and the upstream-structured modules of mirrors.py for code no installed library holds
-(LAVIS's EVA ViT-g, open_flamingo's Perceiver Resampler), with their state-dict keys mapped to
-vlmc's names by the key maps the std files document. Everything transformers provides is checked
-against transformers itself by hf_fixtures.py; seed_healthcare still uses mirrors.py's BERT and
-Q-Former because its ResNet needs torchvision, which the transformers environment lacks. References run in float64, so the tolerance
-measures vlmc's float32 error alone.
+The references are the libraries themselves: torchvision (VisionTransformer, ResNet), timm (Eva,
+configured as LAVIS's EVA ViT-g), transformers (BertModel, Blip2QFormerModel, GemmaRMSNorm,
+PaliGemma). Only open_flamingo's Perceiver Resampler, which no installable library holds, comes
+from mirrors.py. State-dict keys reach vlmc's names by the key maps the std files document.
+References run in float64, so the tolerance measures vlmc's float32 error alone.
 
-Run with Debian's interpreter (the first python3 on PATH may lack torch):
-    /usr/bin/python3 scripts/parity/make_fixtures.py [CASE...]
+Needs torch, torchvision, timm and transformers (the interpreter on the first line has them):
+    scripts/parity/make_fixtures.py [CASE...]
 With case names, only those folders are rewritten.
 """
 
@@ -29,18 +27,30 @@ import zlib
 
 import numpy as np
 import torch
+from safetensors.torch import save_model
 from torch import nn
-
-try:
-    import torchvision
-    from torchvision.models.resnet import BasicBlock, Bottleneck, ResNet
-except ImportError:  # only the torchvision cases need it; the others run with torch and transformers alone
-    torchvision = BasicBlock = Bottleneck = ResNet = None
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import (  # noqa: E402
+    RECIPE_GENERATOR,
+    Init,
+    import_torchvision,
+    randomize,
+    run_double,
+    save_pretrained,
+    weights_of,
+    write_safetensors,
+    write_spec,
+)
+
+import_torchvision()
+import timm  # noqa: E402
+import torchvision  # noqa: E402
+import transformers as T  # noqa: E402
+from torchvision.models.resnet import BasicBlock, Bottleneck, ResNet  # noqa: E402
+
 import mirrors as M  # noqa: E402
-from common import RECIPE_GENERATOR, Init, randomize, run_double, weights_of, write_safetensors  # noqa: E402
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "test", "fixtures", "parity"))
 TOLERANCE = 1e-4
@@ -56,7 +66,7 @@ def case(fn):
 
 
 class Case:
-    def __init__(self, description, reference, spec, model, key_map, graphs):
+    def __init__(self, description, reference, spec, model, key_map, graphs, write=None):
         self.description = description
         self.reference = reference
         self.spec = spec
@@ -64,6 +74,8 @@ class Case:
         self.key_map = key_map
         # graph → (inputs {name: ndarray}, fn(**inputs) → {name: tensor})
         self.graphs = graphs
+        # write(folder): the checkpoints the spec's own `weights … from` declarations name, after randomising.
+        self.write = write
 
 
 def seed_of(name):
@@ -591,45 +603,77 @@ model parity_mobilevlm_ldp {
 # ---- seed systems (examples/*.vlm at tiny sizes) --------------------------------------------------
 
 
+def resnet_layout(layers, expansion):
+    """std resnet's key map for a torchvision ResNet state dict: the classifier dropped (`classes: 0`),
+    each projection shortcut's nn.Sequential indices named (std/resnet.vlm)."""
+    rules = ['"": ""', '"fc.": none']
+    for i, blocks in enumerate(layers):
+        if blocks and (i > 0 or expansion > 1):  # block 0 of layer1 keeps its shape in BasicBlock ResNets
+            rules += [f'"layer{i + 1}.0.downsample.{a}.": "layer{i + 1}.0.downsample.{b}."' for a, b in (("0", "conv"), ("1", "bn"))]
+    return "{ " + ", ".join(rules) + " }"
+
+
 @case
 def seed_healthcare(rng):
-    model = Container(
-        image=ResNet(BasicBlock, [1, 1, 1, 1], num_classes=0),
-        note=M.BertModel(vocab=60, width=32, depth=2, heads=4, ffn=64, positions=16),
-        ln_vision=nn.LayerNorm(512),
-        qformer=M.Blip2QFormerModel(width=32, depth=2, heads=4, ffn=64, kv_width=512, cross_attention_frequency=2),
-        query_tokens=nn.Parameter(torch.zeros(1, 4, 32)),
+    # torchvision's ResNet with its classifier as a torchvision checkpoint has one (dropped by the key map),
+    # transformers' BertModel and Blip2QFormerModel, BLIP-2's query tokens ([1, Q, W], a top-level key beside
+    # `qformer.` as Blip2ForConditionalGeneration holds them), the new ln_vision and outcome head.
+    note = T.BertModel(T.BertConfig(vocab_size=60, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                                    intermediate_size=64, max_position_embeddings=16))
+    qformer = T.Blip2QFormerModel(T.Blip2QFormerConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                                                       intermediate_size=64, encoder_hidden_size=512,
+                                                       cross_attention_frequency=2))
+    fusion = Container(
+        query_tokens=nn.Parameter(torch.zeros(1, 4, 32)), qformer=qformer, ln_vision=nn.LayerNorm(512),
         outcome=nn.Linear(64, 2),
     )
+    model = Container(image=ResNet(BasicBlock, [1, 1, 1, 1], num_classes=10), note=note, fusion=fusion)
     pixels = rng.standard_normal((2, 3, 64, 64), dtype=np.float32)
     ids = rng.integers(0, 60, (2, 9))
-    mask = additive(padding_mask(rng, 2, 9, 4))[:, None, None, :]
+    keep = padding_mask(rng, 2, 9, 4)
+    mask = additive(keep)[:, None, None, :]
 
     def queries(pixels):
-        e = model.ln_vision(resnet_tokens(model.image, pixels))
-        return model.qformer(model.query_tokens.expand(e.shape[0], -1, -1), 4, None, e)
+        e = fusion.ln_vision(resnet_tokens(model.image, pixels))
+        return qformer(query_embeds=fusion.query_tokens.expand(e.shape[0], -1, -1), encoder_hidden_states=e).last_hidden_state
 
     def forward(pixels, ids, mask):
-        note_feature = model.note(ids, None, mask)[1]
-        return {"logits": model.outcome(torch.cat([queries(pixels).mean(1), note_feature], dim=1))}
+        # BertModel takes the 0/1 padding mask; the spec, as examples/healthcare.vlm, the additive one made from it.
+        note_feature = note(input_ids=ids, attention_mask=(mask[:, 0, 0] == 0).long()).pooler_output
+        return {"logits": fusion.outcome(torch.cat([queries(pixels).mean(1), note_feature], dim=1))}
+
+    def write(folder):
+        save_pretrained(note, os.path.join(folder, "checkpoint", "note"))
+        # The clinical model's trained part, saved as one torch module (safetensors' save_model).
+        save_model(fusion, os.path.join(folder, "checkpoint", "fusion.safetensors"))
 
     return Case(
         "seed system examples/healthcare.vlm at tiny size: ResNet feature map as tokens, ln_vision, Q-Former, pooled BERT note "
-        "feature with a padding mask, linear classifier; image_queries graph",
-        "torchvision ResNet(BasicBlock, [1, 1, 1, 1]) + HF BertModel + HF Blip2QFormerModel (mirrors)",
-        """import { resnet, bert, qformer, classifier } from "std"
+        "feature with a padding mask, linear classifier; image_queries graph. Loaded from a torchvision ResNet state dict "
+        "(recipe, with its classifier), BertModel.save_pretrained, and the fusion part's state dict (Blip2QFormerModel under "
+        "`qformer.`, top-level query_tokens)",
+        "torchvision ResNet(BasicBlock, [1, 1, 1, 1]) + transformers BertModel (pooler_output, attention_mask) + transformers "
+        "Blip2QFormerModel on BLIP-2's query_tokens",
+        f"""import {{ resnet, bert, qformer, classifier }} from "std"
 
 const OUTCOMES = 2
 const NOTE_TOKENS = 16
 
-model seed_healthcare {
+model seed_healthcare {{
   encoder image = resnet(layers: [1, 1, 1, 1], expansion: 1, classes: 0) frozen
   encoder note = bert(vocab: 60, width: 32, depth: 2, heads: 4, ffn: 64, positions: 16) frozen
   fusion ln_vision = layer_norm(512)
   fusion qformer = qformer(width: 32, depth: 2, heads: 4, ffn: 64, queries: 4, kv_width: 512, cross_every: 2)
   head outcome = classifier(2 * 32, OUTCOMES)
 
-  forward(pixels: f32[B, 3, 64, 64], ids: i64[B, T <= NOTE_TOKENS], mask: f32[B, 1, 1, T]) {
+  // a torchvision ResNet state dict (the path comes from --weights)
+  weights image {resnet_layout([1, 1, 1, 1], 1)}
+  weights note from "checkpoint/note" {{ "": "" }}
+  weights qformer from "checkpoint/fusion.safetensors" {{ "qformer.": "", "query_tokens": "query_tokens" }}
+  weights ln_vision from "checkpoint/fusion.safetensors" {{ "ln_vision.": "" }}
+  weights outcome from "checkpoint/fusion.safetensors" {{ "outcome.": "" }}
+
+  forward(pixels: f32[B, 3, 64, 64], ids: i64[B, T <= NOTE_TOKENS], mask: f32[B, 1, 1, T]) {{
     patches = image(pixels, tokens: true) // [B, 4, 512]
     expect tokens(patches) == 4
     queries = qformer(ln_vision(patches)) // [B, 4, 32]
@@ -637,22 +681,23 @@ model seed_healthcare {
     note_feature = note(ids, mask: mask, pooled: true) // [B, 32]
     fused = concat(mean(queries, axis: 1), note_feature, axis: 1)
     return logits: outcome(fused)
-  }
+  }}
 
-  graph image_queries(pixels: f32[B, 3, 64, 64]) {
+  graph image_queries(pixels: f32[B, 3, 64, 64]) {{
     return queries: qformer(ln_vision(image(pixels, tokens: true)))
-  }
+  }}
 
-  stage align { train ln_vision, qformer }
-  stage finetune { train ln_vision, qformer, outcome }
-}
+  stage align {{ train ln_vision, qformer }}
+  stage finetune {{ train ln_vision, qformer, outcome }}
+}}
 """,
         model,
-        renamer((r"^image\.fc\.", None), *RESNET_KEYS, (r"^query_tokens$", "qformer.query_tokens")),
+        renamer((r"^image\.", ""), (r"^(note|fusion)\.", None)),  # the recipe holds the ResNet alone
         {
             "forward": ({"pixels": pixels, "ids": ids, "mask": mask}, forward),
             "image_queries": ({"pixels": pixels}, lambda pixels: {"queries": queries(pixels)}),
         },
+        write=write,
     )
 
 
@@ -678,8 +723,9 @@ def build(name):
     folder = os.path.join(ROOT, name)
     shutil.rmtree(folder, ignore_errors=True)
     os.makedirs(folder)
-    with open(os.path.join(folder, "spec.vlm"), "w") as f:
-        f.write(c.spec)
+    write_spec(os.path.join(folder, "spec.vlm"), c.spec)
+    if c.write:
+        c.write(folder)
     if mode == "torch":
         weights_file = "weights.safetensors"
         write_safetensors(os.path.join(folder, weights_file), weights)
