@@ -185,11 +185,14 @@ def _rule(module, leaf, tensor):
 
 
 def randomize(model, init):
-    """Gives every floating-point parameter and buffer of `model` new random values (in place)."""
+    """Gives every floating-point parameter and buffer of `model` new random values (in place).
+    Non-persistent buffers (rotary frequencies, Gemma's embedding scale, timm EVA's zero key bias)
+    are derived, not learned, and stay as the module computed them."""
     modules = dict(model.named_modules())
+    persistent = model.state_dict(keep_vars=True).keys()
     with torch.no_grad():
         for name, tensor in list(model.named_parameters()) + list(model.named_buffers()):
-            if not tensor.is_floating_point():
+            if not tensor.is_floating_point() or name not in persistent:
                 continue
             owner, _, leaf = name.rpartition(".")
             kind, a, b = _rule(modules[owner], leaf, tensor)

@@ -24,6 +24,7 @@ import re
 import shutil
 import sys
 import zlib
+from functools import partial
 
 import numpy as np
 import torch
@@ -206,15 +207,29 @@ def resnet_bottleneck(rng):
 
 @case
 def eva_vit(rng):
-    net = M.EvaVisionTransformer(image=28, patch=14, width=32, depth=2, heads=4, hidden=80)
+    # timm's Eva configured as LAVIS's create_eva_vit_g builds its VisionTransformer (lavis/models/eva_vit.py):
+    # fused qkv without bias plus q_bias / v_bias (the key's bias a zero buffer), erf-GELU MLP fc1/fc2 of
+    # int(width · mlp_ratio), pre-norm blocks with LayerNorm eps 1e-6, class token, absolute positions; no
+    # rotary embedding, no layer scale (LAVIS's init_values=None), no final norm, pooling or head.
+    net = timm.models.eva.Eva(
+        img_size=28, patch_size=14, num_classes=0, embed_dim=32, depth=2, num_heads=4, qkv_bias=True, qkv_fused=True,
+        mlp_ratio=80 / 32, norm_layer=partial(nn.LayerNorm, eps=1e-6), init_values=None, class_token=True,
+        use_abs_pos_emb=True, use_rot_pos_emb=False, use_post_transformer_norm=False, use_fc_norm=False,
+    )
     pixels = rng.standard_normal((2, 3, 28, 28), dtype=np.float32)
+
+    def first_layer(pixels):
+        (tokens, prefix), = net.forward_intermediates(pixels, indices=[0], return_prefix_tokens=True, output_fmt="NLC", intermediates_only=True)
+        return torch.cat([prefix, tokens], dim=1)
+
     return Case(
         "std eva_vit (patch embed with bias, qkv without bias plus q_bias/v_bias, layer selection)",
-        "LAVIS eva_vit.VisionTransformer (mirrors.EvaVisionTransformer)",
+        f"timm {timm.__version__} Eva configured as LAVIS's EVA ViT-g (forward_features; forward_intermediates for layer 1)",
         """import { eva_vit } from "std"
 
 model parity_eva_vit {
   encoder net = eva_vit(image: 28, patch: 14, width: 32, depth: 2, heads: 4, mlp: 80)
+  weights net { "": "" } // timm's state-dict keys are LAVIS's: no map
 
   forward(pixels: f32[B, 3, 28, 28]) {
     return last: net(pixels), first_layer: net(pixels, layer: 1)
@@ -222,8 +237,8 @@ model parity_eva_vit {
 }
 """,
         Container(net=net),
-        renamer(),
-        {"forward": ({"pixels": pixels}, lambda pixels: {"last": net(pixels), "first_layer": net(pixels, layers=1)})},
+        renamer((r"^net\.", "")),
+        {"forward": ({"pixels": pixels}, lambda pixels: {"last": net.forward_features(pixels), "first_layer": first_layer(pixels)})},
     )
 
 
@@ -474,12 +489,6 @@ def paligemma(rng):
     suffix = rng.integers(0, image_token, (2, 4)).astype(np.int64)
 
     def forward(pixels, prompt, suffix):
-        # build() randomises every float buffer too; these two are derived, not learned: restore them.
-        lm = net.model.language_model
-        lm.embed_tokens.embed_scale.fill_(32**0.5)
-        inv_freq = 1.0 / (10000.0 ** (torch.arange(0, 8, 2, dtype=torch.float64) / 8))
-        lm.rotary_emb.inv_freq.copy_(inv_freq)
-        lm.rotary_emb.original_inv_freq.copy_(inv_freq)
         b = prompt.shape[0]
         ids = torch.cat([torch.full((b, 4), image_token), prompt, suffix], dim=1)
         token_type_ids = torch.cat([torch.zeros(b, 4 + prompt.shape[1]), torch.ones(b, suffix.shape[1])], dim=1).long()
