@@ -686,7 +686,7 @@ def hf_flamingo(rng):
                                              attn_implementation="eager"))
     perceiver = M.PerceiverResampler(dim=24, depth=2, dim_head=8, heads=2, num_latents=n_lat, ff_mult=2)
     gated = nn.ModuleList(
-        M.GatedCrossAttentionBlock(32, 24, 8, 2, 2) if (i + 1) % 2 == 0 else nn.Identity() for i in range(4)
+        M.GatedCrossAttentionBlock(dim=32, dim_visual=24, dim_head=8, heads=2, ff_mult=2) if (i + 1) % 2 == 0 else nn.Identity() for i in range(4)
     )
     model = nn.ModuleDict({"vision": vision, "llama": llama, "perceiver": perceiver, "gated": gated})
     p = rng.standard_normal((2, n_img, 3, 16, 16), dtype=np.float32)

@@ -275,19 +275,6 @@ class LlavaMultiModalProjector(nn.Module):
         return self.linear_2(torch.nn.functional.gelu(self.linear_1(x)))
 
 
-class TimmMlp(nn.Module):
-    """timm.layers.Mlp (fc1, act, fc2)."""
-
-    def __init__(self, dim, hidden, out, act, bias):
-        super().__init__()
-        self.fc1 = nn.Linear(dim, hidden, bias=bias)
-        self.act = act
-        self.fc2 = nn.Linear(hidden, out, bias=bias)
-
-    def forward(self, x):
-        return self.fc2(self.act(self.fc1(x)))
-
-
 class LogitScale(nn.Module):
     def __init__(self):
         super().__init__()
@@ -300,8 +287,8 @@ def projectors_heads(rng):
     parts = Container(
         lin=nn.Linear(16, 24),
         mlp2=LlavaMultiModalProjector(16, 24),
-        quick=TimmMlp(16, 32, 16, M.quick_gelu, True),
-        plain=TimmMlp(16, 20, 12, torch.relu, False),
+        quick=timm.layers.Mlp(16, 32, 16, act_layer=timm.layers.QuickGELU),
+        plain=timm.layers.Mlp(16, 20, 12, act_layer=nn.ReLU, bias=False),
         cls_none=nn.Linear(16, 5),
         cls_first=nn.Linear(16, 5),
         cls_mean=nn.Linear(16, 5),
@@ -335,7 +322,7 @@ def projectors_heads(rng):
     return Case(
         "std projectors (linear_projector, mlp2x_gelu, mlp with quick_gelu / relu without bias) and heads "
         "(classifier none/cls/mean, contrastive_head, itm_head, lm_head, tied_lm_head)",
-        "torch.nn.Linear compositions as in HF LlavaMultiModalProjector, CLIPMLP, timm Mlp, CLIPModel, BLIP-2 itm_head",
+        "timm.layers.Mlp (QuickGELU; ReLU without bias), torch.nn.Linear compositions as in HF LlavaMultiModalProjector, CLIPModel, BLIP-2 itm_head",
         """import {
   linear_projector,
   mlp2x_gelu,
