@@ -25,6 +25,7 @@ import shutil
 import sys
 import zlib
 from functools import partial
+from types import SimpleNamespace
 
 import numpy as np
 import torch
@@ -511,87 +512,38 @@ model parity_paligemma {
     )
 
 
-class LayerNorm2d(nn.LayerNorm):
-    """timm's LayerNorm2d: LayerNorm over the channels of an NCHW tensor."""
-
-    def forward(self, x):
-        return nn.functional.layer_norm(x.permute(0, 2, 3, 1), self.normalized_shape, self.weight, self.bias, self.eps).permute(0, 3, 1, 2)
-
-
-class SqueezeExcite(nn.Module):
-    """timm's SqueezeExcite (efficientnet_blocks) with a hardsigmoid gate, as MobileVLM's LDP sets it."""
-
-    def __init__(self, c, rd):
-        super().__init__()
-        self.conv_reduce = nn.Conv2d(c, rd, 1)
-        self.conv_expand = nn.Conv2d(rd, c, 1)
-
-    def forward(self, x):
-        s = self.conv_expand(torch.relu(self.conv_reduce(x.mean((2, 3), keepdim=True))))
-        return x * nn.functional.hardsigmoid(s)
-
-
-class InvertedResidual(nn.Module):
-    """timm's InvertedResidual with exp_ratio 1, LayerNorm2d norms and hardswish (MobileVLM's LDPBlock)."""
-
-    def __init__(self, c, stride):
-        super().__init__()
-        self.has_skip = stride == 1
-        self.conv_pw = nn.Conv2d(c, c, 1, bias=False)
-        self.bn1 = LayerNorm2d(c, eps=1e-6)
-        self.conv_dw = nn.Conv2d(c, c, 3, stride, 1, groups=c, bias=False)
-        self.bn2 = LayerNorm2d(c, eps=1e-6)
-        self.se = SqueezeExcite(c, round(c * 0.25))
-        self.conv_pwl = nn.Conv2d(c, c, 1, bias=False)
-        self.bn3 = LayerNorm2d(c, eps=1e-6)
-
-    def forward(self, x):
-        h = nn.functional.hardswish(self.bn1(self.conv_pw(x)))
-        h = nn.functional.hardswish(self.bn2(self.conv_dw(h)))
-        h = self.bn3(self.conv_pwl(self.se(h)))
-        return h + x if self.has_skip else h
-
-
-class LDPBlock(nn.Module):
-    """MobileVLM's LDPBlock (mobilevlm/model/vision_projector.py), its Sequential indices kept."""
-
-    def __init__(self, inc, ouc):
-        super().__init__()
-        self.mlp = nn.Sequential(nn.Identity(), nn.Linear(inc, ouc), nn.GELU(), nn.Linear(ouc, ouc))
-        self.mb_block = nn.Sequential(nn.Identity(), InvertedResidual(ouc, 1), InvertedResidual(ouc, 2))
-
-    def forward(self, x):
-        b, n, _ = x.shape
-        h = int(math.sqrt(n))
-        x = self.mlp(x).permute(0, 2, 1).reshape(b, -1, h, h)
-        return self.mb_block(x).flatten(2).permute(0, 2, 1)
+def ldp_layout():
+    """std ldp_projector's key map for MobileVLM's LDPBlock state dict (std/mobilevlm.vlm)."""
+    rules = ['"mlp.1.": "mlp.fc1."', '"mlp.3.": "mlp.fc2."']
+    parts = (("block.0.0.", "dw_conv."), ("block.0.1.", "dw_norm."), ("block.1.", "se."), ("block.2.0.", "project_conv."),
+             ("block.2.1.", "project_norm."))
+    rules += [f'"mb_block.{k}.{a}": "mb_block.{k - 1}.{b}"' for k in (1, 2) for a, b in parts]
+    return "{ " + ", ".join(rules) + " }"
 
 
 @case
 def mobilevlm_ldp(rng):
-    net = LDPBlock(12, 16)
+    net = M.LDPBlock(SimpleNamespace(mm_hidden_size=12, hidden_size=32))
     x = rng.standard_normal((2, 36, 12), dtype=np.float32)
     return Case(
-        "std ldp_projector (MobileVLM's lightweight downsample projector) on a 6×6 token grid: GELU MLP, two inverted "
-        "residuals (LayerNorm2d, hardswish, depthwise stride 1 and 2, hardsigmoid squeeze-excite) → 9 tokens",
-        "torch modules written from timm's InvertedResidual / SqueezeExcite / LayerNorm2d and MobileVLM's LDPBlock "
-        "(timm is not installed here)",
-        """import { ldp_projector } from "std"
+        "std ldp_projector (MobileVLM's lightweight downsample projector) on a 6×6 token grid: GELU MLP, two MobileNetV3 "
+        "inverted residuals (depthwise stride 1 and 2, LayerNorm2d, hardswish, hardsigmoid squeeze-excite) → 9 tokens",
+        "MobileVLM's LDPBlock (mirrors.py, verbatim) from torchvision's InvertedResidual and SqueezeExcitation and timm's "
+        "LayerNormAct2d",
+        f"""import {{ ldp_projector }} from "std"
 
-model parity_mobilevlm_ldp {
-  fusion projector = ldp_projector(12, 16)
-  forward(x: f32[B, 36, 12]) {
+model parity_mobilevlm_ldp {{
+  fusion projector = ldp_projector(12, 32)
+  // MobileVLM's LDPBlock state dict (the path comes from --weights)
+  weights projector {ldp_layout()}
+
+  forward(x: f32[B, 36, 12]) {{
     return projector(x)
-  }
-}
+  }}
+}}
 """,
         Container(projector=net),
-        renamer(
-            (r"\.mlp\.1\.", ".mlp.fc1."),
-            (r"\.mlp\.3\.", ".mlp.fc2."),
-            (r"\.mb_block\.1\.", ".mb_block.0."),
-            (r"\.mb_block\.2\.", ".mb_block.1."),
-        ),
+        renamer((r"^projector\.", "")),
         {"forward": ({"x": x}, lambda x: {"output": net(x)})},
     )
 

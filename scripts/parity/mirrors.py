@@ -1,7 +1,7 @@
-"""open_flamingo's Perceiver Resampler and gated cross-attention, the one reference no installable
-library provides (open_flamingo, flamingo-pytorch and LAVIS are not in the offline wheel store).
-Used by make_fixtures.py (`perceiver`), hf_fixtures.py (`hf_flamingo`) and
-scripts/generate/flamingo_reference.py.
+"""The references no installable library provides (open_flamingo, flamingo-pytorch, LAVIS and
+MobileVLM are not in the offline wheel store): open_flamingo's Perceiver Resampler and gated
+cross-attention, used by make_fixtures.py (`perceiver`), hf_fixtures.py (`hf_flamingo`) and
+scripts/generate/flamingo_reference.py; MobileVLM's LDPBlock (make_fixtures.py `mobilevlm_ldp`).
 
 Upstream: github.com/mlfoundations/open_flamingo, open_flamingo/src/helpers.py at commit
 090874958aeee23e73dc319b53c34621ffb16e6b (itself "taken from lucidrains/flamingo-pytorch").
@@ -12,11 +12,25 @@ changes are spelling: einops' `rearrange` / `repeat` / `rearrange_many` and `tor
 written as the equivalent view / permute / expand / matmul (each upstream pattern is quoted beside
 its replacement), since einops_exts is not installable here either.
 
+MobileVLM: github.com/Meituan-AutoML/MobileVLM, mobilevlm/model/vision_projector.py at commit
+5d53a994984f827615eae334777552e7e851d896, LDPBlock verbatim: it only composes library classes
+(torchvision's InvertedResidual, InvertedResidualConfig and SqueezeExcitation, timm's LayerNormAct2d),
+which are imported here, not copied.
+
 All modules work in whatever dtype they are cast to; the fixtures run them in float64.
 """
 
+import math
+from functools import partial
+
 import torch
+from common import import_torchvision
 from torch import nn
+
+import_torchvision()
+from timm.layers.norm_act import LayerNormAct2d  # noqa: E402
+from torchvision.models.mobilenetv3 import InvertedResidual, InvertedResidualConfig  # noqa: E402
+from torchvision.ops.misc import SqueezeExcitation as SElayer  # noqa: E402
 
 
 def exists(val):
@@ -235,4 +249,33 @@ class GatedCrossAttentionBlock(nn.Module):
         x = self.attn(x, media, media_locations=media_locations) * self.attn_gate.tanh() + x
         x = self.ff(x) * self.ff_gate.tanh() + x
 
+        return x
+
+
+# ---- MobileVLM (mobilevlm/model/vision_projector.py) -----------------------------------------------
+
+
+class LDPBlock(nn.Module):
+    # Lightweight Downsample Projector Block
+
+    def __init__(self, config=None):
+        super().__init__()
+
+        inc, ouc = config.mm_hidden_size, config.hidden_size
+        layer_norm = partial(LayerNormAct2d, act_layer=None)
+        se_layer = partial(SElayer, scale_activation=nn.Hardsigmoid)
+        self.mlp = nn.Sequential(nn.Identity(), nn.Linear(inc, ouc), nn.GELU(), nn.Linear(ouc, ouc))
+        self.mb_block = nn.Sequential(
+            nn.Identity(),
+            InvertedResidual(InvertedResidualConfig(ouc, 3, ouc, ouc, True, "HS", 1, 1, 1), layer_norm, se_layer),
+            InvertedResidual(InvertedResidualConfig(ouc, 3, ouc, ouc, True, "HS", 2, 1, 1), layer_norm, se_layer),
+        )
+
+    def forward(self, x):
+        b, num_tokens, c = x.shape
+        h = int(math.sqrt(num_tokens))
+        x = self.mlp(x)
+        x = x.permute(0, 2, 1).reshape(b, -1, h, h)
+        x = self.mb_block(x)
+        x = x.flatten(2).permute(0, 2, 1)
         return x
