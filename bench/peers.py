@@ -40,9 +40,12 @@ from common import Init, import_torchvision, randomize, write_safetensors  # noq
 import_torchvision()
 import torchvision  # noqa: E402
 import transformers as T  # noqa: E402
-from make_fixtures import RESNET_KEYS, VIT_KEYS, Container, LlavaMultiModalProjector, renamer  # noqa: E402
+from make_fixtures import Container, LlavaMultiModalProjector, renamer  # noqa: E402
 
 OPSET = 17
+# torchvision's keys → examples/reference's parameter names (std/vit.vlm, std/resnet.vlm).
+VIT_KEYS = [(r"encoder\.layers\.encoder_layer_(\d+)\.", r"encoder.layers.\1."), (r"\.mlp\.0\.", ".mlp.linear_1."), (r"\.mlp\.3\.", ".mlp.linear_2.")]
+RESNET_KEYS = [(r"\.downsample\.0\.", ".downsample.conv."), (r"\.downsample\.1\.", ".downsample.bn.")]
 
 
 class Peer(Container):

@@ -29,7 +29,7 @@ def import_torchvision():
     finish; the models (ResNet, VisionTransformer) are plain torch and never call the operators.
     Call this before importing torchvision or timm (which imports torchvision)."""
     spec = importlib.util.find_spec("torchvision")
-    if spec is None or "torchvision" in sys.modules:
+    if spec is None or "torchvision" in sys.modules or _KEEP:
         return
     try:
         torch.ops.load_library(os.path.join(os.path.dirname(spec.origin), "_C.so"))
@@ -40,7 +40,7 @@ def import_torchvision():
         _KEEP.append(lib)  # the definitions live as long as the Library object
 
 
-_KEEP = []
+_KEEP = []  # the Library that declares the two schemas, once declared
 
 # ---- writing a case ------------------------------------------------------------------------------
 
@@ -60,6 +60,13 @@ def save_pretrained(model, folder, shard=None):
     for extra in os.listdir(folder):
         if extra != "config.json" and not extra.startswith("model"):
             os.remove(os.path.join(folder, extra))
+
+
+def perceiver_rules(depth, prefix=""):
+    """The key-map rules that name open_flamingo's numbered PerceiverResampler members for std
+    perceiver_resampler (std/perceiver.vlm), for keys under `prefix`."""
+    parts = (("0.", "attn."), ("1.0.", "ff.norm."), ("1.1.", "ff.fc1."), ("1.3.", "ff.fc2."))
+    return [f'"{prefix}layers.{i}.{a}": "layers.{i}.{b}"' for i in range(depth) for a, b in parts]
 
 
 # ---- safetensors ---------------------------------------------------------------------------------

@@ -26,7 +26,7 @@ from torch import nn
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import import_torchvision, save_pretrained, write_spec  # noqa: E402
+from common import import_torchvision, perceiver_rules, save_pretrained, write_spec  # noqa: E402
 
 import_torchvision()  # transformers imports torchvision when it is installed
 import transformers as T  # noqa: E402
@@ -725,11 +725,7 @@ def hf_flamingo(rng):
             tensors.update({f"lang_encoder.gated_cross_attn_layers.{i}.{k}": v for k, v in block.state_dict().items()})
         save_file({k: v.contiguous() for k, v in tensors.items()}, os.path.join(ckpt, "flamingo.safetensors"))
 
-    perceiver_map = ",\n".join(
-        f'    "perceiver.layers.{i}.{a}": "layers.{i}.{b}"'
-        for i in range(2)
-        for a, b in (("0.", "attn."), ("1.0.", "ff.norm."), ("1.1.", "ff.fc1."), ("1.3.", "ff.fc2."))
-    )
+    perceiver_map = ",\n".join(f"    {rule}" for rule in perceiver_rules(2, "perceiver."))
     xattn_map = ",\n".join(
         f'    "lang_encoder.gated_cross_attn_layers.{i}.ff.{a}": "gated_cross_attn_layers.{i}.ff.{b}"'
         for i in (1, 3)

@@ -38,6 +38,7 @@ from common import (  # noqa: E402
     RECIPE_GENERATOR,
     Init,
     import_torchvision,
+    perceiver_rules,
     randomize,
     run_double,
     save_pretrained,
@@ -110,17 +111,6 @@ def padding_mask(rng, b, t, min_keep):
     return keep
 
 
-# Key maps that std/*.vlm documents.
-VIT_KEYS = [(r"encoder\.layers\.encoder_layer_(\d+)\.", r"encoder.layers.\1."), (r"\.mlp\.0\.", ".mlp.linear_1."), (r"\.mlp\.3\.", ".mlp.linear_2.")]
-RESNET_KEYS = [(r"\.downsample\.0\.", ".downsample.conv."), (r"\.downsample\.1\.", ".downsample.bn.")]
-PERCEIVER_KEYS = [
-    (r"\.layers\.(\d+)\.0\.", r".layers.\1.attn."),
-    (r"\.layers\.(\d+)\.1\.0\.", r".layers.\1.ff.norm."),
-    (r"\.layers\.(\d+)\.1\.1\.", r".layers.\1.ff.fc1."),
-    (r"\.layers\.(\d+)\.1\.3\.", r".layers.\1.ff.fc2."),
-]
-
-
 class Container(nn.Module):
     def __init__(self, **parts):
         super().__init__()
@@ -147,18 +137,20 @@ def vit(rng):
     return Case(
         "std vit (torch_mha, vit_mlp, vit_block, vit_encoder, vit_heads): 32 px, patch 8, width 32, 2 layers, 4 heads",
         "torchvision.models.VisionTransformer",
-        """import { vit } from "std"
+        f"""import {{ vit }} from "std"
 
-model parity_vit {
+model parity_vit {{
   encoder net = vit(image: 32, patch: 8, width: 32, depth: 2, num_heads: 4, mlp: 64, classes: 10)
+  // torchvision's state dict (the path comes from --weights)
+  weights net {vit_layout(2)}
 
-  forward(pixels: f32[B, 3, 32, 32]) {
+  forward(pixels: f32[B, 3, 32, 32]) {{
     return logits: net(pixels)
-  }
-}
+  }}
+}}
 """,
         Container(net=net),
-        renamer(*VIT_KEYS),
+        renamer((r"^net\.", "")),
         {"forward": ({"pixels": pixels}, lambda pixels: {"logits": net(pixels)})},
     )
 
@@ -184,6 +176,8 @@ def _resnet_case(block, expansion, rng, name):
 
 model {name} {{
   encoder net = resnet(layers: [2, 1, 1, 1], expansion: {expansion}, classes: 10)
+  // torchvision's state dict (the path comes from --weights)
+  weights net {resnet_layout([2, 1, 1, 1], expansion, classes=True)}
 
   forward(pixels: f32[B, 3, 64, 64]) {{
     return logits: net(pixels)
@@ -191,7 +185,7 @@ model {name} {{
 {tokens_graph}}}
 """,
         Container(net=net),
-        renamer(*RESNET_KEYS),
+        renamer((r"^net\.", "")),
         graphs,
     )
 
@@ -249,19 +243,21 @@ def perceiver(rng):
     x = rng.standard_normal((2, 6, 32), dtype=np.float32)
     return Case(
         "std perceiver_resampler (latents attend to [media; latents], flamingo_ff feed-forward)",
-        "open_flamingo PerceiverResampler (mirrors)",
-        """import { perceiver_resampler } from "std"
+        "open_flamingo PerceiverResampler (mirrors.py, open_flamingo's helpers.py line by line)",
+        f"""import {{ perceiver_resampler }} from "std"
 
-model parity_perceiver {
+model parity_perceiver {{
   fusion net = perceiver_resampler(32, depth: 2, heads: 2, head_dim: 8, num_latents: 4, ffn_mult: 2)
+  // open_flamingo's PerceiverResampler state dict (the path comes from --weights)
+  weights net {{ "": "", {", ".join(perceiver_rules(2))} }}
 
-  forward(x: f32[B, S, 32]) {
+  forward(x: f32[B, S, 32]) {{
     return latents: net(x)
-  }
-}
+  }}
+}}
 """,
         Container(net=net),
-        renamer(*PERCEIVER_KEYS),
+        renamer((r"^net\.", "")),
         {"forward": ({"x": x}, lambda x: {"latents": net(x[:, None, None])[:, 0]})},
     )
 
@@ -551,10 +547,20 @@ model parity_mobilevlm_ldp {{
 # ---- seed systems (examples/*.vlm at tiny sizes) --------------------------------------------------
 
 
-def resnet_layout(layers, expansion):
-    """std resnet's key map for a torchvision ResNet state dict: the classifier dropped (`classes: 0`),
-    each projection shortcut's nn.Sequential indices named (std/resnet.vlm)."""
-    rules = ['"": ""', '"fc.": none']
+def vit_layout(depth):
+    """std vit's key map for a torchvision VisionTransformer state dict: `encoder_layer_{i}` and the
+    MLP's nn.Sequential indices named (std/vit.vlm)."""
+    rules = ['"": ""', '"encoder.layers.encoder_layer_": "encoder.layers."']
+    for i in range(depth):
+        layer = f"encoder.layers.encoder_layer_{i}.mlp."
+        rules += [f'"{layer}0.": "encoder.layers.{i}.mlp.linear_1."', f'"{layer}3.": "encoder.layers.{i}.mlp.linear_2."']
+    return "{ " + ", ".join(rules) + " }"
+
+
+def resnet_layout(layers, expansion, classes=False):
+    """std resnet's key map for a torchvision ResNet state dict: each projection shortcut's
+    nn.Sequential indices named (std/resnet.vlm); without `classes`, the classifier dropped."""
+    rules = ['"": ""'] if classes else ['"": ""', '"fc.": none']
     for i, blocks in enumerate(layers):
         if blocks and (i > 0 or expansion > 1):  # block 0 of layer1 keeps its shape in BasicBlock ResNets
             rules += [f'"layer{i + 1}.0.downsample.{a}.": "layer{i + 1}.0.downsample.{b}."' for a, b in (("0", "conv"), ("1", "bn"))]
