@@ -35,17 +35,14 @@ from torch import nn
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 sys.path.insert(0, os.path.join(ROOT, "scripts", "parity"))
-from common import Init, import_torchvision, randomize, write_safetensors  # noqa: E402
+from common import RESNET_KEYS, VIT_KEYS, Init, import_torchvision, randomize, renamer, write_safetensors  # noqa: E402
 
 import_torchvision()
 import torchvision  # noqa: E402
 import transformers as T  # noqa: E402
-from make_fixtures import Container, LlavaMultiModalProjector, renamer  # noqa: E402
+from make_fixtures import Container, LlavaMultiModalProjector  # noqa: E402
 
 OPSET = 17
-# torchvision's keys → examples/reference's parameter names (std/vit.vlm, std/resnet.vlm).
-VIT_KEYS = [(r"encoder\.layers\.encoder_layer_(\d+)\.", r"encoder.layers.\1."), (r"\.mlp\.0\.", ".mlp.linear_1."), (r"\.mlp\.3\.", ".mlp.linear_2.")]
-RESNET_KEYS = [(r"\.downsample\.0\.", ".downsample.conv."), (r"\.downsample\.1\.", ".downsample.bn.")]
 
 
 class Peer(Container):

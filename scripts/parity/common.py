@@ -9,6 +9,7 @@ import importlib.util
 import json
 import math
 import os
+import re
 import struct
 import subprocess
 import sys
@@ -206,6 +207,26 @@ def randomize(model, init):
             shape = tuple(tensor.shape)
             value = init.normal(name, shape, a, b) if kind == "normal" else init.uniform(name, shape, a, b)
             tensor.copy_(value)
+
+
+def renamer(*rules):
+    """A key map from (regex, replacement) rules applied in order; a replacement of None drops the key."""
+
+    def key_map(name):
+        for pattern, repl in rules:
+            if re.search(pattern, name):
+                if repl is None:
+                    return None
+                name = re.sub(pattern, repl, name)
+        return name
+
+    return key_map
+
+
+# torchvision's state-dict keys → the parameter names of examples/reference/*.vlm, which declare no
+# layouts (fullsize.py and bench/peers.py write weights under those names; std/vit.vlm, std/resnet.vlm).
+VIT_KEYS = [(r"encoder\.layers\.encoder_layer_(\d+)\.", r"encoder.layers.\1."), (r"\.mlp\.0\.", ".mlp.linear_1."), (r"\.mlp\.3\.", ".mlp.linear_2.")]
+RESNET_KEYS = [(r"\.downsample\.0\.", ".downsample.conv."), (r"\.downsample\.1\.", ".downsample.bn.")]
 
 
 def weights_of(model, key_map):

@@ -40,6 +40,7 @@ from common import (  # noqa: E402
     import_torchvision,
     perceiver_rules,
     randomize,
+    renamer,
     run_double,
     save_pretrained,
     weights_of,
@@ -83,20 +84,6 @@ class Case:
 
 def seed_of(name):
     return zlib.crc32(name.encode("utf-8"))
-
-
-def renamer(*rules):
-    """A key map from (regex, replacement) rules applied in order; a replacement of None drops the key."""
-
-    def key_map(name):
-        for pattern, repl in rules:
-            if re.search(pattern, name):
-                if repl is None:
-                    return None
-                name = re.sub(pattern, repl, name)
-        return name
-
-    return key_map
 
 
 def additive(keep):
