@@ -159,16 +159,17 @@ describe("parity fixtures", () => {
 // recipe_values(7, (4,), 0.5, 1.0) as computed by Python (see docs/parity.md).
 const RECIPE_CHECK = [0.6370641589164734, 0.9510822296142578, 1.4981012344360352, 1.0523247718811035];
 
-/** Cases that load real checkpoints (hf_*, the seed systems) also run on ort-cpu, whose fused kernels they exercise. */
-function targetsOf(name: string): readonly ("portable" | "ort-cpu")[] {
-  return name.startsWith("hf_") || name.startsWith("seed_") ? ["portable", "ort-cpu"] : ["portable"];
+/** Cases that load library-written checkpoints (hf_*, the seed systems, any with a `checkpoint` folder) also run on ort-cpu, whose fused kernels they exercise. */
+function targetsOf(name: string, manifest: CaseManifest): readonly ("portable" | "ort-cpu")[] {
+  const checkpoint = name.startsWith("hf_") || name.startsWith("seed_") || manifest.weights === "checkpoint";
+  return checkpoint ? ["portable", "ort-cpu"] : ["portable"];
 }
 
 describe("parity with PyTorch (fp32, onnxruntime)", () => {
   for (const name of cases) {
     const dir = path.join(ROOT, name);
     const manifest = JSON.parse(fs.readFileSync(path.join(dir, "case.json"), "utf8")) as CaseManifest;
-    for (const target of targetsOf(name))
+    for (const target of targetsOf(name, manifest))
       it(`${name} (${target}): ${manifest.description}`, async () => {
         const out = fs.mkdtempSync(path.join(os.tmpdir(), `vlmc-parity-${name}-`));
         folders.push(out);

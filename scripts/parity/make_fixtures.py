@@ -75,10 +75,11 @@ class Case:
         self.reference = reference
         self.spec = spec
         self.model = model
-        self.key_map = key_map
+        self.key_map = key_map  # reference key → key in weights.safetensors / the recipe; None: no such file
         # graph → (inputs {name: ndarray}, fn(**inputs) → {name: tensor})
         self.graphs = graphs
-        # write(folder): the checkpoints the spec's own `weights … from` declarations name, after randomising.
+        # write(folder): checkpoints the library writes after randomising: those the spec's `weights … from`
+        # declarations name, or without a key map `checkpoint/`, the case's weights.
         self.write = write
 
 
@@ -469,13 +470,21 @@ def paligemma(rng):
     return Case(
         "PaliGemma at tiny size: std siglip_vision, paligemma_projector and gemma with prefix-LM attention over the "
         "image and the prompt, causal over the suffix; Gemma's (1 + weight) norms, tied head, √width embedding scale",
-        "HF PaliGemmaForConditionalGeneration (token_type_ids 0 on image and prompt, 1 on the suffix)",
+        "transformers PaliGemmaForConditionalGeneration, save_pretrained (token_type_ids 0 on image and prompt, 1 on the "
+        "suffix)",
         """import { siglip_vision, paligemma_projector, gemma } from "std"
 
 model parity_paligemma {
   encoder vision = siglip_vision(image: 28, patch: 14, width: 16, depth: 1, heads: 2, mlp: 32)
   fusion projector = paligemma_projector(16, 32)
   encoder llm = gemma(vocab: 300, width: 32, depth: 2, heads: 4, kv_heads: 1, head_dim: 8, mlp: 64, context: 64)
+  // what PaliGemmaForConditionalGeneration.save_pretrained writes (transformers 5 saves the Hub's
+  // top-level names, without the vision tower's `vision_model.` level); the tied head is absent
+  weights {
+    "vision_tower.": "vision.",
+    "multi_modal_projector.": "projector.",
+    "language_model.model.": "llm.",
+  }
 
   forward(pixels: f32[B, 3, 28, 28], prompt: i64[B, P], suffix: i64[B, S]) {
     image = projector(vision(pixels)) / 32 ** 0.5
@@ -485,13 +494,9 @@ model parity_paligemma {
 }
 """,
         net,
-        renamer(
-            (r"^lm_head\.", None),
-            (r"^model\.vision_tower\.", "vision."),
-            (r"^model\.multi_modal_projector\.", "projector."),
-            (r"^model\.language_model\.", "llm."),
-        ),
+        None,
         {"forward": ({"pixels": pixels, "prompt": prompt, "suffix": suffix}, forward)},
+        write=lambda folder: save_pretrained(net, os.path.join(folder, "checkpoint")),
     )
 
 
@@ -659,7 +664,8 @@ def build(name):
     init = Init(mode, seed)
     randomize(model, init)
     model.eval()
-    weights, sources = weights_of(model, c.key_map)
+    # Without a key map the case's own checkpoint folder (c.write) is the weights, as a user's would be.
+    weights, sources = weights_of(model, c.key_map) if c.key_map else ({}, {})
 
     folder = os.path.join(ROOT, name)
     shutil.rmtree(folder, ignore_errors=True)
@@ -667,7 +673,9 @@ def build(name):
     write_spec(os.path.join(folder, "spec.vlm"), c.spec)
     if c.write:
         c.write(folder)
-    if mode == "torch":
+    if not c.key_map:
+        weights_file = "checkpoint"
+    elif mode == "torch":
         weights_file = "weights.safetensors"
         write_safetensors(os.path.join(folder, weights_file), weights)
     else:
