@@ -423,6 +423,45 @@ model clip {
     )
 
 
+@case
+def hf_clip_block(rng):
+    text = dict(vocab_size=64, hidden_size=32, intermediate_size=48, num_hidden_layers=2, num_attention_heads=4,
+                max_position_embeddings=8, eos_token_id=2)
+    model = T.CLIPModel(T.CLIPConfig(text_config=text, vision_config=CLIP_VISION, projection_dim=16))
+    p = pixels(rng, 2, 16)
+    x = ids(rng, 3, 8, 64)
+    keep = np.ones((3, 8), dtype=np.int64)
+    keep[1, 3:] = 0  # padding that the pooled token (at argmax(ids): 4 and 1 here) attends over
+    keep[2, 1:] = 0
+    return Case(
+        "std clip (the whole dual encoder as one component) with a text padding mask",
+        "transformers CLIPModel (forward with attention_mask)",
+        """import { clip } from "std"
+
+model m {
+  encoder c = clip(image: 16, patch: 8, vision_width: 32, vision_depth: 2, vision_heads: 4, vision_mlp: 64,
+                   vocab: 64, context: 8, text_width: 32, text_depth: 2, text_heads: 4, text_mlp: 48, embed: 16)
+  weights c { "": "" } // CLIPModel's keys are the block's field names
+
+  forward(pixels: f32[B, 3, 16, 16], ids: i64[N, 8], keep: i64[N, 8]) {
+    mask = unsqueeze(unsqueeze((cast(keep, f32) - 1.0) * 10000.0, 1), 1)
+    per_image, per_text = c(pixels, ids, mask: mask)
+    return logits_per_image: per_image, logits_per_text: per_text
+  }
+}
+""",
+        model,
+        {
+            "forward": (
+                {"pixels": p, "ids": x, "keep": keep},
+                lambda m, pixels, ids, keep: (
+                    lambda o: {"logits_per_image": o.logits_per_image, "logits_per_text": o.logits_per_text}
+                )(m(pixel_values=pixels, input_ids=ids, attention_mask=keep)),
+            ),
+        },
+    )
+
+
 LLAVA_SPEC = """import { clip_vision, mlp2x_gelu, llama } from "std"
 
 model llava {
