@@ -3,8 +3,9 @@ MobileVLM are not in the offline wheel store): open_flamingo's Perceiver Resampl
 cross-attention, used by make_fixtures.py (`perceiver`), hf_fixtures.py (`hf_flamingo`) and
 scripts/generate/flamingo_reference.py; MobileVLM's LDPBlock (make_fixtures.py `mobilevlm_ldp`).
 
-Upstream: github.com/mlfoundations/open_flamingo, open_flamingo/src/helpers.py at commit
-090874958aeee23e73dc319b53c34621ffb16e6b (itself "taken from lucidrains/flamingo-pytorch").
+Upstream: github.com/mlfoundations/open_flamingo, open_flamingo/src/helpers.py as released in
+OpenFlamingo v2, commit 5c9077977c19af221bbe73d3696befe10d7e1294 (its last change on main; "based
+on lucidrains/flamingo-pytorch").
 The classes below follow that file line by line: the same modules in the same order (hence the
 same state-dict keys: `layers.{i}.0.*`, `layers.{i}.1.{0,1,3}.*`, `attn.*`, `attn_gate`, `ff.*`,
 `ff_gate`), the same arguments and defaults, the same statements in the same order. The only
@@ -150,10 +151,16 @@ class PerceiverResampler(nn.Module):
 
 
 # gated cross attention
-
-
 class MaskedCrossAttention(nn.Module):
-    def __init__(self, *, dim, dim_visual, dim_head=64, heads=8, only_attend_immediate_media=True):
+    def __init__(
+        self,
+        *,
+        dim,
+        dim_visual,
+        dim_head=64,
+        heads=8,
+        only_attend_immediate_media=True,
+    ):
         super().__init__()
         self.scale = dim_head**-0.5
         self.heads = heads
@@ -165,13 +172,20 @@ class MaskedCrossAttention(nn.Module):
         self.to_kv = nn.Linear(dim_visual, inner_dim * 2, bias=False)
         self.to_out = nn.Linear(inner_dim, dim, bias=False)
 
-        # whether for text to only attend to immediate preceding image, or all images
-
+        # whether for text to only attend to immediate preceding image, or all previous images
         self.only_attend_immediate_media = only_attend_immediate_media
 
-    def forward(self, x, media, media_locations=None):
+    def forward(self, x, media, media_locations=None, use_cached_media=False):
         """x: text features (B, T_txt, D_txt); media: image features (B, T_img, n, D_img);
-        media_locations: bool (B, T_txt), True at the media tokens of x."""
+        media_locations: bool (B, T_txt), True at the media tokens of x; use_cached_media: treat all
+        of x as after the last media in media_locations (T_txt need not equal its length)."""
+
+        if not use_cached_media:
+            assert (
+                media_locations.shape[1] == x.shape[1]
+            ), f"media_location.shape is {media_locations.shape} but x.shape is {x.shape}"
+
+        T_txt = x.shape[1]
         _, T_img, n = media.shape[:3]
         h = self.heads
 
@@ -188,9 +202,15 @@ class MaskedCrossAttention(nn.Module):
         sim = q @ k.transpose(-1, -2)  # einsum("... i d, ... j d -> ... i j", q, k)
 
         if exists(media_locations):
-            # at each boolean of True, increment the time counter (relative to media time)
-            text_time = media_locations.cumsum(dim=-1)
             media_time = torch.arange(T_img, device=x.device) + 1
+
+            if use_cached_media:
+                # text time is set to the last cached media location
+                # repeat(torch.count_nonzero(media_locations, dim=1), "b -> b i", i=T_txt)
+                text_time = torch.count_nonzero(media_locations, dim=1)[:, None].expand(-1, T_txt)
+            else:
+                # at each boolean of True, increment the time counter (relative to media time)
+                text_time = media_locations.cumsum(dim=-1)
 
             # text time must equal media time if only attending to most immediate image
             # otherwise, as long as text time is greater than media time (if attending to all previous images / media)
@@ -245,8 +265,18 @@ class GatedCrossAttentionBlock(nn.Module):
         x,
         media,
         media_locations=None,
+        use_cached_media=False,
     ):
-        x = self.attn(x, media, media_locations=media_locations) * self.attn_gate.tanh() + x
+        x = (
+            self.attn(
+                x,
+                media,
+                media_locations=media_locations,
+                use_cached_media=use_cached_media,
+            )
+            * self.attn_gate.tanh()
+            + x
+        )
         x = self.ff(x) * self.ff_gate.tanh() + x
 
         return x
