@@ -14,7 +14,8 @@ written as the equivalent view / permute / expand / matmul (each upstream patter
 its replacement), since einops_exts is not installable here either.
 
 MobileVLM: github.com/Meituan-AutoML/MobileVLM, mobilevlm/model/vision_projector.py at commit
-5d53a994984f827615eae334777552e7e851d896, LDPBlock verbatim: it only composes library classes
+eb0039aa4be3e9b49fbba3672adfe0bb59c056f2 (its last change on main; LDPBlock is as first published in
+5d53a994984f827615eae334777552e7e851d896), LDPBlock verbatim: it only composes library classes
 (torchvision's InvertedResidual, InvertedResidualConfig and SqueezeExcitation, timm's LayerNormAct2d),
 which are imported here, not copied.
 
