@@ -40,7 +40,7 @@ from common import RESNET_KEYS, VIT_KEYS, Init, import_torchvision, randomize, r
 import_torchvision()
 import torchvision  # noqa: E402
 import transformers as T  # noqa: E402
-from make_fixtures import Container, LlavaMultiModalProjector  # noqa: E402
+from make_fixtures import Container, llava_projector  # noqa: E402
 
 OPSET = 17
 
@@ -109,7 +109,7 @@ def llava_image(m, x):
 
 def llava_1_5_image():
     vision = T.CLIPVisionModel(clip_config(image=336, patch=14, width=1024, depth=24, heads=16, mlp=4096))
-    proj = LlavaMultiModalProjector(1024, 4096)
+    proj = llava_projector(1024, 4096)
     return dict(
         peer=Peer(llava_image, vision=vision, proj=proj),
         components={"vision": renamer((r"^vision\.", "")), "proj": renamer((r"^proj\.", ""))},

@@ -7,10 +7,12 @@ checkpoints its spec names), inputs and the reference outputs (`<graph>.<name>.i
 its weights, runs it in onnxruntime and compares; it needs no Python.
 
 The references are the libraries themselves: torchvision (VisionTransformer, ResNet), timm (Eva,
-configured as LAVIS's EVA ViT-g), transformers (BertModel, Blip2QFormerModel, GemmaRMSNorm,
-PaliGemma). Only open_flamingo's Perceiver Resampler, which no installable library holds, comes
-from mirrors.py. State-dict keys reach vlmc's names by the key maps the std files document.
-References run in float64, so the tolerance measures vlmc's float32 error alone.
+configured as LAVIS's EVA ViT-g; Mlp), transformers (BertModel, Blip2QFormerModel, GemmaRMSNorm,
+PaliGemma). Only what no installable package holds comes from mirrors.py: open_flamingo's
+Perceiver Resampler and MobileVLM's LDPBlock (which composes torchvision and timm classes). Every
+file keeps the library's own keys; the spec's `weights` layouts map them to vlmc's names, as
+docs/checkpoints.md lists per std block. References run in float64, so the tolerance measures
+vlmc's float32 error alone.
 
 Needs torch, torchvision, timm and transformers (the interpreter on the first line has them):
     scripts/parity/make_fixtures.py [CASE...]
@@ -250,14 +252,12 @@ model parity_perceiver {{
     )
 
 
-class LlavaMultiModalProjector(nn.Module):
-    def __init__(self, dim, out):
-        super().__init__()
-        self.linear_1 = nn.Linear(dim, out)
-        self.linear_2 = nn.Linear(out, out)
-
-    def forward(self, x):
-        return self.linear_2(torch.nn.functional.gelu(self.linear_1(x)))
+def llava_projector(dim, out):
+    """transformers' LlavaMultiModalProjector (linear_1, GELU, linear_2) from dim to out."""
+    # One attention head each, so that any width makes a valid config; the projector reads the widths alone.
+    config = T.LlavaConfig(vision_config={"model_type": "clip_vision_model", "hidden_size": dim, "num_attention_heads": 1},
+                           text_config={"model_type": "llama", "hidden_size": out, "num_attention_heads": 1})
+    return T.models.llava.modeling_llava.LlavaMultiModalProjector(config)
 
 
 class LogitScale(nn.Module):
@@ -271,7 +271,7 @@ class LogitScale(nn.Module):
 def projectors_heads(rng):
     parts = Container(
         lin=nn.Linear(16, 24),
-        mlp2=LlavaMultiModalProjector(16, 24),
+        mlp2=llava_projector(16, 24),
         quick=timm.layers.Mlp(16, 32, 16, act_layer=timm.layers.QuickGELU),
         plain=timm.layers.Mlp(16, 20, 12, act_layer=nn.ReLU, bias=False),
         cls_none=nn.Linear(16, 5),
@@ -307,7 +307,8 @@ def projectors_heads(rng):
     return Case(
         "std projectors (linear_projector, mlp2x_gelu, mlp with quick_gelu / relu without bias) and heads "
         "(classifier none/cls/mean, contrastive_head, itm_head, lm_head, tied_lm_head)",
-        "timm.layers.Mlp (QuickGELU; ReLU without bias), torch.nn.Linear compositions as in HF LlavaMultiModalProjector, CLIPModel, BLIP-2 itm_head",
+        "transformers LlavaMultiModalProjector, timm.layers.Mlp (QuickGELU; ReLU without bias), torch.nn.Linear compositions as in "
+        "CLIPModel and BLIP-2's itm_head",
         """import {
   linear_projector,
   mlp2x_gelu,
