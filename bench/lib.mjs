@@ -11,7 +11,7 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 
 export const BENCH = path.dirname(fileURLToPath(import.meta.url));
 export const ROOT = path.resolve(BENCH, "..");
-export const PYTHON = "/usr/bin/python3";
+export const PYTHON = "/work/venv/bin/python";
 export const OUT = path.join(BENCH, "out");
 export const RESULTS = path.join(BENCH, "results");
 

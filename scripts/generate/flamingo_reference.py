@@ -57,7 +57,7 @@ def build(seed):
                                              rms_norm_eps=1e-6, max_position_embeddings=64, bos_token_id=BOS,
                                              eos_token_id=EOS, pad_token_id=0, attn_implementation="eager"))
     perceiver = M.PerceiverResampler(dim=VISION, depth=1, dim_head=8, heads=2, num_latents=LATENTS, ff_mult=2)
-    gated = nn.ModuleList(M.GatedCrossAttentionBlock(WIDTH, VISION, 8, 2, 2) for _ in range(LAYERS))
+    gated = nn.ModuleList(M.GatedCrossAttentionBlock(dim=WIDTH, dim_visual=VISION, dim_head=8, heads=2, ff_mult=2) for _ in range(LAYERS))
     model = nn.ModuleDict({"vision": vision, "llama": llama, "perceiver": perceiver, "gated": gated})
     hf_fixtures.randomize(model, seed)
     return model

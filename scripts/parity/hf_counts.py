@@ -8,9 +8,16 @@ that mirrors a transformers class, built from the Hub checkpoint's configuration
 
 import json
 import os
+import sys
 
 import torch
-import transformers as T
+
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import import_torchvision  # noqa: E402
+
+import_torchvision()  # transformers imports torchvision when it is installed
+import transformers as T  # noqa: E402
 
 OUT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "test", "fixtures", "hf-counts.json"))
 
