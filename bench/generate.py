@@ -14,11 +14,17 @@ import os
 import platform
 import resource
 import statistics
+import sys
 import time
 
 import torch
-import transformers
-from transformers import LlamaConfig, LlamaForCausalLM
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "scripts", "parity"))
+from common import import_torchvision  # noqa: E402
+
+import_torchvision()  # transformers imports torchvision when it is installed
+import transformers  # noqa: E402
+from transformers import LlamaConfig, LlamaForCausalLM  # noqa: E402
 
 TINYLLAMA = dict(
     vocab_size=32000,

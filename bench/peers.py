@@ -1,12 +1,12 @@
-#!/work/venv/bin/python
+#!/usr/bin/env python3
 """The PyTorch side of the benchmarks: the peers that vlmc is measured against.
 
 Run with the interpreter that has torch, torchvision and transformers (the first line's):
 
-    /work/venv/bin/python bench/peers.py build MODEL OUT_DIR      weights, input, peer ONNX (torch.onnx.export)
-    /work/venv/bin/python bench/peers.py export-time MODEL --runs N   times torch.onnx.export N times, prints JSON
-    /work/venv/bin/python bench/peers.py peak OUT_DIR              MatMul (fp32) / MatMulInteger (int8) peak models
-    /work/venv/bin/python bench/peers.py versions                  torch / torchvision / onnx / numpy versions
+    $VLMC_PYTHON bench/peers.py build MODEL OUT_DIR      weights, input, peer ONNX (torch.onnx.export)
+    $VLMC_PYTHON bench/peers.py export-time MODEL --runs N   times torch.onnx.export N times, prints JSON
+    $VLMC_PYTHON bench/peers.py peak OUT_DIR              MatMul (fp32) / MatMulInteger (int8) peak models
+    $VLMC_PYTHON bench/peers.py versions                  torch / torchvision / onnx / numpy versions
 
 MODEL is one of MODELS below. `build` writes to OUT_DIR:
     <component>.safetensors  random weights under vlmc's names, one file per component (compiled

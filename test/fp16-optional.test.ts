@@ -1,6 +1,5 @@
 // Optional check of fp16 packages with onnx.checker, run by `npm run test:optional`
-// (VLMC_PARITY_OPTIONAL=1) where a Python with the onnx package is found (VLMC_ONNX_PYTHON, default
-// /work/venv/bin/python, then /usr/bin/python3): every graph of portable fp16
+// (VLMC_PARITY_OPTIONAL=1) where VLMC_PYTHON (test/helpers/python.ts) has the onnx package: every graph of portable fp16
 // packages (standard ops only: the checker knows no ONNX Runtime op) passes
 // check_model(full_check=True), with its fp16 cache inputs and outputs (scripts/parity/check_onnx.py).
 
@@ -8,17 +7,14 @@ import { spawnSync } from "node:child_process";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
 import { compilePackage } from "../src/driver/package.js";
+import { optionalPython, PYTHON } from "./helpers/python.js";
 import { tempFolders } from "./temp-folders.js";
 
-const hasOnnx = (python: string) => spawnSync(python, ["-c", "import onnx"], { stdio: "ignore" }).status === 0;
-const PYTHON =
-  process.env["VLMC_PARITY_OPTIONAL"] === "1"
-    ? [process.env["VLMC_ONNX_PYTHON"] ?? "/work/venv/bin/python", "/usr/bin/python3"].find(hasOnnx)
-    : undefined;
+const enabled = optionalPython("import onnx");
 const FIXTURES = path.join(import.meta.dirname, "fixtures", "package");
 const temp = tempFolders("vlmc-fp16-optional-");
 
-describe.skipIf(PYTHON === undefined)("fp16 packages and onnx.checker", () => {
+describe.skipIf(!enabled)("fp16 packages and onnx.checker", () => {
   it("every graph of the tiny LLaVA, BLIP-2 and Flamingo portable fp16 packages passes full_check", async () => {
     const files: string[] = [];
     for (const [model, checkpoint] of [
@@ -39,7 +35,7 @@ describe.skipIf(PYTHON === undefined)("fp16 packages and onnx.checker", () => {
       files.push(...["vision", "embedding", "decoder"].map((g) => path.join(out, `${g}.onnx`)));
     }
     const check = path.join(import.meta.dirname, "..", "scripts", "parity", "check_onnx.py");
-    const run = spawnSync(PYTHON!, [check, ...files], { encoding: "utf8", timeout: 300_000 });
+    const run = spawnSync(PYTHON, [check, ...files], { encoding: "utf8", timeout: 300_000 });
     const results = JSON.parse(run.stdout) as Record<string, string>;
     expect(Object.keys(results).length).toBe(files.length);
     expect(Object.entries(results).filter(([, r]) => r !== "ok")).toEqual([]);

@@ -5,17 +5,24 @@ what transformers does with them: the processor's input_ids and pixel_values and
 `generate`. vlmc's tests compare its tokenizer, chat template and image preprocessing with these
 (no Python needed at test time); the end-to-end test compares its greedy ids.
 
-Run: /work/venv/bin/python scripts/generate/make_fixtures.py
+Run: $VLMC_PYTHON scripts/generate/make_fixtures.py
 """
 
 import json
 import os
 import shutil
+import sys
 
 import numpy as np
 import torch
 from PIL import Image, ImageDraw
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+
+# Appended, not prepended: scripts/parity has a make_fixtures.py of its own.
+sys.path.append(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "parity"))
+from common import import_torchvision  # noqa: E402
+
+import_torchvision()  # transformers imports torchvision when it is installed
 from transformers import (
     Blip2Config,
     Blip2ForConditionalGeneration,

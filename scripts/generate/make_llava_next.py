@@ -8,16 +8,23 @@ transformers' greedy ids, and a table of AnyRes arithmetic from transformers' ow
 (select_best_resolution, the processor's feature count, the model's unpad_image) for the unit tests;
 pixel_values_<image>.npy is the processor's pixels. A third prompt holds both images.
 
-Run: /work/venv/bin/python scripts/generate/make_llava_next.py
+Run: $VLMC_PYTHON scripts/generate/make_llava_next.py
 """
 
 import json
 import os
 import random
+import sys
 
 import numpy as np
 import torch
 from PIL import Image, ImageDraw
+
+# Appended, not prepended: scripts/parity has a make_fixtures.py of its own.
+sys.path.append(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "parity"))
+from common import import_torchvision  # noqa: E402
+
+import_torchvision()  # transformers imports torchvision when it is installed
 from transformers import CLIPVisionConfig, LlamaConfig, LlavaNextConfig, LlavaNextForConditionalGeneration
 from transformers import LlavaNextProcessor
 from transformers.image_processing_utils import select_best_resolution

@@ -1,7 +1,7 @@
-#!/usr/bin/python3
+#!/usr/bin/env python3
 """Full-size parity reference for the optional suite (test/parity-optional.test.ts):
 
-    /usr/bin/python3 scripts/parity/fullsize.py MODEL OUT_DIR [--batch N]
+    $VLMC_PYTHON scripts/parity/fullsize.py MODEL OUT_DIR [--batch N]
 
 MODEL is resnet50 or vit_b_16 (torchvision.models.<MODEL>, the architectures of
 examples/reference/<MODEL>.vlm). Writes to OUT_DIR:

@@ -1,4 +1,4 @@
-#!/work/venv/bin/python
+#!/usr/bin/env python3
 """Builds the Hugging Face parity fixtures under test/fixtures/parity/hf_*/ from transformers' own
 classes: each case makes a tiny model from a config object, gives every parameter seeded random
 values, writes it with `save_pretrained` (real key names and layout: tied heads left out, one case

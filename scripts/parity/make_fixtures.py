@@ -1,4 +1,4 @@
-#!/work/venv/bin/python
+#!/usr/bin/env python3
 """Builds the parity fixtures under test/fixtures/parity/ that are not transformers-only (those are
 hf_fixtures.py's): for every case a small spec (`spec.vlm`), random weights (`weights.safetensors`,
 or `weights.recipe.json` for the ResNet-sized cases, see common.py; the seed system also writes the
