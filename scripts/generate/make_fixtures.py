@@ -10,7 +10,6 @@ Run: $VLMC_PYTHON scripts/generate/make_fixtures.py
 
 import json
 import os
-import shutil
 import sys
 
 import numpy as np
@@ -165,14 +164,21 @@ def greedy_cases(model, processor, prompts, image, template: bool):
     return cases, inputs["pixel_values"], margin
 
 
+def fresh_folder(out) -> None:
+    """Empties a fixture folder for remaking, all but its hand-written spec.vlm."""
+    os.makedirs(out, exist_ok=True)
+    for name in os.listdir(out):
+        if name != "spec.vlm":
+            os.remove(os.path.join(out, name))
+
+
 def save_case(name, model, processor, prompts, image, template: bool) -> None:
     # The smallest logit gap is recorded because near-ties make greedy ids sensitive to the pixels:
     # the libvips resize differs from PIL's by a few levels at edges, so an exact comparison of ids
     # feeds the processor's pixel_values (pixel_values.npy).
     cases, pixels, margin = greedy_cases(model, processor, prompts, image, template)
     out = os.path.join(ROOT, name)
-    shutil.rmtree(out, ignore_errors=True)
-    os.makedirs(out)
+    fresh_folder(out)
     model.save_pretrained(out)
     processor.save_pretrained(out)
     image.save(os.path.join(out, "image.png"))

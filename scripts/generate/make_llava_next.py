@@ -35,7 +35,7 @@ from transformers.models.llava_next.modeling_llava_next import (
     unpad_image,
 )
 
-from make_fixtures import LLAVA_TEMPLATE, MAX_NEW_TOKENS, ROOT, random_model, train_tokenizer
+from make_fixtures import LLAVA_TEMPLATE, MAX_NEW_TOKENS, ROOT, fresh_folder, random_model, train_tokenizer
 
 CROP = 30
 PATCH = 6
@@ -138,10 +138,7 @@ def main() -> None:
     requests = [(["wide"], "What is shown in this image?"), (["tall"], "Describe the picture."),
                 (["wide", "tall"], "Compare the two pictures.")]
     out = os.path.join(ROOT, "llava_next")
-    os.makedirs(out, exist_ok=True)
-    for name in os.listdir(out):  # everything but the hand-written spec.vlm is remade
-        if name != "spec.vlm":
-            os.remove(os.path.join(out, name))
+    fresh_folder(out)
     for name, image in images.items():
         image.save(os.path.join(out, f"{name}.png"))
         pixels = processor.image_processor(images=image, return_tensors="pt")["pixel_values"][0]
