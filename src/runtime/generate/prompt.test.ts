@@ -102,9 +102,16 @@ describe("prompts: checks", () => {
   });
 
   it("a prompt that fills the context is VLM5008; otherwise the budget is what fits", () => {
-    expect(newTokenBudget(llava, 100, 10)).toBe(10);
-    expect(newTokenBudget(llava, 120, 10)).toBe(8);
-    expect(codeOf(() => newTokenBudget(llava, 128, 10))).toBe("VLM5008");
+    const whole = { ...llava, maxLength: undefined };
+    expect(newTokenBudget(whole, 100, 10)).toBe(10);
+    expect(newTokenBudget(whole, 120, 10)).toBe(8);
+    expect(codeOf(() => newTokenBudget(whole, 128, 10))).toBe("VLM5008");
+  });
+
+  it("a package's cache (maxLength) bounds prompt and new tokens, not the LM's whole context", () => {
+    const cached = { ...llava, contextLength: 128, maxLength: 64 };
+    expect(newTokenBudget(cached, 60, 10)).toBe(4);
+    expect(codeOf(() => newTokenBudget(cached, 64, 10))).toBe("VLM5008");
   });
 
   it("a package folder missing a file says which; a missing tokenizer is VLM5003", () => {

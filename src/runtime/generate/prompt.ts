@@ -70,17 +70,23 @@ function mismatch(message: string, hint: string): DiagnosticError {
   return new DiagnosticError(diagnostic("VLM5007", message, undefined, { hint }));
 }
 
-/** Refuses a prompt that leaves no room in the context; returns how many new tokens fit. */
+/**
+ * Refuses a prompt that leaves no room for a new token; returns how many new tokens fit. The room is
+ * the package's cache (maxLength: the spec's prompt + new_tokens), else the LM's whole context.
+ */
 export function newTokenBudget(manifest: PackageManifest, promptLength: number, maxNewTokens: number): number {
-  const room = manifest.contextLength - promptLength;
-  if (room <= 0)
+  const limit = manifest.maxLength ?? manifest.contextLength;
+  const room = limit - promptLength;
+  if (room <= 0) {
+    const holds = manifest.maxLength === undefined ? "context holds" : "package holds (prompt and new tokens)";
     throw new DiagnosticError(
       diagnostic(
         "VLM5008",
-        `the prompt is ${promptLength} tokens (image tokens included) but ${manifest.model}'s context holds ${manifest.contextLength}`,
+        `the prompt is ${promptLength} tokens (image tokens included) but ${manifest.model}'s ${holds} ${limit}`,
         undefined,
         { hint: "shorten the prompt, or pass fewer images" },
       ),
     );
+  }
   return Math.min(room, maxNewTokens);
 }
