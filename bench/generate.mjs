@@ -6,7 +6,8 @@
 // (or --out NAME).
 //
 //   npm run build && node bench/generate.mjs [--package fp32=DIR --package int4=DIR] [--python PATH]
-//   node bench/generate.mjs --skip-torch --package cuda-fp16=DIR --out generate-gpu.md   (GPU)
+//   node bench/generate.mjs --skip-torch --provider cuda --package cuda-fp16=DIR --out generate-gpu.md
+//   (GPU: bench/gpu.sh does all of it; --provider cuda opens the packages on ONNX Runtime's CUDA provider)
 
 import { execFileSync } from "node:child_process";
 import fs from "node:fs";
@@ -31,6 +32,11 @@ const PROMPT_TOKENS = option("--prompt-tokens", 32);
 const RUNS = option("--runs", 3);
 const PYTHON = option("--python", "/work/venv/bin/python");
 const OUT_NAME = option("--out", "generate.md");
+/** onnxruntime-node's execution provider for the packages: cpu (default) or cuda. */
+const PROVIDER = option("--provider", "cpu");
+/** Where and in what PyTorch runs (bench/gpu.sh: cuda, float16). */
+const TORCH_DEVICE = option("--torch-device", "cpu");
+const TORCH_DTYPE = option("--torch-dtype", "float32");
 
 /** `--package LABEL=DIR`, repeatable. */
 function packages() {
@@ -78,7 +84,7 @@ async function copyRate(threads, bytes, rounds = 4, repeats = 5) {
 
 function torchRun() {
   const args = [path.join(BENCH, "generate.py"), "--new-tokens", String(NEW_TOKENS), "--runs", String(RUNS)];
-  args.push("--prompt-tokens", String(PROMPT_TOKENS));
+  args.push("--prompt-tokens", String(PROMPT_TOKENS), "--device", TORCH_DEVICE, "--dtype", TORCH_DTYPE);
   const out = execFileSync(PYTHON, args, {
     encoding: "utf8",
     maxBuffer: 1 << 24,
@@ -96,9 +102,36 @@ async function drain(iterator) {
   }
 }
 
+/** The GPU's name, driver and memory as nvidia-smi reports them (the results name the card). */
+function gpuName() {
+  try {
+    return execFileSync("nvidia-smi", ["--query-gpu=name,driver_version,memory.total", "--format=csv,noheader"], {
+      encoding: "utf8",
+    }).trim();
+  } catch {
+    return "unknown (nvidia-smi did not answer)";
+  }
+}
+
+/** Opens a package on PROVIDER; a provider onnxruntime-node cannot load ends the run with what to do. */
+async function openOn(api, dir) {
+  if (PROVIDER === "cpu") return api.openPackage(dir);
+  try {
+    return await api.openPackage(dir, { session: { executionProviders: [PROVIDER] } });
+  } catch (e) {
+    console.error(
+      `bench/generate.mjs: onnxruntime-node could not open ${dir} on the ${PROVIDER} provider: ${e.message}\n` +
+        "It needs node_modules/onnxruntime-node/bin/napi-v6/linux/x64/libonnxruntime_providers_cuda.so (fetched by its " +
+        "install script: `npm ci` without ONNXRUNTIME_NODE_INSTALL=skip, on a machine with network access) and " +
+        'CUDA 12 with cuDNN 9 on the library path; see docs/generate.md, "On a GPU".',
+    );
+    process.exit(3);
+  }
+}
+
 /** Decode tokens/s at batch 1 and the LLaVA prefill of the package in `dir`, with the package engine. */
 async function vlmcRun(api, dir) {
-  const engine = await api.openPackage(dir);
+  const engine = await openOn(api, dir);
   try {
     const m = engine.manifest;
     const noImages = { pixels: new Float32Array(0), count: 0 };
@@ -139,6 +172,13 @@ async function vlmcRun(api, dir) {
     return {
       target: m.target,
       dtype: m.cache.dtype,
+      cacheBytes:
+        2 *
+        m.cache.layers *
+        m.cache.heads *
+        m.cache.headDim *
+        (m.maxLength ?? m.contextLength) *
+        (m.cache.dtype === "float16" ? 2 : 4),
       llavaTokens: llava.ids.length,
       decode: stats(decode),
       cpu: stats(cpu),
@@ -184,7 +224,8 @@ async function main() {
   }
 
   const perToken = torch?.weight_bytes_per_token;
-  const roof = perToken ? bandwidth / perToken : undefined;
+  // The roof is the CPU's: memory bandwidth over fp32 weights.
+  const roof = perToken && TORCH_DEVICE === "cpu" && TORCH_DTYPE === "float32" ? bandwidth / perToken : undefined;
   const lines = [
     "# Generation: decode speed of a TinyLlama-shaped LLaMA",
     "",
@@ -195,8 +236,14 @@ async function main() {
       torch
         ? `PyTorch: Python ${torch.software.python}, torch ${torch.software.torch}, transformers ${torch.software.transformers}, ${torch.threads} threads`
         : "PyTorch: not run (--skip-torch)",
+      ...(PROVIDER === "cpu"
+        ? []
+        : [
+            `Provider: onnxruntime-node's ${PROVIDER} execution provider; GPU: ${gpuName()}`,
+            "The package engine keeps the key/value cache in host memory (onnxruntime-node has no CUDA tensors): every step copies it to the GPU and back; the cache bytes per step are in the last table.",
+          ]),
       `Load: the figures are wall-clock on a machine shared with other work; with a load average above the core count they are lower bounds, and the ratios between rows measured in one run are what to compare.`,
-      `Model: ${torch?.model ?? "LlamaForCausalLM, TinyLlama-1.1B shape"}; ${torch ? `${sig(torch.parameters / 1e9, 4)} G parameters, ${sig(torch.weight_bytes / 1e9, 3)} GB in fp32` : ""}`,
+      `Model: ${torch?.model ?? "LlamaForCausalLM, TinyLlama-1.1B shape"}; ${torch ? `${sig(torch.parameters / 1e9, 4)} G parameters, ${sig(torch.weight_bytes / 1e9, 3)} GB in ${torch.dtype === "float32" ? "fp32" : "fp16"}` : ""}`,
       `Method: batch 1, greedy, prompt of ${PROMPT_TOKENS} random tokens, ${NEW_TOKENS} new tokens (no eos), ${RUNS} runs after a warm-up; decode tokens/s = (new tokens − 1) / (time of ${NEW_TOKENS} tokens − time of 1 token) for PyTorch, and the loop's own decode timing for vlmc (the steps after the first token). Median (min–max).`,
     ]).replace("; Python/torch: not available", ""),
     "",
@@ -217,7 +264,7 @@ async function main() {
           "memory traffic of the best copy round (read + write): the bandwidth used below",
           `${sig(bandwidth / 1e9)} GB/s`,
         ],
-        ...(perToken
+        ...(perToken && roof
           ? [
               ["weights read per decode step, fp32 (all but the embedding table)", `${sig(perToken / 1e9, 4)} GB`],
               ["fp32 roof: bandwidth ÷ bytes per token", `${sig(roof)} tokens/s`],
@@ -248,7 +295,7 @@ async function main() {
         ...(torch
           ? [
               [
-                "PyTorch transformers generate, fp32",
+                `PyTorch transformers generate, ${torch.dtype === "float32" ? "fp32" : "fp16"}${torch.device === "cpu" ? "" : ` on ${torch.device}`}`,
                 mmm(torch.decode_tokens_per_second),
                 roof ? `${sig((100 * torch.decode_tokens_per_second.median) / roof)}%` : "",
                 "",
@@ -276,6 +323,20 @@ async function main() {
       ],
     ),
     "",
+    ...(PROVIDER === "cpu"
+      ? []
+      : [
+          table(
+            ["engine", "key/value cache (shared past/present buffer of the package's max length)"],
+            runs
+              .filter((r) => !r.skipped)
+              .map((r) => [
+                `vlmc ${r.label}`,
+                `${sig(r.cacheBytes / 2 ** 20)} MiB, copied to the device and back each step`,
+              ]),
+          ),
+          "",
+        ]),
     "The LLaVA rows are the language model's share of a LLaVA-1.5 prompt: PyTorch runs the LM over 608 token",
     "embeddings (random ids standing in for the 576 image features); vlmc runs its package's vision graph on one",
     "image as well. Targets (issue 14): vlmc fp32 ≥ 1.4× PyTorch and ≥ 80% of the fp32 roof; int4 ≥ 4× vlmc fp32.",

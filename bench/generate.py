@@ -1,6 +1,6 @@
 """PyTorch side of bench/generate.mjs: a LLaMA shaped like TinyLlama-1.1B (width 2048, 22 layers,
 32 heads, 4 KV heads, MLP 5632, vocab 32000) with seeded random weights, run by transformers'
-`generate` in fp32 at batch 1: decode tokens/s, prefill time of a 32-token prompt and of a
+`generate` at batch 1 (fp32 on the CPU by default; --device cuda --dtype float16 for bench/gpu.sh): decode tokens/s, prefill time of a 32-token prompt and of a
 LLaVA-1.5-sized prompt (576 image positions + 32 text tokens, the LM's share of LLaVA's prefill),
 the time to the first token, and the weight bytes a decode step reads. Prints one JSON object.
 
@@ -14,11 +14,17 @@ import os
 import platform
 import resource
 import statistics
+import sys
 import time
 
 import torch
-import transformers
-from transformers import LlamaConfig, LlamaForCausalLM
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "scripts", "parity"))
+from common import import_torchvision  # noqa: E402
+
+import_torchvision()  # transformers imports torchvision when it is installed
+import transformers  # noqa: E402
+from transformers import LlamaConfig, LlamaForCausalLM  # noqa: E402
 
 TINYLLAMA = dict(
     vocab_size=32000,
@@ -43,10 +49,18 @@ def build(seed: int) -> LlamaForCausalLM:
     return model
 
 
+def sync(ids) -> None:
+    """Waits for the GPU's queued work, so that wall-clock times cover it."""
+    if ids.is_cuda:
+        torch.cuda.synchronize()
+
+
 def timed_generate(model, ids, new_tokens: int) -> float:
+    sync(ids)
     start = time.perf_counter()
     with torch.no_grad():
         out = model.generate(ids, max_new_tokens=new_tokens, min_new_tokens=new_tokens, do_sample=False)
+    sync(ids)
     elapsed = time.perf_counter() - start
     assert out.shape[1] == ids.shape[1] + new_tokens
     return elapsed
@@ -65,6 +79,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=os.cpu_count())
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--save", help="save_pretrained the model here")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    parser.add_argument("--dtype", default="float32", choices=["float32", "float16"])
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -73,10 +89,15 @@ def main() -> None:
     build_s = time.perf_counter() - start
     if args.save:
         model.save_pretrained(args.save)
+    dtype = getattr(torch, args.dtype)
+    model = model.to(device=args.device, dtype=dtype)
+    value_bytes = torch.finfo(dtype).bits // 8
 
     g = torch.Generator().manual_seed(args.seed + 1)
-    prompt = torch.randint(3, TINYLLAMA["vocab_size"], (1, args.prompt_tokens), generator=g)
-    llava_prompt = torch.randint(3, TINYLLAMA["vocab_size"], (1, args.image_tokens + args.prompt_tokens), generator=g)
+    prompt = torch.randint(3, TINYLLAMA["vocab_size"], (1, args.prompt_tokens), generator=g).to(args.device)
+    llava_prompt = torch.randint(
+        3, TINYLLAMA["vocab_size"], (1, args.image_tokens + args.prompt_tokens), generator=g
+    ).to(args.device)
 
     timed_generate(model, prompt, 2)  # warm-up
     first, full, decode, llava_first = [], [], [], []
@@ -95,12 +116,13 @@ def main() -> None:
             {
                 "model": "LlamaForCausalLM, TinyLlama-1.1B shape, random weights (seed %d)" % args.seed,
                 "config": TINYLLAMA,
-                "dtype": "float32",
+                "dtype": args.dtype,
+                "device": torch.cuda.get_device_name() if args.device == "cuda" else "cpu",
                 "threads": torch.get_num_threads(),
                 "parameters": params,
-                "weight_bytes": params * 4,
+                "weight_bytes": params * value_bytes,
                 # A decode step reads every weight once except the embedding table (one row).
-                "weight_bytes_per_token": (params - embedding) * 4,
+                "weight_bytes_per_token": (params - embedding) * value_bytes,
                 "new_tokens": args.new_tokens,
                 "prompt_tokens": args.prompt_tokens,
                 "llava_prompt_tokens": args.image_tokens + args.prompt_tokens,

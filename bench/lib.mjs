@@ -11,7 +11,8 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 
 export const BENCH = path.dirname(fileURLToPath(import.meta.url));
 export const ROOT = path.resolve(BENCH, "..");
-export const PYTHON = "/usr/bin/python3";
+/** The reference Python (scripts/requirements.txt): VLMC_PYTHON, default python3. */
+export const PYTHON = process.env.VLMC_PYTHON ?? "python3";
 export const OUT = path.join(BENCH, "out");
 export const RESULTS = path.join(BENCH, "results");
 

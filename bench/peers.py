@@ -1,12 +1,12 @@
-#!/usr/bin/python3
+#!/usr/bin/env python3
 """The PyTorch side of the benchmarks: the peers that vlmc is measured against.
 
-Run with Debian's interpreter (the first python3 on PATH may lack torch):
+Run with the interpreter that has torch, torchvision and transformers (the first line's):
 
-    /usr/bin/python3 bench/peers.py build MODEL OUT_DIR      weights, input, peer ONNX (torch.onnx.export)
-    /usr/bin/python3 bench/peers.py export-time MODEL --runs N   times torch.onnx.export N times, prints JSON
-    /usr/bin/python3 bench/peers.py peak OUT_DIR              MatMul (fp32) / MatMulInteger (int8) peak models
-    /usr/bin/python3 bench/peers.py versions                  torch / torchvision / onnx / numpy versions
+    $VLMC_PYTHON bench/peers.py build MODEL OUT_DIR      weights, input, peer ONNX (torch.onnx.export)
+    $VLMC_PYTHON bench/peers.py export-time MODEL --runs N   times torch.onnx.export N times, prints JSON
+    $VLMC_PYTHON bench/peers.py peak OUT_DIR              MatMul (fp32) / MatMulInteger (int8) peak models
+    $VLMC_PYTHON bench/peers.py versions                  torch / torchvision / onnx / numpy versions
 
 MODEL is one of MODELS below. `build` writes to OUT_DIR:
     <component>.safetensors  random weights under vlmc's names, one file per component (compiled
@@ -30,15 +30,17 @@ import warnings
 
 import numpy as np
 import torch
-import torchvision
 from torch import nn
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 sys.path.insert(0, os.path.join(ROOT, "scripts", "parity"))
-import mirrors as M  # noqa: E402
-from common import Init, randomize, write_safetensors  # noqa: E402
-from make_fixtures import RESNET_KEYS, VIT_KEYS, Container, LlavaMultiModalProjector, renamer  # noqa: E402
+from common import RESNET_KEYS, VIT_KEYS, Init, import_torchvision, randomize, renamer, write_safetensors  # noqa: E402
+
+import_torchvision()
+import torchvision  # noqa: E402
+import transformers as T  # noqa: E402
+from make_fixtures import Container, llava_projector  # noqa: E402
 
 OPSET = 17
 
@@ -74,12 +76,18 @@ def resnet50():
     return torchvision_model("resnet50", RESNET_KEYS)
 
 
+def clip_config(image, patch, width, depth, heads, mlp):
+    return T.CLIPVisionConfig(image_size=image, patch_size=patch, hidden_size=width, num_hidden_layers=depth,
+                              num_attention_heads=heads, intermediate_size=mlp)
+
+
 def clip_vit_b_32_image():
-    vision = M.CLIPVisionTransformer(image=224, patch=32, width=768, depth=12, heads=12, mlp=3072)
+    vision = T.CLIPVisionModel(clip_config(image=224, patch=32, width=768, depth=12, heads=12, mlp=3072))
     proj = nn.Linear(768, 512, bias=False)
     return dict(
         # HF CLIPModel.get_image_features: the pooled (post-LayerNorm class token) output, projected.
-        peer=Peer(lambda m, x: m.visual_projection(m.vision_model(x)[1]), vision_model=vision, visual_projection=proj),
+        peer=Peer(lambda m, x: m.visual_projection(m.vision_model(pixel_values=x).pooler_output), vision_model=vision,
+                  visual_projection=proj),
         components={"vision_model": renamer((r"^vision_model\.", "")), "visual_projection": renamer((r"^visual_projection\.", ""))},
         spec="examples/clip.vlm", model="clip", graph="image",
         input=("pixels", (1, 3, 224, 224)), output="image_embeds",
@@ -94,13 +102,14 @@ def llava_image(m, x):
     v = m.vision
     h = v.pre_layrnorm(v.embeddings(x))
     for layer in v.encoder.layers[:-1]:
-        h = layer(h)
+        h = layer(h, None)
+        h = h[0] if isinstance(h, tuple) else h
     return m.proj(h[:, 1:])
 
 
 def llava_1_5_image():
-    vision = M.CLIPVisionTransformer(image=336, patch=14, width=1024, depth=24, heads=16, mlp=4096)
-    proj = LlavaMultiModalProjector(1024, 4096)
+    vision = T.CLIPVisionModel(clip_config(image=336, patch=14, width=1024, depth=24, heads=16, mlp=4096))
+    proj = llava_projector(1024, 4096)
     return dict(
         peer=Peer(llava_image, vision=vision, proj=proj),
         components={"vision": renamer((r"^vision\.", "")), "proj": renamer((r"^proj\.", ""))},
@@ -112,11 +121,13 @@ def llava_1_5_image():
 
 def blip2_stage(m, x):
     queries = m.query_tokens.expand(x.shape[0], -1, -1)
-    return m.language_projection(m.qformer(queries, queries.shape[1], None, x))
+    return m.language_projection(m.qformer(query_embeds=queries, encoder_hidden_states=x).last_hidden_state)
 
 
 def blip2_qformer():
-    qformer = M.Blip2QFormerModel(width=768, depth=12, heads=12, ffn=3072, kv_width=1408, cross_attention_frequency=2, text_input=False)
+    qformer = T.Blip2QFormerModel(T.Blip2QFormerConfig(hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
+                                                       intermediate_size=3072, encoder_hidden_size=1408,
+                                                       cross_attention_frequency=2))
     return dict(
         peer=Peer(blip2_stage, qformer=qformer, query_tokens=nn.Parameter(torch.zeros(1, 32, 768)), language_projection=nn.Linear(768, 2560)),
         components={
@@ -159,6 +170,7 @@ def export(peer, x, c, path):
         torch.onnx.export(
             peer, (x,), path, opset_version=OPSET, input_names=[in_name], output_names=[out_name],
             dynamic_axes={in_name: {0: "B"}, out_name: {0: "B"}}, do_constant_folding=True,
+            dynamo=False,  # the TorchScript exporter, as with torch 1.13 (the dynamo one needs onnxscript)
         )
 
 

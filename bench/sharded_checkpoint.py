@@ -11,11 +11,17 @@ near one shard, so a 7B checkpoint (28 GB in fp32) is written on a 24 GB machine
 import argparse
 import json
 import os
+import sys
 
 import numpy as np
 import torch
 from safetensors.numpy import save_file
-from transformers import CLIPVisionConfig, LlamaConfig, LlavaConfig, LlavaForConditionalGeneration
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "scripts", "parity"))
+from common import import_torchvision  # noqa: E402
+
+import_torchvision()  # transformers imports torchvision when it is installed
+from transformers import CLIPVisionConfig, LlamaConfig, LlavaConfig, LlavaForConditionalGeneration  # noqa: E402
 
 MODELS = {
     "llava_1_5_7b": lambda: LlavaForConditionalGeneration(

@@ -1,13 +1,12 @@
 // Optional end-to-end check of generation against transformers, run by `npm run test:optional`
-// (VLMC_PARITY_OPTIONAL=1) where a Python with torch and transformers 5 is found
-// (VLMC_TORCH_PYTHON, default /work/venv/bin/python): the fixture checkpoints of
+// (VLMC_PARITY_OPTIONAL=1) where VLMC_PYTHON (test/helpers/python.ts) has torch and transformers 5:
+// the fixture checkpoints of
 // test/fixtures/generate/ run in PyTorch as the StepEngine, fed by vlmc's tokenizer, chat template
 // and (with the processor's pixel_values) the generation loop, must give the greedy ids
 // transformers' `generate` stored in reference.json; the whole pipeline from the image file too
 // where the model's logit gaps allow (see below). The package engine meets the same ids once
 // packages of these checkpoints are compiled.
 
-import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -21,14 +20,10 @@ import {
   GENERATE_FIXTURES,
   writeFixturePackage,
 } from "./helpers/generate-package.js";
+import { optionalPython, PYTHON } from "./helpers/python.js";
 import { TorchStepEngine } from "./helpers/torch-step-engine.js";
 
-const PYTHON = process.env["VLMC_TORCH_PYTHON"] ?? "/work/venv/bin/python";
-const enabled =
-  process.env["VLMC_PARITY_OPTIONAL"] === "1" &&
-  spawnSync(PYTHON, ["-c", "import torch, transformers; assert int(transformers.__version__.split('.')[0]) >= 5"], {
-    stdio: "ignore",
-  }).status === 0;
+const enabled = optionalPython("import torch, transformers; assert int(transformers.__version__.split('.')[0]) >= 5");
 
 const temp = fs.mkdtempSync(path.join(os.tmpdir(), "vlmc-generate-e2e-"));
 afterAll(() => fs.rmSync(temp, { recursive: true, force: true }));

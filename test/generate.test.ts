@@ -69,6 +69,82 @@ describe("vlmc generate on packages compiled from transformers' checkpoints", ()
   });
 });
 
+// scripts/generate/make_llava_next.py: a tiny LlavaNextForConditionalGeneration and two images, one
+// wide (40 × 100: a 1 × 3 grid, 13 of 15 feature columns kept) and one tall (96 × 44: 3 × 1, 11 of
+// 15 rows kept), so each takes another number of <image> tokens and unpadding trims both.
+describe("vlmc generate on a LLaVA-NeXT (AnyRes) package", () => {
+  interface NextReference {
+    max_new_tokens: number;
+    cases: {
+      images: string[];
+      image_sizes: [number, number][];
+      prompt: string;
+      input_ids: number[];
+      greedy_ids: number[];
+    }[];
+  }
+  const dir = path.join(FIXTURES, "llava_next");
+  const ref = JSON.parse(fs.readFileSync(path.join(dir, "reference.json"), "utf8")) as NextReference;
+
+  for (const target of ["portable", "ort-cpu"] as const) {
+    it(`image files and prompts in (one image, then two in one prompt), transformers' greedy ids out, alone and as one batch (${target})`, async () => {
+      const pkg = await packageOf("llava_next", target);
+      const budget = ["--max-new-tokens", String(ref.max_new_tokens), "--json"];
+      for (const c of ref.cases) {
+        const cli = captureIo();
+        const images = c.images.flatMap((i) => ["--image", path.join(dir, i)]);
+        const args = ["generate", pkg, ...images, "--prompt", c.prompt, ...budget];
+        expect(await runCli(args, cli.io)).toBe(0);
+        const row = (JSON.parse(cli.out) as { rows: { promptTokens: number; tokens: number[] }[] }).rows[0]!;
+        expect(row.promptTokens).toBe(c.input_ids.length);
+        expect(row.tokens).toEqual(c.greedy_ids);
+      }
+      // Both images in one batch: rows of different lengths, crops of both in one vision call.
+      const batch = path.join(tempFolder(), "batch.jsonl");
+      fs.writeFileSync(
+        batch,
+        ref.cases
+          .map((c) => JSON.stringify({ prompt: c.prompt, images: c.images.map((i) => path.join(dir, i)) }))
+          .join("\n"),
+      );
+      const cli = captureIo();
+      expect(await runCli(["generate", pkg, "--batch", batch, ...budget], cli.io)).toBe(0);
+      const rows = (JSON.parse(cli.out) as { rows: { tokens: number[] }[] }).rows;
+      expect(rows.map((r) => r.tokens)).toEqual(ref.cases.map((c) => c.greedy_ids));
+    });
+  }
+
+  it("refuses a processor config whose pinpoints are not the package's (VLM5012), before any graph runs", async () => {
+    const pkg = await packageOf("llava_next", "portable");
+    const file = path.join(pkg, "processor_config.json");
+    const config = JSON.parse(fs.readFileSync(file, "utf8"));
+    config.image_processor.image_grid_pinpoints = [[60, 60]];
+    fs.writeFileSync(file, JSON.stringify(config));
+    const cli = captureIo();
+    const args = ["generate", pkg, "--image", path.join(dir, "wide.png"), "--prompt", "Hi"];
+    expect(await runCli(args, cli.io)).toBe(1);
+    expect(cli.err).toContain("VLM5012");
+    expect(cli.err).toContain("[[60,60]]");
+  });
+
+  it("the processor's ids and pixels in: the same greedy ids (portable)", async () => {
+    const engine = await openPackage(await packageOf("llava_next", "portable"));
+    try {
+      for (const c of ref.cases) {
+        const crops = c.images.map((i) => readNpy(path.join(dir, `pixel_values_${i.replace(".png", "")}.npy`)));
+        const pixels = new Float32Array(crops.flatMap((p) => Array.from(p.data as Float32Array)));
+        const images = { pixels, count: c.images.length, sizes: c.image_sizes };
+        const rows = [{ ids: c.input_ids.map(BigInt), images }];
+        const tokens: number[] = [];
+        for await (const t of generate(engine, rows, { maxNewTokens: ref.max_new_tokens })) tokens.push(t.token);
+        expect(tokens).toEqual(c.greedy_ids);
+      }
+    } finally {
+      await engine.release();
+    }
+  });
+});
+
 // scripts/generate/flamingo_reference.py: a tiny Flamingo built outside vlmc (transformers' CLIP and
 // LLaMA, open_flamingo's Perceiver Resampler and tanh-gated cross-attention with non-zero gates), its
 // greedy ids from a loop that recomputes the whole forward at every step, and each step's logits.

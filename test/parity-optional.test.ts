@@ -1,5 +1,5 @@
-// Optional parity checks, run only where Debian's Python stack is installed (/usr/bin/python3 with
-// python3-torch, python3-torchvision and python3-onnx; see docs/parity.md):
+// Optional parity checks, run only where VLMC_PYTHON (test/helpers/python.ts) has torch, torchvision
+// and onnx (scripts/requirements.txt; see docs/parity.md):
 //   - full-size torchvision resnet50 and vit_b_16 with the same random weights: the models vlmc
 //     compiles from examples/reference/*.vlm agree with torchvision within 1e-3 (max abs, fp32);
 //   - every portable model vlmc emits for examples/**/*.vlm and the parity specs passes
@@ -25,8 +25,8 @@ import { readNpy } from "../src/runtime/npy.js";
 import { decodeOnnxModel, encodeOnnxModel, type OnnxTensor } from "../src/onnx/onnx-writer.js";
 import type { Graph, IrModule } from "../src/ir/graph.js";
 import { TARGETS } from "../src/target/target.js";
+import { optionalPython, PYTHON } from "./helpers/python.js";
 
-const PYTHON = "/usr/bin/python3";
 const SCRIPTS = path.join(import.meta.dirname, "..", "scripts", "parity");
 const REPO = path.join(import.meta.dirname, "..");
 const FULL_SIZE_TOLERANCE = 1e-3;
@@ -36,9 +36,8 @@ const SKELETON_INLINE_BYTES = 1 << 20;
 
 // The suite takes minutes, so `npm test` leaves it out: `npm run test:optional` runs it
 // (VLMC_PARITY_OPTIONAL=1) wherever Python with torch, torchvision and onnx is present.
-const hasPython =
-  process.env["VLMC_PARITY_OPTIONAL"] === "1" &&
-  spawnSync(PYTHON, ["-c", "import torch, torchvision, onnx"], { stdio: "ignore" }).status === 0;
+// torchvision is looked for, not imported: scripts/parity/common.py imports a CUDA build beside a CPU torch.
+const hasPython = optionalPython("import torch, onnx, importlib.util; assert importlib.util.find_spec('torchvision')");
 
 function python(args: string[], timeoutMs: number): string {
   const r = spawnSync(PYTHON, args, { encoding: "utf8", timeout: timeoutMs, maxBuffer: 64 << 20 });
@@ -114,7 +113,7 @@ function vlmFiles(dir: string): string[] {
     .map((n) => path.join(dir, n));
 }
 
-describe.skipIf(!hasPython)("optional parity (needs /usr/bin/python3 with torch, torchvision, onnx)", () => {
+describe.skipIf(!hasPython)("optional parity (needs VLMC_PYTHON with torch, torchvision, onnx)", () => {
   const tmp = hasPython ? fs.mkdtempSync(path.join(os.tmpdir(), "vlmc-parity-optional-")) : "";
   /** Spec file → the ONNX files compiled from it (reused by the checker). */
   const compiled = new Map<string, string[]>();

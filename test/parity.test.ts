@@ -12,7 +12,7 @@ import * as ort from "onnxruntime-node";
 import { afterAll, describe, expect, it } from "vitest";
 import { compile } from "../src/driver/compile.js";
 import { readNpy, type NpyArray } from "../src/runtime/npy.js";
-import { writeSafetensors } from "../src/codegen/safetensors.js";
+import { fixtureWeights, recipeValues } from "./helpers/parity-fixtures.js";
 
 const ROOT = path.join(import.meta.dirname, "fixtures", "parity");
 /** The fixtures are committed; keep them small. */
@@ -33,52 +33,6 @@ interface CaseManifest {
   readonly weights: string | null;
   readonly tolerance: number;
   readonly graphs: Readonly<Record<string, GraphFixture>>;
-}
-
-interface RecipeTensor {
-  readonly name: string;
-  readonly shape: readonly number[];
-  readonly seed: number;
-  readonly scale: number;
-  readonly offset: number;
-  /** The first values, as Python computed them: a generator mismatch shows up here first. */
-  readonly sample: readonly number[];
-}
-
-/**
- * The hash-based weights of scripts/parity/common.py, bit for bit: element i of a tensor is
- * f32(f32(u · scale) + offset) with u = (mix(seed + (i + 1) · 0x9E3779B9) >>> 8) · 2⁻²³ − 1 in [−1, 1).
- */
-function recipeValues(seed: number, count: number, scale: number, offset: number): Float32Array {
-  const out = new Float32Array(count);
-  for (let i = 0; i < count; i++) {
-    let z = (seed + Math.imul(i + 1, 0x9e3779b9)) >>> 0;
-    z = Math.imul(z ^ (z >>> 16), 0x85ebca6b);
-    z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35);
-    z = (z ^ (z >>> 16)) >>> 0;
-    const u = (z >>> 8) * 2 ** -23 - 1;
-    out[i] = Math.fround(u * scale) + offset; // the sum of two float32 values, rounded once on store
-  }
-  return out;
-}
-
-/** Writes the safetensors file a recipe describes into `dir`; returns its path. */
-function materializeRecipe(recipePath: string, dir: string): string {
-  const recipe = JSON.parse(fs.readFileSync(recipePath, "utf8")) as { generator: string; tensors: RecipeTensor[] };
-  expect(recipe.generator).toBe("splitmix32-uniform-v1");
-  const tensors = recipe.tensors.map((t) => {
-    const data = recipeValues(
-      t.seed,
-      t.shape.reduce((a, b) => a * b, 1),
-      t.scale,
-      t.offset,
-    );
-    expect(Array.from(data.subarray(0, t.sample.length)), `recipe generator, ${t.name}`).toEqual(t.sample);
-    return { name: t.name, dtype: "F32" as const, shape: t.shape, data };
-  });
-  const file = path.join(dir, "weights.safetensors");
-  writeSafetensors(file, tensors);
-  return file;
 }
 
 const ORT_TYPES: Partial<Record<NpyArray["dtype"], ort.Tensor.Type>> = {
@@ -159,25 +113,21 @@ describe("parity fixtures", () => {
 // recipe_values(7, (4,), 0.5, 1.0) as computed by Python (see docs/parity.md).
 const RECIPE_CHECK = [0.6370641589164734, 0.9510822296142578, 1.4981012344360352, 1.0523247718811035];
 
-/** Hugging Face checkpoint cases (scripts/parity/hf_fixtures.py) also run on ort-cpu, whose fused kernels they exercise. */
-function targetsOf(name: string): readonly ("portable" | "ort-cpu")[] {
-  return name.startsWith("hf_") ? ["portable", "ort-cpu"] : ["portable"];
+/** Cases that load library-written checkpoints (hf_*, the seed systems, any with a `checkpoint` folder) also run on ort-cpu, whose fused kernels they exercise. */
+function targetsOf(name: string, manifest: CaseManifest): readonly ("portable" | "ort-cpu")[] {
+  const checkpoint = name.startsWith("hf_") || name.startsWith("seed_") || manifest.weights === "checkpoint";
+  return checkpoint ? ["portable", "ort-cpu"] : ["portable"];
 }
 
 describe("parity with PyTorch (fp32, onnxruntime)", () => {
   for (const name of cases) {
     const dir = path.join(ROOT, name);
     const manifest = JSON.parse(fs.readFileSync(path.join(dir, "case.json"), "utf8")) as CaseManifest;
-    for (const target of targetsOf(name))
+    for (const target of targetsOf(name, manifest))
       it(`${name} (${target}): ${manifest.description}`, async () => {
         const out = fs.mkdtempSync(path.join(os.tmpdir(), `vlmc-parity-${name}-`));
         folders.push(out);
-        const weights =
-          manifest.weights === null
-            ? []
-            : manifest.weights.endsWith(".recipe.json")
-              ? materializeRecipe(path.join(dir, manifest.weights), out)
-              : path.join(dir, manifest.weights);
+        const weights = fixtureWeights(dir, out);
         const result = await compile([path.join(dir, "spec.vlm")], { weights, out: path.join(out, "onnx"), target });
         expect(result.diagnostics.filter((d) => d.severity === "error").map((d) => `${d.code} ${d.message}`)).toEqual(
           [],

@@ -18,7 +18,7 @@ Writes model.safetensors (open_flamingo / HF key names; spec.vlm's weights map r
 pixels.npy [2, 3, 16, 16], config.json, the tokenizer files of test/fixtures/package/flamingo and
 reference.json (input ids, greedy ids, per-step margins and last-position logits).
 
-Run: /work/venv/bin/python scripts/generate/flamingo_reference.py
+Run: $VLMC_PYTHON scripts/generate/flamingo_reference.py
 """
 
 import json
@@ -31,11 +31,14 @@ import torch
 from safetensors.torch import save_file
 from torch import nn
 
-import transformers as T
-
 sys.dont_write_bytecode = True
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "parity"))
+from common import import_torchvision  # noqa: E402
+
+import_torchvision()  # transformers imports torchvision when it is installed
+import transformers as T  # noqa: E402
+
 import hf_fixtures  # noqa: E402  (randomize)
 import mirrors as M  # noqa: E402  (open_flamingo's Perceiver Resampler and gated cross-attention)
 
@@ -57,7 +60,7 @@ def build(seed):
                                              rms_norm_eps=1e-6, max_position_embeddings=64, bos_token_id=BOS,
                                              eos_token_id=EOS, pad_token_id=0, attn_implementation="eager"))
     perceiver = M.PerceiverResampler(dim=VISION, depth=1, dim_head=8, heads=2, num_latents=LATENTS, ff_mult=2)
-    gated = nn.ModuleList(M.GatedCrossAttentionBlock(WIDTH, VISION, 8, 2, 2) for _ in range(LAYERS))
+    gated = nn.ModuleList(M.GatedCrossAttentionBlock(dim=WIDTH, dim_visual=VISION, dim_head=8, heads=2, ff_mult=2) for _ in range(LAYERS))
     model = nn.ModuleDict({"vision": vision, "llama": llama, "perceiver": perceiver, "gated": gated})
     hf_fixtures.randomize(model, seed)
     return model

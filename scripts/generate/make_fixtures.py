@@ -5,17 +5,23 @@ what transformers does with them: the processor's input_ids and pixel_values and
 `generate`. vlmc's tests compare its tokenizer, chat template and image preprocessing with these
 (no Python needed at test time); the end-to-end test compares its greedy ids.
 
-Run: /work/venv/bin/python scripts/generate/make_fixtures.py
+Run: $VLMC_PYTHON scripts/generate/make_fixtures.py
 """
 
 import json
 import os
-import shutil
+import sys
 
 import numpy as np
 import torch
 from PIL import Image, ImageDraw
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+
+# Appended, not prepended: scripts/parity has a make_fixtures.py of its own.
+sys.path.append(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "parity"))
+from common import import_torchvision  # noqa: E402
+
+import_torchvision()  # transformers imports torchvision when it is installed
 from transformers import (
     Blip2Config,
     Blip2ForConditionalGeneration,
@@ -158,14 +164,21 @@ def greedy_cases(model, processor, prompts, image, template: bool):
     return cases, inputs["pixel_values"], margin
 
 
+def fresh_folder(out) -> None:
+    """Empties a fixture folder for remaking, all but its hand-written spec.vlm."""
+    os.makedirs(out, exist_ok=True)
+    for name in os.listdir(out):
+        if name != "spec.vlm":
+            os.remove(os.path.join(out, name))
+
+
 def save_case(name, model, processor, prompts, image, template: bool) -> None:
     # The smallest logit gap is recorded because near-ties make greedy ids sensitive to the pixels:
     # the libvips resize differs from PIL's by a few levels at edges, so an exact comparison of ids
     # feeds the processor's pixel_values (pixel_values.npy).
     cases, pixels, margin = greedy_cases(model, processor, prompts, image, template)
     out = os.path.join(ROOT, name)
-    shutil.rmtree(out, ignore_errors=True)
-    os.makedirs(out)
+    fresh_folder(out)
     model.save_pretrained(out)
     processor.save_pretrained(out)
     image.save(os.path.join(out, "image.png"))

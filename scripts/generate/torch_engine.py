@@ -8,10 +8,17 @@ Usage: python scripts/generate/torch_engine.py CHECKPOINT_DIR
 """
 
 import json
+import os
 import sys
 
 import torch
-from transformers import Blip2ForConditionalGeneration, LlavaForConditionalGeneration
+
+# Appended, not prepended: scripts/parity has a make_fixtures.py of its own.
+sys.path.append(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "parity"))
+from common import import_torchvision  # noqa: E402
+
+import_torchvision()  # transformers imports torchvision when it is installed
+from transformers import Blip2ForConditionalGeneration, LlavaForConditionalGeneration  # noqa: E402
 
 
 def main() -> None:

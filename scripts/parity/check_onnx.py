@@ -1,5 +1,5 @@
-#!/usr/bin/python3
-"""Runs onnx.checker.check_model(path, full_check=True) (Debian's python3-onnx) on each ONNX file
+#!/usr/bin/env python3
+"""Runs onnx.checker.check_model(path, full_check=True) (the onnx package) on each ONNX file
 named on the command line, or listed one per line in a file given as @LIST. Models are passed by
 path, never as loaded protos, so external data and models over 2 GB are checked as stored.
 

@@ -1,19 +1,74 @@
 """Shared helpers of the parity scripts: a safetensors writer, the hash-based weight generator that
 the TypeScript tests reproduce bit for bit, random initialisation of reference modules, key maps,
-and running a reference in float64.
+running a reference in float64, and importing torchvision beside a CPU-only torch.
 
-Runs on Debian's python3-torch 1.13 / python3-numpy (interpreter /usr/bin/python3); no other
-packages (no `safetensors`, no `transformers`).
+Needs torch and numpy only (no `safetensors`, no `transformers`).
 """
 
+import importlib.util
 import json
 import math
+import os
+import re
 import struct
+import subprocess
+import sys
 import zlib
 
 import numpy as np
 import torch
 from torch import nn
+
+# ---- torchvision ---------------------------------------------------------------------------------
+
+
+def import_torchvision():
+    """Imports torchvision where its compiled operators cannot load. The offline wheel store has
+    only CUDA builds of torchvision (0.28 links libtorch_cuda), while torch is the CPU build: the
+    extension fails to load, torchvision then registers fake kernels for `torchvision::nms` and
+    `qnms` without checking for them, and the import fails. Declaring those two schemas lets it
+    finish; the models (ResNet, VisionTransformer) are plain torch and never call the operators.
+    Call this before importing torchvision or timm (which imports torchvision)."""
+    spec = importlib.util.find_spec("torchvision")
+    if spec is None or "torchvision" in sys.modules or _KEEP:
+        return
+    try:
+        torch.ops.load_library(os.path.join(os.path.dirname(spec.origin), "_C.so"))
+    except OSError:
+        lib = torch.library.Library("torchvision", "DEF")
+        lib.define("nms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
+        lib.define("qnms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
+        _KEEP.append(lib)  # the definitions live as long as the Library object
+
+
+_KEEP = []  # the Library that declares the two schemas, once declared
+
+# ---- writing a case ------------------------------------------------------------------------------
+
+REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+
+
+def write_spec(path, text):
+    """Writes a case's spec in vlmc's own layout (`vlmc fmt`; needs `npm run build` first)."""
+    with open(path, "w") as f:
+        f.write(text)
+    subprocess.run(["node", os.path.join(REPO, "bin", "vlmc.js"), "fmt", "--write", path], check=True)
+
+
+def save_pretrained(model, folder, shard=None):
+    """transformers' save_pretrained, less the generation settings, which play no part here."""
+    model.save_pretrained(folder, **({"max_shard_size": shard} if shard else {}))
+    for extra in os.listdir(folder):
+        if extra != "config.json" and not extra.startswith("model"):
+            os.remove(os.path.join(folder, extra))
+
+
+def perceiver_rules(depth, prefix=""):
+    """The key-map rules that name open_flamingo's numbered PerceiverResampler members for std
+    perceiver_resampler (std/perceiver.vlm), for keys under `prefix`."""
+    parts = (("0.", "attn."), ("1.0.", "ff.norm."), ("1.1.", "ff.fc1."), ("1.3.", "ff.fc2."))
+    return [f'"{prefix}layers.{i}.{a}": "layers.{i}.{b}"' for i in range(depth) for a, b in parts]
+
 
 # ---- safetensors ---------------------------------------------------------------------------------
 
@@ -138,17 +193,40 @@ def _rule(module, leaf, tensor):
 
 
 def randomize(model, init):
-    """Gives every floating-point parameter and buffer of `model` new random values (in place)."""
+    """Gives every floating-point parameter and buffer of `model` new random values (in place).
+    Non-persistent buffers (rotary frequencies, Gemma's embedding scale, timm EVA's zero key bias)
+    are derived, not learned, and stay as the module computed them."""
     modules = dict(model.named_modules())
+    persistent = model.state_dict(keep_vars=True).keys()
     with torch.no_grad():
         for name, tensor in list(model.named_parameters()) + list(model.named_buffers()):
-            if not tensor.is_floating_point():
+            if not tensor.is_floating_point() or name not in persistent:
                 continue
             owner, _, leaf = name.rpartition(".")
             kind, a, b = _rule(modules[owner], leaf, tensor)
             shape = tuple(tensor.shape)
             value = init.normal(name, shape, a, b) if kind == "normal" else init.uniform(name, shape, a, b)
             tensor.copy_(value)
+
+
+def renamer(*rules):
+    """A key map from (regex, replacement) rules applied in order; a replacement of None drops the key."""
+
+    def key_map(name):
+        for pattern, repl in rules:
+            if re.search(pattern, name):
+                if repl is None:
+                    return None
+                name = re.sub(pattern, repl, name)
+        return name
+
+    return key_map
+
+
+# torchvision's state-dict keys → the parameter names of examples/reference/*.vlm, which declare no
+# layouts (fullsize.py and bench/peers.py write weights under those names; std/vit.vlm, std/resnet.vlm).
+VIT_KEYS = [(r"encoder\.layers\.encoder_layer_(\d+)\.", r"encoder.layers.\1."), (r"\.mlp\.0\.", ".mlp.linear_1."), (r"\.mlp\.3\.", ".mlp.linear_2.")]
+RESNET_KEYS = [(r"\.downsample\.0\.", ".downsample.conv."), (r"\.downsample\.1\.", ".downsample.bn.")]
 
 
 def weights_of(model, key_map):

@@ -1,7 +1,7 @@
-#!/usr/bin/python3
+#!/usr/bin/env python3
 """Full-size parity reference for the optional suite (test/parity-optional.test.ts):
 
-    /usr/bin/python3 scripts/parity/fullsize.py MODEL OUT_DIR [--batch N]
+    $VLMC_PYTHON scripts/parity/fullsize.py MODEL OUT_DIR [--batch N]
 
 MODEL is resnet50 or vit_b_16 (torchvision.models.<MODEL>, the architectures of
 examples/reference/<MODEL>.vlm). Writes to OUT_DIR:
@@ -20,12 +20,13 @@ import time
 
 import numpy as np
 import torch
-import torchvision
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import Init, randomize, run_double, weights_of, write_safetensors  # noqa: E402
-from make_fixtures import RESNET_KEYS, VIT_KEYS, renamer  # noqa: E402
+from common import RESNET_KEYS, VIT_KEYS, Init, import_torchvision, randomize, renamer, run_double, weights_of, write_safetensors  # noqa: E402
+
+import_torchvision()
+import torchvision  # noqa: E402
 
 MODELS = {
     "resnet50": (lambda: torchvision.models.resnet50(), RESNET_KEYS),

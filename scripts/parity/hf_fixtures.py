@@ -1,4 +1,4 @@
-#!/work/venv/bin/python
+#!/usr/bin/env python3
 """Builds the Hugging Face parity fixtures under test/fixtures/parity/hf_*/ from transformers' own
 classes: each case makes a tiny model from a config object, gives every parameter seeded random
 values, writes it with `save_pretrained` (real key names and layout: tied heads left out, one case
@@ -17,7 +17,6 @@ import json
 import math
 import os
 import shutil
-import subprocess
 import sys
 
 import numpy as np
@@ -25,9 +24,12 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-import transformers as T
-
 sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import import_torchvision, perceiver_rules, save_pretrained, write_spec  # noqa: E402
+
+import_torchvision()  # transformers imports torchvision when it is installed
+import transformers as T  # noqa: E402
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 ROOT = os.path.join(REPO, "test", "fixtures", "parity")
@@ -421,6 +423,45 @@ model clip {
     )
 
 
+@case
+def hf_clip_block(rng):
+    text = dict(vocab_size=64, hidden_size=32, intermediate_size=48, num_hidden_layers=2, num_attention_heads=4,
+                max_position_embeddings=8, eos_token_id=2)
+    model = T.CLIPModel(T.CLIPConfig(text_config=text, vision_config=CLIP_VISION, projection_dim=16))
+    p = pixels(rng, 2, 16)
+    x = ids(rng, 3, 8, 64)
+    keep = np.ones((3, 8), dtype=np.int64)
+    keep[1, 3:] = 0  # padding that the pooled token (at argmax(ids): 4 and 1 here) attends over
+    keep[2, 1:] = 0
+    return Case(
+        "std clip (the whole dual encoder as one component) with a text padding mask",
+        "transformers CLIPModel (forward with attention_mask)",
+        """import { clip } from "std"
+
+model m {
+  encoder c = clip(image: 16, patch: 8, vision_width: 32, vision_depth: 2, vision_heads: 4, vision_mlp: 64,
+                   vocab: 64, context: 8, text_width: 32, text_depth: 2, text_heads: 4, text_mlp: 48, embed: 16)
+  weights c { "": "" } // CLIPModel's keys are the block's field names
+
+  forward(pixels: f32[B, 3, 16, 16], ids: i64[N, 8], keep: i64[N, 8]) {
+    mask = unsqueeze(unsqueeze((cast(keep, f32) - 1.0) * 10000.0, 1), 1)
+    per_image, per_text = c(pixels, ids, mask: mask)
+    return logits_per_image: per_image, logits_per_text: per_text
+  }
+}
+""",
+        model,
+        {
+            "forward": (
+                {"pixels": p, "ids": x, "keep": keep},
+                lambda m, pixels, ids, keep: (
+                    lambda o: {"logits_per_image": o.logits_per_image, "logits_per_text": o.logits_per_text}
+                )(m(pixel_values=pixels, input_ids=ids, attention_mask=keep)),
+            ),
+        },
+    )
+
+
 LLAVA_SPEC = """import { clip_vision, mlp2x_gelu, llama } from "std"
 
 model llava {
@@ -674,7 +715,6 @@ model blip2_stage1 {
 
 @case
 def hf_flamingo(rng):
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     import mirrors as M  # noqa: E402  (the open_flamingo loops only)
 
     n_img, n_lat = 2, 3
@@ -685,7 +725,7 @@ def hf_flamingo(rng):
                                              attn_implementation="eager"))
     perceiver = M.PerceiverResampler(dim=24, depth=2, dim_head=8, heads=2, num_latents=n_lat, ff_mult=2)
     gated = nn.ModuleList(
-        M.GatedCrossAttentionBlock(32, 24, 8, 2, 2) if (i + 1) % 2 == 0 else nn.Identity() for i in range(4)
+        M.GatedCrossAttentionBlock(dim=32, dim_visual=24, dim_head=8, heads=2, ff_mult=2) if (i + 1) % 2 == 0 else nn.Identity() for i in range(4)
     )
     model = nn.ModuleDict({"vision": vision, "llama": llama, "perceiver": perceiver, "gated": gated})
     p = rng.standard_normal((2, n_img, 3, 16, 16), dtype=np.float32)
@@ -724,11 +764,7 @@ def hf_flamingo(rng):
             tensors.update({f"lang_encoder.gated_cross_attn_layers.{i}.{k}": v for k, v in block.state_dict().items()})
         save_file({k: v.contiguous() for k, v in tensors.items()}, os.path.join(ckpt, "flamingo.safetensors"))
 
-    perceiver_map = ",\n".join(
-        f'    "perceiver.layers.{i}.{a}": "layers.{i}.{b}"'
-        for i in range(2)
-        for a, b in (("0.", "attn."), ("1.0.", "ff.norm."), ("1.1.", "ff.fc1."), ("1.3.", "ff.fc2."))
-    )
+    perceiver_map = ",\n".join(f"    {rule}" for rule in perceiver_rules(2, "perceiver."))
     xattn_map = ",\n".join(
         f'    "lang_encoder.gated_cross_attn_layers.{i}.ff.{a}": "gated_cross_attn_layers.{i}.ff.{b}"'
         for i in (1, 3)
@@ -790,14 +826,6 @@ model seed_flamingo {{
 # ---- writing -------------------------------------------------------------------------------------
 
 
-def save_pretrained(model, folder, shard=None):
-    model.save_pretrained(folder, **({"max_shard_size": shard} if shard else {}))
-    for extra in os.listdir(folder):  # generation settings play no part here
-        if extra != "config.json" and not extra.startswith("model"):
-            os.remove(os.path.join(folder, extra))
-
-
-
 def build(name):
     rng = np.random.default_rng(sum(map(ord, name)))
     torch.manual_seed(0)
@@ -814,11 +842,7 @@ def build(name):
     if c.rename:
         single = os.path.join(ckpt, "model.safetensors")
         save_file({c.rename(k): v for k, v in load_file(single).items()}, single, metadata={"format": "pt"})
-    spec = os.path.join(folder, "spec.vlm")
-    with open(spec, "w") as f:
-        f.write(c.spec)
-    # vlmc's own layout (needs `npm run build` first).
-    subprocess.run(["node", os.path.join(REPO, "bin", "vlmc.js"), "fmt", "--write", spec], check=True)
+    write_spec(os.path.join(folder, "spec.vlm"), c.spec)
     graphs = {}
     for graph, (inputs, fn) in c.graphs.items():
         outputs = run64(c.model, lambda m: fn(m, **{k: f64(v) for k, v in inputs.items()}))

@@ -1,21 +1,21 @@
-#!/usr/bin/python3
-"""Builds the parity fixtures under test/fixtures/parity/: for every case a small spec
-(`spec.vlm`), random weights under vlmc's parameter names (`weights.safetensors`, or
-`weights.recipe.json` for the ResNet-sized cases, see common.py), inputs and the PyTorch
-reference outputs (`<graph>.<name>.in.npy` / `<graph>.<name>.out.npy`) and a manifest
-(`case.json`). test/parity.test.ts compiles each spec with its weights, runs it in onnxruntime and
-compares; it needs no Python.
+#!/usr/bin/env python3
+"""Builds the parity fixtures under test/fixtures/parity/ that are not transformers-only (those are
+hf_fixtures.py's): for every case a small spec (`spec.vlm`), random weights (`weights.safetensors`,
+or `weights.recipe.json` for the ResNet-sized cases, see common.py; the seed system also writes the
+checkpoints its spec names), inputs and the reference outputs (`<graph>.<name>.in.npy` /
+`<graph>.<name>.out.npy`) and a manifest (`case.json`). test/parity.test.ts compiles each spec with
+its weights, runs it in onnxruntime and compares; it needs no Python.
 
-The references are built independently of vlmc: torchvision's own classes (VisionTransformer,
-ResNet) and the upstream-structured modules of mirrors.py for code no installed library holds
-(LAVIS's EVA ViT-g, open_flamingo's Perceiver Resampler), with their state-dict keys mapped to
-vlmc's names by the key maps the std files document. Everything transformers provides is checked
-against transformers itself by hf_fixtures.py; seed_healthcare still uses mirrors.py's BERT and
-Q-Former because its ResNet needs torchvision, which the transformers environment lacks. References run in float64, so the tolerance
-measures vlmc's float32 error alone.
+The references are the libraries themselves: torchvision (VisionTransformer, ResNet), timm (Eva,
+configured as LAVIS's EVA ViT-g; Mlp), transformers (BertModel, Blip2QFormerModel, GemmaRMSNorm,
+PaliGemma). Only what no installable package holds comes from mirrors.py: open_flamingo's
+Perceiver Resampler and MobileVLM's LDPBlock (which composes torchvision and timm classes). Every
+file keeps the library's own keys; the spec's `weights` layouts map them to vlmc's names, as
+docs/checkpoints.md lists per std block. References run in float64, so the tolerance measures
+vlmc's float32 error alone.
 
-Run with Debian's interpreter (the first python3 on PATH may lack torch):
-    /usr/bin/python3 scripts/parity/make_fixtures.py [CASE...]
+Needs torch, torchvision, timm and transformers (the interpreter on the first line has them):
+    scripts/parity/make_fixtures.py [CASE...]
 With case names, only those folders are rewritten.
 """
 
@@ -26,21 +26,37 @@ import re
 import shutil
 import sys
 import zlib
+from functools import partial
+from types import SimpleNamespace
 
 import numpy as np
 import torch
+from safetensors.torch import save_model
 from torch import nn
-
-try:
-    import torchvision
-    from torchvision.models.resnet import BasicBlock, Bottleneck, ResNet
-except ImportError:  # only the torchvision cases need it; the others run with torch and transformers alone
-    torchvision = BasicBlock = Bottleneck = ResNet = None
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import (  # noqa: E402
+    RECIPE_GENERATOR,
+    Init,
+    import_torchvision,
+    perceiver_rules,
+    randomize,
+    renamer,
+    run_double,
+    save_pretrained,
+    weights_of,
+    write_safetensors,
+    write_spec,
+)
+
+import_torchvision()
+import timm  # noqa: E402
+import torchvision  # noqa: E402
+import transformers as T  # noqa: E402
+from torchvision.models.resnet import BasicBlock, Bottleneck, ResNet  # noqa: E402
+
 import mirrors as M  # noqa: E402
-from common import RECIPE_GENERATOR, Init, randomize, run_double, weights_of, write_safetensors  # noqa: E402
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "test", "fixtures", "parity"))
 TOLERANCE = 1e-4
@@ -56,32 +72,21 @@ def case(fn):
 
 
 class Case:
-    def __init__(self, description, reference, spec, model, key_map, graphs):
+    def __init__(self, description, reference, spec, model, key_map, graphs, write=None):
         self.description = description
         self.reference = reference
         self.spec = spec
         self.model = model
-        self.key_map = key_map
+        self.key_map = key_map  # reference key → key in weights.safetensors / the recipe; None: no such file
         # graph → (inputs {name: ndarray}, fn(**inputs) → {name: tensor})
         self.graphs = graphs
+        # write(folder): checkpoints the library writes after randomising: those the spec's `weights … from`
+        # declarations name, or without a key map `checkpoint/`, the case's weights.
+        self.write = write
 
 
 def seed_of(name):
     return zlib.crc32(name.encode("utf-8"))
-
-
-def renamer(*rules):
-    """A key map from (regex, replacement) rules applied in order; a replacement of None drops the key."""
-
-    def key_map(name):
-        for pattern, repl in rules:
-            if re.search(pattern, name):
-                if repl is None:
-                    return None
-                name = re.sub(pattern, repl, name)
-        return name
-
-    return key_map
 
 
 def additive(keep):
@@ -94,17 +99,6 @@ def padding_mask(rng, b, t, min_keep):
     for i in range(1, b):
         keep[i, rng.integers(min_keep, t + 1) :] = 0
     return keep
-
-
-# Key maps that std/*.vlm documents.
-VIT_KEYS = [(r"encoder\.layers\.encoder_layer_(\d+)\.", r"encoder.layers.\1."), (r"\.mlp\.0\.", ".mlp.linear_1."), (r"\.mlp\.3\.", ".mlp.linear_2.")]
-RESNET_KEYS = [(r"\.downsample\.0\.", ".downsample.conv."), (r"\.downsample\.1\.", ".downsample.bn.")]
-PERCEIVER_KEYS = [
-    (r"\.layers\.(\d+)\.0\.", r".layers.\1.attn."),
-    (r"\.layers\.(\d+)\.1\.0\.", r".layers.\1.ff.norm."),
-    (r"\.layers\.(\d+)\.1\.1\.", r".layers.\1.ff.fc1."),
-    (r"\.layers\.(\d+)\.1\.3\.", r".layers.\1.ff.fc2."),
-]
 
 
 class Container(nn.Module):
@@ -133,18 +127,20 @@ def vit(rng):
     return Case(
         "std vit (torch_mha, vit_mlp, vit_block, vit_encoder, vit_heads): 32 px, patch 8, width 32, 2 layers, 4 heads",
         "torchvision.models.VisionTransformer",
-        """import { vit } from "std"
+        f"""import {{ vit }} from "std"
 
-model parity_vit {
+model parity_vit {{
   encoder net = vit(image: 32, patch: 8, width: 32, depth: 2, num_heads: 4, mlp: 64, classes: 10)
+  // torchvision's state dict (the path comes from --weights)
+  weights net {vit_layout(2)}
 
-  forward(pixels: f32[B, 3, 32, 32]) {
+  forward(pixels: f32[B, 3, 32, 32]) {{
     return logits: net(pixels)
-  }
-}
+  }}
+}}
 """,
         Container(net=net),
-        renamer(*VIT_KEYS),
+        renamer((r"^net\.", "")),
         {"forward": ({"pixels": pixels}, lambda pixels: {"logits": net(pixels)})},
     )
 
@@ -170,6 +166,8 @@ def _resnet_case(block, expansion, rng, name):
 
 model {name} {{
   encoder net = resnet(layers: [2, 1, 1, 1], expansion: {expansion}, classes: 10)
+  // torchvision's state dict (the path comes from --weights)
+  weights net {resnet_layout([2, 1, 1, 1], expansion, classes=True)}
 
   forward(pixels: f32[B, 3, 64, 64]) {{
     return logits: net(pixels)
@@ -177,7 +175,7 @@ model {name} {{
 {tokens_graph}}}
 """,
         Container(net=net),
-        renamer(*RESNET_KEYS),
+        renamer((r"^net\.", "")),
         graphs,
     )
 
@@ -194,15 +192,29 @@ def resnet_bottleneck(rng):
 
 @case
 def eva_vit(rng):
-    net = M.EvaVisionTransformer(image=28, patch=14, width=32, depth=2, heads=4, hidden=80)
+    # timm's Eva configured as LAVIS's create_eva_vit_g builds its VisionTransformer (lavis/models/eva_vit.py):
+    # fused qkv without bias plus q_bias / v_bias (the key's bias a zero buffer), erf-GELU MLP fc1/fc2 of
+    # int(width · mlp_ratio), pre-norm blocks with LayerNorm eps 1e-6, class token, absolute positions; no
+    # rotary embedding, no layer scale (LAVIS's init_values=None), no final norm, pooling or head.
+    net = timm.models.eva.Eva(
+        img_size=28, patch_size=14, num_classes=0, embed_dim=32, depth=2, num_heads=4, qkv_bias=True, qkv_fused=True,
+        mlp_ratio=80 / 32, norm_layer=partial(nn.LayerNorm, eps=1e-6), init_values=None, class_token=True,
+        use_abs_pos_emb=True, use_rot_pos_emb=False, use_post_transformer_norm=False, use_fc_norm=False,
+    )
     pixels = rng.standard_normal((2, 3, 28, 28), dtype=np.float32)
+
+    def first_layer(pixels):
+        (tokens, prefix), = net.forward_intermediates(pixels, indices=[0], return_prefix_tokens=True, output_fmt="NLC", intermediates_only=True)
+        return torch.cat([prefix, tokens], dim=1)
+
     return Case(
         "std eva_vit (patch embed with bias, qkv without bias plus q_bias/v_bias, layer selection)",
-        "LAVIS eva_vit.VisionTransformer (mirrors.EvaVisionTransformer)",
+        f"timm {timm.__version__} Eva configured as LAVIS's EVA ViT-g (forward_features; forward_intermediates for layer 1)",
         """import { eva_vit } from "std"
 
 model parity_eva_vit {
   encoder net = eva_vit(image: 28, patch: 14, width: 32, depth: 2, heads: 4, mlp: 80)
+  weights net { "": "" } // timm's state-dict keys are LAVIS's: no map
 
   forward(pixels: f32[B, 3, 28, 28]) {
     return last: net(pixels), first_layer: net(pixels, layer: 1)
@@ -210,8 +222,8 @@ model parity_eva_vit {
 }
 """,
         Container(net=net),
-        renamer(),
-        {"forward": ({"pixels": pixels}, lambda pixels: {"last": net(pixels), "first_layer": net(pixels, layers=1)})},
+        renamer((r"^net\.", "")),
+        {"forward": ({"pixels": pixels}, lambda pixels: {"last": net.forward_features(pixels), "first_layer": first_layer(pixels)})},
     )
 
 
@@ -221,44 +233,31 @@ def perceiver(rng):
     x = rng.standard_normal((2, 6, 32), dtype=np.float32)
     return Case(
         "std perceiver_resampler (latents attend to [media; latents], flamingo_ff feed-forward)",
-        "open_flamingo PerceiverResampler (mirrors)",
-        """import { perceiver_resampler } from "std"
+        "open_flamingo PerceiverResampler (mirrors.py, open_flamingo's helpers.py line by line)",
+        f"""import {{ perceiver_resampler }} from "std"
 
-model parity_perceiver {
+model parity_perceiver {{
   fusion net = perceiver_resampler(32, depth: 2, heads: 2, head_dim: 8, num_latents: 4, ffn_mult: 2)
+  // open_flamingo's PerceiverResampler state dict (the path comes from --weights)
+  weights net {{ "": "", {", ".join(perceiver_rules(2))} }}
 
-  forward(x: f32[B, S, 32]) {
+  forward(x: f32[B, S, 32]) {{
     return latents: net(x)
-  }
-}
+  }}
+}}
 """,
         Container(net=net),
-        renamer(*PERCEIVER_KEYS),
+        renamer((r"^net\.", "")),
         {"forward": ({"x": x}, lambda x: {"latents": net(x[:, None, None])[:, 0]})},
     )
 
 
-class LlavaMultiModalProjector(nn.Module):
-    def __init__(self, dim, out):
-        super().__init__()
-        self.linear_1 = nn.Linear(dim, out)
-        self.linear_2 = nn.Linear(out, out)
-
-    def forward(self, x):
-        return self.linear_2(torch.nn.functional.gelu(self.linear_1(x)))
-
-
-class TimmMlp(nn.Module):
-    """timm.layers.Mlp (fc1, act, fc2)."""
-
-    def __init__(self, dim, hidden, out, act, bias):
-        super().__init__()
-        self.fc1 = nn.Linear(dim, hidden, bias=bias)
-        self.act = act
-        self.fc2 = nn.Linear(hidden, out, bias=bias)
-
-    def forward(self, x):
-        return self.fc2(self.act(self.fc1(x)))
+def llava_projector(dim, out):
+    """transformers' LlavaMultiModalProjector (linear_1, GELU, linear_2) from dim to out."""
+    # One attention head each, so that any width makes a valid config; the projector reads the widths alone.
+    config = T.LlavaConfig(vision_config={"model_type": "clip_vision_model", "hidden_size": dim, "num_attention_heads": 1},
+                           text_config={"model_type": "llama", "hidden_size": out, "num_attention_heads": 1})
+    return T.models.llava.modeling_llava.LlavaMultiModalProjector(config)
 
 
 class LogitScale(nn.Module):
@@ -272,9 +271,9 @@ class LogitScale(nn.Module):
 def projectors_heads(rng):
     parts = Container(
         lin=nn.Linear(16, 24),
-        mlp2=LlavaMultiModalProjector(16, 24),
-        quick=TimmMlp(16, 32, 16, M.quick_gelu, True),
-        plain=TimmMlp(16, 20, 12, torch.relu, False),
+        mlp2=llava_projector(16, 24),
+        quick=timm.layers.Mlp(16, 32, 16, act_layer=timm.layers.QuickGELU),
+        plain=timm.layers.Mlp(16, 20, 12, act_layer=nn.ReLU, bias=False),
         cls_none=nn.Linear(16, 5),
         cls_first=nn.Linear(16, 5),
         cls_mean=nn.Linear(16, 5),
@@ -308,7 +307,8 @@ def projectors_heads(rng):
     return Case(
         "std projectors (linear_projector, mlp2x_gelu, mlp with quick_gelu / relu without bias) and heads "
         "(classifier none/cls/mean, contrastive_head, itm_head, lm_head, tied_lm_head)",
-        "torch.nn.Linear compositions as in HF LlavaMultiModalProjector, CLIPMLP, timm Mlp, CLIPModel, BLIP-2 itm_head",
+        "transformers LlavaMultiModalProjector, timm.layers.Mlp (QuickGELU; ReLU without bias), torch.nn.Linear compositions as in "
+        "CLIPModel and BLIP-2's itm_head",
         """import {
   linear_projector,
   mlp2x_gelu,
@@ -462,12 +462,6 @@ def paligemma(rng):
     suffix = rng.integers(0, image_token, (2, 4)).astype(np.int64)
 
     def forward(pixels, prompt, suffix):
-        # build() randomises every float buffer too; these two are derived, not learned: restore them.
-        lm = net.model.language_model
-        lm.embed_tokens.embed_scale.fill_(32**0.5)
-        inv_freq = 1.0 / (10000.0 ** (torch.arange(0, 8, 2, dtype=torch.float64) / 8))
-        lm.rotary_emb.inv_freq.copy_(inv_freq)
-        lm.rotary_emb.original_inv_freq.copy_(inv_freq)
         b = prompt.shape[0]
         ids = torch.cat([torch.full((b, 4), image_token), prompt, suffix], dim=1)
         token_type_ids = torch.cat([torch.zeros(b, 4 + prompt.shape[1]), torch.ones(b, suffix.shape[1])], dim=1).long()
@@ -477,13 +471,21 @@ def paligemma(rng):
     return Case(
         "PaliGemma at tiny size: std siglip_vision, paligemma_projector and gemma with prefix-LM attention over the "
         "image and the prompt, causal over the suffix; Gemma's (1 + weight) norms, tied head, √width embedding scale",
-        "HF PaliGemmaForConditionalGeneration (token_type_ids 0 on image and prompt, 1 on the suffix)",
+        "transformers PaliGemmaForConditionalGeneration, save_pretrained (token_type_ids 0 on image and prompt, 1 on the "
+        "suffix)",
         """import { siglip_vision, paligemma_projector, gemma } from "std"
 
 model parity_paligemma {
   encoder vision = siglip_vision(image: 28, patch: 14, width: 16, depth: 1, heads: 2, mlp: 32)
   fusion projector = paligemma_projector(16, 32)
   encoder llm = gemma(vocab: 300, width: 32, depth: 2, heads: 4, kv_heads: 1, head_dim: 8, mlp: 64, context: 64)
+  // what PaliGemmaForConditionalGeneration.save_pretrained writes (transformers 5 saves the Hub's
+  // top-level names, without the vision tower's `vision_model.` level); the tied head is absent
+  weights {
+    "vision_tower.": "vision.",
+    "multi_modal_projector.": "projector.",
+    "language_model.model.": "llm.",
+  }
 
   forward(pixels: f32[B, 3, 28, 28], prompt: i64[B, P], suffix: i64[B, S]) {
     image = projector(vision(pixels)) / 32 ** 0.5
@@ -493,97 +495,44 @@ model parity_paligemma {
 }
 """,
         net,
-        renamer(
-            (r"^lm_head\.", None),
-            (r"^model\.vision_tower\.", "vision."),
-            (r"^model\.multi_modal_projector\.", "projector."),
-            (r"^model\.language_model\.", "llm."),
-        ),
+        None,
         {"forward": ({"pixels": pixels, "prompt": prompt, "suffix": suffix}, forward)},
+        write=lambda folder: save_pretrained(net, os.path.join(folder, "checkpoint")),
     )
 
 
-class LayerNorm2d(nn.LayerNorm):
-    """timm's LayerNorm2d: LayerNorm over the channels of an NCHW tensor."""
-
-    def forward(self, x):
-        return nn.functional.layer_norm(x.permute(0, 2, 3, 1), self.normalized_shape, self.weight, self.bias, self.eps).permute(0, 3, 1, 2)
-
-
-class SqueezeExcite(nn.Module):
-    """timm's SqueezeExcite (efficientnet_blocks) with a hardsigmoid gate, as MobileVLM's LDP sets it."""
-
-    def __init__(self, c, rd):
-        super().__init__()
-        self.conv_reduce = nn.Conv2d(c, rd, 1)
-        self.conv_expand = nn.Conv2d(rd, c, 1)
-
-    def forward(self, x):
-        s = self.conv_expand(torch.relu(self.conv_reduce(x.mean((2, 3), keepdim=True))))
-        return x * nn.functional.hardsigmoid(s)
-
-
-class InvertedResidual(nn.Module):
-    """timm's InvertedResidual with exp_ratio 1, LayerNorm2d norms and hardswish (MobileVLM's LDPBlock)."""
-
-    def __init__(self, c, stride):
-        super().__init__()
-        self.has_skip = stride == 1
-        self.conv_pw = nn.Conv2d(c, c, 1, bias=False)
-        self.bn1 = LayerNorm2d(c, eps=1e-6)
-        self.conv_dw = nn.Conv2d(c, c, 3, stride, 1, groups=c, bias=False)
-        self.bn2 = LayerNorm2d(c, eps=1e-6)
-        self.se = SqueezeExcite(c, round(c * 0.25))
-        self.conv_pwl = nn.Conv2d(c, c, 1, bias=False)
-        self.bn3 = LayerNorm2d(c, eps=1e-6)
-
-    def forward(self, x):
-        h = nn.functional.hardswish(self.bn1(self.conv_pw(x)))
-        h = nn.functional.hardswish(self.bn2(self.conv_dw(h)))
-        h = self.bn3(self.conv_pwl(self.se(h)))
-        return h + x if self.has_skip else h
-
-
-class LDPBlock(nn.Module):
-    """MobileVLM's LDPBlock (mobilevlm/model/vision_projector.py), its Sequential indices kept."""
-
-    def __init__(self, inc, ouc):
-        super().__init__()
-        self.mlp = nn.Sequential(nn.Identity(), nn.Linear(inc, ouc), nn.GELU(), nn.Linear(ouc, ouc))
-        self.mb_block = nn.Sequential(nn.Identity(), InvertedResidual(ouc, 1), InvertedResidual(ouc, 2))
-
-    def forward(self, x):
-        b, n, _ = x.shape
-        h = int(math.sqrt(n))
-        x = self.mlp(x).permute(0, 2, 1).reshape(b, -1, h, h)
-        return self.mb_block(x).flatten(2).permute(0, 2, 1)
+def ldp_layout():
+    """std ldp_projector's key map for MobileVLM's LDPBlock state dict (std/mobilevlm.vlm)."""
+    rules = ['"mlp.1.": "mlp.fc1."', '"mlp.3.": "mlp.fc2."']
+    parts = (("block.0.0.", "dw_conv."), ("block.0.1.", "dw_norm."), ("block.1.", "se."), ("block.2.0.", "project_conv."),
+             ("block.2.1.", "project_norm."))
+    rules += [f'"mb_block.{k}.{a}": "mb_block.{k - 1}.{b}"' for k in (1, 2) for a, b in parts]
+    return "{ " + ", ".join(rules) + " }"
 
 
 @case
 def mobilevlm_ldp(rng):
-    net = LDPBlock(12, 16)
+    net = M.LDPBlock(SimpleNamespace(mm_hidden_size=12, hidden_size=32))
     x = rng.standard_normal((2, 36, 12), dtype=np.float32)
     return Case(
-        "std ldp_projector (MobileVLM's lightweight downsample projector) on a 6×6 token grid: GELU MLP, two inverted "
-        "residuals (LayerNorm2d, hardswish, depthwise stride 1 and 2, hardsigmoid squeeze-excite) → 9 tokens",
-        "torch modules written from timm's InvertedResidual / SqueezeExcite / LayerNorm2d and MobileVLM's LDPBlock "
-        "(timm is not installed here)",
-        """import { ldp_projector } from "std"
+        "std ldp_projector (MobileVLM's lightweight downsample projector) on a 6×6 token grid: GELU MLP, two MobileNetV3 "
+        "inverted residuals (depthwise stride 1 and 2, LayerNorm2d, hardswish, hardsigmoid squeeze-excite) → 9 tokens",
+        "MobileVLM's LDPBlock (mirrors.py, verbatim) from torchvision's InvertedResidual and SqueezeExcitation and timm's "
+        "LayerNormAct2d",
+        f"""import {{ ldp_projector }} from "std"
 
-model parity_mobilevlm_ldp {
-  fusion projector = ldp_projector(12, 16)
-  forward(x: f32[B, 36, 12]) {
+model parity_mobilevlm_ldp {{
+  fusion projector = ldp_projector(12, 32)
+  // MobileVLM's LDPBlock state dict (the path comes from --weights)
+  weights projector {ldp_layout()}
+
+  forward(x: f32[B, 36, 12]) {{
     return projector(x)
-  }
-}
+  }}
+}}
 """,
         Container(projector=net),
-        renamer(
-            (r"\.mlp\.1\.", ".mlp.fc1."),
-            (r"\.mlp\.3\.", ".mlp.fc2."),
-            (r"\.mb_block\.1\.", ".mb_block.0."),
-            (r"\.mb_block\.2\.", ".mb_block.1."),
-        ),
+        renamer((r"^projector\.", "")),
         {"forward": ({"x": x}, lambda x: {"output": net(x)})},
     )
 
@@ -591,45 +540,87 @@ model parity_mobilevlm_ldp {
 # ---- seed systems (examples/*.vlm at tiny sizes) --------------------------------------------------
 
 
+def vit_layout(depth):
+    """std vit's key map for a torchvision VisionTransformer state dict: `encoder_layer_{i}` and the
+    MLP's nn.Sequential indices named (std/vit.vlm)."""
+    rules = ['"": ""', '"encoder.layers.encoder_layer_": "encoder.layers."']
+    for i in range(depth):
+        layer = f"encoder.layers.encoder_layer_{i}.mlp."
+        rules += [f'"{layer}0.": "encoder.layers.{i}.mlp.linear_1."', f'"{layer}3.": "encoder.layers.{i}.mlp.linear_2."']
+    return "{ " + ", ".join(rules) + " }"
+
+
+def resnet_layout(layers, expansion, classes=False):
+    """std resnet's key map for a torchvision ResNet state dict: each projection shortcut's
+    nn.Sequential indices named (std/resnet.vlm); without `classes`, the classifier dropped."""
+    rules = ['"": ""'] if classes else ['"": ""', '"fc.": none']
+    for i, blocks in enumerate(layers):
+        if blocks and (i > 0 or expansion > 1):  # block 0 of layer1 keeps its shape in BasicBlock ResNets
+            rules += [f'"layer{i + 1}.0.downsample.{a}.": "layer{i + 1}.0.downsample.{b}."' for a, b in (("0", "conv"), ("1", "bn"))]
+    return "{ " + ", ".join(rules) + " }"
+
+
 @case
 def seed_healthcare(rng):
-    model = Container(
-        image=ResNet(BasicBlock, [1, 1, 1, 1], num_classes=0),
-        note=M.BertModel(vocab=60, width=32, depth=2, heads=4, ffn=64, positions=16),
-        ln_vision=nn.LayerNorm(512),
-        qformer=M.Blip2QFormerModel(width=32, depth=2, heads=4, ffn=64, kv_width=512, cross_attention_frequency=2),
-        query_tokens=nn.Parameter(torch.zeros(1, 4, 32)),
+    # torchvision's ResNet with its classifier as a torchvision checkpoint has one (dropped by the key map),
+    # transformers' BertModel and Blip2QFormerModel, BLIP-2's query tokens ([1, Q, W], a top-level key beside
+    # `qformer.` as Blip2ForConditionalGeneration holds them), the new ln_vision and outcome head.
+    note = T.BertModel(T.BertConfig(vocab_size=60, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                                    intermediate_size=64, max_position_embeddings=16))
+    qformer = T.Blip2QFormerModel(T.Blip2QFormerConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                                                       intermediate_size=64, encoder_hidden_size=512,
+                                                       cross_attention_frequency=2))
+    fusion = Container(
+        query_tokens=nn.Parameter(torch.zeros(1, 4, 32)), qformer=qformer, ln_vision=nn.LayerNorm(512),
         outcome=nn.Linear(64, 2),
     )
+    model = Container(image=ResNet(BasicBlock, [1, 1, 1, 1], num_classes=10), note=note, fusion=fusion)
     pixels = rng.standard_normal((2, 3, 64, 64), dtype=np.float32)
     ids = rng.integers(0, 60, (2, 9))
-    mask = additive(padding_mask(rng, 2, 9, 4))[:, None, None, :]
+    keep = padding_mask(rng, 2, 9, 4)
+    mask = additive(keep)[:, None, None, :]
 
     def queries(pixels):
-        e = model.ln_vision(resnet_tokens(model.image, pixels))
-        return model.qformer(model.query_tokens.expand(e.shape[0], -1, -1), 4, None, e)
+        e = fusion.ln_vision(resnet_tokens(model.image, pixels))
+        return qformer(query_embeds=fusion.query_tokens.expand(e.shape[0], -1, -1), encoder_hidden_states=e).last_hidden_state
 
     def forward(pixels, ids, mask):
-        note_feature = model.note(ids, None, mask)[1]
-        return {"logits": model.outcome(torch.cat([queries(pixels).mean(1), note_feature], dim=1))}
+        # BertModel takes the 0/1 padding mask; the spec, as examples/healthcare.vlm, the additive one made from it.
+        note_feature = note(input_ids=ids, attention_mask=(mask[:, 0, 0] == 0).long()).pooler_output
+        return {"logits": fusion.outcome(torch.cat([queries(pixels).mean(1), note_feature], dim=1))}
+
+    def write(folder):
+        save_pretrained(note, os.path.join(folder, "checkpoint", "note"))
+        # The clinical model's trained part, saved as one torch module (safetensors' save_model).
+        save_model(fusion, os.path.join(folder, "checkpoint", "fusion.safetensors"))
 
     return Case(
         "seed system examples/healthcare.vlm at tiny size: ResNet feature map as tokens, ln_vision, Q-Former, pooled BERT note "
-        "feature with a padding mask, linear classifier; image_queries graph",
-        "torchvision ResNet(BasicBlock, [1, 1, 1, 1]) + HF BertModel + HF Blip2QFormerModel (mirrors)",
-        """import { resnet, bert, qformer, classifier } from "std"
+        "feature with a padding mask, linear classifier; image_queries graph. Loaded from a torchvision ResNet state dict "
+        "(recipe, with its classifier), BertModel.save_pretrained, and the fusion part's state dict (Blip2QFormerModel under "
+        "`qformer.`, top-level query_tokens)",
+        "torchvision ResNet(BasicBlock, [1, 1, 1, 1]) + transformers BertModel (pooler_output, attention_mask) + transformers "
+        "Blip2QFormerModel on BLIP-2's query_tokens",
+        f"""import {{ resnet, bert, qformer, classifier }} from "std"
 
 const OUTCOMES = 2
 const NOTE_TOKENS = 16
 
-model seed_healthcare {
+model seed_healthcare {{
   encoder image = resnet(layers: [1, 1, 1, 1], expansion: 1, classes: 0) frozen
   encoder note = bert(vocab: 60, width: 32, depth: 2, heads: 4, ffn: 64, positions: 16) frozen
   fusion ln_vision = layer_norm(512)
   fusion qformer = qformer(width: 32, depth: 2, heads: 4, ffn: 64, queries: 4, kv_width: 512, cross_every: 2)
   head outcome = classifier(2 * 32, OUTCOMES)
 
-  forward(pixels: f32[B, 3, 64, 64], ids: i64[B, T <= NOTE_TOKENS], mask: f32[B, 1, 1, T]) {
+  // a torchvision ResNet state dict (the path comes from --weights)
+  weights image {resnet_layout([1, 1, 1, 1], 1)}
+  weights note from "checkpoint/note" {{ "": "" }}
+  weights qformer from "checkpoint/fusion.safetensors" {{ "qformer.": "", "query_tokens": "query_tokens" }}
+  weights ln_vision from "checkpoint/fusion.safetensors" {{ "ln_vision.": "" }}
+  weights outcome from "checkpoint/fusion.safetensors" {{ "outcome.": "" }}
+
+  forward(pixels: f32[B, 3, 64, 64], ids: i64[B, T <= NOTE_TOKENS], mask: f32[B, 1, 1, T]) {{
     patches = image(pixels, tokens: true) // [B, 4, 512]
     expect tokens(patches) == 4
     queries = qformer(ln_vision(patches)) // [B, 4, 32]
@@ -637,22 +628,23 @@ model seed_healthcare {
     note_feature = note(ids, mask: mask, pooled: true) // [B, 32]
     fused = concat(mean(queries, axis: 1), note_feature, axis: 1)
     return logits: outcome(fused)
-  }
+  }}
 
-  graph image_queries(pixels: f32[B, 3, 64, 64]) {
+  graph image_queries(pixels: f32[B, 3, 64, 64]) {{
     return queries: qformer(ln_vision(image(pixels, tokens: true)))
-  }
+  }}
 
-  stage align { train ln_vision, qformer }
-  stage finetune { train ln_vision, qformer, outcome }
-}
+  stage align {{ train ln_vision, qformer }}
+  stage finetune {{ train ln_vision, qformer, outcome }}
+}}
 """,
         model,
-        renamer((r"^image\.fc\.", None), *RESNET_KEYS, (r"^query_tokens$", "qformer.query_tokens")),
+        renamer((r"^image\.", ""), (r"^(note|fusion)\.", None)),  # the recipe holds the ResNet alone
         {
             "forward": ({"pixels": pixels, "ids": ids, "mask": mask}, forward),
             "image_queries": ({"pixels": pixels}, lambda pixels: {"queries": queries(pixels)}),
         },
+        write=write,
     )
 
 
@@ -673,14 +665,18 @@ def build(name):
     init = Init(mode, seed)
     randomize(model, init)
     model.eval()
-    weights, sources = weights_of(model, c.key_map)
+    # Without a key map the case's own checkpoint folder (c.write) is the weights, as a user's would be.
+    weights, sources = weights_of(model, c.key_map) if c.key_map else ({}, {})
 
     folder = os.path.join(ROOT, name)
     shutil.rmtree(folder, ignore_errors=True)
     os.makedirs(folder)
-    with open(os.path.join(folder, "spec.vlm"), "w") as f:
-        f.write(c.spec)
-    if mode == "torch":
+    write_spec(os.path.join(folder, "spec.vlm"), c.spec)
+    if c.write:
+        c.write(folder)
+    if not c.key_map:
+        weights_file = "checkpoint"
+    elif mode == "torch":
         weights_file = "weights.safetensors"
         write_safetensors(os.path.join(folder, weights_file), weights)
     else:

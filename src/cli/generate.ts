@@ -5,7 +5,7 @@
 
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { InvalidArgumentError, type Command } from "commander";
+import { InvalidArgumentError, Option, type Command } from "commander";
 import { diagnostic, DiagnosticError, type Diagnostic } from "../diagnostics/diagnostic.js";
 import type {
   EngineFactory,
@@ -15,7 +15,7 @@ import type {
   TextGenerationResult,
 } from "../runtime/generate/index.js";
 import { collect, EXIT, parseInteger, printDiagnostics, type CliIo } from "./common.js";
-import { openPackage } from "../runtime/generate/package-engine.js";
+import { openPackage, PackageError } from "../runtime/generate/package-engine.js";
 
 export interface GenerateFlags {
   image: string[];
@@ -30,7 +30,12 @@ export interface GenerateFlags {
   repetitionPenalty?: number;
   maxMegapixels: number;
   json?: boolean;
+  provider?: Provider;
 }
+
+/** onnxruntime-node's execution providers a package can run on here. */
+const PROVIDERS = ["cpu", "cuda"] as const;
+type Provider = (typeof PROVIDERS)[number];
 
 function parseNumber(value: string): number {
   const n = Number(value);
@@ -60,6 +65,11 @@ export function generateCommand(
     .option("--repetition-penalty <r>", "Hugging Face's repetition penalty (1: none)", parseNumber)
     .option("--max-megapixels <n>", "refuse images whose header claims more pixels", parseNumber, 50)
     .option("--json", "print one JSON object at the end instead of streaming text")
+    .addOption(
+      new Option("--provider <name>", "ONNX Runtime execution provider (cuda: an ort-cuda package on an NVIDIA GPU)")
+        .choices(PROVIDERS)
+        .default("cpu"),
+    )
     .action(async (dir: string, flags: GenerateFlags) => {
       setExit(await runGenerate(dir, flags, io, openEngine));
     });
@@ -85,7 +95,7 @@ export async function runGenerate(
     return EXIT.usage;
   }
   const api = await import("../runtime/generate/index.js");
-  const factory: EngineFactory = openEngine ?? ((dir) => openPackage(dir));
+  const factory: EngineFactory = openEngine ?? ((dir) => openOn(dir, flags.provider ?? "cpu"));
   try {
     const requests =
       flags.batch !== undefined ? readBatch(flags.batch) : [{ prompt: flags.prompt!, images: flags.image }];
@@ -125,6 +135,26 @@ export async function runGenerate(
   } catch (e) {
     if (e instanceof DiagnosticError) return fail(e.diagnostic);
     throw e;
+  }
+}
+
+/** The package engine on `provider`; a provider onnxruntime-node cannot load is a VLM5020 saying what it needs. */
+async function openOn(dir: string, provider: Provider) {
+  if (provider === "cpu") return openPackage(dir);
+  try {
+    return await openPackage(dir, { session: { executionProviders: [provider] } });
+  } catch (e) {
+    if (e instanceof PackageError) throw e;
+    throw new DiagnosticError(
+      diagnostic(
+        "VLM5020",
+        `onnxruntime-node cannot open ${dir} on the ${provider} provider: ${e instanceof Error ? e.message : String(e)}`,
+        undefined,
+        {
+          hint: "the CUDA provider needs libonnxruntime_providers_cuda.so beside onnxruntime-node's library (its install script fetches it: npm ci without ONNXRUNTIME_NODE_INSTALL=skip) and CUDA 12 with cuDNN 9; see docs/gpu.md",
+        },
+      ),
+    );
   }
 }
 

@@ -70,9 +70,9 @@ afterAll(async () => {
   server.kill();
 });
 
-async function diagnosticsFor(version: number): Promise<Diag[]> {
+async function diagnosticsFor(version: number, of = uri): Promise<Diag[]> {
   for (let i = 0; i < 200; i++) {
-    const last = published.filter((p) => p.uri === uri).at(-1) as { diagnostics: Diag[]; version?: number } | undefined;
+    const last = published.filter((p) => p.uri === of).at(-1) as { diagnostics: Diag[]; version?: number } | undefined;
     if (last && (last.version ?? 0) >= version) return last.diagnostics;
     await new Promise((r) => setTimeout(r, 50));
   }
@@ -94,6 +94,31 @@ describe("vlmc lsp over stdio", () => {
     expect(clean.map((d) => d.code)).toEqual(checked.map((d) => d.code));
     const source = new SourceFile(LLAVA, original);
     expect(clean.map((d) => d.range.start.line + 1)).toEqual(checked.map((d) => source.position(d.span!.start).line));
+  });
+
+  it("shows an error raised inside a std block at the call site, with a note leading into std", async () => {
+    const scratch = path.join(ROOT, "examples", "unsaved-scratch.vlm");
+    const text = `import { mlp2x_gelu } from "std"
+
+model m {
+  fusion proj = mlp2x_gelu(32, 64)
+
+  forward(x: f32[B, 4, 16]) {
+    return y: proj(x)
+  }
+}
+`;
+    const scratchUri = pathToFileURL(scratch).href;
+    await client.sendNotification("textDocument/didOpen", {
+      textDocument: { uri: scratchUri, languageId: "vlm", version: 1, text },
+    });
+    const [diag] = await diagnosticsFor(1, scratchUri);
+    expect(diag!.code).toBe("VLM2102");
+    expect(diag!.range.start).toEqual(find(text, "proj(x)"));
+    const note = diag!.relatedInformation![0]!;
+    expect(note.location.uri).toBe(pathToFileURL(path.join(ROOT, "std", "projectors.vlm")).href);
+    const std = fs.readFileSync(path.join(ROOT, "std", "projectors.vlm"), "utf8");
+    expect(note.location.range.start).toEqual(find(std, "linear_1(x)"));
   });
 
   it("hovers: a std block's signature and doc comment, a variable's shape, a proved token count, a component's parameters", async () => {

@@ -19,7 +19,7 @@ import type { Graph, IrModule, Node, Param, Value } from "../ir/graph.js";
 import { DTYPE_BYTES, isFloat, type DType, type TensorType } from "../ir/types.js";
 import type { Target } from "../target/target.js";
 import { coneOf } from "../ir/analysis.js";
-import { PRECOMPUTED, type CoreOp } from "../ir/ops.js";
+import { PRECOMPUTED, STORED_CAST, type CoreOp } from "../ir/ops.js";
 import { VERSION } from "../version.js";
 import { encodeValues, fail, float, int, ints, OnnxEmitter, ONNX_TYPE_CODES, onnxDataType } from "./emitter.js";
 import { lowerAttention } from "./lower-attention.js";
@@ -93,6 +93,12 @@ const comparison =
     return e.op(op, [e.cast(ins[0]!, a.dtype, to), e.cast(ins[1]!, b.dtype, to)]);
   };
 
+/** Whether a Linear weight is a parameter stored transposed, read directly or through its reduced-precision copy. */
+function storedTransposed(w: Value, ctx: Context): boolean {
+  const v = w.producer?.op === STORED_CAST ? w.producer.inputs[0]! : w;
+  return v.source.kind === "param" && ctx.transposed.has(v.source.param.name);
+}
+
 /** A float constant in the dtype of the node's result. */
 const c = (e: OnnxEmitter, node: Node, value: number) => e.scalar(value, outType(node).dtype);
 
@@ -121,8 +127,9 @@ const LOWERINGS: Readonly<Record<CoreOp | typeof PRECOMPUTED, Lowering>> = {
       evaluate(name),
     );
   },
-  Linear: (e, _node, [x, w, b], ctx) => {
-    const y = e.op("MatMul", [x, ctx.transposed.has(w!) ? w : e.op("Transpose", [w], { perm: ints([1, 0]) })]);
+  Linear: (e, node, [x, w, b], ctx) => {
+    const stored = storedTransposed(node.inputs[1]!, ctx);
+    const y = e.op("MatMul", [x, stored ? w : e.op("Transpose", [w], { perm: ints([1, 0]) })]);
     return b === undefined ? y : e.op("Add", [y, b]);
   },
   Conv: (e, node, ins) => e.op("Conv", ins, { ...window(node), group: int(attr(node, "groups")) }),
@@ -391,8 +398,14 @@ export function lowerGraph(module: IrModule, graph: Graph, options: LowerOptions
   const noteParam = (v: Value, linearWeight: boolean) => {
     if (v.source.kind === "param") uses.set(v.source.param, (uses.get(v.source.param) ?? true) && linearWeight);
   };
+  const isLinearWeight = (node: Node, i: number): boolean =>
+    (node.op === "Linear" && i === 1) ||
+    // A weight stored converted (reduced precision) is transposed before it is converted.
+    (node.op === STORED_CAST &&
+      !graph.isOutput(node.outputs[0]!) &&
+      node.outputs[0]!.uses.every((u) => isLinearWeight(u.node, u.index)));
   for (const node of graph.nodes)
-    if (live.has(node)) node.inputs.forEach((v, i) => v && noteParam(v, node.op === "Linear" && i === 1));
+    if (live.has(node)) node.inputs.forEach((v, i) => v && noteParam(v, isLinearWeight(node, i)));
   for (const o of graph.outputs) noteParam(o.value, false);
   const paramNames = new Set([...uses.keys()].map((p) => p.name));
 

@@ -175,6 +175,9 @@ export const CATALOG = {
   VLM3201: { severity: "error", title: "image-token slots differ from the vision graph's tokens" },
   VLM3202: { severity: "error", title: "prompt and new tokens exceed the context" },
   VLM3203: { severity: "error", title: "graphs cannot form a package" },
+  VLM3204: { severity: "error", title: "invalid AnyRes package" },
+  VLM3205: { severity: "error", title: "an AnyRes image can exceed the prompt bound" },
+  VLM3206: { severity: "error", title: "AnyRes facts differ from the checkpoint" },
 
   VLM4001: { severity: "error", title: "invalid weights file" },
   VLM4002: { severity: "error", title: "missing weights" },
@@ -217,6 +220,7 @@ export const CATALOG = {
   VLM5011: { severity: "error", title: "invalid batch file" },
   VLM5012: { severity: "error", title: "unsupported image preprocessing" },
   VLM5013: { severity: "error", title: "package engine failed" },
+  VLM5020: { severity: "error", title: "execution provider unavailable" },
 
   VLM9001: { severity: "error", title: "internal compiler error" },
 } as const satisfies Record<string, CatalogEntry>;

@@ -146,11 +146,20 @@ export class LanguageService {
   }
 
   /** `vlmc check`'s diagnostics for this file; those without a span sit at its start. */
+  /**
+   * `vlmc check`'s diagnostics for one open file. One raised inside a block of another file (std) is
+   * shown at this file's call site, its own place kept as the first related note: an editor shows a
+   * file's diagnostics only in that file.
+   */
   diagnostics(file: string): Diagnostic[] {
     const display = displayPath(path.resolve(file));
-    return check([display], { overrides: this.overrides() }).diagnostics.filter(
-      (d) => d.span === undefined || d.span.file === display,
-    );
+    return check([display], { overrides: this.overrides() }).diagnostics.flatMap((d) => {
+      if (d.span === undefined || d.span.file === display) return [d];
+      const site = d.related?.find((r) => r.span.file === display);
+      if (!site) return [];
+      const others = (d.related ?? []).filter((r) => r !== site);
+      return [{ ...d, span: site.span, related: [{ span: d.span, message: "raised here" }, ...others] }];
+    });
   }
 
   /** A related note's place (often in std): absolute path and 0-based line and character. */

@@ -8,8 +8,9 @@ import type { Span } from "../diagnostics/source.js";
 import { isStatic } from "../ir/dims.js";
 import type { ComponentInfo, Graph, IrModule, PackagePlan } from "../ir/graph.js";
 import type { CrossLayout, DecoderLayout } from "../codegen/package/graphs.js";
-import type { PackageFamily } from "../onnx/manifest.js";
+import type { AnyResLayout, PackageFamily } from "../onnx/manifest.js";
 import type { Target } from "../target/target.js";
+import { componentOwner, DTYPE_OF, resolvePrecision, type Precision } from "../passes/index.js";
 
 /** GroupQueryAttention's CPU kernel wants head sizes in multiples of 16 for its own rotary. */
 const GQA_ROTARY_HEAD_MULTIPLE = 16;
@@ -21,11 +22,12 @@ export interface PackageLayout {
   /** Name of the vision graph's pixel input and image-feature output. */
   readonly pixelInput: string;
   readonly featureOutput: string;
-  /** The vision graph's pixels per image: [channels, height, width] (LLaVA-NeXT: after its crops axis). */
+  /** The vision graph's pixels per image (AnyRes: per crop): [channels, height, width]. */
   readonly pixelShape: readonly [number, number, number];
-  /** Crops per image the vision graph takes (LLaVA-NeXT AnyRes); 1 for the others. */
-  readonly crops: number;
+  /** Feature rows per image (AnyRes: per crop; an image gives a variable number, see `anyres`). */
   readonly tokensPerImage: number;
+  /** LLaVA-NeXT's AnyRes: the pinpoints, crop and feature grid, and the model parameter appended after each row. */
+  readonly anyres?: AnyResLayout & { readonly newline: string };
   readonly imageToken: number;
   readonly promptTokens: number;
   readonly newTokens: number;
@@ -41,9 +43,13 @@ const num = (c: ComponentInfo, key: string, fallback?: number): number | undefin
 };
 
 /** The decoder of a package from its component's std block and arguments, or why it cannot be one. */
-function decoderLayout(c: ComponentInfo, target: Target): DecoderLayout | string {
+function decoderLayout(c: ComponentInfo, target: Target, precision: Precision): DecoderLayout | string {
   if (c.block !== "llama" && c.block !== "opt")
     return `component ${c.name} is a ${c.block}; a package decoder is a std llama or opt block`;
+  // onnxruntime-node, which runs packages (src/runtime/generate/), has no bfloat16 tensors to feed a cache with.
+  if (precision === "bf16")
+    return `component ${c.name} would run in bf16, and packages are fp32 or fp16: onnxruntime-node has no bfloat16 tensors to carry the cache in; use fp16`;
+  const dtype = DTYPE_OF[precision];
   const [vocab, width, depth, heads, mlp, context] = ["vocab", "width", "depth", "heads", "mlp", "context"].map((k) =>
     num(c, k),
   );
@@ -52,9 +58,9 @@ function decoderLayout(c: ComponentInfo, target: Target): DecoderLayout | string
   const headDim = width! / heads!;
   if (c.block === "llama") {
     const theta = num(c, "theta", 10000)!;
-    // GroupQueryAttention where the target has an fp32 kernel and the head size suits its rotary.
+    // GroupQueryAttention where the target has a kernel for the decoder's dtype and the head size suits its rotary.
     const gqa =
-      target.missingKernel("GroupQueryAttention", "f32") === undefined && headDim % GQA_ROTARY_HEAD_MULTIPLE === 0;
+      target.missingKernel("GroupQueryAttention", dtype) === undefined && headDim % GQA_ROTARY_HEAD_MULTIPLE === 0;
     return {
       family: "llama",
       component: c.name,
@@ -69,6 +75,7 @@ function decoderLayout(c: ComponentInfo, target: Target): DecoderLayout | string
       eps: num(c, "eps", 1e-6)!,
       theta,
       preLn: true,
+      dtype,
       kernel: gqa ? "gqa" : "plain",
       positionIds: !gqa,
     };
@@ -89,8 +96,9 @@ function decoderLayout(c: ComponentInfo, target: Target): DecoderLayout | string
     eps: 1e-5,
     theta: 0,
     preLn: c.config?.["pre_ln"] !== false,
-    // MultiHeadAttention where the target has an fp32 kernel (ort-cpu, ort-cuda).
-    kernel: target.missingKernel("MultiHeadAttention", "f32") === undefined ? "mha" : "plain",
+    dtype,
+    // MultiHeadAttention where the target has a kernel for the dtype (ort-cpu fp32, ort-cuda).
+    kernel: target.missingKernel("MultiHeadAttention", dtype) === undefined ? "mha" : "plain",
     positionIds: true,
   };
 }
@@ -125,8 +133,11 @@ function crossLayout(c: ComponentInfo, decoder: DecoderLayout): CrossLayout | st
   };
 }
 
-/** The checked layout of a model's package, or the diagnostics that say why there is none. */
-export function planPackage(module: IrModule, target: Target): PackageLayout | Diagnostic[] {
+/**
+ * The checked layout of a model's package, or the diagnostics that say why there is none. The
+ * decoder's precision is `--precision` (`precision`) or its component's policy.
+ */
+export function planPackage(module: IrModule, target: Target, precision?: Precision): PackageLayout | Diagnostic[] {
   const plan: PackagePlan | undefined = module.package;
   if (!plan) return [diagnostic("VLM3203", `model ${module.name} declares no package { … }; see docs/packages.md`)];
   const entry = (key: string) => plan.entries.get(key);
@@ -140,7 +151,11 @@ export function planPackage(module: IrModule, target: Target): PackageLayout | D
     cannot(vision ? "decoder" : "vision", `the package's ${vision ? "decoder" : "vision graph"} was not built`);
     return problems;
   }
-  const plain = decoderLayout(component, target);
+  const plain = decoderLayout(
+    component,
+    target,
+    resolvePrecision(module.policies, componentOwner(module, component.name), precision).value,
+  );
   if (typeof plain === "string") {
     cannot("decoder", plain);
     return problems;
@@ -161,12 +176,10 @@ export function planPackage(module: IrModule, target: Target): PackageLayout | D
   }
   const pixelDims = pixels.type.shape.slice(-3);
   const outShape = out.value.type.shape;
-  // LLaVA-NeXT's AnyRes takes a fixed number of crops per image: [B, crops, C, H, W].
-  const crops = pixels.type.shape.length === 5 ? pixels.type.shape[1]! : 1;
-  if (pixels.type.shape.length !== 4 && (pixels.type.shape.length !== 5 || !isStatic(crops) || cross))
+  if (pixels.type.shape.length !== 4)
     cannot(
       "vision",
-      `vision graph ${vision.name} takes pixels of rank ${pixels.type.shape.length}; a package needs [B, C, H, W] (or [B, crops, C, H, W] for LLaVA-NeXT)`,
+      `vision graph ${vision.name} takes pixels of rank ${pixels.type.shape.length}; a package needs [B, C, H, W] (LLaVA-NeXT: one crop per row, with newline and pinpoints)`,
     );
   else if (!pixelDims.every(isStatic))
     cannot(
@@ -195,6 +208,21 @@ export function planPackage(module: IrModule, target: Target): PackageLayout | D
         spanOf("image_tokens"),
       ),
     );
+  const anyres =
+    entry("newline") || entry("pinpoints") ? anyResLayout(module, vision, tokens, featureWidth, problems) : undefined;
+  if (anyres && !cross && placement === "image-tokens") {
+    const most = maxAnyResTokens(anyres);
+    if (most > int("prompt"))
+      problems.push(
+        diagnostic(
+          "VLM3205",
+          `prompt is ${int("prompt")}, but one image can take up to ${most} AnyRes tokens (base crop + the largest pinpoint's grid with a newline per row)`,
+          spanOf("prompt"),
+          { hint: "raise prompt (and lower new_tokens to fit the context), or drop the largest pinpoints" },
+        ),
+      );
+  } else if (anyres)
+    cannot("newline", "AnyRes (newline, pinpoints) needs a LLaVA package: image tokens placed in the prompt");
   const image = placement === "prefix" ? tokens : 0;
   const total = int("prompt") + image + int("new_tokens");
   if (total > decoder.context)
@@ -219,14 +247,14 @@ export function planPackage(module: IrModule, target: Target): PackageLayout | D
     ? { ...decoder, cross: { ...decoder.cross, latents: tokens } }
     : decoder;
   return {
-    family: cross ? "flamingo" : decoder.family === "opt" ? "blip2" : crops === 1 ? "llava" : "llava-next",
-    crops: crops as number,
+    family: cross ? "flamingo" : decoder.family === "opt" ? "blip2" : anyres ? "llava-next" : "llava",
     placement,
     vision,
     pixelInput: pixels.source.kind === "input" ? pixels.source.name : "pixels",
     featureOutput: out.name,
     pixelShape: pixelDims as [number, number, number],
     tokensPerImage: tokens,
+    ...(anyres ? { anyres } : {}),
     imageToken: int("image_token"),
     promptTokens: int("prompt"),
     newTokens: int("new_tokens"),
@@ -236,7 +264,63 @@ export function planPackage(module: IrModule, target: Target): PackageLayout | D
   };
 }
 
-/** Bytes of key/value cache one token adds: layers × (key + value) × kv heads × head size × 4 (fp32). */
+/**
+ * The AnyRes facts of a package that names `newline` and `pinpoints`: the vision graph takes one
+ * square crop per batch row ([B, C, S, S]) and gives a square grid of features per crop; the
+ * newline is a model parameter of the feature width; every pinpoint is a grid of whole crops.
+ */
+function anyResLayout(
+  module: IrModule,
+  vision: Graph,
+  tokens: number,
+  width: number,
+  problems: Diagnostic[],
+): PackageLayout["anyres"] {
+  const plan = module.package!;
+  const at = (key: string) => plan.entries.get(key)?.span ?? plan.span;
+  const wrong = (key: string, message: string) => {
+    problems.push(diagnostic("VLM3204", message, at(key)));
+    return undefined;
+  };
+  const newline = plan.entries.get("newline")?.value;
+  const pinpoints = plan.entries.get("pinpoints")?.value as readonly (readonly [number, number])[] | undefined;
+  if (typeof newline !== "string" || pinpoints === undefined)
+    return wrong(newline === undefined ? "pinpoints" : "newline", "AnyRes needs both newline and pinpoints");
+  const shape = vision.inputs[0]!.type.shape;
+  const [, , h, w] = shape;
+  if (shape.length !== 4 || h !== w)
+    return wrong(
+      "vision",
+      `an AnyRes vision graph takes one square crop per row, [B, C, S, S]; ${vision.name} takes [${shape.join(", ")}]`,
+    );
+  const side = Math.round(Math.sqrt(tokens));
+  if (side * side !== tokens)
+    return wrong(
+      "vision",
+      `vision graph ${vision.name} gives ${tokens} tokens per crop, not a square grid of features (a class token left in?)`,
+    );
+  const param = module.params.find((p) => p.name === newline);
+  if (!param || param.type.shape.length !== 1 || param.type.shape[0] !== width)
+    return wrong("newline", `newline ${newline} must be a parameter of shape [${width}] (the feature width)`);
+  const crop = h as number;
+  const odd = pinpoints.find(([ph, pw]) => ph % crop !== 0 || pw % crop !== 0);
+  if (odd) return wrong("pinpoints", `pinpoint [${odd.join(", ")}] is not a grid of whole ${crop} px crops`);
+  return { pinpoints, cropSize: crop, patchesPerSide: side, newline };
+}
+
+/** The most rows one image can give: the base crop and the largest grid, nothing unpadded, a newline per row. */
+export function maxAnyResTokens(a: AnyResLayout): number {
+  const side = a.patchesPerSide;
+  const grid = a.pinpoints.map(([h, w]) => (h / a.cropSize) * side * ((w / a.cropSize) * side + 1));
+  return side * side + Math.max(...grid);
+}
+
+/** Bytes of one cached value: the decoder's dtype (fp32, or fp16 in an fp16 package). */
+export function cacheValueBytes(d: DecoderLayout): number {
+  return d.dtype === "f32" ? 4 : 2;
+}
+
+/** Bytes of key/value cache one token adds: layers × (key + value) × kv heads × head size × value bytes. */
 export function kvBytesPerToken(d: DecoderLayout): number {
-  return d.layers * 2 * d.kvHeads * d.headDim * 4;
+  return d.layers * 2 * d.kvHeads * d.headDim * cacheValueBytes(d);
 }

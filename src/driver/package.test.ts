@@ -69,12 +69,14 @@ const TEXT = [10, 11, 12, 13, 14, 15, 16, 17];
 const cases = [
   { model: "tiny_llava", checkpoint: "llava", tokens: 4, crops: 1 },
   { model: "tiny_blip2", checkpoint: "blip2", tokens: 4, crops: 1 },
-  { model: "tiny_llava_next", checkpoint: "llava", tokens: 24, crops: 5 },
+  // AnyRes: a square image (56 × 56) takes the 2 × 2 grid, as the forward graph's fixed one.
+  { model: "tiny_llava_next", checkpoint: "llava_next", tokens: 24, crops: 5 },
 ] as const;
 
 describe.each(cases)("$model package", ({ model, checkpoint, tokens, crops }) => {
   // The prompt holds the image tokens in front of the text (where BLIP-2's processor puts them too).
   const prompt = (text: readonly number[]) => [...Array<bigint>(tokens).fill(IMAGE), ...text.map(BigInt)];
+  const imageOf = (p: Float32Array) => ({ pixels: p, count: 1, ...(crops > 1 ? { sizes: [[56, 56] as const] } : {}) });
 
   for (const target of ["portable", "ort-cpu"] as const) {
     it(`prefill and cached steps equal the full forward (${target})`, async () => {
@@ -82,9 +84,7 @@ describe.each(cases)("$model package", ({ model, checkpoint, tokens, crops }) =>
       const full = await forwardLogits(model, image, TEXT, crops);
       const engine = await openPackage(await writePackage(model, target, checkpoint));
       const split = 3;
-      const got = [
-        (await engine.prefill({ rows: [prompt(TEXT.slice(0, split))], images: [{ pixels: image, count: 1 }] }))[0]!,
-      ];
+      const got = [(await engine.prefill({ rows: [prompt(TEXT.slice(0, split))], images: [imageOf(image)] }))[0]!];
       for (const t of TEXT.slice(split)) got.push((await engine.step([BigInt(t)]))[0]!);
       await engine.release();
       for (const [i, logits] of got.entries())
@@ -96,10 +96,7 @@ describe.each(cases)("$model package", ({ model, checkpoint, tokens, crops }) =>
     for (const target of ["portable", "ort-cpu"] as const) {
       const dir = await writePackage(model, target, checkpoint);
       const rows = [prompt(TEXT.slice(0, 6)), prompt(TEXT.slice(2, 4))];
-      const images = [
-        { pixels: pixels(crops, 1), count: 1 },
-        { pixels: pixels(crops, 2), count: 1 },
-      ];
+      const images = [imageOf(pixels(crops, 1)), imageOf(pixels(crops, 2))];
       const steps = [
         [20n, 21n],
         [22n, 23n],
@@ -290,6 +287,72 @@ describe("bad input", () => {
     });
     expect(codes(result)).toEqual(["VLM3203"]);
     expect(fs.existsSync(path.join(dir, "pkg"))).toBe(false);
+  });
+});
+
+describe("AnyRes packages", () => {
+  const next = (spec: string, checkpoint = path.join(FIXTURES, "llava_next")) =>
+    compilePackage([spec], { model: "tiny_llava_next", out: path.join(temp(), "pkg"), checkpoint });
+  /** tiny.vlm with one edit inside tiny_llava_next. */
+  const edited = (from: string, to: string) => {
+    const text = fs.readFileSync(SPEC, "utf8");
+    const at = text.indexOf("model tiny_llava_next");
+    const file = path.join(temp(), "edited.vlm");
+    fs.writeFileSync(file, text.slice(0, at) + text.slice(at).replace(from, to));
+    return file;
+  };
+
+  it("writes the pinpoints, crop and feature grid into the manifest and genai_config.json", async () => {
+    const result = await next(SPEC);
+    expect(result.manifest?.family).toBe("llava-next");
+    expect(result.manifest?.image.anyres).toEqual({
+      pinpoints: [
+        [28, 56],
+        [56, 28],
+        [56, 56],
+      ],
+      cropSize: 28,
+      patchesPerSide: 2,
+    });
+    expect(result.manifest?.graphs.vision.inputs).toEqual({ pixel_values: "pixels", image_index: "image_index" });
+    const genai = JSON.parse(fs.readFileSync(path.join(result.dir!, "genai_config.json"), "utf8"));
+    expect(genai.model.vision).toMatchObject({
+      image_grid_pinpoints: [
+        [28, 56],
+        [56, 28],
+        [56, 56],
+      ],
+      crop_size: 28,
+    });
+  });
+
+  it("proves at the spec line: a square crop grid, whole-crop pinpoints, the newline's width, the prompt bound", async () => {
+    const cases: [string, string, string][] = [
+      ["proj(vision(pixels, layer: -2)[:, 1:])", "proj(vision(pixels, layer: -2))", "VLM3204"], // class token kept: 5 per crop
+      ["[[28, 56], [56, 28], [56, 56]]", "[[28, 50]]", "VLM3204"],
+      ["    newline: image_newline,\n", "", "VLM3204"],
+      ["prompt: 64,", "prompt: 23,", "VLM3205"], // the 2 × 2 grid needs 4 + 4 × 5 = 24 tokens
+      ["[[28, 56], [56, 28], [56, 56]]", "[[28, 56], [56, 28], [56, 56], [112, 112]]", "VLM3205"], // 4 + 8 × 9 = 76,
+    ];
+    for (const [from, to, code] of cases) {
+      const result = await next(edited(from, to));
+      expect(codes(result), `${from} → ${to}`).toContain(code);
+      expect(result.diagnostics.find((d) => d.code === code)!.span, code).toBeDefined();
+      expect(result.dir).toBeUndefined();
+    }
+  });
+
+  it("checks the pinpoints and crop against the checkpoint's config.json and image processor", async () => {
+    const ckpt = path.join(temp(), "checkpoint");
+    fs.cpSync(path.join(FIXTURES, "llava_next"), ckpt, { recursive: true });
+    const file = path.join(ckpt, "preprocessor_config.json");
+    const config = JSON.parse(fs.readFileSync(file, "utf8"));
+    fs.writeFileSync(file, JSON.stringify({ ...config, image_grid_pinpoints: [[56, 56]] }));
+    const result = await next(SPEC, ckpt);
+    expect(codes(result)).toEqual(["VLM3206"]);
+    expect(result.diagnostics[0]!.message).toContain("preprocessor_config.json");
+    // The plain LLaVA folder: no pinpoints in config.json, no image processor.
+    expect(codes(await next(SPEC, path.join(FIXTURES, "llava")))).toContain("VLM3206");
   });
 });
 

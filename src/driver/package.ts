@@ -10,7 +10,7 @@ import * as path from "node:path";
 import { elaborate, type CheckResult } from "./check.js";
 import { locator, sourceHash, type CompileOptions } from "./compile.js";
 import { planPackage, type PackageLayout } from "./package-plan.js";
-import { DiagnosticError, diagnostic, type Diagnostic } from "../diagnostics/diagnostic.js";
+import { DiagnosticError, diagnostic, InternalError, type Diagnostic } from "../diagnostics/diagnostic.js";
 import type { Graph, IrModule } from "../ir/graph.js";
 import { dimMul, type Dim } from "../ir/dims.js";
 import { tensorType } from "../ir/types.js";
@@ -21,11 +21,11 @@ import { lowerWithPrecomputed } from "../codegen/precompute.js";
 import { targetLowerings } from "../codegen/targets.js";
 import { targetNamed } from "../target/target.js";
 import { KV_ATTENTION_LOWERINGS } from "../codegen/lower-cache.js";
-import { decoderGraph, embeddingGraph, NAMES } from "../codegen/package/graphs.js";
+import { anyResFeatures, decoderGraph, embeddingGraph, NAMES } from "../codegen/package/graphs.js";
 import { readCheckpointFiles, type CheckpointFiles } from "../codegen/package/checkpoint-files.js";
 import { genaiConfig } from "../codegen/package/genai-config.js";
 import { writeOnnxModel, type OnnxModel } from "../onnx/onnx-writer.js";
-import { MANIFEST_FILE, MANIFEST_VERSION, type PackageManifest } from "../onnx/manifest.js";
+import { layerName, MANIFEST_FILE, MANIFEST_VERSION, type CacheSpec, type PackageManifest } from "../onnx/manifest.js";
 
 export interface PackageOptions extends Omit<CompileOptions, "out" | "graph" | "emit"> {
   /** The package folder to create. */
@@ -61,6 +61,7 @@ function manifestOf(
   layout: PackageLayout,
   target: NonNullable<PackageOptions["target"]>,
   files: CheckpointFiles,
+  decoder: Graph,
 ): PackageManifest {
   const d = layout.decoder;
   return {
@@ -71,7 +72,7 @@ function manifestOf(
     graphs: {
       vision: {
         file: FILES.vision,
-        inputs: { pixel_values: layout.pixelInput },
+        inputs: { pixel_values: layout.pixelInput, ...(layout.anyres ? { image_index: NAMES.imageIndex } : {}) },
         outputs: { image_features: layout.featureOutput },
       },
       embedding: {
@@ -102,7 +103,7 @@ function manifestOf(
       layers: d.layers,
       heads: d.kvHeads,
       headDim: d.headDim,
-      dtype: "float32",
+      dtype: cacheDtype(decoder, NAMES.pastKey),
       lengthAxis: 2,
     },
     ...(d.cross
@@ -115,7 +116,7 @@ function manifestOf(
             layers: d.cross.layers.length,
             heads: d.cross.heads,
             headDim: d.cross.headDim,
-            dtype: "float32" as const,
+            dtype: cacheDtype(decoder, NAMES.pastCrossKey),
             lengthAxis: 2 as const,
           },
         }
@@ -128,7 +129,15 @@ function manifestOf(
       placement: layout.placement,
       pixelShape: layout.pixelShape,
       ...(d.cross ? { featureWidth: d.cross.mediaWidth } : {}),
-      ...(layout.crops !== 1 ? { crops: layout.crops } : {}),
+      ...(layout.anyres
+        ? {
+            anyres: {
+              pinpoints: layout.anyres.pinpoints,
+              cropSize: layout.anyres.cropSize,
+              patchesPerSide: layout.anyres.patchesPerSide,
+            },
+          }
+        : {}),
     },
     tokens: {
       ...(files.bos !== undefined ? { bos: files.bos } : {}),
@@ -171,18 +180,11 @@ export async function compilePackage(paths: readonly string[], options: PackageO
   const { module, file, decl } = candidates[0]! as (typeof candidates)[0] & { module: IrModule };
   const target = options.target ?? "portable";
   const runsOn = targetNamed(target);
-  const layout = planPackage(module, runsOn);
+  const layout = planPackage(module, runsOn, options.precision);
   if (Array.isArray(layout)) {
     diagnostics.push(...layout);
     return finish();
   }
-  if (options.precision !== undefined && options.precision !== "fp32")
-    diagnostics.push(
-      diagnostic(
-        "VLM3203",
-        `packages are fp32 for now (with int8/int4 weights); --precision ${options.precision} is not supported`,
-      ),
-    );
   if (fs.existsSync(options.out) && !options.replace)
     diagnostics.push(
       diagnostic("VLM4300", `${options.out} exists; choose another folder or pass --replace to replace it`),
@@ -206,9 +208,11 @@ export async function compilePackage(paths: readonly string[], options: PackageO
         layout.spans.get("image_token"),
       ),
     );
+  if (!Array.isArray(files) && layout.anyres) diagnostics.push(...anyResCheckpointProblems(layout, files));
   if (failed() || Array.isArray(files)) return finish();
 
-  flattenFeatures(layout);
+  if (layout.anyres) anyResFeatures(module, layout.vision, layout.anyres.newline, layout.span);
+  else flattenFeatures(layout);
   const graphs: Graph[] = [
     layout.vision,
     embeddingGraph(module, layout.decoder, layout.imageToken, layout.span),
@@ -222,6 +226,7 @@ export async function compilePackage(paths: readonly string[], options: PackageO
     modelSpan: decl.nameSpan,
     target,
     ...(options.quantize ? { quantize: options.quantize } : {}),
+    ...(options.precision ? { precision: options.precision } : {}),
     ...(options.int4Block !== undefined ? { int4Block: options.int4Block } : {}),
     accept: (d) => diagnostics.push(d),
   });
@@ -236,7 +241,7 @@ export async function compilePackage(paths: readonly string[], options: PackageO
     diagnostics.push(d),
   );
   if (!weights) return finish();
-  const manifest = manifestOf(module, layout, target, files);
+  const manifest = manifestOf(module, layout, target, files, graphs[2]!);
   const tmp = path.join(
     path.dirname(path.resolve(options.out)),
     `.${path.basename(options.out)}.tmp-${process.pid}-${randomBytes(6).toString("hex")}`,
@@ -288,6 +293,17 @@ export async function compilePackage(paths: readonly string[], options: PackageO
   }
 }
 
+const CACHE_DTYPES: Readonly<Record<string, CacheSpec["dtype"]>> = { f32: "float32", f16: "float16", bf16: "bfloat16" };
+
+/** The dtype of layer 0's cache input `pattern` as the passes left it (fp16 when the decoder runs in fp16). */
+function cacheDtype(decoder: Graph, pattern: string): CacheSpec["dtype"] {
+  const name = layerName(pattern, 0);
+  const input = decoder.inputs.find((v) => v.source.kind === "input" && v.source.name === name);
+  const dtype = input && CACHE_DTYPES[input.type.dtype];
+  if (!dtype) throw new InternalError(`decoder input ${name} is missing or not a float tensor`);
+  return dtype;
+}
+
 /**
  * The vision graph's [B, tokens, width] output as [B·tokens, width]: image features are rows, as
  * ONNX Runtime GenAI's vision graphs return them and the embedding graph takes them.
@@ -298,6 +314,40 @@ function flattenFeatures(layout: PackageLayout): void {
   const rows = tensorType(out.value.type.dtype, [dimMul(batch, tokens), width]);
   out.value = layout.vision.addNode("Reshape", [out.value], [rows], { shape: [-1, width] }, "", layout.span)
     .outputs[0]!;
+}
+
+/**
+ * The spec's AnyRes facts against the checkpoint's: the pinpoints of config.json (the model packs
+ * by them) and of the image processor (it crops by them), and the vision tower's crop and patch
+ * size. A mismatch would make the prompt's image tokens and the features disagree.
+ */
+function anyResCheckpointProblems(layout: PackageLayout, files: CheckpointFiles): Diagnostic[] {
+  const anyres = layout.anyres!;
+  const problems: Diagnostic[] = [];
+  const differ = (key: string, message: string) =>
+    problems.push(diagnostic("VLM3206", message, layout.spans.get(key) ?? layout.span));
+  const same = JSON.stringify(anyres.pinpoints);
+  for (const [file, pinpoints] of [
+    ["config.json", files.anyres.pinpoints],
+    [files.anyres.processorFile ?? "the image processor config", files.anyres.processorPinpoints],
+  ] as const)
+    if (JSON.stringify(pinpoints) !== same)
+      differ(
+        "pinpoints",
+        `pinpoints are ${same}, but ${file} in ${files.dir} says image_grid_pinpoints ${JSON.stringify(pinpoints ?? null)}`,
+      );
+  const { imageSize, patchSize } = files.anyres;
+  if (imageSize !== undefined && imageSize !== anyres.cropSize)
+    differ(
+      "vision",
+      `the vision graph takes ${anyres.cropSize} px crops, but config.json's vision_config.image_size is ${imageSize}`,
+    );
+  if (imageSize !== undefined && patchSize !== undefined && imageSize / patchSize !== anyres.patchesPerSide)
+    differ(
+      "vision",
+      `the vision graph gives ${anyres.patchesPerSide}² features per crop, but config.json's vision tower gives ${imageSize / patchSize}² (image_size ${imageSize}, patch_size ${patchSize})`,
+    );
+  return problems;
 }
 
 /** Renames the finished folder to `out`; an existing `out` is moved aside first and removed after. */

@@ -6,7 +6,7 @@ import { nodeFlops, paramCount } from "../ir/analysis.js";
 import type { Graph, IrModule } from "../ir/graph.js";
 import { typeToString, type TensorType } from "../ir/types.js";
 import type { TokenFact } from "../lang/elaborate/elaborate.js";
-import { kvBytesPerToken, planPackage } from "./package-plan.js";
+import { cacheValueBytes, kvBytesPerToken, maxAnyResTokens, planPackage } from "./package-plan.js";
 import { targetNamed } from "../target/target.js";
 
 export interface ModelSummary {
@@ -37,10 +37,12 @@ export interface PackageSummary {
   graphs: { file: string; from: string }[];
   imageToken: number;
   tokensPerImage: number;
+  /** AnyRes: features per image run from one crop's to this many (the largest pinpoint, nothing unpadded). */
+  maxTokensPerImage?: number;
   maxLength: number;
   context: number;
   /** Self-attention cache: the past/present shape with one token, and fp32 bytes per token (all layers, keys and values). */
-  cache: { layers: number; shape: string; bytesPerToken: number };
+  cache: { layers: number; shape: string; bytesPerToken: number; dtype: string };
   /** Flamingo: the cross-attention cache per image (its latents' keys and values). */
   crossCache?: { layers: number; shape: string; bytesPerImage: number };
 }
@@ -66,15 +68,21 @@ function packageSummary(module: IrModule): PackageSummary | undefined {
     ],
     imageToken: layout.imageToken,
     tokensPerImage: layout.tokensPerImage,
+    ...(layout.anyres ? { maxTokensPerImage: maxAnyResTokens(layout.anyres) } : {}),
     maxLength: layout.promptTokens + (layout.placement === "prefix" ? layout.tokensPerImage : 0) + layout.newTokens,
     context: d.context,
-    cache: { layers: d.layers, shape: `[batch, ${d.kvHeads}, 1, ${d.headDim}] × 2`, bytesPerToken: kvBytesPerToken(d) },
+    cache: {
+      layers: d.layers,
+      shape: `[batch, ${d.kvHeads}, 1, ${d.headDim}] × 2`,
+      bytesPerToken: kvBytesPerToken(d),
+      dtype: d.dtype === "f32" ? "fp32" : "fp16",
+    },
     ...(x
       ? {
           crossCache: {
             layers: x.layers.length,
             shape: `[batch, ${x.heads}, ${x.latents}, ${x.headDim}] × 2`,
-            bytesPerImage: x.layers.length * 2 * x.heads * x.latents * x.headDim * 4,
+            bytesPerImage: x.layers.length * 2 * x.heads * x.latents * x.headDim * cacheValueBytes(d),
           },
         }
       : {}),
@@ -222,7 +230,7 @@ export function renderSummary(s: ModelSummary): string {
   if (p) {
     out.push(
       "",
-      `package (${p.family}; image features ${p.placement}, ${p.tokensPerImage} per image, <image> = ${p.imageToken})`,
+      `package (${p.family}; image features ${p.placement}, ${p.maxTokensPerImage ? `AnyRes: ${p.tokensPerImage} per crop, up to ${p.maxTokensPerImage}` : p.tokensPerImage} per image, <image> = ${p.imageToken})`,
     );
     const row = (label: string, text: string) => out.push(`  ${label.padEnd(15)} ${text}`);
     for (const g of p.graphs) row(g.file, g.from);
@@ -230,11 +238,14 @@ export function renderSummary(s: ModelSummary): string {
     const c = p.cache;
     row(
       "kv cache",
-      `${c.layers} layers × ${c.shape} per token = ${num(c.bytesPerToken)} bytes per token (fp32), ${human(c.bytesPerToken * p.maxLength)}B at ${num(p.maxLength)} tokens`,
+      `${c.layers} layers × ${c.shape} per token = ${num(c.bytesPerToken)} bytes per token (${c.dtype}), ${human(c.bytesPerToken * p.maxLength)}B at ${num(p.maxLength)} tokens`,
     );
     const x = p.crossCache;
     if (x)
-      row("cross cache", `${x.layers} blocks × ${x.shape} per image = ${num(x.bytesPerImage)} bytes per image (fp32)`);
+      row(
+        "cross cache",
+        `${x.layers} blocks × ${x.shape} per image = ${num(x.bytesPerImage)} bytes per image (${c.dtype})`,
+      );
   }
   return out.join("\n");
 }

@@ -91,6 +91,12 @@ export class Graph {
    * modules named only in an `if` branch not taken. The unused-parameter check excuses them.
    */
   readonly optional = new Set<string>();
+  /**
+   * Names of inputs and outputs that carry state from one run of the graph to the next (a
+   * decoder's key/value cache): they are stored in the type the computation that reads or writes
+   * them runs in, not their declared one, so reduced precision neither casts nor copies them.
+   */
+  readonly carried = new Set<string>();
 
   constructor(
     readonly name: string,
@@ -216,9 +222,9 @@ export interface ComponentInfo {
   readonly config?: Readonly<Record<string, number | boolean | string>>;
 }
 
-/** One entry of a `package { … }` declaration: a name (graph, component, word) or an integer. */
+/** One entry of a `package { … }` declaration: a name (graph, component, parameter, word), an integer or pinpoints. */
 export interface PackageEntry {
-  readonly value: string | number;
+  readonly value: string | number | readonly (readonly [number, number])[];
   readonly span: Span;
 }
 

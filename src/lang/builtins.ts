@@ -511,14 +511,15 @@ export const POLICY_KEYS: ReadonlyMap<string, ReadonlySet<string>> = new Map([
   ["precision", new Set(["fp32", "fp16", "bf16"])],
 ]);
 
+/** What a package key takes; `pinpoints` is a list of [height, width] pairs (LLaVA-NeXT's AnyRes). */
+export type PackageKeyKind = "graph" | "component" | "param" | "int" | "pinpoints" | ReadonlySet<string>;
+
 /**
  * Keys of a model's `package { … }` declaration and what each names: a graph of the model, a
- * component, a compile-time integer, or one of a few words. See docs/packages.md.
+ * component, a model parameter, a compile-time integer, pinpoints, or one of a few words. See
+ * docs/packages.md.
  */
-export const PACKAGE_KEYS: ReadonlyMap<string, "graph" | "component" | "int" | ReadonlySet<string>> = new Map<
-  string,
-  "graph" | "component" | "int" | ReadonlySet<string>
->([
+export const PACKAGE_KEYS: ReadonlyMap<string, PackageKeyKind> = new Map<string, PackageKeyKind>([
   ["vision", "graph"],
   ["decoder", "component"],
   ["cross", "component"],
@@ -527,6 +528,8 @@ export const PACKAGE_KEYS: ReadonlyMap<string, "graph" | "component" | "int" | R
   ["prompt", "int"],
   ["new_tokens", "int"],
   ["placement", new Set(["image_tokens", "prefix"])],
+  ["newline", "param"],
+  ["pinpoints", "pinpoints"],
 ]);
 
 /** Keys every package declaration must give. */

@@ -12,7 +12,7 @@ export type PackageFamily = "llava" | "llava-next" | "blip2" | "flamingo";
 
 /**
  * One ONNX graph of the package with the names of its inputs and outputs by role. Roles:
- * vision: in `pixel_values`, out `image_features`. embedding: in `input_ids`, `image_features`
+ * vision: in `pixel_values` (and `image_index` with AnyRes), out `image_features`. embedding: in `input_ids`, `image_features`
  * (absent for Flamingo), out `inputs_embeds`. decoder: in `inputs_embeds`, `attention_mask`,
  * `position_ids` (when `positionIds`), and for Flamingo `cross_attention_states`
  * ([batch, media tokens, width], zero media tokens after the prompt step) and `media_index`
@@ -88,10 +88,13 @@ export interface PackageManifest {
      */
     readonly featureWidth?: number;
     /**
-     * Optional (added after version 1 shipped): crops per image the vision graph takes (LLaVA-NeXT
-     * AnyRes: 5), so one image's pixels are [crops, channels, height, width]; absent means 1.
+     * Optional (added after version 1 shipped): LLaVA-NeXT's AnyRes. Then `tokensPerImage` is one
+     * crop's feature rows (patchesPerSide²), the vision graph takes every crop of every image as
+     * `pixel_values` [crops, channels, height, width] and the rows to return as `image_index` [rows]
+     * (int64, into its crops' features with the learned `image_newline` as the row after the last),
+     * and an image gives a variable number of rows (src/runtime/generate/anyres.ts).
      */
-    readonly crops?: number;
+    readonly anyres?: AnyResLayout;
   };
   readonly tokens: {
     readonly bos?: number;
@@ -100,6 +103,16 @@ export interface PackageManifest {
   };
   /** Files copied from the checkpoint beside the graphs (tokenizer, processor, chat template). */
   readonly files: readonly string[];
+}
+
+/** What the runtime needs to crop an image and pack its features as LlavaNextForConditionalGeneration does. */
+export interface AnyResLayout {
+  /** The checkpoint's image_grid_pinpoints: [height, width] pixel resolutions, multiples of cropSize. */
+  readonly pinpoints: readonly (readonly [number, number])[];
+  /** The vision graph's square crop side in pixels. */
+  readonly cropSize: number;
+  /** Features per crop side (cropSize / patch size): a crop gives patchesPerSide² rows. */
+  readonly patchesPerSide: number;
 }
 
 /** Checks a parsed manifest's shape; returns the first problem found, or undefined. */
@@ -118,6 +131,18 @@ export function manifestProblem(value: unknown): string | undefined {
     if (!Number.isInteger(m[key])) return `${key} is not an integer`;
   if (!m.cache || !Number.isInteger(m.cache.layers)) return "cache is missing or has no layer count";
   if (!m.image || !Number.isInteger(m.image.tokenId)) return "image.tokenId is missing";
+  const anyres = m.image.anyres;
+  if (
+    anyres !== undefined &&
+    !(
+      Number.isInteger(anyres.cropSize) &&
+      Number.isInteger(anyres.patchesPerSide) &&
+      Array.isArray(anyres.pinpoints) &&
+      anyres.pinpoints.length > 0 &&
+      anyres.pinpoints.every((p) => Array.isArray(p) && p.length === 2 && p.every((v) => Number.isInteger(v) && v > 0))
+    )
+  )
+    return "image.anyres needs pinpoints ([height, width] pairs), cropSize and patchesPerSide";
   if (!m.tokens || !Array.isArray(m.tokens.eos) || m.tokens.eos.length === 0) return "tokens.eos is empty";
   return undefined;
 }

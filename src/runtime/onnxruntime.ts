@@ -41,6 +41,13 @@ export function numbers(t: Tensor): ArrayLike<number> {
   return t.data as ArrayLike<number>;
 }
 
+/** A float tensor's values as float32: float16 ones (a reduced-precision graph's outputs) widened, float32 ones as they are. */
+export function float32s(t: Tensor): Float32Array {
+  if (t.type === "float16") return float16ToFloat32(t.data as Uint16Array);
+  if (t.type !== "float32") throw new Error(`expected a float tensor, got ${t.type}`);
+  return t.data as Float32Array;
+}
+
 /** Size of token-count symbols (T, Tq, T_text…) in random inputs. */
 export const TOKEN_SIZE = 8;
 

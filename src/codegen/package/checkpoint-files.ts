@@ -33,6 +33,17 @@ export interface CheckpointFiles {
   readonly imageToken: number | undefined;
   /** generation_config.json's sampling defaults, for genai_config's `search`. */
   readonly generation: Readonly<Record<string, unknown>>;
+  /** LLaVA-NeXT's AnyRes facts as the checkpoint states them, for the compiler to compare with the spec. */
+  readonly anyres: {
+    /** config.json's image_grid_pinpoints. */
+    readonly pinpoints: unknown;
+    /** The image processor's image_grid_pinpoints and the file that holds it. */
+    readonly processorPinpoints: unknown;
+    readonly processorFile: string | undefined;
+    /** config.json's vision_config image_size and patch_size. */
+    readonly imageSize: number | undefined;
+    readonly patchSize: number | undefined;
+  };
 }
 
 type Json = Record<string, unknown>;
@@ -121,6 +132,16 @@ export function readCheckpointFiles(dir: string): CheckpointFiles | Diagnostic[]
       ),
     ];
   const imageToken = ids(cfg["image_token_index"]) ?? ids(cfg["image_token_id"]);
+  const preprocessor = read("preprocessor_config.json");
+  const processor = read("processor_config.json");
+  const imageProcessor =
+    typeof preprocessor === "object"
+      ? preprocessor
+      : typeof processor === "object"
+        ? (processor["image_processor"] as Json | undefined)
+        : undefined;
+  const vision = (cfg["vision_config"] ?? {}) as Json;
+  const size = (v: unknown) => (Number.isInteger(v) ? (v as number) : undefined);
   return {
     dir,
     files: CARRIED.filter(has),
@@ -129,5 +150,17 @@ export function readCheckpointFiles(dir: string): CheckpointFiles | Diagnostic[]
     pad: pick("pad")?.[0],
     imageToken: imageToken?.[0],
     generation: gen,
+    anyres: {
+      pinpoints: cfg["image_grid_pinpoints"],
+      processorPinpoints: imageProcessor?.["image_grid_pinpoints"],
+      processorFile:
+        typeof preprocessor === "object"
+          ? "preprocessor_config.json"
+          : typeof processor === "object"
+            ? "processor_config.json"
+            : undefined,
+      imageSize: size(vision["image_size"]),
+      patchSize: size(vision["patch_size"]),
+    },
   };
 }

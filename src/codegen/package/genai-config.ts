@@ -27,6 +27,8 @@ export function genaiConfig(m: PackageManifest, generation: Readonly<Record<stri
       context_length: m.contextLength,
       image_token_id: m.image.tokenId,
       decoder: {
+        // ONNX Runtime GenAI opens the graphs on the provider the decoder's session options name.
+        ...(m.target === "ort-cuda" ? { session_options: { provider_options: [{ cuda: {} }] } } : {}),
         filename: decoder.file,
         hidden_size: m.hiddenSize,
         head_size: m.cache.headDim,
@@ -45,7 +47,21 @@ export function genaiConfig(m: PackageManifest, generation: Readonly<Record<stri
         },
       },
       embedding: { filename: embedding.file, inputs: embedding.inputs, outputs: embedding.outputs },
-      vision: { filename: vision.file, inputs: vision.inputs, outputs: vision.outputs },
+      vision: {
+        filename: vision.file,
+        inputs: vision.inputs,
+        outputs: vision.outputs,
+        // AnyRes: the processor's pinpoints and crop, the features per crop side; the newline row
+        // is inside vision.onnx (the row after the last crop's that image_index may name).
+        ...(m.image.anyres
+          ? {
+              image_grid_pinpoints: m.image.anyres.pinpoints,
+              crop_size: m.image.anyres.cropSize,
+              patches_per_side: m.image.anyres.patchesPerSide,
+              image_newline: "in-graph",
+            }
+          : {}),
+      },
     },
     search: {
       ...search,

@@ -10,7 +10,7 @@
 
 import { InternalError } from "../../diagnostics/diagnostic.js";
 import type { Span } from "../../diagnostics/source.js";
-import { dimAdd, sym, type Dim } from "../../ir/dims.js";
+import { dimAdd, dimMul, sym, type Dim } from "../../ir/dims.js";
 import { Graph, type AttrValue, type IrModule, type Param, type Value } from "../../ir/graph.js";
 import { tensorType, type DType, type TensorType } from "../../ir/types.js";
 
@@ -32,6 +32,8 @@ export interface DecoderLayout {
   readonly theta: number;
   /** OPT: pre-LN layers (every OPT but 350m). */
   readonly preLn: boolean;
+  /** What it computes in and stores its cache in (convert-precision makes the graph so; built in f32). */
+  readonly dtype: "f32" | "f16" | "bf16";
   /** Attention kernel: ONNX Runtime's GroupQueryAttention or MultiHeadAttention, or standard ops. */
   readonly kernel: "gqa" | "mha" | "plain";
   /** The decoder takes position_ids (rotary outside the attention op, or learned positions). */
@@ -58,6 +60,7 @@ export interface CrossLayout {
 export const NAMES = {
   inputIds: "input_ids",
   imageFeatures: "image_features",
+  imageIndex: "image_index",
   inputsEmbeds: "inputs_embeds",
   attentionMask: "attention_mask",
   positionIds: "position_ids",
@@ -79,6 +82,7 @@ const S = sym("sequence_length");
 const P = sym("past_sequence_length");
 const T = sym("total_sequence_length");
 const N = sym("num_image_tokens");
+const K = sym("num_feature_rows");
 const NM = sym("num_media_tokens");
 const PM = sym("past_media_tokens");
 
@@ -88,6 +92,8 @@ class Builder {
     readonly graph: Graph,
     private readonly params: ReadonlyMap<string, Param>,
     private readonly span: Span,
+    /** Scope of nodes that name none: the component they compute for, whose precision policy they follow. */
+    private readonly scope = "",
   ) {}
 
   param(name: string): Value {
@@ -96,7 +102,13 @@ class Builder {
     return this.graph.paramValue(p);
   }
 
-  op(op: string, inputs: (Value | undefined)[], type: TensorType, attrs: Record<string, AttrValue> = {}, scope = "") {
+  op(
+    op: string,
+    inputs: (Value | undefined)[],
+    type: TensorType,
+    attrs: Record<string, AttrValue> = {},
+    scope = this.scope,
+  ) {
     return this.graph.addNode(op, inputs, [type], attrs, scope, this.span).outputs[0]!;
   }
 
@@ -124,6 +136,17 @@ class Builder {
   constant(value: number, dtype: DType): Value {
     return this.op("Constant", [], tensorType(dtype, []), { value, dtype });
   }
+}
+
+/** A cache tensor: carried from one decoder run to the next, so stored in the precision its attention runs in (Graph.carried). */
+function cacheInput(g: Graph, name: string, type: TensorType): Value {
+  g.carried.add(name);
+  return g.addInput(name, type);
+}
+
+function cacheOutput(g: Graph, name: string, value: Value): void {
+  g.carried.add(name);
+  g.setOutput(name, value);
 }
 
 const retype = (t: TensorType, shape: readonly Dim[], dtype: DType = t.dtype): TensorType => tensorType(dtype, shape);
@@ -182,10 +205,32 @@ export function embeddingGraph(module: IrModule, layout: DecoderLayout, imageTok
   return g;
 }
 
+/**
+ * LLaVA-NeXT's packing inside the vision graph: its features [crops, tokens, width] become rows,
+ * the learned `newline` parameter the row after the last, and the graph returns the rows a new
+ * `image_index` input [K] names (the runtime computes them from each image's size: base crop, the
+ * unpadded grid in reading order, a newline after each row; runtime/generate/anyres.ts). The
+ * crop count and K are free, so any number of images of any aspect ratio run in one call.
+ */
+export function anyResFeatures(module: IrModule, vision: Graph, newline: string, span: Span): void {
+  const b = new Builder(vision, paramsByName(module), span);
+  const out = vision.outputs[0]!;
+  const [crops, tokens, width] = out.value.type.shape as [Dim, number, number];
+  const rows = b.op("Reshape", [out.value], tensorType("f32", [dimMul(crops, tokens), width]), {
+    shape: [-1, width],
+  });
+  const line = b.op("Reshape", [b.param(newline)], tensorType("f32", [1, width]), { shape: [1, width] });
+  const table = b.op("Concat", [rows, line], tensorType("f32", [dimAdd(dimMul(crops, tokens), 1), width]), {
+    axis: 0,
+  });
+  const index = vision.addInput(NAMES.imageIndex, tensorType("i64", [K]));
+  out.value = b.op("Embedding", [table, index], tensorType("f32", [K, width]));
+}
+
 /** inputs_embeds, attention_mask, [position_ids], past → logits, present, one KvAttention per layer. */
 export function decoderGraph(module: IrModule, layout: DecoderLayout, span: Span): Graph {
   const g = new Graph("decoder");
-  const b = new Builder(g, paramsByName(module), span);
+  const b = new Builder(g, paramsByName(module), span, layout.component);
   const { hidden, heads, kvHeads, headDim: d } = layout;
   const hiddenType = tensorType("f32", [B, S, hidden]);
   let x = g.addInput(NAMES.inputsEmbeds, hiddenType);
@@ -194,8 +239,8 @@ export function decoderGraph(module: IrModule, layout: DecoderLayout, span: Span
   const pastType = tensorType("f32", [B, kvHeads, P, d]);
   const presentType = tensorType("f32", [B, kvHeads, T, d]);
   const pasts = Array.from({ length: layout.layers }, (_, i) => [
-    g.addInput(NAMES.pastKey.replace("%d", String(i)), pastType),
-    g.addInput(NAMES.pastValue.replace("%d", String(i)), pastType),
+    cacheInput(g, NAMES.pastKey.replace("%d", String(i)), pastType),
+    cacheInput(g, NAMES.pastValue.replace("%d", String(i)), pastType),
   ]);
   const presents: [Value, Value][] = [];
   const c = layout.component;
@@ -285,12 +330,12 @@ export function decoderGraph(module: IrModule, layout: DecoderLayout, span: Span
     g.setOutput(NAMES.logits, b.op("MatMul", [x, head], tensorType("f32", [B, S, layout.vocab])));
   }
   presents.forEach(([k, v], i) => {
-    g.setOutput(NAMES.presentKey.replace("%d", String(i)), k);
-    g.setOutput(NAMES.presentValue.replace("%d", String(i)), v);
+    cacheOutput(g, NAMES.presentKey.replace("%d", String(i)), k);
+    cacheOutput(g, NAMES.presentValue.replace("%d", String(i)), v);
   });
   gated?.presents.forEach(([k, v], j) => {
-    g.setOutput(NAMES.presentCrossKey.replace("%d", String(j)), k);
-    g.setOutput(NAMES.presentCrossValue.replace("%d", String(j)), v);
+    cacheOutput(g, NAMES.presentCrossKey.replace("%d", String(j)), k);
+    cacheOutput(g, NAMES.presentCrossValue.replace("%d", String(j)), v);
   });
   return g;
 }
@@ -353,7 +398,7 @@ function crossAttention(g: Graph, b: Builder, cross: CrossLayout, hiddenType: Te
     const half = (from: number) =>
       b.op("Slice", [kv], f32([batch, NM, inner]), { starts: [from], ends: [from + inner], axes: [2], steps: [1] });
     const past = [NAMES.pastCrossKey, NAMES.pastCrossValue].map((n) =>
-      g.addInput(n.replace("%d", String(j)), pastType),
+      cacheInput(g, n.replace("%d", String(j)), pastType),
     );
     const [k, v] = [half(0), half(inner)].map((t, i) =>
       b.op("Concat", [past[i]!, heads(t)], f32([batch, h, TM, d]), { axis: 2 }),

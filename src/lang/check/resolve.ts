@@ -204,7 +204,14 @@ class FileResolver {
       if (m.kind === "forward" || m.kind === "graph") this.entry(m, scope);
       else if (m.kind === "stage") this.stage(m, trainable);
       else if (m.kind === "policy") this.policy(m, trainable);
-      else if (m.kind === "package") this.packageDecl(m, components, entryNames, scope);
+      else if (m.kind === "package")
+        this.packageDecl(
+          m,
+          components,
+          entryNames,
+          scope,
+          new Set(flatMembers(decl.members).flatMap((p) => (p.kind === "param" ? [p.name] : []))),
+        );
       else if (m.kind === "weights" && m.target && !components.has(m.target.name)) {
         const hint = closestName(m.target.name, components.keys());
         this.accept(
@@ -536,6 +543,7 @@ class FileResolver {
     components: ReadonlyMap<string, unknown>,
     graphs: ReadonlyMap<string, Span>,
     scope: Scope,
+    params: ReadonlySet<string>,
   ): void {
     const seen = new Set<string>();
     for (const e of m.entries) {
@@ -554,14 +562,21 @@ class FileResolver {
       }
       if (seen.has(e.key)) this.accept(diagnostic("VLM3200", `package key "${e.key}" is given twice`, e.keySpan));
       seen.add(e.key);
-      if (kind === "int") {
+      if (kind === "int" || kind === "pinpoints") {
         this.expr(e.value, scope, "config");
         continue;
       }
       const word = e.value.kind === "name" ? e.value.name : undefined;
-      const names = kind === "graph" ? graphs : kind === "component" ? components : kind;
+      const names = kind === "graph" ? graphs : kind === "component" ? components : kind === "param" ? params : kind;
       if (word === undefined || !names.has(word)) {
-        const what = kind === "graph" ? "a graph of this model" : kind === "component" ? "a component" : "one of";
+        const what =
+          kind === "graph"
+            ? "a graph of this model"
+            : kind === "component"
+              ? "a component"
+              : kind === "param"
+                ? "a parameter of this model"
+                : "one of";
         const choices = [...names.keys()].join(", ");
         this.accept(diagnostic("VLM3200", `package "${e.key}" must name ${what} (${choices})`, e.value.span));
       }

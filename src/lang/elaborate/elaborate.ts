@@ -194,12 +194,15 @@ export class Elaborator {
   private packagePlan(m: A.PackageDecl, env: Env, ctx: Ctx): PackagePlan {
     const entries = new Map<string, PackageEntry>();
     for (const e of m.entries) {
+      const kind = PACKAGE_KEYS.get(e.key);
       const value =
-        PACKAGE_KEYS.get(e.key) === "int"
+        kind === "int"
           ? asInt(this.eval(e.value, env, ctx), `package "${e.key}"`, e.value.span)
-          : e.value.kind === "name"
-            ? e.value.name
-            : fail("VLM3200", `package "${e.key}" must be a name`, e.value.span);
+          : kind === "pinpoints"
+            ? pinpoints(this.eval(e.value, env, ctx), e.value.span)
+            : e.value.kind === "name"
+              ? e.value.name
+              : fail("VLM3200", `package "${e.key}" must be a name`, e.value.span);
       entries.set(e.key, { value, span: e.value.span });
     }
     return { span: m.span, entries };
@@ -1169,4 +1172,17 @@ function scalarConfig(config: ReadonlyMap<string, Val>): Record<string, number |
     else if (v.k === "float" || v.k === "bool" || v.k === "str") out[key] = v.v;
   }
   return out;
+}
+
+/** A package's `pinpoints: [[h, w], …]`: positive integer [height, width] pairs, at least one. */
+function pinpoints(v: Val, span: Span): [number, number][] {
+  const pairs = v.k === "list" || v.k === "tuple" ? v.items : [];
+  const out = pairs.map((p) =>
+    (p.k === "list" || p.k === "tuple") && p.items.length === 2
+      ? (p.items.map((d) => asInt(d, "a pinpoint size", span)) as [number, number])
+      : undefined,
+  );
+  if (out.length === 0 || out.some((p) => p === undefined || p.some((d) => d <= 0)))
+    fail("VLM3200", 'package "pinpoints" must be a list of [height, width] pairs of positive sizes', span);
+  return out as [number, number][];
 }

@@ -425,6 +425,41 @@ model m {
 // tail
 `);
   });
+  it("keeps comments in package, policy and key-map entries beside their entry", () => {
+    const src = `model m {
+  package { vision: v, // the vision graph
+    // the language model
+    decoder: llm,
+
+    prompt: 32 }
+  policy attn { kernel: fused /* why */ }
+  weights llm from "w" { "model.": "", // drop a level
+    tie "head.weight" = "embed.weight" }
+  // leads mlp
+  policy mlp { kernel: fused }
+}
+`;
+    expect(checkRoundTrip(src)).toBe(`model m {
+  package {
+    vision: v, // the vision graph
+    // the language model
+    decoder: llm,
+
+    prompt: 32,
+  }
+  policy attn {
+    kernel: fused, /* why */
+  }
+  weights llm from "w" {
+    "model.": "", // drop a level
+    tie "head.weight" = "embed.weight",
+  }
+  // leads mlp
+  policy mlp { kernel: fused }
+}
+`);
+  });
+
   it("reads CRLF line ends, writes LF, and drops trailing white space from line comments", () => {
     const src = "model m { // a   \r\n  x = 1 // b\r\n\r\n\r\n  y = 2\r\n}\r\n";
     expect(checkRoundTrip(src)).toBe("model m { // a\n  x = 1 // b\n\n  y = 2\n}\n");

@@ -268,6 +268,22 @@ function firstWord(n: Node | undefined): string | undefined {
   return undefined;
 }
 
+/** One entry of a braced list (policy, package, weights key map), with where it was written. */
+interface Entry {
+  doc: Doc;
+  span: Span;
+}
+
+const entry = (e: A.PolicyEntry): Entry => ({ doc: [e.key, ": ", expr(e.value)], span: e.span });
+
+const rule = (r: A.WeightsRule): Entry => ({
+  doc:
+    r.kind === "tie"
+      ? `tie ${quote(r.param)} = ${quote(r.source)}`
+      : `${quote(r.from)}: ${r.to === null ? "none" : quote(r.to)}`,
+  span: r.span,
+});
+
 class Printer {
   private readonly lines: string[] = [];
   private depth = 0;
@@ -364,38 +380,21 @@ class Printer {
         );
         return this.leaf(n, group([`stage ${n.name} {`, indent([line, trains]), line, "}"]));
       }
-      case "policy": {
-        const entries = n.entries.map((e) => [e.key, ": ", expr(e.value)]);
-        return this.leaf(n, ["policy ", n.selector.name, " ", list("{", entries, "}", true)]);
-      }
-      case "package": {
-        const entries = n.entries.map((e) => [e.key, ": ", expr(e.value)]);
-        return this.leaf(n, ["package ", list("{", entries, "}", true)]);
-      }
-      case "weights":
-        return this.leaf(n, [
+      case "policy":
+        return this.entries(n, ["policy ", n.selector.name], n.entries.map(entry));
+      case "package":
+        return this.entries(n, "package", n.entries.map(entry));
+      case "weights": {
+        const header = [
           "weights",
           n.target ? ` ${n.target.name}` : "",
           n.path !== undefined ? [" from ", quote(n.path)] : "",
           n.prefix !== undefined ? [" prefix ", quote(n.prefix)] : "",
-          n.map
-            ? [
-                " ",
-                list(
-                  "{",
-                  n.map.map((r) =>
-                    r.kind === "tie"
-                      ? `tie ${quote(r.param)} = ${quote(r.source)}`
-                      : `${quote(r.from)}: ${r.to === null ? "none" : quote(r.to)}`,
-                  ),
-                  "}",
-                  true,
-                ),
-              ]
-            : "",
-          // `prefix` is a contextual keyword: without the `;` a following `prefix = …` member would be read as this one's prefix.
-          n.prefix === undefined && !n.map && firstWord(next) === "prefix" ? ";" : "",
-        ]);
+        ];
+        if (n.map) return this.entries(n, header, n.map.map(rule));
+        // `prefix` is a contextual keyword: without the `;` a following `prefix = …` member would be read as this one's prefix.
+        return this.leaf(n, [header, n.prefix === undefined && firstWord(next) === "prefix" ? ";" : ""]);
+      }
       case "component":
         return this.leaf(n, [
           n.role ? `${n.role.name} ` : "",
@@ -414,6 +413,41 @@ class Printer {
       case "expect":
         return this.leaf(n, ["expect ", expr(n.cond)]);
     }
+  }
+
+  /**
+   * `header { key: value, … }`: on one line or one entry a line, as the width allows; one entry a line
+   * whenever a comment is written inside the braces, each comment kept beside its entry.
+   */
+  private entries(n: Node, header: Doc, items: readonly Entry[]): void {
+    const { open, close } = this.braces(n.span.start);
+    this.flush(n.span.start);
+    if (!this.pending(close))
+      return this.leaf(n, [
+        header,
+        " ",
+        list(
+          "{",
+          items.map((i) => i.doc),
+          "}",
+          true,
+        ),
+      ]);
+    this.item(n.span, open, () =>
+      this.block(
+        header,
+        close,
+        () => {
+          for (const i of items) {
+            this.flush(i.span.start);
+            this.separate(i.span.start);
+            this.emit([i.doc, ","]);
+            this.lastEnd = i.span.end;
+          }
+        },
+        false,
+      ),
+    );
   }
 
   /** A node printed without a body of its own; comments written inside it move above it. */

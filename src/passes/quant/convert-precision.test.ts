@@ -109,6 +109,28 @@ describe("convert-precision", () => {
     expect(second.ir).toBe(first.ir);
   });
 
+  it("stores carried inputs and outputs (a decoder's cache) in the reduced type, without casts", () => {
+    const g = new Graph("decoder");
+    const x = g.addInput("x", tensorType("f32", [2, 4]));
+    const past = g.addInput("past", tensorType("f32", [2, 4]));
+    const kept = g.addInput("kept", tensorType("f32", [2, 4]));
+    const present = node(g, "Concat", [past, x], [4, 4], { axis: 0 });
+    g.setOutput("present", present);
+    g.setOutput("y", node(g, "Softmax", [node(g, "Add", [kept, x])], undefined, { axis: -1 }));
+    g.setOutput("kept_out", node(g, "Softmax", [kept], undefined, { axis: -1 }));
+    for (const name of ["past", "present", "kept"]) g.carried.add(name);
+    const result = runPass(convertPrecision, testModule([g]), { precision: "fp16", target: "ort-cuda" });
+    expect(result.problems).toEqual([]);
+    expect(result.fires.get("carry-reduced")).toBe(1);
+    // past is read only by converted work: fp16 in, fp16 out, no cast on either side.
+    expect(past.type.dtype).toBe("f16");
+    const out = g.outputs.find((o) => o.name === "present")!.value;
+    expect([out.type.dtype, out.producer!.op, out.producer!.inputs[0]]).toEqual(["f16", "Concat", past]);
+    // kept is also read by fp32 work (Softmax), so it stays f32 and the converted Add casts it.
+    expect(kept.type.dtype).toBe("f32");
+    expect(g.outputs.find((o) => o.name === "y")!.value.type.dtype).toBe("f32");
+  });
+
   it("converts only the components a policy names, with casts where they meet fp32 work", () => {
     const { g, report } = converted("  policy vision { precision: fp16 }\n", {});
     expect(report.diagnostics).toEqual([]);

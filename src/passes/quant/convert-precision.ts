@@ -11,7 +11,8 @@ import { PRECOMPUTED, QUANT_LINEAR, STORED_CAST } from "../../ir/ops.js";
 import { componentOwner, resolvePrecision, scopeComponent } from "./policy.js";
 import { warnUnchanged } from "./unchanged.js";
 
-const DTYPE_OF: Readonly<Record<Exclude<Precision, "fp32">, DType>> = { fp16: "f16", bf16: "bf16" };
+/** The IR dtype each precision computes in. */
+export const DTYPE_OF = { fp32: "f32", fp16: "f16", bf16: "bf16" } as const satisfies Record<Precision, DType>;
 
 /**
  * Ops that stay fp32 inside reduced-precision work, as PyTorch autocast keeps them: normalisation
@@ -51,6 +52,7 @@ export const PRECISION_RULES = {
   storeConverted: "store-converted",
   convertConstant: "convert-constant",
   castBoundary: "cast-boundary",
+  carryReduced: "carry-reduced",
 } as const;
 
 /** A node whose f32 results may be computed in `precision`. */
@@ -74,6 +76,10 @@ const followsPrecision = (n: Node, i: number, x: Value): boolean =>
  *  3. convert-constant:  a scalar Constant{dtype f32} operand → Constant{dtype fp16|bf16}
  *  4. cast-boundary:     Cast where reduced and fp32 work meet: into converted nodes from f32
  *                        values, back to f32 before KEEP_FP32 ops, fp32 components and graph outputs
+ *  5. carry-reduced:     a carried input (Graph.carried: a decoder's key/value cache) all of whose
+ *                        readers convert takes their type instead of a cast, and a carried output
+ *                        keeps the reduced type it is computed in, so the cache is stored reduced
+ *                        and past and present can share one buffer
  * Targets: ort-cuda and portable (standard ONNX for GPU runtimes). On ort-cpu reduced precision is
  * an error (VLM2013): ONNX Runtime's CPU provider has no fp16 GEMM kernels and would cast every
  * MatMul back to fp32 (and has no bf16 kernels for most ops). Near misses name the fp32-kept ops.
@@ -135,6 +141,16 @@ function convertGraph(
   const retyped = new Set<Value>();
   const casts = new Map<Value, Map<DType, Value>>();
   let changed = false;
+
+  for (const x of g.inputs) {
+    if (x.source.kind !== "input" || !g.carried.has(x.source.name) || x.type.dtype !== "f32") continue;
+    const readers = new Set(x.uses.map((u) => precisionOf(u.node)));
+    const [p] = readers;
+    if (readers.size !== 1 || p === undefined || p === "fp32" || !x.uses.every((u) => convertible(u.node, p))) continue;
+    x.type = tensorType(DTYPE_OF[p], x.type.shape);
+    ctx.fired(PRECISION_RULES.carryReduced);
+    changed = true;
+  }
 
   /** `x` as `to`, made once per value and type, before `at` (the first node that needs it). */
   const as = (x: Value, to: DType, at: Node | undefined): Value => {
@@ -208,7 +224,8 @@ function convertGraph(
       if (x && retyped.has(x)) g.setInput(n, i, as(x, "f32", n));
     });
   }
-  for (const o of g.outputs) if (retyped.has(o.value)) o.value = as(o.value, "f32", undefined);
+  for (const o of g.outputs)
+    if (retyped.has(o.value) && !g.carried.has(o.name)) o.value = as(o.value, "f32", undefined);
   // Scalar constants all of whose readers took a converted copy are left over.
   const outputs = new Set(g.outputs.map((o) => o.value));
   for (const x of casts.keys()) {

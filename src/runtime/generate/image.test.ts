@@ -97,12 +97,12 @@ describe("image preprocessing", () => {
     expect(await codeOf(preprocessImage(path.join(temp, "absent.png"), processing))).toBe("VLM5005");
   });
 
-  it("refuses LLaVA-NeXT's AnyRes config with VLM5012", () => {
+  it("refuses AnyRes pinpoints that are not [height, width] pairs with VLM5012", () => {
     const dir = path.join(temp, "anyres");
     fs.mkdirSync(dir);
     fs.writeFileSync(
       path.join(dir, "preprocessor_config.json"),
-      JSON.stringify({ size: { shortest_edge: 336 }, image_grid_pinpoints: [[336, 672]] }),
+      JSON.stringify({ size: { shortest_edge: 336 }, image_grid_pinpoints: [[336, 672, 3]] }),
     );
     expect(() => readImageProcessing(dir)).toThrow(DiagnosticError);
   });

@@ -1,14 +1,16 @@
 // Image decoding and preprocessing for the vision graph, following the checkpoint's image
 // processor config (CLIPImageProcessor, BlipImageProcessor, LlavaImageProcessor and the processors
 // that share their fields): resize (shortest edge, or to a fixed size), center crop, rescale,
-// normalize. Decoding and resizing are sharp's (libvips); the arithmetic after it is here.
+// normalize; LlavaNextImageProcessor's AnyRes crops (anyres.ts). Decoding and resizing are sharp's
+// (libvips); the arithmetic after it is here.
 // Resize filters: PIL's BICUBIC and libvips's cubic kernel are both Catmull-Rom with antialiasing
 // on downscaling, but they round and sample differently, so pixels may differ by a few levels
 // of 255 (docs/generate.md gives the measured difference).
 
 import * as fs from "node:fs";
-import sharp, { type KernelEnum, type Metadata, type Sharp } from "sharp";
+import sharp, { type KernelEnum, type Metadata } from "sharp";
 import { diagnostic, DiagnosticError } from "../../diagnostics/diagnostic.js";
+import { patchOutputSize, selectBestResolution, type Size } from "./anyres.js";
 import { readPackageJson } from "./package-folder.js";
 
 export interface ImageProcessing {
@@ -18,6 +20,12 @@ export interface ImageProcessing {
   readonly crop?: { readonly height: number; readonly width: number };
   /** LLaVA's do_pad: pad to a square of the mean colour before resizing. */
   readonly padToSquare: boolean;
+  /**
+   * LLaVA-NeXT (image_grid_pinpoints): the whole image resized to `base`, then the image resized
+   * into the best pinpoint, padded with black and cut into `patch`-sized crops; each crop then
+   * goes through resize, crop, rescale and normalize.
+   */
+  readonly anyres?: { readonly pinpoints: readonly Size[]; readonly base: Size; readonly patch: number };
   readonly rescale: number;
   readonly mean: readonly [number, number, number];
   readonly std: readonly [number, number, number];
@@ -45,8 +53,6 @@ export function readImageProcessing(dir: string): ImageProcessing {
     (readPackageJson(dir, "processor_config.json")?.["image_processor"] as Record<string, unknown> | undefined);
   if (config === undefined)
     throw unsupported(`${dir} has neither preprocessor_config.json nor an image_processor in processor_config.json`);
-  if (config["image_grid_pinpoints"] !== undefined)
-    throw unsupported("LLaVA-NeXT's AnyRes image crops (image_grid_pinpoints) are not supported yet");
   const size = config["size"] as Record<string, number> | number | undefined;
   const on = (key: string, fallback: boolean) =>
     typeof config[key] === "boolean" ? (config[key] as boolean) : fallback;
@@ -72,11 +78,14 @@ export function readImageProcessing(dir: string): ImageProcessing {
     return Array.isArray(v) ? [v[0], v[1], v[2]] : typeof v === "number" ? [v, v, v] : [fallback, fallback, fallback];
   };
   const normalize = on("do_normalize", true);
+  const anyres = anyResProcessing(config["image_grid_pinpoints"], size, crop);
   return {
     ...(resize ? { resize } : {}),
     kernel,
     ...(crop ? { crop } : {}),
-    padToSquare: on("do_pad", false),
+    ...(anyres ? { anyres } : {}),
+    // LLaVA-NeXT's do_pad pads the crop axis of a batch, which the package engine does not need.
+    padToSquare: !anyres && on("do_pad", false),
     rescale: on("do_rescale", true)
       ? typeof config["rescale_factor"] === "number"
         ? config["rescale_factor"]
@@ -85,6 +94,31 @@ export function readImageProcessing(dir: string): ImageProcessing {
     mean: normalize ? triple("image_mean", 0) : [0, 0, 0],
     std: normalize ? triple("image_std", 1) : [1, 1, 1],
   };
+}
+
+/** LlavaNextImageProcessor's sizes: the base image's [height, width] and the crops' side. */
+function anyResProcessing(
+  pinpoints: unknown,
+  size: Record<string, number> | number | undefined,
+  crop: { height: number } | undefined,
+): ImageProcessing["anyres"] {
+  if (pinpoints === undefined) return undefined;
+  const pairs = Array.isArray(pinpoints) ? pinpoints : [];
+  if (
+    pairs.length === 0 ||
+    !pairs.every((p) => Array.isArray(p) && p.length === 2 && p.every((v) => Number.isInteger(v) && v > 0))
+  )
+    throw unsupported(`image_grid_pinpoints ${JSON.stringify(pinpoints)} is not a list of [height, width] pairs`);
+  const edge = typeof size === "number" ? size : size?.["shortest_edge"];
+  const base: Size | undefined =
+    typeof size === "object" && size["height"] && size["width"]
+      ? [size["height"], size["width"]]
+      : edge
+        ? [edge, edge]
+        : undefined;
+  const patch = crop?.height || (typeof size === "object" ? size["height"] : undefined) || edge;
+  if (!base || !patch) throw unsupported(`image processor size ${JSON.stringify(size)} gives no AnyRes crop size`);
+  return { pinpoints: pairs as Size[], base, patch };
 }
 
 function unsupported(message: string): DiagnosticError {
@@ -107,15 +141,74 @@ export interface ImageOptions {
   readonly maxMegapixels?: number;
 }
 
+export interface PreprocessedImage {
+  /** [crops, 3, height, width] values (one crop unless AnyRes). */
+  readonly pixels: Float32Array;
+  readonly height: number;
+  readonly width: number;
+  readonly crops: number;
+  /** The decoded image's [height, width] (transformers' image_sizes). */
+  readonly size: Size;
+}
+
+interface Raw {
+  readonly width: number;
+  readonly height: number;
+}
+
+const rawInput = (info: Raw) => ({ raw: { width: info.width, height: info.height, channels: 3 as const } });
+
+async function resized(data: Uint8Array, info: Raw, height: number, width: number, kernel: keyof KernelEnum) {
+  return sharp(data, rawInput(info))
+    .resize(width, height, { fit: "fill", kernel })
+    .raw()
+    .toBuffer({ resolveWithObject: true });
+}
+
 /**
- * Decodes an image file and preprocesses it to [3, height, width] float values. The header is
+ * LlavaNextImageProcessor's crops of one RGB image: the whole image resized to the base size, then
+ * the image resized into the best pinpoint (aspect kept), padded with black to it (the odd pixel
+ * after), and cut into patch × patch tiles in reading order.
+ */
+async function anyResCrops(
+  data: Uint8Array,
+  info: Raw,
+  anyres: NonNullable<ImageProcessing["anyres"]>,
+  kernel: keyof KernelEnum,
+): Promise<{ data: Uint8Array; info: Raw }[]> {
+  const size: Size = [info.height, info.width];
+  const sized = async (h: number, w: number) =>
+    h === info.height && w === info.width ? { data, info } : resized(data, info, h, w, kernel);
+  const base = await sized(anyres.base[0], anyres.base[1]);
+  const best = selectBestResolution(size, anyres.pinpoints);
+  const [h, w] = patchOutputSize(size, best);
+  const inner = await sized(h, w);
+  const top = Math.floor((best[0] - h) / 2);
+  const left = Math.floor((best[1] - w) / 2);
+  const padded = new Uint8Array(best[0] * best[1] * 3);
+  for (let y = 0; y < h; y++)
+    padded.set(inner.data.subarray(y * w * 3, (y + 1) * w * 3), ((y + top) * best[1] + left) * 3);
+  const p = anyres.patch;
+  const crops = [{ data: base.data as Uint8Array, info: base.info as Raw }];
+  for (let y0 = 0; y0 < best[0]; y0 += p)
+    for (let x0 = 0; x0 < best[1]; x0 += p) {
+      const tile = new Uint8Array(p * p * 3);
+      for (let y = 0; y < p; y++)
+        tile.set(padded.subarray(((y0 + y) * best[1] + x0) * 3, ((y0 + y) * best[1] + x0 + p) * 3), y * p * 3);
+      crops.push({ data: tile, info: { width: p, height: p } });
+    }
+  return crops;
+}
+
+/**
+ * Decodes an image file and preprocesses it to [crops, 3, height, width] float values. The header is
  * read first: an image claiming more than `maxMegapixels` is refused before decoding.
  */
 export async function preprocessImage(
   file: string,
   processing: ImageProcessing,
   options: ImageOptions = {},
-): Promise<{ pixels: Float32Array; height: number; width: number }> {
+): Promise<PreprocessedImage> {
   let bytes: Buffer;
   try {
     bytes = fs.readFileSync(file);
@@ -148,32 +241,45 @@ export async function preprocessImage(
       .raw()
       .toBuffer({ resolveWithObject: true });
     let { data, info } = decoded;
-    const toRaw = (image: Sharp) => image.raw().toBuffer({ resolveWithObject: true });
-    const rawInput = () => ({ raw: { width: info.width, height: info.height, channels: 3 as const } });
     if (processing.padToSquare && info.width !== info.height) {
       const side = Math.max(info.width, info.height);
       const background = processing.mean.map((m) => Math.trunc(m * 255));
-      ({ data, info } = await toRaw(
-        sharp(data, rawInput()).extend({
+      ({ data, info } = await sharp(data, rawInput(info))
+        .extend({
           top: Math.floor((side - info.height) / 2),
           bottom: side - info.height - Math.floor((side - info.height) / 2),
           left: Math.floor((side - info.width) / 2),
           right: side - info.width - Math.floor((side - info.width) / 2),
           background: { r: background[0]!, g: background[1]!, b: background[2]! },
-        }),
-      ));
+        })
+        .raw()
+        .toBuffer({ resolveWithObject: true }));
     }
-    if (processing.resize) {
-      const target =
-        processing.resize.mode === "fixed"
-          ? processing.resize
-          : shortestEdgeSize(info.height, info.width, processing.resize.size);
-      if (target.width !== info.width || target.height !== info.height)
-        ({ data, info } = await toRaw(
-          sharp(data, rawInput()).resize(target.width, target.height, { fit: "fill", kernel: processing.kernel }),
-        ));
-    }
-    return normalize(data, info.height, info.width, processing);
+    // Resize (shortest edge or fixed), then center crop, rescale and normalize: every image, or
+    // every AnyRes crop.
+    const finish = async (data: Uint8Array, info: Raw) => {
+      if (processing.resize) {
+        const target =
+          processing.resize.mode === "fixed"
+            ? processing.resize
+            : shortestEdgeSize(info.height, info.width, processing.resize.size);
+        if (target.width !== info.width || target.height !== info.height)
+          ({ data, info } = await resized(data, info, target.height, target.width, processing.kernel));
+      }
+      return normalize(data, info.height, info.width, processing);
+    };
+    if (!processing.anyres) return { ...(await finish(data, info)), crops: 1, size: [info.height, info.width] };
+    const crops = await anyResCrops(data, info, processing.anyres, processing.kernel);
+    const done = await Promise.all(crops.map((c) => finish(c.data, c.info)));
+    const pixels = new Float32Array(done.reduce((n, c) => n + c.pixels.length, 0));
+    done.forEach((c, i) => pixels.set(c.pixels, i * c.pixels.length));
+    return {
+      pixels,
+      height: done[0]!.height,
+      width: done[0]!.width,
+      crops: done.length,
+      size: [info.height, info.width],
+    };
   } catch (e) {
     if (e instanceof DiagnosticError) throw e;
     throw badImage(file, `it is corrupt or truncated (${e instanceof Error ? e.message : String(e)})`);

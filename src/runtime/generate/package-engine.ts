@@ -20,11 +20,13 @@ import {
   layerName,
   manifestProblem,
   MANIFEST_FILE,
+  type AnyResLayout,
   type CacheSpec,
   type PackageManifest,
 } from "../../onnx/manifest.js";
-import { createSession, onnxruntime, type Tensor } from "../onnxruntime.js";
-import type { PrefillRequest, StepEngine } from "./step-engine.js";
+import { createSession, float32s, onnxruntime, type Tensor } from "../onnxruntime.js";
+import { anyResPlan, featureIndex } from "./anyres.js";
+import type { PrefillRequest, RowImages, StepEngine } from "./step-engine.js";
 
 /** Inputs beside the ids, by role: image_features for the embedding graph, Flamingo's media for the decoder. */
 type Extra = Partial<Record<"image_features" | "cross_attention_states" | "media_index", Tensor>>;
@@ -49,7 +51,12 @@ export function readManifest(dir: string): PackageManifest {
   }
   const problem = manifestProblem(value);
   if (problem) throw new PackageError(`${file}: ${problem}`);
-  return value as PackageManifest;
+  const manifest = value as PackageManifest;
+  // onnxruntime-node's tensors have no bfloat16 type: such a cache could be neither fed nor read.
+  for (const c of [manifest.cache, manifest.crossCache])
+    if (c && c.dtype !== "float32" && c.dtype !== "float16")
+      throw new PackageError(`${file}: a ${c.dtype} cache cannot be carried by onnxruntime-node (float32 or float16)`);
+  return manifest;
 }
 
 export async function openPackage(dir: string, options: OpenOptions = {}): Promise<PackageEngine> {
@@ -97,7 +104,7 @@ export class PackageEngine implements StepEngine {
     const cross = m.image.placement === "cross-attention";
     ids.forEach((row, r) => {
       const slots = row.filter((t) => t === image).length;
-      const want = images[r]!.count * (cross ? 1 : m.image.tokensPerImage);
+      const want = cross ? images[r]!.count : this.imageRows(images[r]!, r);
       if (slots !== want)
         throw new PackageError(
           `row ${r} holds ${slots} image tokens (id ${m.image.tokenId}), but its ${images[r]!.count} image(s) need ${want}`,
@@ -127,7 +134,7 @@ export class PackageEngine implements StepEngine {
     const width = features.dims[1]!;
     const most = Math.max(...images.map((i) => i.count));
     const states = new Float32Array(ids.length * most * latents * width);
-    const data = features.data as Float32Array;
+    const data = float32s(features);
     let from = 0;
     images.forEach((row, r) => {
       const size = row.count * latents * width;
@@ -187,30 +194,66 @@ export class PackageEngine implements StepEngine {
     return new this.ort.Tensor("float32", data, [rows, this.width]);
   }
 
+  /** Feature rows a row's images give (AnyRes: by each image's size). */
+  private imageRows(images: RowImages, r: number): number {
+    const anyres = this.manifest.image.anyres;
+    if (!anyres) return images.count * this.manifest.image.tokensPerImage;
+    if (images.sizes?.length !== images.count)
+      throw new PackageError(`row ${r}: an AnyRes package needs the size of each of its ${images.count} image(s)`);
+    return images.sizes.reduce((n, s) => n + anyResPlan(s, anyres).tokens, 0);
+  }
+
   /** Every row's images through the vision graph in one batch; rows of features in row, then image order. */
   private async imageFeatures(images: PrefillRequest["images"]): Promise<Tensor> {
     const count = images.reduce((n, i) => n + i.count, 0);
     if (count === 0) return this.features(new Float32Array(0), 0);
+    if (this.manifest.image.anyres) return this.anyResFeatures(images, this.manifest.image.anyres);
     const [c, h, w] = this.manifest.image.pixelShape;
-    const crops = this.manifest.image.crops ?? 1;
-    const perImage = crops * c * h * w;
+    const perImage = c * h * w;
     const pixels = new Float32Array(count * perImage);
     let at = 0;
     images.forEach((row, r) => {
       if (row.pixels.length !== row.count * perImage)
         throw new PackageError(
-          `row ${r}: ${row.pixels.length} pixel values for ${row.count} image(s) of ${crops > 1 ? `${crops}×` : ""}${c}×${h}×${w}`,
+          `row ${r}: ${row.pixels.length} pixel values for ${row.count} image(s) of ${c}×${h}×${w}`,
         );
       pixels.set(row.pixels, at);
       at += row.pixels.length;
     });
-    const dims = crops > 1 ? [count, crops, c, h, w] : [count, c, h, w];
+    const dims = [count, c, h, w];
     const g = this.manifest.graphs.vision;
     const out = await this.vision.run({
       [g.inputs["pixel_values"]!]: new this.ort.Tensor("float32", pixels, dims),
     });
     const features = out[g.outputs["image_features"]!]!;
-    return this.features(features.data as Float32Array, count * this.manifest.image.tokensPerImage);
+    return this.features(float32s(features), count * this.manifest.image.tokensPerImage);
+  }
+
+  /**
+   * AnyRes: every crop of every image in one [crops, C, H, W] batch, and the rows the graph returns
+   * (each image's base crop, unpadded grid and newlines) as image_index.
+   */
+  private async anyResFeatures(images: PrefillRequest["images"], anyres: AnyResLayout): Promise<Tensor> {
+    const sizes = images.flatMap((row) => row.sizes ?? []);
+    const { index, crops } = featureIndex(sizes, anyres);
+    const [c, h, w] = this.manifest.image.pixelShape;
+    const given = images.reduce((n, row) => n + row.pixels.length, 0);
+    if (given !== crops * c * h * w)
+      throw new PackageError(
+        `${given} pixel values for images whose AnyRes crops need ${crops} × ${c}×${h}×${w} = ${crops * c * h * w}`,
+      );
+    const pixels = new Float32Array(given);
+    let at = 0;
+    for (const row of images) {
+      pixels.set(row.pixels, at);
+      at += row.pixels.length;
+    }
+    const g = this.manifest.graphs.vision;
+    const out = await this.vision.run({
+      [g.inputs["pixel_values"]!]: new this.ort.Tensor("float32", pixels, [crops, c, h, w]),
+      [g.inputs["image_index"]!]: new this.ort.Tensor("int64", BigInt64Array.from(index, BigInt), [index.length]),
+    });
+    return this.features(float32s(out[g.outputs["image_features"]!]!), index.length);
   }
 
   /**
@@ -225,8 +268,13 @@ export class PackageEngine implements StepEngine {
       const length = this.shares(c) ? (m.maxLength ?? m.contextLength) : 0;
       for (let i = 0; i < c.layers; i++)
         for (const name of [c.presentKey, c.presentValue]) {
-          const data = new Float32Array(batch * c.heads * length * c.headDim);
-          cache[layerName(name, i)] = new this.ort.Tensor("float32", data, [batch, c.heads, length, c.headDim]);
+          const dims = [batch, c.heads, length, c.headDim];
+          const size = batch * c.heads * length * c.headDim;
+          // fp16 packages store the cache as float16, which onnxruntime-node holds in a Uint16Array (all bits 0 = +0).
+          cache[layerName(name, i)] =
+            c.dtype === "float16"
+              ? new this.ort.Tensor("float16", new Uint16Array(size), dims)
+              : new this.ort.Tensor("float32", new Float32Array(size), dims);
         }
     }
     return cache;
@@ -292,7 +340,8 @@ export class PackageEngine implements StepEngine {
     for (const c of this.caches().filter((c) => !this.shares(c)))
       for (let i = 0; i < c.layers; i++)
         for (const name of [c.presentKey, c.presentValue]) this.cache[layerName(name, i)] = out[layerName(name, i)]!;
-    const logits = out[d.outputs["logits"]!]!.data as Float32Array;
+    // float16 logits (a decoder that returns them so) are widened for sampling.
+    const logits = float32s(out[d.outputs["logits"]!]!);
     const vocab = m.vocabSize;
     return Array.from({ length: batch }, (_, r) =>
       Array.from({ length: news }, (_, j) => logits.slice((r * news + j) * vocab, (r * news + j + 1) * vocab)),

@@ -12,7 +12,13 @@ import {
   type GenerationStats,
   type PromptRow,
 } from "./generate.js";
-import { preprocessImage, readImageProcessing, type ImageOptions, type ImageProcessing } from "./image.js";
+import {
+  preprocessImage,
+  readImageProcessing,
+  type ImageOptions,
+  type ImageProcessing,
+  type PreprocessedImage,
+} from "./image.js";
 import { readPackageFolder } from "./package-folder.js";
 import { newTokenBudget, promptIds } from "./prompt.js";
 import type { StepEngine } from "./step-engine.js";
@@ -52,27 +58,57 @@ export async function promptRows(
   options: { readonly raw?: boolean } & ImageOptions = {},
 ): Promise<PromptRow[]> {
   const [, height, width] = inputs.manifest.image.pixelShape;
+  anyResAgreement(inputs);
   const rows: PromptRow[] = [];
   for (const request of requests) {
-    const { ids } = promptIds(inputs.manifest, inputs.text, request.prompt, request.images.length, options);
-    newTokenBudget(inputs.manifest, ids.length, 1);
-    const pixels = new Float32Array(request.images.length * 3 * height * width);
-    for (const [i, file] of request.images.entries()) {
+    // Images first: an AnyRes image's size decides how many tokens its tag expands to.
+    const images: PreprocessedImage[] = [];
+    for (const file of request.images) {
       const image = await preprocessImage(file, inputs.imageProcessing, options);
       if (image.height !== height || image.width !== width)
-        throw new DiagnosticError(
-          diagnostic(
-            "VLM5012",
-            `the image processor makes ${image.height} × ${image.width} pixels of ${file} but the vision graph takes ${height} × ${width}`,
-            undefined,
-            { hint: "the package's processor config does not belong to its vision graph: compile the package again" },
-          ),
+        throw processorMismatch(
+          `the image processor makes ${image.height} × ${image.width} pixels of ${file} but the vision graph takes ${height} × ${width}`,
         );
-      pixels.set(image.pixels, i * image.pixels.length);
+      images.push(image);
     }
-    rows.push({ ids, images: { pixels, count: request.images.length } });
+    const sizes = images.map((i) => i.size);
+    const { ids } = promptIds(inputs.manifest, inputs.text, request.prompt, request.images.length, options, sizes);
+    newTokenBudget(inputs.manifest, ids.length, 1);
+    const pixels = new Float32Array(images.reduce((n, i) => n + i.pixels.length, 0));
+    let at = 0;
+    for (const image of images) {
+      pixels.set(image.pixels, at);
+      at += image.pixels.length;
+    }
+    const anyres = inputs.manifest.image.anyres !== undefined;
+    rows.push({ ids, images: { pixels, count: request.images.length, ...(anyres ? { sizes } : {}) } });
   }
   return rows;
+}
+
+/** An AnyRes package's processor must crop by the pinpoints and crop size its vision graph was built for. */
+function anyResAgreement(inputs: PackageInputs): void {
+  const want = inputs.manifest.image.anyres;
+  const got = inputs.imageProcessing.anyres;
+  if (!want && !got) return;
+  if (!want || !got)
+    throw processorMismatch(
+      want
+        ? "the package is LLaVA-NeXT's AnyRes but its image processor config has no image_grid_pinpoints"
+        : "the image processor config has image_grid_pinpoints but the package's vision graph is not AnyRes",
+    );
+  if (JSON.stringify(got.pinpoints) !== JSON.stringify(want.pinpoints) || got.patch !== want.cropSize)
+    throw processorMismatch(
+      `the image processor crops ${got.patch} px tiles by pinpoints ${JSON.stringify(got.pinpoints)}, but the package was built for ${want.cropSize} px and ${JSON.stringify(want.pinpoints)}`,
+    );
+}
+
+function processorMismatch(message: string): DiagnosticError {
+  return new DiagnosticError(
+    diagnostic("VLM5012", message, undefined, {
+      hint: "the package's processor config does not belong to its vision graph: compile the package again",
+    }),
+  );
 }
 
 export interface TextPiece extends GeneratedToken {

@@ -102,9 +102,16 @@ describe("prompts: checks", () => {
   });
 
   it("a prompt that fills the context is VLM5008; otherwise the budget is what fits", () => {
-    expect(newTokenBudget(llava, 100, 10)).toBe(10);
-    expect(newTokenBudget(llava, 120, 10)).toBe(8);
-    expect(codeOf(() => newTokenBudget(llava, 128, 10))).toBe("VLM5008");
+    const whole = { ...llava, maxLength: undefined };
+    expect(newTokenBudget(whole, 100, 10)).toBe(10);
+    expect(newTokenBudget(whole, 120, 10)).toBe(8);
+    expect(codeOf(() => newTokenBudget(whole, 128, 10))).toBe("VLM5008");
+  });
+
+  it("a package's cache (maxLength) bounds prompt and new tokens, not the LM's whole context", () => {
+    const cached = { ...llava, contextLength: 128, maxLength: 64 };
+    expect(newTokenBudget(cached, 60, 10)).toBe(4);
+    expect(codeOf(() => newTokenBudget(cached, 64, 10))).toBe("VLM5008");
   });
 
   it("a package folder missing a file says which; a missing tokenizer is VLM5003", () => {
@@ -119,5 +126,41 @@ describe("prompts: checks", () => {
     expect(codeOf(() => readPackageFolder(path.join(temp, "nowhere")))).toBe("VLM5001");
     fs.writeFileSync(path.join(dir, "vlmc-package.json"), JSON.stringify({ version: 99 }));
     expect(codeOf(() => readPackageFolder(dir))).toBe("VLM5002");
+  });
+});
+
+describe("LLaVA-NeXT text", () => {
+  const dir = path.join(GENERATE_FIXTURES, "llava_next");
+  const reference = JSON.parse(fs.readFileSync(path.join(dir, "reference.json"), "utf8")) as {
+    cases: { prompt: string; text: string; input_ids: number[]; image_sizes: [number, number][] }[];
+  };
+  const plain = fixtureManifest("llava");
+  const manifest = {
+    ...plain,
+    family: "llava-next" as const,
+    image: {
+      ...plain.image,
+      tokensPerImage: 25,
+      anyres: {
+        pinpoints: [
+          [30, 60],
+          [60, 30],
+          [60, 60],
+          [90, 30],
+          [30, 90],
+        ] as [number, number][],
+        cropSize: 30,
+        patchesPerSide: 5,
+      },
+    },
+  };
+
+  it("expands each <image> by its image's size exactly as LlavaNextProcessor (95 and 91 tokens here, both in one prompt too)", () => {
+    const text = loadPackageText(dir);
+    for (const c of reference.cases) {
+      const got = promptIds(manifest, text, c.prompt, c.image_sizes.length, {}, c.image_sizes);
+      expect(got.text).toBe(c.text);
+      expect(got.ids.map(Number)).toEqual(c.input_ids);
+    }
   });
 });

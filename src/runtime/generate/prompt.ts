@@ -3,8 +3,9 @@
 // (transformers 5) prepends `num_query_tokens` image tokens before the text's own ids, Flamingo
 // keeps one `<image>` token per image (its images enter through cross-attention).
 
-import { diagnostic, DiagnosticError } from "../../diagnostics/diagnostic.js";
+import { diagnostic, DiagnosticError, InternalError } from "../../diagnostics/diagnostic.js";
 import type { PackageManifest } from "../../onnx/manifest.js";
+import { anyResPlan, type Size } from "./anyres.js";
 import { renderChat, type PackageText } from "./text.js";
 
 export interface PromptOptions {
@@ -18,13 +19,17 @@ export interface PromptIds {
   readonly ids: bigint[];
 }
 
-/** Tokenizes one prompt for `images` images; checks that image tags and images agree. */
+/**
+ * Tokenizes one prompt for `images` images; checks that image tags and images agree. An AnyRes
+ * package's images differ in their token counts: `sizes` gives each image's [height, width].
+ */
 export function promptIds(
   manifest: PackageManifest,
   text: PackageText,
   prompt: string,
   images: number,
   options: PromptOptions = {},
+  sizes: readonly Size[] = [],
 ): PromptIds {
   const { tokenId, tokensPerImage, placement } = manifest.image;
   const rendered = options.raw ? prompt : renderChat(text, prompt, placement === "prefix" ? 0 : images);
@@ -48,10 +53,16 @@ export function promptIds(
         ? `write one ${tag} in the prompt where each image goes, in the order of the --image files`
         : "pass one --image per image the prompt needs; the chat template adds the tags itself",
     );
-  const repeat = placement === "image-tokens" ? tokensPerImage : 1;
+  const anyres = manifest.image.anyres;
+  if (anyres && placement === "image-tokens" && sizes.length !== images)
+    throw new InternalError(`an AnyRes prompt needs each image's size: ${sizes.length} sizes for ${images} images`);
+  // Tokens for the i-th image tag: the processor's expansion (LLaVA-NeXT's by the image's size).
+  const repeat = (i: number) =>
+    placement !== "image-tokens" ? 1 : anyres ? anyResPlan(sizes[i]!, anyres).tokens : tokensPerImage;
+  let seen = 0;
   return {
     text: rendered,
-    ids: encoded.flatMap((id) => Array.from({ length: id === tokenId ? repeat : 1 }, () => BigInt(id))),
+    ids: encoded.flatMap((id) => Array.from({ length: id === tokenId ? repeat(seen++) : 1 }, () => BigInt(id))),
   };
 }
 
@@ -59,17 +70,23 @@ function mismatch(message: string, hint: string): DiagnosticError {
   return new DiagnosticError(diagnostic("VLM5007", message, undefined, { hint }));
 }
 
-/** Refuses a prompt that leaves no room in the context; returns how many new tokens fit. */
+/**
+ * Refuses a prompt that leaves no room for a new token; returns how many new tokens fit. The room is
+ * the package's cache (maxLength: the spec's prompt + new_tokens), else the LM's whole context.
+ */
 export function newTokenBudget(manifest: PackageManifest, promptLength: number, maxNewTokens: number): number {
-  const room = manifest.contextLength - promptLength;
-  if (room <= 0)
+  const limit = manifest.maxLength ?? manifest.contextLength;
+  const room = limit - promptLength;
+  if (room <= 0) {
+    const holds = manifest.maxLength === undefined ? "context holds" : "package holds (prompt and new tokens)";
     throw new DiagnosticError(
       diagnostic(
         "VLM5008",
-        `the prompt is ${promptLength} tokens (image tokens included) but ${manifest.model}'s context holds ${manifest.contextLength}`,
+        `the prompt is ${promptLength} tokens (image tokens included) but ${manifest.model}'s ${holds} ${limit}`,
         undefined,
         { hint: "shorten the prompt, or pass fewer images" },
       ),
     );
+  }
   return Math.min(room, maxNewTokens);
 }

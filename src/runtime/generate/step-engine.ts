@@ -3,12 +3,18 @@
 // engine never sees text. A package engine implements this over the graphs a manifest names.
 
 import type { PackageManifest } from "../../onnx/manifest.js";
+import type { Size } from "./anyres.js";
 
 /** Images of one prompt row, already preprocessed to the vision graph's pixel layout. */
 export interface RowImages {
-  /** [images, channels, height, width] values, row-major ([images, crops, …] when the manifest's image.crops is set). */
+  /** [images, channels, height, width] values, row-major (AnyRes: every crop of each image in turn, see `sizes`). */
   readonly pixels: Float32Array;
   readonly count: number;
+  /**
+   * AnyRes (the manifest's image.anyres): each image's [height, width] as decoded, which decides its
+   * crops (anyres.ts); `pixels` then holds each image's crops in turn, [crops, channels, height, width].
+   */
+  readonly sizes?: readonly Size[];
 }
 
 export interface PrefillRequest {
