@@ -300,7 +300,7 @@ function anyResLayout(
       `vision graph ${vision.name} gives ${tokens} tokens per crop, not a square grid of features (a class token left in?)`,
     );
   const param = module.params.find((p) => p.name === newline);
-  if (!param || param.type.shape.length !== 1 || param.type.shape[0] !== width)
+  if (param?.type.shape.length !== 1 || param.type.shape[0] !== width)
     return wrong("newline", `newline ${newline} must be a parameter of shape [${width}] (the feature width)`);
   const crop = h as number;
   const odd = pinpoints.find(([ph, pw]) => ph % crop !== 0 || pw % crop !== 0);

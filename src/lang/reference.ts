@@ -79,7 +79,7 @@ function commentAbove(text: string, offset: number): string[] {
   const lines = text.slice(0, offset).split("\n");
   lines.pop(); // the declaration's own line
   const out: string[] = [];
-  for (let l = lines.pop(); l !== undefined && l.trim().startsWith("//"); l = lines.pop())
+  for (let l = lines.pop(); l?.trim().startsWith("//"); l = lines.pop())
     out.unshift(l.trim().replace(/^\/\/ ?/, ""));
   return out;
 }
