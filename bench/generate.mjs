@@ -276,7 +276,7 @@ async function main() {
               ["fp32 roof: bandwidth ÷ bytes per token", `${sig(roof)} tokens/s`],
               // MatMulNBits on CPU: 4 bits per weight plus one fp32 scale per block of 32 = 5 bits.
               [
-                "int4 roof (every matrix int4, block 32, fp32 scales: 5 bits per weight)",
+                "int4 memory roof (every matrix int4, block 32, fp32 scales: 5 bits per weight; MatMulNBits' per-core rate binds first, docs/generate.md)",
                 `${sig((roof * 32) / 5)} tokens/s`,
               ],
             ]
