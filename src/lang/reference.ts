@@ -79,8 +79,7 @@ function commentAbove(text: string, offset: number): string[] {
   const lines = text.slice(0, offset).split("\n");
   lines.pop(); // the declaration's own line
   const out: string[] = [];
-  for (let l = lines.pop(); l?.trim().startsWith("//"); l = lines.pop())
-    out.unshift(l.trim().replace(/^\/\/ ?/, ""));
+  for (let l = lines.pop(); l?.trim().startsWith("//"); l = lines.pop()) out.unshift(l.trim().replace(/^\/\/ ?/, ""));
   return out;
 }
 
