@@ -258,6 +258,11 @@ def cmd_peak(args):
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
+    def peak_model(graph):
+        # IR version 8 goes with opset 17; onnx 1.23 would write its own newest (14), which
+        # onnxruntime 1.30 refuses ("max supported IR version: 13").
+        return helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], ir_version=8)
+
     n = args.size
     rng = np.random.default_rng(0)
     os.makedirs(args.out, exist_ok=True)
@@ -265,13 +270,13 @@ def cmd_peak(args):
     g = helper.make_graph([helper.make_node("MatMul", ["A", "B"], ["Y"])], "peak_fp32",
                           [helper.make_tensor_value_info("A", TensorProto.FLOAT, [n, n])],
                           [helper.make_tensor_value_info("Y", TensorProto.FLOAT, [n, n])], [b])
-    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", OPSET)]), os.path.join(args.out, "matmul_fp32.onnx"))
+    onnx.save(peak_model(g), os.path.join(args.out, "matmul_fp32.onnx"))
     bi = numpy_helper.from_array(rng.integers(-127, 128, (n, n), dtype=np.int8), "B")
     azp = numpy_helper.from_array(np.array(128, dtype=np.uint8), "a_zero_point")
     g = helper.make_graph([helper.make_node("MatMulInteger", ["A", "B", "a_zero_point"], ["Y"])], "peak_int8",
                           [helper.make_tensor_value_info("A", TensorProto.UINT8, [n, n])],
                           [helper.make_tensor_value_info("Y", TensorProto.INT32, [n, n])], [bi, azp])
-    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", OPSET)]), os.path.join(args.out, "matmul_int8.onnx"))
+    onnx.save(peak_model(g), os.path.join(args.out, "matmul_int8.onnx"))
     print(json.dumps({"size": n, "flops": 2 * n * n * n}))
 
 
