@@ -17,6 +17,7 @@ import { Worker } from "node:worker_threads";
 import {
   BENCH,
   PYTHON as REFERENCE_PYTHON,
+  cpuMsPerStep,
   environment,
   environmentBlock,
   option,
@@ -166,9 +167,7 @@ async function vlmcRun(api, dir) {
       const s = await drain(api.generate(engine, [text], options));
       const spent = process.cpuUsage(used);
       decode.push(s.tokensPerSecond);
-      // The process's CPU time per token (the prefill counted as one more step): the cost of a
-      // step, which other work on a shared machine disturbs less than the wall time.
-      cpu.push((spent.user + spent.system) / 1000 / (s.decodeSteps + 1));
+      cpu.push(cpuMsPerStep(spent, s));
       first.push(s.timeToFirstTokenMs / 1000);
       const l = await drain(api.generate(engine, [llava], { maxNewTokens: 1, stopTokens: [] }));
       llavaPrefill.push(l.prefillMs / 1000);

@@ -14,7 +14,18 @@
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { environment, environmentBlock, option, randomIds, sig, stats, table, vlmcApi, writeResults } from "./lib.mjs";
+import {
+  cpuMsPerStep,
+  environment,
+  environmentBlock,
+  option,
+  randomIds,
+  sig,
+  stats,
+  table,
+  vlmcApi,
+  writeResults,
+} from "./lib.mjs";
 
 const NEW_TOKENS = option("--new-tokens", 64);
 const PROMPT_TOKENS = option("--prompt-tokens", 32);
@@ -64,9 +75,7 @@ async function timed(api, engine, prompt) {
   for (;;) {
     const r = await it.next();
     if (r.done) {
-      const used = process.cpuUsage(cpu);
-      // The prefill (a short prompt reads the weights once, as a step does) counts as one more step.
-      return { stats: r.value, tokens, cpuMs: (used.user + used.system) / 1000 / (r.value.decodeSteps + 1) };
+      return { stats: r.value, tokens, cpuMs: cpuMsPerStep(process.cpuUsage(cpu), r.value) };
     }
     tokens.push(r.value.token);
   }

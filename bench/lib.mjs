@@ -59,6 +59,15 @@ export function randomIds(n, vocab, seed) {
 
 // ---- statistics ----------------------------------------------------------------------------------
 
+/**
+ * The process's CPU time per decode step of a generation, in ms, from `process.cpuUsage(start)`:
+ * the prefill (a short prompt reads the weights once, as a step does) counts as one more step. The
+ * cost of a step, which other work on a shared machine disturbs less than the wall time.
+ */
+export function cpuMsPerStep(spent, stats) {
+  return (spent.user + spent.system) / 1000 / (stats.decodeSteps + 1);
+}
+
 export function median(xs) {
   const s = [...xs].sort((a, b) => a - b);
   const m = s.length >> 1;
