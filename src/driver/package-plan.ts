@@ -19,9 +19,6 @@ export interface PackageLayout {
   readonly family: PackageFamily;
   readonly placement: "image-tokens" | "prefix" | "cross-attention";
   readonly vision: Graph;
-  /** Name of the vision graph's pixel input and image-feature output. */
-  readonly pixelInput: string;
-  readonly featureOutput: string;
   /** The vision graph's pixels per image (AnyRes: per crop): [channels, height, width]. */
   readonly pixelShape: readonly [number, number, number];
   /** Feature rows per image (AnyRes: per crop; an image gives a variable number, see `anyres`). */
@@ -250,8 +247,6 @@ export function planPackage(module: IrModule, target: Target, precision?: Precis
     family: cross ? "flamingo" : decoder.family === "opt" ? "blip2" : anyres ? "llava-next" : "llava",
     placement,
     vision,
-    pixelInput: pixels.source.kind === "input" ? pixels.source.name : "pixels",
-    featureOutput: out.name,
     pixelShape: pixelDims as [number, number, number],
     tokensPerImage: tokens,
     ...(anyres ? { anyres } : {}),

@@ -223,6 +223,30 @@ describe("package folder", () => {
     const decoder = fs.readFileSync(path.join(dir, "decoder.onnx"));
     expect(decoder.includes(Buffer.from("GroupQueryAttention"))).toBe(true);
   });
+
+  it("names the graphs' inputs and outputs as the generation contract does, whatever the spec called them", async () => {
+    // tiny.vlm's vision graph reads `pixels`; a runtime that knows only the contract feeds `pixel_values`.
+    const dir = await writePackage("tiny_llava", "ort-cpu", "llava");
+    const names = async (file: string) => {
+      const session = await createSession(path.join(dir, file));
+      const io = { inputs: [...session.inputNames], outputs: [...session.outputNames] };
+      await session.release();
+      return io;
+    };
+    expect(await names("vision.onnx")).toEqual({ inputs: ["pixel_values"], outputs: ["image_features"] });
+    expect(await names("embedding.onnx")).toEqual({
+      inputs: ["input_ids", "image_features"],
+      outputs: ["inputs_embeds"],
+    });
+    const decoder = await names("decoder.onnx");
+    expect(decoder.inputs.slice(0, 4)).toEqual([
+      "inputs_embeds",
+      "attention_mask",
+      "past_key_values.0.key",
+      "past_key_values.0.value",
+    ]);
+    expect(decoder.outputs.slice(0, 3)).toEqual(["logits", "present.0.key", "present.0.value"]);
+  });
 });
 
 describe("attention kernels", () => {
@@ -314,7 +338,7 @@ describe("AnyRes packages", () => {
       cropSize: 28,
       patchesPerSide: 2,
     });
-    expect(result.manifest?.graphs.vision.inputs).toEqual({ pixel_values: "pixels", image_index: "image_index" });
+    expect(result.manifest?.graphs.vision.inputs).toEqual({ pixel_values: "pixel_values", image_index: "image_index" });
     const genai = JSON.parse(fs.readFileSync(path.join(result.dir!, "genai_config.json"), "utf8"));
     expect(genai.model.vision).toMatchObject({
       image_grid_pinpoints: [

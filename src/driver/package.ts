@@ -72,8 +72,8 @@ function manifestOf(
     graphs: {
       vision: {
         file: FILES.vision,
-        inputs: { pixel_values: layout.pixelInput, ...(layout.anyres ? { image_index: NAMES.imageIndex } : {}) },
-        outputs: { image_features: layout.featureOutput },
+        inputs: { pixel_values: NAMES.pixelValues, ...(layout.anyres ? { image_index: NAMES.imageIndex } : {}) },
+        outputs: { image_features: NAMES.imageFeatures },
       },
       embedding: {
         file: FILES.embedding,
@@ -213,6 +213,7 @@ export async function compilePackage(paths: readonly string[], options: PackageO
 
   if (layout.anyres) anyResFeatures(module, layout.vision, layout.anyres.newline, layout.span);
   else flattenFeatures(layout);
+  contractNames(layout.vision);
   const graphs: Graph[] = [
     layout.vision,
     embeddingGraph(module, layout.decoder, layout.imageToken, layout.span),
@@ -302,6 +303,18 @@ function cacheDtype(decoder: Graph, pattern: string): CacheSpec["dtype"] {
   const dtype = input && CACHE_DTYPES[input.type.dtype];
   if (!dtype) throw new InternalError(`decoder input ${name} is missing or not a float tensor`);
   return dtype;
+}
+
+/**
+ * The vision graph's pixels input and features output under the generation contract's names
+ * (pixel_values → image_features), whatever the spec called them, so a runtime that knows only
+ * the contract (ONNX Runtime GenAI's defaults) feeds it without reading vlmc's manifest.
+ */
+function contractNames(vision: Graph): void {
+  const pixels = vision.inputs.find((v) => v.source.kind === "input" && v.source.name !== NAMES.imageIndex);
+  if (!pixels) throw new InternalError("the package's vision graph has no pixels input");
+  pixels.source = { kind: "input", name: NAMES.pixelValues };
+  vision.outputs[0] = { name: NAMES.imageFeatures, value: vision.outputs[0]!.value };
 }
 
 /**

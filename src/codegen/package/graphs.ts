@@ -58,6 +58,7 @@ export interface CrossLayout {
 
 /** Names of the package graphs' inputs and outputs (ONNX Runtime GenAI's). */
 export const NAMES = {
+  pixelValues: "pixel_values",
   inputIds: "input_ids",
   imageFeatures: "image_features",
   imageIndex: "image_index",
